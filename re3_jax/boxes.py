@@ -1,0 +1,185 @@
+"""Boxes: the one box convention of re3_jax, and converters to the others.
+
+Every box in re3_jax is ``xyxy`` in continuous, 0-based pixel coordinates,
+float32: ``[x1, y1, x2, y2]`` with ``x1 < x2`` and ``y1 < y2``. The top-left
+pixel of an image covers ``[0, 1) x [0, 1)``, so a box covering a whole W x H
+image is ``[0, 0, W, H]``. IoU uses no ``+1``.
+
+Other conventions are converted at the edges of the library, here:
+
+* OTB ``x, y, w, h`` with 1-based pixels (``groundtruth_rect.txt``): pixel
+  ``(x, y)`` (1-based) is the box's top-left pixel, so ``x1 = x - 1`` and
+  ``x2 = x1 + w``.
+* VOT 8-value polygons (the 4 corners of a rotated rectangle, 1-based like
+  OTB): the axis-aligned box is the min/max of the corners, shifted by -1.
+* The crop frame of the network (reference section 2): coordinates normalised
+  to the 2x context window and multiplied by 10, so the window's own box is
+  ``[2.5, 2.5, 7.5, 7.5]``.
+
+All functions work on the last axis of NumPy or JAX arrays of any leading shape
+and are jit-able, except the ``validate_*`` functions, which run on the host and
+raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax.numpy as jnp
+
+# The context window is the box scaled by this factor around its centre.
+CONTEXT_SCALE = 2.0
+# The network's output is in window-normalised coordinates times this factor.
+OUTPUT_SCALE = 10.0
+# The window's own box in the crop frame: [2.5, 2.5, 7.5, 7.5].
+CENTERED_BOX = (2.5, 2.5, 7.5, 7.5)
+
+
+def _xp(x):
+  return np if isinstance(x, (np.ndarray, list, tuple, float, int)) else jnp
+
+
+def width_height(boxes):
+  """Returns (..., 2) widths and heights of (..., 4) xyxy boxes."""
+  return boxes[..., 2:] - boxes[..., :2]
+
+
+def centers(boxes):
+  """Returns (..., 2) centres of (..., 4) xyxy boxes."""
+  return (boxes[..., :2] + boxes[..., 2:]) / 2
+
+
+def from_center_size(center, size):
+  """(..., 2) centres and (..., 2) sizes -> (..., 4) xyxy boxes."""
+  xp = _xp(center)
+  center, size = xp.asarray(center), xp.asarray(size)
+  return xp.concatenate([center - size / 2, center + size / 2], axis=-1)
+
+
+def context_window(boxes, scale: float = CONTEXT_SCALE):
+  """The crop window of (..., 4) boxes: each box scaled by `scale` about its centre.
+
+  Width and height are scaled independently (the aspect ratio of the window is
+  the box's; the crop warps it to a square).
+  """
+  xp = _xp(boxes)
+  boxes = xp.asarray(boxes)
+  return from_center_size(centers(boxes), width_height(boxes) * scale)
+
+
+def to_crop_frame(boxes, windows):
+  """Image-frame boxes -> the network's crop frame (x10 normalised) of `windows`.
+
+  Args:
+    boxes: (..., 4) xyxy boxes in image pixels.
+    windows: (..., 4) xyxy crop windows in image pixels (see `context_window`).
+
+  Returns:
+    (..., 4) boxes in the crop frame, where `windows` itself is [0, 0, 10, 10].
+  """
+  xp = _xp(boxes)
+  boxes, windows = xp.asarray(boxes), xp.asarray(windows)
+  origin = xp.concatenate([windows[..., :2], windows[..., :2]], axis=-1)
+  size = xp.concatenate([width_height(windows)] * 2, axis=-1)
+  return (boxes - origin) / size * OUTPUT_SCALE
+
+
+def from_crop_frame(outputs, windows):
+  """The network's crop-frame outputs -> image-frame boxes (inverse of `to_crop_frame`)."""
+  xp = _xp(outputs)
+  outputs, windows = xp.asarray(outputs), xp.asarray(windows)
+  origin = xp.concatenate([windows[..., :2], windows[..., :2]], axis=-1)
+  size = xp.concatenate([width_height(windows)] * 2, axis=-1)
+  return outputs / OUTPUT_SCALE * size + origin
+
+
+def from_otb(xywh):
+  """OTB ``[x, y, w, h]`` (1-based pixels) -> xyxy."""
+  xp = _xp(xywh)
+  xywh = xp.asarray(xywh, dtype=xp.float32)
+  x1y1 = xywh[..., :2] - 1
+  return xp.concatenate([x1y1, x1y1 + xywh[..., 2:]], axis=-1)
+
+
+def to_otb(boxes):
+  """xyxy -> OTB ``[x, y, w, h]`` (1-based pixels)."""
+  xp = _xp(boxes)
+  boxes = xp.asarray(boxes)
+  return xp.concatenate([boxes[..., :2] + 1, width_height(boxes)], axis=-1)
+
+
+def from_vot_polygon(polygons):
+  """VOT ``[x1, y1, ..., x4, y4]`` corners (1-based) -> the enclosing xyxy box.
+
+  Also accepts 4-value VOT rectangles ``[x, y, w, h]``, which are OTB boxes.
+  """
+  xp = _xp(polygons)
+  polygons = xp.asarray(polygons, dtype=xp.float32)
+  if polygons.shape[-1] == 4:
+    return from_otb(polygons)
+  if polygons.shape[-1] != 8:
+    raise ValueError(f'a VOT region has 4 or 8 values, got shape {polygons.shape}')
+  xs, ys = polygons[..., 0::2], polygons[..., 1::2]
+  return xp.stack([xs.min(-1), ys.min(-1), xs.max(-1), ys.max(-1)], axis=-1) - 1
+
+
+def to_vot_polygon(boxes):
+  """xyxy -> VOT 8-value polygon (1-based corners, clockwise from top-left)."""
+  xp = _xp(boxes)
+  b = xp.asarray(boxes) + 1
+  x1, y1, x2, y2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+  return xp.stack([x1, y1, x2, y1, x2, y2, x1, y2], axis=-1)
+
+
+def area(boxes):
+  """(..., 4) -> (...) areas; zero for empty or inverted boxes."""
+  xp = _xp(boxes)
+  wh = xp.maximum(width_height(xp.asarray(boxes)), 0)
+  return wh[..., 0] * wh[..., 1]
+
+
+def iou(a, b):
+  """Intersection over union of (..., 4) and (..., 4) boxes (broadcasting), no +1.
+
+  Empty or inverted boxes have zero area; the IoU of two empty boxes is 0.
+  """
+  xp = _xp(a)
+  a, b = xp.asarray(a), xp.asarray(b)
+  lo = xp.maximum(a[..., :2], b[..., :2])
+  hi = xp.minimum(a[..., 2:], b[..., 2:])
+  inter = area(xp.concatenate([lo, hi], axis=-1))
+  union = area(a) + area(b) - inter
+  return xp.where(union > 0, inter / xp.where(union > 0, union, 1), 0.0)
+
+
+def validate_box(box, image_size=None, name: str = 'box') -> np.ndarray:
+  """Checks one user-given xyxy box on the host and returns it as float32 (4,).
+
+  Args:
+    box: 4 numbers, xyxy pixels.
+    image_size: optional (height, width) of the image the box is given in; the
+      box must overlap it.
+    name: how to name the box in error messages.
+
+  Raises:
+    ValueError: naming the box, if it is not 4 finite numbers, has zero or
+      negative width or height, or lies entirely outside the image.
+  """
+  try:
+    arr = np.asarray(box, dtype=np.float64)
+  except (TypeError, ValueError) as e:
+    raise ValueError(f'{name} {box!r} is not 4 numbers (x1, y1, x2, y2)') from e
+  if arr.shape != (4,):
+    raise ValueError(f'{name} {box!r} must have 4 values (x1, y1, x2, y2), got shape {arr.shape}')
+  if not np.all(np.isfinite(arr)):
+    raise ValueError(f'{name} {arr.tolist()} has a NaN or infinite coordinate')
+  w, h = arr[2] - arr[0], arr[3] - arr[1]
+  if w <= 0 or h <= 0:
+    raise ValueError(
+        f'{name} {arr.tolist()} has width {w:g} and height {h:g}; both must be > 0 '
+        '(boxes are x1, y1, x2, y2, not x, y, w, h)')
+  if image_size is not None:
+    ih, iw = image_size
+    if arr[2] <= 0 or arr[3] <= 0 or arr[0] >= iw or arr[1] >= ih:
+      raise ValueError(
+          f'{name} {arr.tolist()} lies entirely outside the {iw}x{ih} (width x height) image')
+  return arr.astype(np.float32)

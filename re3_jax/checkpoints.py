@@ -1,0 +1,116 @@
+"""Saving and restoring network parameters with their model config (orbax).
+
+Layout of a parameters checkpoint directory::
+
+  DIR/config.json   the `model.ModelConfig`, so nobody has to guess it
+  DIR/params/       the parameter pytree, an orbax StandardCheckpointer save
+
+`load_params` also accepts a directory whose numbered subdirectories
+(``DIR/<step>/``) hold that layout, and then restores the highest step; the
+training loop writes its checkpoints that way.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from re3_jax import model
+
+CONFIG_FILE = 'config.json'
+PARAMS_DIR = 'params'
+
+
+def save_params(directory: str | os.PathLike, params, config: model.ModelConfig) -> pathlib.Path:
+  """Writes `params` and `config` to `directory` (created; must not hold a checkpoint).
+
+  Returns:
+    The directory's absolute path.
+  """
+  directory = pathlib.Path(directory).absolute()
+  _check_tree(jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), params),
+              config, f'the parameters given for {directory}')
+  directory.mkdir(parents=True, exist_ok=True)
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(directory / PARAMS_DIR, params)
+  checkpointer.wait_until_finished()
+  checkpointer.close()
+  (directory / CONFIG_FILE).write_text(config.to_json())
+  return directory
+
+
+def resolve(directory: str | os.PathLike) -> pathlib.Path:
+  """The parameters checkpoint in `directory` or in its highest numbered subdirectory."""
+  directory = pathlib.Path(directory).absolute()
+  if (directory / CONFIG_FILE).exists():
+    return directory
+  if directory.is_dir():
+    steps = sorted((int(p.name), p) for p in directory.iterdir()
+                   if p.name.isdigit() and (p / CONFIG_FILE).exists())
+    if steps:
+      return steps[-1][1]
+  raise FileNotFoundError(
+      f'{directory} holds no re3_jax checkpoint: expected {CONFIG_FILE} and {PARAMS_DIR}/ '
+      'in it or in a numbered subdirectory')
+
+
+def load_config(directory: str | os.PathLike) -> model.ModelConfig:
+  path = resolve(directory) / CONFIG_FILE
+  try:
+    return model.ModelConfig.from_json(path.read_text())
+  except (ValueError, TypeError) as e:
+    raise ValueError(f'{path} is not a valid model config: {e}') from e
+
+
+def _check_tree(tree, config, what):
+  expected = model.abstract_params(config)
+  flat_exp = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
+  flat_got = dict(jax.tree_util.tree_flatten_with_path(tree)[0])
+  name = lambda p: jax.tree_util.keystr(p)
+  missing = sorted(name(p) for p in set(flat_exp) - set(flat_got))
+  extra = sorted(name(p) for p in set(flat_got) - set(flat_exp))
+  if missing or extra:
+    raise ValueError(f'{what} do not match model config {config.name!r}: '
+                     f'missing {missing or "none"}, unexpected {extra or "none"}')
+  for path, leaf in flat_exp.items():
+    shape = tuple(flat_got[path].shape)
+    if shape != tuple(leaf.shape):
+      raise ValueError(f'{what}: {name(path)} has shape {shape} but model config '
+                       f'{config.name!r} needs {tuple(leaf.shape)}')
+
+
+def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig | None = None):
+  """Restores (params, config) from a checkpoint directory.
+
+  Args:
+    directory: a directory written by `save_params`, or one holding such
+      directories in numbered subdirectories (the highest is restored).
+    expected_config: if given, the checkpoint's architecture must match it
+      (dtype fields may differ).
+
+  Returns:
+    (params, config): the parameter pytree (as saved) and its `ModelConfig`.
+
+  Raises:
+    FileNotFoundError: no checkpoint there.
+    ValueError: the stored parameters do not match the stored config, or the
+      config does not match `expected_config`; the message names the leaf.
+  """
+  path = resolve(directory)
+  config = load_config(path)
+  if expected_config is not None:
+    arch = lambda c: c.replace(name='', dtype='float32', param_dtype='float32')
+    if arch(config) != arch(expected_config):
+      raise ValueError(f'checkpoint {path} holds model {config} but {expected_config} '
+                       'was expected')
+  checkpointer = ocp.StandardCheckpointer()
+  metadata = checkpointer.metadata(path / PARAMS_DIR).item_metadata
+  _check_tree(metadata, config, f'the parameters in {path}')
+  target = jax.tree_util.tree_map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), metadata)
+  params = checkpointer.restore(path / PARAMS_DIR, target)
+  checkpointer.close()
+  return params, config
