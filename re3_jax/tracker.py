@@ -129,6 +129,14 @@ def empty_state(n: int, config: model.ModelConfig) -> TrackState:
                     jnp.zeros((n, s, s, 3), jnp.float32), jnp.zeros((n,), jnp.int32))
 
 
+def _init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
+  """The body of `init`, for use inside other jitted functions."""
+  boxes = jnp.asarray(boxes, jnp.float32)
+  _, state = _advance(params, empty_state(boxes.shape[0], config), image, config,
+                      RESET_INTERVAL, start_boxes=boxes)
+  return state
+
+
 @functools.partial(jax.jit, static_argnames=('config',))
 def init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
   """Starts N tracks on one image.
@@ -144,10 +152,7 @@ def init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
     The `TrackState` of the N tracks.
   """
   TRACE_COUNT['init'] += 1
-  boxes = jnp.asarray(boxes, jnp.float32)
-  _, state = _advance(params, empty_state(boxes.shape[0], config), image, config,
-                      RESET_INTERVAL, start_boxes=boxes)
-  return state
+  return _init(params, image, boxes, config=config)
 
 
 @functools.partial(jax.jit, static_argnames=('config', 'reset_interval'))
@@ -161,7 +166,7 @@ def step(params, state: TrackState, image, *, config: model.ModelConfig,
 @functools.partial(jax.jit, static_argnames=('config', 'reset_interval'))
 def _track_video(params, frames, boxes, *, config, reset_interval):
   TRACE_COUNT['track_video'] += 1
-  state = init.__wrapped__(params, frames[0], boxes, config=config)
+  state = _init(params, frames[0], boxes, config=config)
 
   def body(state, frame):
     box, state = _advance(params, state, frame, config, reset_interval)
