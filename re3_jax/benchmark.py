@@ -19,7 +19,6 @@ import json
 import os
 import pathlib
 import platform
-import sys
 import time
 
 from absl import app

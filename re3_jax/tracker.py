@@ -36,7 +36,7 @@ import numpy as np
 from re3_jax import boxes as boxes_lib
 from re3_jax import crops as crops_lib
 from re3_jax import images as images_lib
-from re3_jax import lstm
+from re3_jax import lstm as lstm_lib
 from re3_jax import matmul
 from re3_jax import model
 
@@ -58,8 +58,8 @@ class TrackState(NamedTuple):
     frame_count: (N,) int32 passes made since the start, the start included.
   """
   box: jax.Array
-  lstm: lstm.LSTMState
-  initial_lstm: lstm.LSTMState
+  lstm: lstm_lib.LSTMState
+  initial_lstm: lstm_lib.LSTMState
   prev_crop: jax.Array
   frame_count: jax.Array
 
