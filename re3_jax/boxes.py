@@ -66,6 +66,13 @@ def context_window(boxes, scale: float = CONTEXT_SCALE):
   return from_center_size(centers(boxes), width_height(boxes) * scale)
 
 
+def _origin_and_size(windows, xp):
+  """(..., 4) windows -> their (x1, y1, x1, y1) and (w, h, w, h), each (..., 4)."""
+  origin = xp.concatenate([windows[..., :2], windows[..., :2]], axis=-1)
+  size = xp.concatenate([width_height(windows)] * 2, axis=-1)
+  return origin, size
+
+
 def to_crop_frame(boxes, windows):
   """Image-frame boxes -> the network's crop frame (x10 normalised) of `windows`.
 
@@ -77,19 +84,15 @@ def to_crop_frame(boxes, windows):
     (..., 4) boxes in the crop frame, where `windows` itself is [0, 0, 10, 10].
   """
   xp = _xp(boxes)
-  boxes, windows = xp.asarray(boxes), xp.asarray(windows)
-  origin = xp.concatenate([windows[..., :2], windows[..., :2]], axis=-1)
-  size = xp.concatenate([width_height(windows)] * 2, axis=-1)
-  return (boxes - origin) / size * OUTPUT_SCALE
+  origin, size = _origin_and_size(xp.asarray(windows), xp)
+  return (xp.asarray(boxes) - origin) / size * OUTPUT_SCALE
 
 
 def from_crop_frame(outputs, windows):
   """The network's crop-frame outputs -> image-frame boxes (inverse of `to_crop_frame`)."""
   xp = _xp(outputs)
-  outputs, windows = xp.asarray(outputs), xp.asarray(windows)
-  origin = xp.concatenate([windows[..., :2], windows[..., :2]], axis=-1)
-  size = xp.concatenate([width_height(windows)] * 2, axis=-1)
-  return outputs / OUTPUT_SCALE * size + origin
+  origin, size = _origin_and_size(xp.asarray(windows), xp)
+  return xp.asarray(outputs) / OUTPUT_SCALE * size + origin
 
 
 def from_otb(xywh):
