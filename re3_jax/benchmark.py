@@ -1,6 +1,8 @@
-r"""Benchmarks: ``python -m re3_jax.benchmark tracker [--flags]``.
+r"""Benchmarks: ``python -m re3_jax.benchmark tracker|input [--flags]``.
 
-Prints a table and saves JSON. For each model config and precision:
+Each prints a table and saves JSON (``--out``, default ``benchmark_<name>.json``).
+
+``tracker``: for each model config and precision:
 
 * ``per_frame_fps``: one object through `Re3Tracker.track` (host uint8 frames
   in, host box out: crops, transfer and Python included);
@@ -11,14 +13,27 @@ Each figure is the median over --runs timed runs after one warm-up run. Each
 result also carries a reference measured in the same process next to it (the
 time of a float32 fc6-sized matrix-vector product, memory-bound on CPUs), so
 figures from noisy machines can be compared as ratios.
+
+``input``: the input pipeline (`re3_jax.pipeline`) at each curriculum stage
+``--stages`` (unrolls x batch): sequences/s and frames/s for the synthetic
+default (procedural simulator) and for a VID-like fake (``--vid_frames``
+frames of 1280x720 JPEG per video, written and built with the real
+``data/imagenet_vid`` builder in a temporary folder). Next to each, in the same
+process, the frame-steps/s of a stand-in train step for ``--compare_models``
+(crops at the true boxes + forward + backward of the L1 loss, jitted; the
+self-training train step of ``re3_jax.train`` does the same work plus one
+crop per frame) so that the ratio pipeline/train step is measured, not guessed.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pathlib
 import platform
+import sys
+import tempfile
 import time
 
 from absl import app
@@ -27,7 +42,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from re3_jax import boxes as boxes_lib
+from re3_jax import crops
+from re3_jax import fake_datasets
 from re3_jax import model
+from re3_jax import pipeline
 from re3_jax import sequences
 from re3_jax import tracker as tracker_lib
 
@@ -40,7 +59,18 @@ _RUNS = flags.DEFINE_integer('runs', 5, 'Timed runs (after one warm-up); the med
 _SEQUENCE = flags.DEFINE_string(
     'sequence', None, 'A sequence folder (OTB or VOT layout) to take frames from; default: '
     '../shared/sequences/otb_crossing if present, else synthetic 360x240 frames.')
-_OUT = flags.DEFINE_string('out', 'benchmark_tracker.json', 'Where to save the JSON results.')
+_OUT = flags.DEFINE_string('out', None, 'Where to save the JSON results '
+                           '(default benchmark_<name>.json).')
+_STAGES = flags.DEFINE_list('stages', ['2x64', '32x4'], 'input: stages as UNROLLSxBATCH.')
+_SOURCES = flags.DEFINE_list('sources', ['synthetic', 'vid_fake'],
+                             'input: synthetic (procedural default) and/or vid_fake.')
+_BATCHES = flags.DEFINE_integer('batches', 4, 'input: batches per timed run.')
+_THREADS = flags.DEFINE_integer('threads', 0, 'input: pipeline threads (0: 2 x CPU count).')
+_WORKERS = flags.DEFINE_integer('workers', 0, 'input: pipeline worker processes.')
+_VID_FRAMES = flags.DEFINE_integer('vid_frames', 48, 'input: frames per fake VID video.')
+_COMPARE_MODELS = flags.DEFINE_list('compare_models', ['tiny', 'small'],
+                                    'input: model configs of the stand-in train step '
+                                    '(empty to skip).')
 
 
 def device_info() -> dict:
@@ -143,16 +173,149 @@ def _format_row(r, objects) -> str:
           f'(ref fc6 f32 matvec {r["reference_matvec_ms"]:.2f} ms)')
 
 
+
+def parse_stage(text: str) -> tuple[int, int]:
+  """``'2x64'`` -> ``(2, 64)`` (unrolls, batch)."""
+  try:
+    unrolls, batch = (int(x) for x in text.lower().split('x'))
+  except ValueError:
+    raise ValueError(f'stage {text!r} is not UNROLLSxBATCH, e.g. 2x64') from None
+  if unrolls < 1 or batch < 1:
+    raise ValueError(f'stage {text!r}: unrolls and batch must be >= 1')
+  return unrolls, batch
+
+
+def data_build():
+  """The ``data.build`` module of this checkout (the builders live in ``data/``)."""
+  root = pathlib.Path(__file__).resolve().parents[1]
+  if not (root / 'data' / 'build.py').is_file():
+    raise FileNotFoundError(f'no data/build.py beside {root / "re3_jax"}: run from a checkout')
+  if str(root) not in sys.path:
+    sys.path.insert(0, str(root))
+  return importlib.import_module('data.build')
+
+
+def build_fake_vid(workdir: pathlib.Path, videos: int, frames: int, size=(720, 1280)) -> str:
+  """Writes a VID-like fake of 1280x720 JPEGs, builds it, returns the data_dir."""
+  manual = fake_datasets.write_vid(workdir / 'raw', videos=videos, frames=frames, size=size,
+                                   tracks_per_video=1, quality=90)
+  data_dir = workdir / 'tfds'
+  data_build().build('imagenet_vid', str(manual), str(data_dir))
+  return str(data_dir)
+
+
+def pipeline_rate(config: pipeline.PipelineConfig, unrolls: int, batch: int, n_batches: int,
+                  runs: int) -> dict:
+  """Median sequences/s and frames/s of `Pipeline` after one warm-up batch."""
+  it = pipeline.Pipeline(config, seq_len=unrolls, batch_size=batch, seed=0, process_index=0,
+                         process_count=1)
+  next(it)
+  times = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    for _ in range(n_batches):
+      next(it)
+    times.append((time.perf_counter() - start) / n_batches)
+  per_batch = float(np.median(times))
+  return {'sequences_per_s': batch / per_batch, 'frames_per_s': batch * unrolls / per_batch,
+          'batch_s': per_batch}
+
+
+def train_step_proxy_rate(config: model.ModelConfig, batch: pipeline.Batch, runs: int) -> float:
+  """Frame-steps/s of crops + forward + backward (L1) on `batch`, jitted, same process."""
+  params = model.init(jax.random.key(0), config)
+  b, t = batch.boxes.shape[:2]
+
+  @jax.jit
+  def step(params, frames, valid, true_boxes):
+    prev = jnp.concatenate([true_boxes[:, :1], true_boxes[:, :-1]], axis=1)
+    windows = boxes_lib.context_window(prev)
+    prev_frames = jnp.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
+    prev_valid = jnp.concatenate([valid[:, :1], valid[:, :-1]], axis=1)
+    flat = lambda x: x.reshape(b * t, *x.shape[2:])
+    pair = jnp.stack([crops.crop_batch(flat(prev_frames), flat(prev), flat(prev_valid)),
+                      crops.crop_batch(flat(frames), flat(prev), flat(valid))], axis=1)
+    pair = pair.reshape(b, t, 2, *pair.shape[2:])
+    labels = boxes_lib.to_crop_frame(true_boxes, windows)
+
+    def loss(params):
+      out, _ = model.apply(params, pair, model.initial_state(b, config), config)
+      return jnp.abs(out - labels).sum(-1).mean()
+    value, grads = jax.value_and_grad(loss)(params)
+    return value, jax.tree.map(lambda p, g: p - 1e-6 * g, params, grads)
+
+  args = (jnp.asarray(batch.frames), jnp.asarray(batch.valid_sizes), jnp.asarray(batch.boxes))
+
+  def run():
+    jax.block_until_ready(step(params, *args))
+  return _median_rate(run, b * t, runs)
+
+
+def run_input_benchmark(sources, stages, n_batches, runs, threads, workers, vid_frames,
+                        compare_models, out) -> dict:
+  info = device_info()
+  threads = threads or 2 * (os.cpu_count() or 1)
+  info.update(threads=threads, workers=workers, batches_per_run=n_batches, runs=runs)
+  rows = []
+  with tempfile.TemporaryDirectory() as tmp:
+    for source in sources:
+      if source == 'synthetic':
+        config = pipeline.PipelineConfig(num_threads=threads, num_workers=workers)
+      elif source == 'vid_fake':
+        videos = max(4, threads)
+        data_dir = build_fake_vid(pathlib.Path(tmp), videos, vid_frames)
+        config = pipeline.PipelineConfig(mixture=(('imagenet_vid', 1.0),), data_dir=data_dir,
+                                         frame_size=(720, 1280), num_threads=threads,
+                                         num_workers=workers)
+      else:
+        raise ValueError(f'unknown source {source!r}: synthetic or vid_fake')
+      for stage in stages:
+        unrolls, batch = parse_stage(stage)
+        row = {'source': source, 'stage': stage, 'frame_size': list(config.frame_size)}
+        row.update(pipeline_rate(config, unrolls, batch, n_batches, runs))
+        if compare_models:
+          sample = next(pipeline.Pipeline(config, seq_len=unrolls, batch_size=batch, seed=0,
+                                          process_index=0, process_count=1))
+          row['train_step_proxy_frame_steps_per_s'] = {}
+          for name in compare_models:
+            rate = train_step_proxy_rate(model.get_config(name), sample, runs)
+            row['train_step_proxy_frame_steps_per_s'][name] = rate
+          row['pipeline_over_train_step'] = {
+              name: row['frames_per_s'] / rate
+              for name, rate in row['train_step_proxy_frame_steps_per_s'].items()}
+        rows.append(row)
+        print(_format_input_row(row), flush=True)
+  report = {'info': info, 'results': rows}
+  pathlib.Path(out).write_text(json.dumps(report, indent=2))
+  return report
+
+
+def _format_input_row(r) -> str:
+  text = (f'{r["source"]:>9} {r["stage"]:>5} canvas={r["frame_size"][0]}x{r["frame_size"][1]}  '
+          f'{r["sequences_per_s"]:8.1f} seq/s  {r["frames_per_s"]:8.1f} frames/s')
+  for name, rate in r.get('train_step_proxy_frame_steps_per_s', {}).items():
+    text += (f'\n{"":>16}{name} train-step stand-in {rate:8.1f} frame-steps/s: '
+             f'pipeline/train step = {r["pipeline_over_train_step"][name]:.2f}')
+  return text
+
+
 def main(argv):
-  if len(argv) != 2 or argv[1] not in ('tracker',):
-    raise app.UsageError('usage: python -m re3_jax.benchmark tracker [--flags]')
+  if len(argv) != 2 or argv[1] not in ('tracker', 'input'):
+    raise app.UsageError('usage: python -m re3_jax.benchmark tracker|input [--flags]')
+  name = argv[1]
+  out = _OUT.value or f'benchmark_{name}.json'
   info = device_info()
   print(f'backend={info["backend"]} device={info["device"]} x{info["device_count"]} '
         f'jax={info["jax"]} cpus={info["cpu_count"]}')
-  objects = [int(n) for n in _OBJECTS.value]
-  run_tracker_benchmark(_CONFIGS.value, _PRECISIONS.value, objects, _FRAMES.value, _RUNS.value,
-                        _OUT.value)
-  print(f'saved {_OUT.value}')
+  if name == 'tracker':
+    objects = [int(n) for n in _OBJECTS.value]
+    run_tracker_benchmark(_CONFIGS.value, _PRECISIONS.value, objects, _FRAMES.value, _RUNS.value,
+                          out)
+  else:
+    run_input_benchmark(_SOURCES.value, _STAGES.value, _BATCHES.value, _RUNS.value,
+                        _THREADS.value, _WORKERS.value, _VID_FRAMES.value,
+                        [m for m in _COMPARE_MODELS.value if m], out)
+  print(f'saved {out}')
 
 
 if __name__ == '__main__':

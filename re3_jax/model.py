@@ -224,8 +224,8 @@ def _conv(x, p, stride=1, padding='SAME', groups=1):
 
 
 def _max_pool(x):
-  return lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), lax.max, (1, 3, 3, 1), (1, 2, 2, 1),
-                           'VALID')
+  # A Python scalar init value makes this lax.reduce_window_max, which has a gradient.
+  return lax.reduce_window(x, -jnp.inf, lax.max, (1, 3, 3, 1), (1, 2, 2, 1), 'VALID')
 
 
 def _lrn(x):

@@ -464,3 +464,20 @@ def test_init_values(tiny_params):
   assert TINY.forget_bias_init == 1.0
   # abstract_params describes init exactly.
   assert _shapes(model.abstract_params(TINY)) == _shapes(tiny_params)
+
+
+@pytest.mark.parametrize('precision', ['float32', 'bfloat16'])
+def test_gradients_reach_every_parameter(tiny_params, crop_pairs, precision):
+  # Training differentiates through apply; every leaf must get a finite, non-zero gradient
+  # (max pooling included: it needs reduce_window_max to be differentiable).
+  config = model.with_precision(model.get_config('tiny'), precision)
+
+  def loss(params):
+    out, _ = model.apply(params, crop_pairs, model.initial_state(crop_pairs.shape[0], config),
+                         config)
+    return jnp.abs(out - 5.0).sum()
+  grads = jax.grad(loss)(tiny_params)
+  for path, g in jax.tree_util.tree_leaves_with_path(grads):
+    name = jax.tree_util.keystr(path)
+    assert bool(jnp.all(jnp.isfinite(g))), name
+    assert float(jnp.abs(g).max()) > 0, name

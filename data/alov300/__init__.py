@@ -1,0 +1,1 @@
+"""The alov300 dataset builder (TFDS dataset folder)."""

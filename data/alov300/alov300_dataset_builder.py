@@ -1,0 +1,57 @@
+"""alov300: ALOV300++ tracks (one per video), boxes interpolated between annotations."""
+
+from __future__ import annotations
+
+import functools
+import pathlib
+import sys
+
+import tensorflow_datasets as tfds
+
+try:
+  from re3_jax import builder_utils, layouts
+except ImportError:  # `tfds build data/alov300` from a checkout that is not installed.
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+  from re3_jax import builder_utils, layouts
+
+FRAMES_FOLDER = 'imagedata++'
+ANNOTATIONS_FOLDER = 'alov300++_rectangleAnnotation_full'
+
+
+class Builder(builder_utils.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
+  """ALOV300++ tracks: frames (original JPEG bytes), boxes, flags.
+
+  Its videos overlap OTB and VOT: leave it out for models evaluated there.
+  """
+
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release: one example per video, linear '
+                            'interpolation between annotated frames.'}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = """\
+  Download the ALOV300++ frames (alov300++_frames.zip) and the rectangle
+  annotations (alov300++GT_txtFiles.zip) from http://alov300pp.joomlafree.it/
+  (dataset resources) and extract both into manual_dir, so that these exist:
+
+    manual_dir/imagedata++/01-Light/01-Light_video00001/00000001.jpg ...
+    manual_dir/alov300++_rectangleAnnotation_full/01-Light/01-Light_video00001.ann
+
+  Note: ALOV300++ videos overlap OTB and VOT; do not train on it for those
+  benchmarks (see README.md).
+  """
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(
+        features=builder_utils.track_features(),
+        homepage='http://alov300pp.joomlafree.it/',
+        metadata=tfds.core.MetadataDict(),
+    )
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    root = layouts.resolve_root(dl_manager.manual_dir, [],
+                                [FRAMES_FOLDER, ANNOTATIONS_FOLDER], 'ALOV300++')
+    return {'train': self._generate_examples(root / FRAMES_FOLDER, root / ANNOTATIONS_FOLDER)}
+
+  def _generate_examples(self, frames_root: pathlib.Path, ann_root: pathlib.Path):
+    load = functools.partial(layouts.load_alov_video, frames_root, ann_root)
+    videos = layouts.alov_videos(frames_root, ann_root)
+    yield from builder_utils.generate_tracks(self, 'train', load, videos)

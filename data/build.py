@@ -1,0 +1,56 @@
+r"""Builds one of the datasets in data/, without TensorFlow or the ``tfds`` command.
+
+  python -m data.build imagenet_vid --manual_dir=~/data/re3/manual --data_dir=~/data/re3/tfds
+
+does what ``tfds build data/imagenet_vid --manual_dir=... --data_dir=...`` does
+(ArrayRecord files, the skip counts in the dataset's metadata), from the
+repository root. The ``tfds`` command needs TensorFlow, apache-beam and
+mlcroissant installed; this needs only tensorflow-datasets.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+
+from absl import app
+from absl import flags
+
+NAMES = ('imagenet_vid', 'alov300', 'imagenet_det')
+
+_MANUAL_DIR = flags.DEFINE_string('manual_dir', None, 'Where the downloaded dataset lies.',
+                                  required=True)
+_DATA_DIR = flags.DEFINE_string('data_dir', None, 'Where to write the built dataset.',
+                                required=True)
+_FILE_FORMAT = flags.DEFINE_enum('file_format', 'array_record', ['array_record', 'tfrecord'],
+                                 'File format of the built dataset.')
+
+
+def build(name: str, manual_dir: str, data_dir: str, file_format: str = 'array_record'):
+  """Builds dataset `name` of data/ from `manual_dir` into `data_dir`; returns the builder."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  if name not in NAMES:
+    raise ValueError(f'unknown dataset {name!r}: one of {", ".join(NAMES)}')
+  module = importlib.import_module(f'data.{name}.{name}_dataset_builder')
+  builder = module.Builder(data_dir=str(pathlib.Path(data_dir).expanduser()),
+                           file_format=file_format)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=str(pathlib.Path(manual_dir).expanduser())))
+  return builder
+
+
+def main(argv):
+  if len(argv) != 2:
+    raise app.UsageError(f'usage: python -m data.build {"|".join(NAMES)} --manual_dir=M --data_dir=D')
+  builder = build(argv[1], _MANUAL_DIR.value, _DATA_DIR.value, _FILE_FORMAT.value)
+  print(f'built {builder.data_dir}')
+  for split, info in builder.info.splits.items():
+    print(f'  {split}: {info.num_examples} examples')
+  skipped = builder.info.metadata.get('skipped', {})
+  for split, counts in skipped.items():
+    if counts:
+      print(f'  skipped in {split}: ' + ', '.join(f'{k}={v}' for k, v in sorted(counts.items())))
+
+
+if __name__ == '__main__':
+  app.run(main)

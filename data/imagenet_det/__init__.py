@@ -1,0 +1,1 @@
+"""The imagenet_det dataset builder (TFDS dataset folder)."""

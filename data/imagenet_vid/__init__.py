@@ -1,0 +1,1 @@
+"""The imagenet_vid dataset builder (TFDS dataset folder)."""
