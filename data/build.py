@@ -13,17 +13,7 @@ from __future__ import annotations
 import importlib
 import pathlib
 
-from absl import app
-from absl import flags
-
 NAMES = ('imagenet_vid', 'alov300', 'imagenet_det')
-
-_MANUAL_DIR = flags.DEFINE_string('manual_dir', None, 'Where the downloaded dataset lies.',
-                                  required=True)
-_DATA_DIR = flags.DEFINE_string('data_dir', None, 'Where to write the built dataset.',
-                                required=True)
-_FILE_FORMAT = flags.DEFINE_enum('file_format', 'array_record', ['array_record', 'tfrecord'],
-                                 'File format of the built dataset.')
 
 
 def build(name: str, manual_dir: str, data_dir: str, file_format: str = 'array_record'):
@@ -40,9 +30,12 @@ def build(name: str, manual_dir: str, data_dir: str, file_format: str = 'array_r
 
 
 def main(argv):
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
   if len(argv) != 2:
     raise app.UsageError(f'usage: python -m data.build {"|".join(NAMES)} --manual_dir=M --data_dir=D')
-  builder = build(argv[1], _MANUAL_DIR.value, _DATA_DIR.value, _FILE_FORMAT.value)
+  fl = flags.FLAGS
+  builder = build(argv[1], fl.manual_dir, fl.data_dir, fl.file_format)
   print(f'built {builder.data_dir}')
   for split, info in builder.info.splits.items():
     print(f'  {split}: {info.num_examples} examples')
@@ -53,4 +46,11 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  # Flags are defined only when run as a command, so importing `build` defines none.
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string('manual_dir', None, 'Where the downloaded dataset lies.', required=True)
+  flags.DEFINE_string('data_dir', None, 'Where to write the built dataset.', required=True)
+  flags.DEFINE_enum('file_format', 'array_record', ['array_record', 'tfrecord'],
+                    'File format of the built dataset.')
   app.run(main)

@@ -1,4 +1,4 @@
-r"""Benchmarks: ``python -m re3_jax.benchmark tracker|input [--flags]``.
+r"""Benchmarks: ``python -m re3_jax.benchmark tracker|input|train [--flags]``.
 
 Each prints a table and saves JSON (``--out``, default ``benchmark_<name>.json``).
 
@@ -23,6 +23,14 @@ process, the frame-steps/s of a stand-in train step for ``--compare_models``
 (crops at the true boxes + forward + backward of the L1 loss, jitted; the
 self-training train step of ``re3_jax.train`` does the same work plus one
 crop per frame) so that the ratio pipeline/train step is measured, not guessed.
+
+``train``: the real jitted train step (`training.make_train_step`, all devices,
+self-training probability 0.5) for each ``--configs`` model and ``--stages``
+stage on a batch of the synthetic pipeline already on the device:
+frame-steps/s (one frame of one sequence through crops + network + backward),
+the step's FLOPs (XLA cost analysis), the model FLOPs utilisation against the
+device's peak (``--peak_tflops``, or a table of known GPUs), and the peak
+device memory where the backend reports it.
 """
 
 from __future__ import annotations
@@ -68,6 +76,11 @@ _BATCHES = flags.DEFINE_integer('batches', 4, 'input: batches per timed run.')
 _THREADS = flags.DEFINE_integer('threads', 0, 'input: pipeline threads (0: 2 x CPU count).')
 _WORKERS = flags.DEFINE_integer('workers', 0, 'input: pipeline worker processes.')
 _VID_FRAMES = flags.DEFINE_integer('vid_frames', 48, 'input: frames per fake VID video.')
+_PEAK_TFLOPS = flags.DEFINE_float('peak_tflops', 0.0,
+                                   'train: the device peak for MFU (0: from a table of known '
+                                   'devices, else MFU is not reported).')
+_TRAIN_PRECISION = flags.DEFINE_string('train_precision', 'float32',
+                                       'train: dtype policy of the train step.')
 _COMPARE_MODELS = flags.DEFINE_list('compare_models', ['tiny', 'small'],
                                     'input: model configs of the stand-in train step '
                                     '(empty to skip).')
@@ -299,9 +312,83 @@ def _format_input_row(r) -> str:
   return text
 
 
+
+# Dense peak TFLOP/s per device: (float32, bfloat16). H100/H200 SXM figures from NVIDIA's data
+# sheets (float32 without TF32 tensor cores).
+PEAK_TFLOPS = {'H200': (67.0, 989.0), 'H100': (67.0, 989.0), 'A100': (19.5, 312.0)}
+
+
+def _peak_tflops(precision: str) -> float | None:
+  if _PEAK_TFLOPS.value > 0:
+    return _PEAK_TFLOPS.value
+  kind = getattr(jax.devices()[0], 'device_kind', '')
+  for name, (f32, bf16) in PEAK_TFLOPS.items():
+    if name in kind:
+      return bf16 if precision == 'bfloat16' else f32
+  return None
+
+
+def bench_train_step(config: model.ModelConfig, unrolls: int, batch: int, runs: int,
+                     steps_per_run: int = 3) -> dict:
+  """Frame-steps/s, FLOPs, MFU and peak memory of the real train step."""
+  from re3_jax import training  # pylint: disable=g-import-not-at-top
+  data = pipeline.PipelineConfig(num_threads=2 * (os.cpu_count() or 1))
+  host = next(pipeline.Pipeline(data, seq_len=unrolls, batch_size=batch, seed=0,
+                                process_index=0, process_count=1))
+  mesh = training.make_mesh()
+  optim = training.OptimConfig()
+  optimizer = training.make_optimizer(optim)
+  step = training.make_train_step(mesh, model_config=config, optim=optim, optimizer=optimizer)
+  state = jax.device_put(training.init_state(jax.random.key(0), config, optimizer),
+                         training.replicated(mesh))
+  device_batch = training.shard_batch(mesh, host)
+  prob = jnp.float32(0.5)
+  compiled = step.lower(state, device_batch, prob).compile()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get('flops', 0.0)) if cost else 0.0
+  holder = {'state': state}
+
+  def run():
+    for _ in range(steps_per_run):
+      holder['state'], metrics = step(holder['state'], device_batch, prob)
+    jax.block_until_ready(metrics)
+  rate = _median_rate(run, steps_per_run * batch * unrolls, runs)
+  step_s = batch * unrolls / rate
+  result = {'frame_steps_per_s': rate, 'step_s': step_s, 'step_tflop': flops / 1e12}
+  peak = _peak_tflops(config.dtype)
+  if peak and flops:
+    result['mfu'] = flops / step_s / (peak * 1e12 * jax.device_count())
+  stats = jax.devices()[0].memory_stats() or {}
+  if 'peak_bytes_in_use' in stats:
+    result['peak_memory_gib'] = stats['peak_bytes_in_use'] / 2**30
+  return result
+
+
+def run_train_benchmark(configs, precision, stages, runs, out) -> dict:
+  info = device_info()
+  info.update(precision=precision, runs=runs)
+  rows = []
+  for name in configs:
+    config = model.with_precision(model.get_config(name), precision)
+    for stage in stages:
+      unrolls, batch = parse_stage(stage)
+      row = {'config': name, 'stage': stage}
+      row.update(bench_train_step(config, unrolls, batch, runs))
+      rows.append(row)
+      extra = ''.join([f'  MFU {row["mfu"]:.1%}' if 'mfu' in row else '',
+                       f'  peak {row["peak_memory_gib"]:.1f} GiB'
+                       if 'peak_memory_gib' in row else ''])
+      print(f'{name:>6} {stage:>5}  {row["frame_steps_per_s"]:10.1f} frame-steps/s  '
+            f'{row["step_s"] * 1e3:9.1f} ms/step  {row["step_tflop"]:.3f} TFLOP/step{extra}',
+            flush=True)
+  report = {'info': info, 'results': rows}
+  pathlib.Path(out).write_text(json.dumps(report, indent=2))
+  return report
+
 def main(argv):
-  if len(argv) != 2 or argv[1] not in ('tracker', 'input'):
-    raise app.UsageError('usage: python -m re3_jax.benchmark tracker|input [--flags]')
+  if len(argv) != 2 or argv[1] not in ('tracker', 'input', 'train'):
+    raise app.UsageError('usage: python -m re3_jax.benchmark tracker|input|train [--flags]')
   name = argv[1]
   out = _OUT.value or f'benchmark_{name}.json'
   info = device_info()
@@ -311,6 +398,8 @@ def main(argv):
     objects = [int(n) for n in _OBJECTS.value]
     run_tracker_benchmark(_CONFIGS.value, _PRECISIONS.value, objects, _FRAMES.value, _RUNS.value,
                           out)
+  elif name == 'train':
+    run_train_benchmark(_CONFIGS.value, _TRAIN_PRECISION.value, _STAGES.value, _RUNS.value, out)
   else:
     run_input_benchmark(_SOURCES.value, _STAGES.value, _BATCHES.value, _RUNS.value,
                         _THREADS.value, _WORKERS.value, _VID_FRAMES.value,

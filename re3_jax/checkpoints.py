@@ -6,8 +6,9 @@ Layout of a parameters checkpoint directory::
   DIR/params/       the parameter pytree, an orbax StandardCheckpointer save
 
 `load_params` also accepts a directory whose numbered subdirectories
-(``DIR/<step>/``) hold that layout, and then restores the highest step; the
-training loop writes its checkpoints that way.
+(``DIR/<step>/``) hold that layout, and then restores the highest step. The
+training loop writes ``DIR/<step>/params/`` (beside its optimiser state) with
+one ``DIR/config.json`` for all steps; that is accepted too.
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ def save_params(directory: str | os.PathLike, params, config: model.ModelConfig)
 def resolve(directory: str | os.PathLike) -> pathlib.Path:
   """The parameters checkpoint in `directory` or in its highest numbered subdirectory."""
   directory = pathlib.Path(directory).absolute()
-  if (directory / CONFIG_FILE).exists():
+  if (directory / PARAMS_DIR).exists() and _config_path(directory).exists():
     return directory
   if directory.is_dir():
     steps = sorted((int(p.name), p) for p in directory.iterdir()
-                   if p.name.isdigit() and (p / CONFIG_FILE).exists())
+                   if p.name.isdigit() and (p / PARAMS_DIR).exists()
+                   and _config_path(p).exists())
     if steps:
       return steps[-1][1]
   raise FileNotFoundError(
@@ -58,8 +60,14 @@ def resolve(directory: str | os.PathLike) -> pathlib.Path:
       'in it or in a numbered subdirectory')
 
 
+def _config_path(path: pathlib.Path) -> pathlib.Path:
+  """A checkpoint's config: its own, or (training checkpoints) its parent's."""
+  own = path / CONFIG_FILE
+  return own if own.exists() else path.parent / CONFIG_FILE
+
+
 def load_config(directory: str | os.PathLike) -> model.ModelConfig:
-  path = resolve(directory) / CONFIG_FILE
+  path = _config_path(resolve(directory))
   try:
     return model.ModelConfig.from_json(path.read_text())
   except (ValueError, TypeError) as e:
@@ -110,7 +118,10 @@ def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig
   checkpointer = ocp.StandardCheckpointer()
   metadata = checkpointer.metadata(path / PARAMS_DIR).item_metadata
   _check_tree(metadata, config, f'the parameters in {path}')
-  target = jax.tree_util.tree_map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype), metadata)
+  # An explicit sharding: the checkpoint may come from a run on other devices or hosts.
+  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  target = jax.tree_util.tree_map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), metadata)
   params = checkpointer.restore(path / PARAMS_DIR, target)
   checkpointer.close()
   return params, config

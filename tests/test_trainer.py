@@ -1,0 +1,158 @@
+"""Tests of the training loop and its command line: checkpoints, exact resume, NaN stop."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from re3_jax import checkpoints
+from re3_jax import curriculum
+from re3_jax import pipeline
+from re3_jax import trainer
+from re3_jax import training
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CONFIG = trainer.TrainConfig(
+    model='tiny', seed=3, steps=0,
+    optim=training.OptimConfig(learning_rate=1e-3),
+    curriculum=curriculum.CurriculumConfig(stages=curriculum.parse_stages('2x4,3x2', '0.5,0.5'),
+                                           advance='steps', stage_steps=(3, 3)),
+    data=pipeline.PipelineConfig(frame_size=(120, 160), sim_size=(96, 128), num_distractors=4,
+                                 num_threads=1, prefetch=1),
+    log_every=2, checkpoint_every=2, keep_checkpoints=5, eval_every=0)
+
+
+def _params(workdir):
+  params, config = checkpoints.load_params(pathlib.Path(workdir) / 'checkpoints')
+  return jax.tree.map(np.asarray, params), config
+
+
+def test_train_runs_the_curriculum_and_writes_checkpoints(tmp_path):
+  result = trainer.train(CONFIG, tmp_path)
+  assert result['step'] == 6 and result['stage'] == 1
+  steps = sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir() if p.name.isdigit())
+  assert steps == [2, 4, 6]
+  params, config = _params(tmp_path)
+  assert config.name == 'tiny'
+  assert json.loads((tmp_path / 'train_config.json').read_text())['model'] == 'tiny'
+  assert list((tmp_path / 'tb').glob('events.out.tfevents.*'))
+  # The tracker restores the parameters alone.
+  from re3_jax import tracker
+  tr = tracker.Re3Tracker.from_checkpoint(tmp_path / 'checkpoints')
+  box = tr.track('a', np.zeros((60, 80, 3), np.uint8), [10, 10, 30, 40])
+  np.testing.assert_allclose(box, [10, 10, 30, 40])
+
+
+_INTERRUPTED = textwrap.dedent('''
+    import os, sys, pickle
+    from re3_jax import trainer
+    config = pickle.loads(bytes.fromhex(sys.argv[2]))
+    trainer.train(config, sys.argv[1], stop_after=4)
+    os._exit(3)  # a hard stop: no cleanup, nothing flushed after the step-4 checkpoint
+''')
+
+
+def test_resume_after_a_hard_stop_continues_exactly(tmp_path):
+  import pickle
+  trainer.train(CONFIG, tmp_path / 'straight')
+  run = subprocess.run([sys.executable, '-c', _INTERRUPTED, str(tmp_path / 'resumed'),
+                        pickle.dumps(CONFIG).hex()], cwd=REPO, capture_output=True, text=True,
+                       timeout=600)
+  assert run.returncode == 3, run.stderr[-3000:]
+  assert checkpoints.resolve(tmp_path / 'resumed/checkpoints').name == '4'
+  result = trainer.train(CONFIG, tmp_path / 'resumed')
+  assert result['step'] == 6
+  a, _ = _params(tmp_path / 'straight')
+  b, _ = _params(tmp_path / 'resumed')
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(x, y)
+
+
+def test_nonfinite_loss_stops_with_the_step_and_keeps_the_good_checkpoint(tmp_path, monkeypatch):
+  real = training.shard_batch
+  calls = []
+
+  def poisoned(mesh, host):
+    calls.append(1)
+    if len(calls) == 3:  # step 3
+      host = host._replace(boxes=np.full_like(host.boxes, np.nan))
+    return real(mesh, host)
+  monkeypatch.setattr(training, 'shard_batch', poisoned)
+  with pytest.raises(FloatingPointError, match='not finite at step 3'):
+    trainer.train(CONFIG, tmp_path)
+  assert checkpoints.resolve(tmp_path / 'checkpoints').name == '2'
+
+
+def test_workdir_of_another_model_is_refused(tmp_path):
+  trainer.train(CONFIG.replace(steps=2), tmp_path)
+  other = CONFIG.replace(model='small', steps=4)
+  with pytest.raises(ValueError, match='holds checkpoints of model'):
+    trainer.train(other, tmp_path)
+
+
+def test_command_line_writes_effective_flags_and_rejects_unknown_ones(tmp_path):
+  base = [sys.executable, '-m', 're3_jax.train', '--flagfile=experiments/smoke.flags',
+          f'--workdir={tmp_path}', '--stage_steps=2,2', '--eval_every=0', '--log_every=2',
+          '--checkpoint_every=2']
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  run = subprocess.run(base, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert 'done: step 4' in run.stdout
+  written = (tmp_path / 'flags.txt').read_text()
+  assert '--stage_steps=2,2' in written and '--model=tiny' in written
+  bad = subprocess.run(base + ['--no_such_flag=1'], cwd=REPO, capture_output=True, text=True,
+                       timeout=600, env=env)
+  assert bad.returncode != 0 and 'no_such_flag' in bad.stderr
+
+
+@pytest.mark.parametrize('name', ['smoke', 'synthetic', 'paper', 'paper_no_alov', 'small'])
+def test_experiment_flagfiles_parse(name, monkeypatch):
+  from absl import flags
+  from absl.testing import flagsaver
+  from re3_jax import train
+  monkeypatch.chdir(REPO)  # nested --flagfile paths are relative to the repository root
+  with flagsaver.flagsaver():
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(['train', f'--flagfile=experiments/{name}.flags', '--workdir=/tmp/unused'])
+    config = train.config_from_flags()
+  text = (REPO / 'experiments' / f'{name}.flags').read_text()
+  assert text.startswith('#') and 'python -m re3_jax.train' in text.split('\n--')[0]
+  if name.startswith('paper') or name == 'small':
+    assert [(s.unrolls, s.batch) for s in config.curriculum.stages] == list(pipeline.CURRICULUM)
+    assert config.optim.learning_rate == 1e-5 and config.optim.weight_decay == 5e-4
+    weights = dict(config.data.mixture)
+    assert ('alov300' in weights) == (name != 'paper_no_alov')
+    assert config.model == {'small': 'small'}.get(name, 'paper')
+  else:
+    assert config.data.mixture == (('procedural', 1.0),)
+
+
+def test_two_processes_with_jax_distributed_train_and_agree(tmp_path):
+  import socket
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    port = s.getsockname()[1]
+  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  procs = [subprocess.Popen(
+      [sys.executable, '-m', 're3_jax.train', '--flagfile=experiments/smoke.flags',
+       f'--workdir={tmp_path / "run"}', '--stage_steps=2,2', '--eval_every=0', '--log_every=1',
+       '--checkpoint_every=2', f'--coordinator_address=localhost:{port}', '--num_processes=2',
+       f'--process_id={i}'], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+      text=True) for i in range(2)]
+  outs = []
+  for p in procs:
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err[-3000:]
+    outs.append(out)
+  losses = [[line.split('loss ')[1].split()[0] for line in out.splitlines() if ' loss ' in line]
+            for out in outs]
+  assert len(losses[0]) == 4 and losses[0] == losses[1], losses
+  assert '2 process(es)' in outs[0] and 'on 2 cpu device(s)' in outs[0]
+  params, _ = _params(tmp_path / 'run')
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
