@@ -111,26 +111,43 @@ def test_command_line_writes_effective_flags_and_rejects_unknown_ones(tmp_path):
   assert bad.returncode != 0 and 'no_such_flag' in bad.stderr
 
 
-@pytest.mark.parametrize('name', ['smoke', 'synthetic', 'paper', 'paper_no_alov', 'small'])
-def test_experiment_flagfiles_parse(name, monkeypatch):
-  from absl import flags
-  from absl.testing import flagsaver
-  from re3_jax import train
-  monkeypatch.chdir(REPO)  # nested --flagfile paths are relative to the repository root
-  with flagsaver.flagsaver():
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(['train', f'--flagfile=experiments/{name}.flags', '--workdir=/tmp/unused'])
-    config = train.config_from_flags()
-  text = (REPO / 'experiments' / f'{name}.flags').read_text()
-  assert text.startswith('#') and 'python -m re3_jax.train' in text.split('\n--')[0]
-  if name.startswith('paper') or name == 'small':
-    assert [(s.unrolls, s.batch) for s in config.curriculum.stages] == list(pipeline.CURRICULUM)
-    assert config.optim.learning_rate == 1e-5 and config.optim.weight_decay == 5e-4
-    weights = dict(config.data.mixture)
-    assert ('alov300' in weights) == (name != 'paper_no_alov')
-    assert config.model == {'small': 'small'}.get(name, 'paper')
-  else:
-    assert config.data.mixture == (('procedural', 1.0),)
+_PARSE_FLAGFILES = textwrap.dedent('''
+    import json, sys
+    from absl import flags
+    from absl.testing import flagsaver
+    from re3_jax import train
+    out = {}
+    for name in sys.argv[1:]:
+      with flagsaver.flagsaver():
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(['train', f'--flagfile=experiments/{name}.flags', '--workdir=/tmp/unused'])
+        c = train.config_from_flags()
+      out[name] = {'stages': [[s.unrolls, s.batch] for s in c.curriculum.stages],
+                   'lr': c.optim.learning_rate, 'wd': c.optim.weight_decay, 'model': c.model,
+                   'mixture': [list(m) for m in c.data.mixture]}
+    print(json.dumps(out))
+''')
+
+
+def test_experiment_flagfiles_parse():
+  # In a fresh process: an entry point's flags must not meet another's (absl flags are global).
+  names = ['smoke', 'synthetic', 'paper', 'paper_no_alov', 'small']
+  run = subprocess.run([sys.executable, '-c', _PARSE_FLAGFILES] + names, cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+  assert run.returncode == 0, run.stderr[-3000:]
+  configs = json.loads(run.stdout.strip().splitlines()[-1])
+  for name in names:
+    text = (REPO / 'experiments' / f'{name}.flags').read_text()
+    assert text.startswith('#') and 'python -m re3_jax.train' in text.split('\n--')[0], name
+    config = configs[name]
+    if name.startswith('paper') or name == 'small':
+      assert [tuple(s) for s in config['stages']] == list(pipeline.CURRICULUM), name
+      assert config['lr'] == 1e-5 and config['wd'] == 5e-4, name
+      sources = dict(config['mixture'])
+      assert ('alov300' in sources) == (name != 'paper_no_alov'), name
+      assert config['model'] == ('small' if name == 'small' else 'paper'), name
+    else:
+      assert config['mixture'] == [['procedural', 1.0]], name
 
 
 def test_two_processes_with_jax_distributed_train_and_agree(tmp_path):
