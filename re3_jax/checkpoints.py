@@ -91,6 +91,12 @@ def _check_tree(tree, config, what):
                        f'{config.name!r} needs {tuple(leaf.shape)}')
 
 
+def same_architecture(a: model.ModelConfig, b: model.ModelConfig) -> bool:
+  """Whether two configs describe the same parameters (names and dtypes aside)."""
+  arch = lambda c: c.replace(name='', dtype='float32', param_dtype='float32')
+  return arch(a) == arch(b)
+
+
 def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig | None = None):
   """Restores (params, config) from a checkpoint directory.
 
@@ -111,8 +117,7 @@ def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig
   path = resolve(directory)
   config = load_config(path)
   if expected_config is not None:
-    arch = lambda c: c.replace(name='', dtype='float32', param_dtype='float32')
-    if arch(config) != arch(expected_config):
+    if not same_architecture(config, expected_config):
       raise ValueError(f'checkpoint {path} holds model {config} but {expected_config} '
                        'was expected')
   checkpointer = ocp.StandardCheckpointer()

@@ -200,7 +200,8 @@ def dataset_dir(name: str, data_dir: str | None) -> pathlib.Path:
                     key=lambda p: tuple(int(x) for x in p.name.split('.') if x.isdigit()))
   if not versions:
     raise FileNotFoundError(
-        f'source {name!r}: no built dataset under {root} (expected {root}/<version>/dataset_info.json); '
+        f'source {name!r}: no built dataset under {root} '
+        f'(expected {root}/<version>/dataset_info.json); '
         f'build it with `tfds build data/{name} --manual_dir=... --data_dir={data_dir}`')
   return versions[-1]
 
@@ -223,7 +224,8 @@ class _TfdsSource:
       raise ValueError(f'source {name!r} at {self.path} has neither frames+boxes nor image+boxes '
                        f'features (it has {sorted(features.keys())})')
     if split not in builder.info.splits:
-      raise ValueError(f'source {name!r} has no split {split!r} (it has {sorted(builder.info.splits)})')
+      raise ValueError(f'source {name!r} has no split {split!r} '
+                       f'(it has {sorted(builder.info.splits)})')
     self.data = builder.as_data_source(split=split, decoders={image_key: builder_utils.RawBytes()})
     if len(self.data) == 0:
       raise ValueError(f'source {name!r} split {split!r} at {self.path} has no examples')
@@ -269,7 +271,8 @@ def _decode_fitted(data: bytes, height: int, width: int, canvas, where: str) -> 
   image = _decode(data, reduction, where)
   expected = (-(-height // reduction), -(-width // reduction))
   if abs(image.shape[0] - expected[0]) > 1 or abs(image.shape[1] - expected[1]) > 1:
-    raise ValueError(f'{where}: the JPEG is {image.shape[0] * reduction}x{image.shape[1] * reduction} '
+    raise ValueError(f'{where}: the JPEG is '
+                     f'{image.shape[0] * reduction}x{image.shape[1] * reduction} '
                      f'but the dataset records {height}x{width}')
   return _fit(image, canvas)
 
@@ -363,12 +366,7 @@ class SequenceMaker:
     source = self.sources[k]
     config = self.config
     if source is None:
-      image, image_boxes = self.procedural_image(index // config.procedural_reuse)
-      frames, boxes = synthetic.simulate(rng, image, image_boxes, self.seq_len,
-                                         size=config.sim_size,
-                                         num_distractors=config.num_distractors)
-      frames = [_fit(f, config.frame_size) for f in frames]
-      boxes = _scale_boxes(boxes, frames, config.sim_size)
+      frames, boxes = self._simulate(rng, *self.procedural_image(index // config.procedural_reuse))
     elif source.kind == _IMAGE:
       frames, boxes = self._simulated(source, rng)
     else:
@@ -379,20 +377,25 @@ class SequenceMaker:
       boxes = np.stack([widths - boxes[:, 2], boxes[:, 1], widths - boxes[:, 0], boxes[:, 3]], -1)
     return {'frames': frames, 'boxes': boxes.astype(np.float32), 'source': k}
 
-  def _simulated(self, source, rng):
+  def _simulate(self, rng, image, boxes):
+    """The Re3 simulator over one image, frames fitted to the canvas."""
     config = self.config
-    i = int(rng.integers(len(source)))
-    example = source[i]
-    where = f'{source.name}[{i}] ({example["image_id"]!r})' if 'image_id' in example else f'{source.name}[{i}]'
-    image = _decode(example['image'], 1, where)
-    try:
-      frames, boxes = synthetic.simulate(rng, image, np.asarray(example['boxes'], np.float32),
-                                         self.seq_len, size=config.sim_size,
-                                         num_distractors=config.num_distractors)
-    except ValueError as e:
-      raise ValueError(f'{where}: {e}') from None
+    frames, boxes = synthetic.simulate(rng, image, boxes, self.seq_len, size=config.sim_size,
+                                       num_distractors=config.num_distractors)
     frames = [_fit(f, config.frame_size) for f in frames]
     return frames, _scale_boxes(boxes, frames, config.sim_size)
+
+  def _simulated(self, source, rng):
+    i = int(rng.integers(len(source)))
+    example = source[i]
+    where = f'{source.name}[{i}]'
+    if 'image_id' in example:
+      where += f' ({example["image_id"]!r})'
+    image = _decode(example['image'], 1, where)
+    try:
+      return self._simulate(rng, image, np.asarray(example['boxes'], np.float32))
+    except ValueError as e:
+      raise ValueError(f'{where}: {e}') from None
 
   def _track(self, source, rng):
     config = self.config
@@ -518,5 +521,6 @@ class Pipeline:
     if mine != theirs:
       diff = {k: (theirs.get(k) if isinstance(theirs, dict) else None, v)
               for k, v in mine.items() if not isinstance(theirs, dict) or theirs.get(k) != v}
-      raise ValueError(f'the saved input state is for another stream; (saved, this) differ in: {diff}')
+      raise ValueError('the saved input state is for another stream; '
+                       f'(saved, this) differ in: {diff}')
     self._iterator.set_state(state['grain'])

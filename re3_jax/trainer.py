@@ -252,16 +252,15 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
   if start is None:
     state = training.init_state(jax.random.key(config.seed), model_config, optimizer)
     if config.centred_head:
-      state = state._replace(params=_centre_head(state.params),
-                             opt_state=optimizer.init(_centre_head(state.params)))
+      params = _centre_head(state.params)
+      state = state._replace(params=params, opt_state=optimizer.init(params))
     step = 0
     if jax.process_index() == 0:
-      (ckpt_dir).mkdir(parents=True, exist_ok=True)
+      ckpt_dir.mkdir(parents=True, exist_ok=True)
       _write_atomic(ckpt_dir / checkpoints.CONFIG_FILE, model_config.to_json())
   else:
     stored = checkpoints.load_config(ckpt_dir)
-    arch = lambda c: c.replace(name='', dtype='float32', param_dtype='float32')
-    if arch(stored) != arch(model_config):
+    if not checkpoints.same_architecture(stored, model_config):
       raise ValueError(f'{ckpt_dir} holds checkpoints of model {stored}, not of {model_config}: '
                        'use another workdir or the same model')
     abstract = jax.eval_shape(lambda: training.init_state(jax.random.key(0), model_config,
