@@ -1,0 +1,130 @@
+"""Classical baselines (OpenCV CSRT, KCF, MIL) behind the evaluation's tracker interface.
+
+Every tracker the harness runs (`re3_jax.evaluate`) has two methods:
+
+* ``init(frame, box)``: start (or restart) on an (H, W, 3) uint8 RGB frame
+  from an xyxy box (float pixels, re3_jax's convention);
+* ``update(frame) -> box``: the (4,) float xyxy box in the next frame.
+
+OpenCV's trackers want BGR frames and, in the API of OpenCV 4.5.1 and later
+(``cv2.TrackerCSRT.create()``), integer ``(x, y, w, h)`` boxes; the legacy
+API (``cv2.legacy.TrackerCSRT_create()``, and ``cv2.TrackerCSRT_create()``
+before 4.5.1) takes floats. This module converts: the frame's channels are
+reversed; the start box is rounded to whole pixels (corners rounded, at least
+1 pixel wide and high) and clipped to the image, since OpenCV's ``(x, y, w,
+h)`` in 0-based pixels covers the continuous box ``[x, x + w) x [y, y + h)``,
+the same numbers as our xyxy ``[x, y, x + w, y + h]``.
+
+A failed update (OpenCV's ``ok`` is False: the tracker reports the target
+lost) keeps the previous box, and is counted in `OpenCVTracker.lost_frames`.
+
+CSRT and KCF live in OpenCV's contrib modules: install
+``opencv-contrib-python-headless`` (a superset of ``opencv-python-headless``;
+installing both breaks ``cv2``, so uninstall the other first). MIL is in the
+main package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Tracker names of the harness -> OpenCV tracker class names.
+OPENCV_TRACKERS = {'opencv_csrt': 'CSRT', 'opencv_kcf': 'KCF', 'opencv_mil': 'MIL'}
+
+
+def _factory(kind: str):
+  """A function making a new OpenCV tracker of `kind` ('CSRT', ...) and whether it takes ints."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  cls = getattr(cv2, f'Tracker{kind}', None)
+  if cls is not None and hasattr(cls, 'create'):
+    return cls.create, True
+  old = getattr(cv2, f'Tracker{kind}_create', None)
+  if old is not None:
+    return old, False
+  legacy = getattr(cv2, 'legacy', None)
+  legacy_make = getattr(legacy, f'Tracker{kind}_create', None)
+  if legacy_make is not None:
+    return legacy_make, False
+  raise RuntimeError(
+      f'OpenCV {cv2.__version__} has no {kind} tracker (cv2.Tracker{kind}, '
+      f'cv2.legacy.Tracker{kind}_create): CSRT and KCF need the contrib modules, '
+      '`pip uninstall -y opencv-python-headless && pip install opencv-contrib-python-headless`')
+
+
+def opencv_box(box, image_size) -> tuple[int, int, int, int]:
+  """An xyxy box -> OpenCV's integer ``(x, y, w, h)``, rounded and clipped to the image.
+
+  Args:
+    box: (4,) xyxy float pixels.
+    image_size: (height, width) of the frame.
+
+  Returns:
+    (x, y, w, h) ints with w, h >= 1 and the box inside the image (as far as
+    a 1-pixel box fits).
+  """
+  h_img, w_img = image_size
+  x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+  x1 = min(max(x1, 0), w_img - 1)
+  y1 = min(max(y1, 0), h_img - 1)
+  x2 = min(max(x2, x1 + 1), w_img)
+  y2 = min(max(y2, y1 + 1), h_img)
+  return x1, y1, x2 - x1, y2 - y1
+
+
+class OpenCVTracker:
+  """An OpenCV single-object tracker with the harness's init/update interface.
+
+  Attributes:
+    name: the harness name (e.g. ``'opencv_csrt'``).
+    lost_frames: updates where OpenCV reported failure (previous box kept),
+      since the last `init`.
+  """
+
+  def __init__(self, name: str):
+    if name not in OPENCV_TRACKERS:
+      raise ValueError(f'unknown OpenCV tracker {name!r}; known: {sorted(OPENCV_TRACKERS)}')
+    self.name = name
+    self._make, self._int_boxes = _factory(OPENCV_TRACKERS[name])
+    self._tracker = None
+    self._box = None
+    self.lost_frames = 0
+
+  @staticmethod
+  def _bgr(frame) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+      raise ValueError(f'frames must be (H, W, 3) uint8 RGB, got {frame.shape} {frame.dtype}')
+    return np.ascontiguousarray(frame[..., ::-1])
+
+  def init(self, frame, box) -> None:
+    """Starts a new OpenCV tracker on `frame` at xyxy `box`."""
+    bgr = self._bgr(frame)
+    rect = opencv_box(box, bgr.shape[:2])
+    self._tracker = self._make()
+    result = self._tracker.init(bgr, rect if self._int_boxes else tuple(map(float, rect)))
+    if result is False:  # the legacy API returns a flag, the new one None
+      raise RuntimeError(f'{self.name}: OpenCV refused to start at {rect} (x, y, w, h)')
+    x, y, w, h = rect
+    self._box = np.array([x, y, x + w, y + h], np.float32)
+    self.lost_frames = 0
+
+  def update(self, frame) -> np.ndarray:
+    """The (4,) float32 xyxy box in `frame`; the previous box if OpenCV lost the target."""
+    if self._tracker is None:
+      raise RuntimeError(f'{self.name}: update before init')
+    ok, rect = self._tracker.update(self._bgr(frame))
+    if ok:
+      x, y, w, h = (float(v) for v in rect)
+      self._box = np.array([x, y, x + w, y + h], np.float32)
+    else:
+      self.lost_frames += 1
+    return self._box.copy()
+
+
+def available(name: str) -> bool:
+  """Whether this OpenCV build has the tracker `name` (e.g. ``'opencv_csrt'``)."""
+  try:
+    _factory(OPENCV_TRACKERS[name])
+  except (ImportError, RuntimeError):
+    return False
+  return True

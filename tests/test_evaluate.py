@@ -1,0 +1,340 @@
+"""Tests of the evaluation harness (`re3_jax.evaluate`) and the OpenCV baselines.
+
+The loops are checked with a scripted tracker on tiny PNG sequences whose
+frames encode their index; the command line runs in a subprocess (absl flags
+of two entry points must not meet in one process) on ``../shared/sequences``
+with a tiny Re3 checkpoint and CSRT, and its files are read back and rescored.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from re3_jax import baselines
+from re3_jax import evaluate
+from re3_jax import metrics
+from re3_jax import sequences
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+K = metrics.FrameKind
+TRUTH = np.array([10.0, 10, 30, 30])
+
+
+def make_sequence(folder: pathlib.Path, n: int, name: str | None = None,
+                  missing=()) -> sequences.SequenceFiles:
+  """n 40x40 PNG frames (frame t is all t + 1) with a fixed true box; NaN truth at `missing`."""
+  (folder / 'img').mkdir(parents=True)
+  for t in range(n):
+    Image.fromarray(np.full((40, 40, 3), t + 1, np.uint8)).save(folder / f'img/{t + 1:04d}.png')
+  boxes = np.tile(TRUTH, (n, 1)).astype(np.float32)
+  boxes[list(missing)] = np.nan
+  paths = tuple(sorted((folder / 'img').iterdir()))
+  return sequences.SequenceFiles(name or folder.name, paths, boxes)
+
+
+class ScriptedTracker:
+  """Returns the true box, except a far-away box (IoU 0) at the frames in `lose`.
+
+  Attributes:
+    calls: ('init', frame index, box) and ('update', frame index) in order.
+  """
+
+  def __init__(self, lose=(), offset=0.0):
+    self.lose, self.offset, self.calls = set(lose), offset, []
+
+  @staticmethod
+  def index(frame) -> int:
+    return int(frame[0, 0, 0]) - 1
+
+  def init(self, frame, box):
+    self.calls.append(('init', self.index(frame), np.asarray(box).tolist()))
+
+  def update(self, frame):
+    t = self.index(frame)
+    self.calls.append(('update', t))
+    return TRUTH + 100 if t in self.lose else TRUTH + self.offset
+
+
+# ---------------------------------------------------------------------------
+# Loops.
+# ---------------------------------------------------------------------------
+
+
+def test_run_ope(tmp_path):
+  seq = make_sequence(tmp_path / 's', 6, missing=[0])
+  tracker = ScriptedTracker(lose=[4], offset=0.25)
+  run = evaluate.run_ope(tracker, seq)
+  # Frame 0 has no truth: the tracker starts at frame 1.
+  assert tracker.calls == [('init', 1, TRUTH.tolist())] + [('update', t) for t in range(2, 6)]
+  assert run.kinds.tolist() == [K.SKIPPED, K.START] + [K.TRACKED] * 4
+  assert np.isnan(run.boxes[0]).all() and np.isnan(run.frame_times[0])
+  np.testing.assert_array_equal(run.boxes[1], TRUTH)
+  np.testing.assert_allclose(run.boxes[2], TRUTH + 0.25)
+  assert math.isnan(run.ious[0]) and run.ious[4] == 0 and run.ious[1] == 1
+  assert len(run.init_times) == 1 and len(run.update_times) == 4 and (run.update_times > 0).all()
+  assert not run.failures.any()
+
+
+def test_run_vot_restarts_after_failures(tmp_path):
+  seq = make_sequence(tmp_path / 's', 45)
+  # 3 is inside the first burn-in (ignored); 12 fails; restart at 18; 20 is in its burn-in;
+  # 30 fails; restart at 36.
+  tracker = ScriptedTracker(lose=[3, 12, 20, 30])
+  run = evaluate.run_vot(tracker, seq)
+  inits = [c[1] for c in tracker.calls if c[0] == 'init']
+  assert inits == [0, 18, 36]
+  assert all(c[2] == TRUTH.tolist() for c in tracker.calls if c[0] == 'init')
+  assert np.flatnonzero(run.failures).tolist() == [12, 30]
+  expected = np.full(45, K.TRACKED)
+  expected[[0, 18, 36]] = K.START
+  expected[13:18] = expected[31:36] = K.SKIPPED
+  assert run.kinds.tolist() == expected.tolist()
+  assert np.isnan(run.boxes[13:18]).all() and np.isnan(run.ious[13:18]).all()
+  r = metrics.vot(run.ious, run.kinds)
+  # Scored: 10..12 and 28..30 (36..44 is the last burn-in): six frames, two failures.
+  assert (r.frames, r.failures) == (6, 2)
+  assert r.accuracy == pytest.approx(4 / 6)
+  assert r.robustness == pytest.approx(math.exp(-30 * 2 / 6))
+  # Re3's original script: no burn-in after the first start, so frame 3 fails; restart at 9
+  # (burn-in to 18: 12 is not checked); 20 fails; restart at 26 (30 is in its burn-in).
+  tracker = ScriptedTracker(lose=[3, 12, 20, 30])
+  original = evaluate.run_vot(tracker, seq, burn_in_at_start=False)
+  assert [c[1] for c in tracker.calls if c[0] == 'init'] == [0, 9, 26]
+  assert np.flatnonzero(original.failures).tolist() == [3, 20]
+  assert metrics.vot(original.ious, original.kinds, burn_in_at_start=False).failures == 2
+
+
+def test_run_vot_waits_for_truth_to_restart(tmp_path):
+  seq = make_sequence(tmp_path / 's', 25, missing=[0, 12, 13])
+  tracker = ScriptedTracker(lose=[11, 12])
+  run = evaluate.run_vot(tracker, seq, burn_in=2, restart_gap=0)
+  # Start at 1 (no truth at 0); 11 fails; 12 and 13 have no truth to restart from.
+  assert [c[1] for c in tracker.calls if c[0] == 'init'] == [1, 14]
+  assert run.kinds[[0, 12, 13]].tolist() == [K.SKIPPED] * 3
+
+
+# ---------------------------------------------------------------------------
+# The harness and its files.
+# ---------------------------------------------------------------------------
+
+
+def _rescore(out: pathlib.Path, tracker: str, seqs) -> dict:
+  """Metrics recomputed from the written result files."""
+  rescored = {}
+  for seq in seqs:
+    stem = evaluate.file_name(seq.name)
+    otb = evaluate.read_boxes(out / tracker / 'otb' / f'{stem}.txt')
+    got = evaluate.read_boxes(out / tracker / 'got10k' / stem / f'{stem}_001.txt')
+    np.testing.assert_array_equal(got, otb)
+    times = np.loadtxt(out / tracker / 'got10k' / stem / f'{stem}_time.txt', ndmin=1)
+    assert len(times) == len(seq) and np.all(times[~np.isnan(times)] >= 0)
+    vot_boxes, kinds = evaluate.read_vot_results(
+        out / tracker / 'vot' / stem / f'{stem}_001.txt', seq.boxes)
+    rescored[seq.name] = {
+        'ope': metrics.ope(otb, seq.boxes), 'got10k': metrics.got10k(otb, seq.boxes),
+        'vot': metrics.vot(metrics.iou(vot_boxes, seq.boxes), kinds), 'otb_boxes': otb}
+  return rescored
+
+
+def _check_json(report: dict, tracker: str, rescored: dict) -> None:
+  per_seq = report['trackers'][tracker]
+  for name, r in rescored.items():
+    ope = per_seq['ope']['sequences'][name]
+    assert ope['ope']['success_curve'] == pytest.approx(r['ope'].success_curve.tolist(), abs=0)
+    assert ope['ope']['success_score'] == pytest.approx(r['ope'].success_score, abs=1e-15)
+    assert ope['ope']['precision_score'] == pytest.approx(r['ope'].precision_score, abs=1e-15)
+    for key in ('ao', 'sr50', 'sr75'):
+      assert ope['got10k'][key] == pytest.approx(getattr(r['got10k'], key), abs=1e-12)
+    vot = per_seq['vot']['sequences'][name]['vot']
+    for key in ('accuracy', 'robustness', 'failures', 'frames'):
+      assert vot[key] == pytest.approx(getattr(r['vot'], key), abs=1e-12, nan_ok=True)
+  overall = per_seq['ope']['overall']['ope']
+  assert overall['success_score'] == pytest.approx(
+      metrics.ope_average([r['ope'] for r in rescored.values()]).success_score, abs=1e-12)
+
+
+def test_run_writes_files_that_rescore_to_the_json(tmp_path):
+  seqs = [make_sequence(tmp_path / 'a', 30), make_sequence(tmp_path / 'b', 20, name='vid/7')]
+  trackers = {'good': ScriptedTracker(offset=0.5), 'bad': ScriptedTracker(lose=range(14, 30))}
+  lines = []
+  report = evaluate.run(trackers, seqs, tmp_path / 'out', protocols=('ope', 'vot'),
+                        max_frames=25, log=lines.append, info={'note': 'test'})
+  out = tmp_path / 'out'
+  assert len(lines) == 8 and lines[0].startswith('[1/8] good ope a: 25 frames')
+  assert (out / 'good/otb/vid.7.txt').is_file()  # '/' in names -> '.'
+  saved = json.loads((out / 'results.json').read_text())
+  assert saved['info']['note'] == 'test' and saved['info']['max_frames'] == 25
+  heads = [s.head(25) for s in seqs]
+  for name in trackers:
+    _check_json(saved, name, _rescore(out, name, heads))
+  bad = saved['trackers']['bad']
+  assert bad['vot']['sequences']['a']['vot']['failures'] == 1  # lost at 14, restart at 20
+  assert bad['ope']['sequences']['a']['ope']['success_score'] == pytest.approx(
+      (14 * 20 + 11 * 0) / 25 / 21)
+  assert saved['trackers']['good']['ope']['overall']['timing']['updates'] == 24 + 19
+  for png in ('success.png', 'precision.png'):
+    assert (out / png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+  table = report.table()
+  assert 'OVERALL (2)' in table and 'vid/7' in table and len(table.splitlines()) == 1 + 4 * 3
+  with pytest.raises(ValueError, match='unknown protocol'):
+    evaluate.run(trackers, seqs, tmp_path / 'x', protocols=('otb',))
+
+
+def test_result_lines_round_trip():
+  box = np.array([10.25, 20.5, 30.125, 40.0], np.float32)
+  assert evaluate.format_box(box) == '11.250,21.500,19.875,19.500'
+  np.testing.assert_array_equal(evaluate.parse_box('11.250,21.500,19.875,19.500'), box)
+  np.testing.assert_array_equal(evaluate.parse_box('11.25\t21.5\t19.875\t19.5'), box)
+  assert evaluate.format_box([np.nan] * 4) == 'nan,nan,nan,nan'
+  with pytest.raises(ValueError, match='x,y,w,h'):
+    evaluate.parse_box('1,2,3')
+
+
+def test_make_tracker(tmp_path):
+  with pytest.raises(ValueError, match='needs --checkpoint'):
+    evaluate.make_tracker('re3')
+  tracker, what = evaluate.make_tracker('re3', config='tiny')
+  assert 'RANDOM weights, model tiny' in what
+  frame = np.zeros((60, 80, 3), np.uint8)
+  tracker.init(frame, [10, 10, 30, 30])
+  assert tracker.update(frame).shape == (4,)
+  with pytest.raises(ValueError, match='unknown tracker'):
+    evaluate.make_tracker('siamfc')
+
+
+# ---------------------------------------------------------------------------
+# OpenCV baselines.
+# ---------------------------------------------------------------------------
+
+
+def test_opencv_box_rounds_and_clips():
+  assert baselines.opencv_box([10.4, 20.6, 30.5, 40.49], (100, 100)) == (10, 21, 20, 19)
+  assert baselines.opencv_box([-5, -5, 10, 10], (50, 60)) == (0, 0, 10, 10)
+  assert baselines.opencv_box([55, 45, 90, 90], (50, 60)) == (55, 45, 5, 5)
+  assert baselines.opencv_box([3.2, 3.2, 3.3, 3.3], (50, 60)) == (3, 3, 1, 1)
+
+
+class _StubCV:
+  """Stands in for an OpenCV tracker: records inputs, replays (ok, rect) results."""
+
+  def __init__(self, results):
+    self.results, self.frames, self.rects = list(results), [], []
+
+  def init(self, frame, rect):
+    self.frames.append(frame)
+    self.rects.append(rect)
+
+  def update(self, frame):
+    self.frames.append(frame)
+    return self.results.pop(0)
+
+
+def test_opencv_tracker_converts_and_keeps_the_box_when_lost(monkeypatch):
+  tracker = baselines.OpenCVTracker('opencv_mil')
+  stub = _StubCV([(True, (12, 13, 10, 8)), (False, (0, 0, 0, 0)), (True, (1, 2, 3, 4))])
+  monkeypatch.setattr(tracker, '_make', lambda: stub)
+  monkeypatch.setattr(tracker, '_int_boxes', True)
+  with pytest.raises(RuntimeError, match='update before init'):
+    tracker.update(np.zeros((40, 50, 3), np.uint8))
+  frame = np.zeros((40, 50, 3), np.uint8)
+  frame[..., 0] = 200  # red in RGB
+  tracker.init(frame, [10.3, 11.7, 20.2, 21.5])
+  assert stub.rects == [(10, 12, 10, 10)] and all(isinstance(v, int) for v in stub.rects[0])
+  assert stub.frames[0][0, 0].tolist() == [0, 0, 200]  # BGR
+  np.testing.assert_array_equal(tracker.update(frame), [12, 13, 22, 21])
+  np.testing.assert_array_equal(tracker.update(frame), [12, 13, 22, 21])  # lost: kept
+  assert tracker.lost_frames == 1
+  np.testing.assert_array_equal(tracker.update(frame), [1, 2, 4, 6])
+  with pytest.raises(ValueError, match='uint8 RGB'):
+    tracker.update(frame[..., 0])
+  with pytest.raises(ValueError, match='unknown OpenCV tracker'):
+    baselines.OpenCVTracker('opencv_boosting')
+
+
+@pytest.mark.parametrize('name', sorted(baselines.OPENCV_TRACKERS))
+def test_opencv_trackers_follow_a_synthetic_object(name):
+  if not baselines.available(name):
+    pytest.skip(f'{name} needs opencv-contrib-python-headless')
+  clip = sequences.synthetic_clip(25, seed=3)
+  tracker = baselines.OpenCVTracker(name)
+  tracker.init(clip.frames[0], clip.boxes[0])
+  boxes = np.stack([clip.boxes[0]] + [tracker.update(f) for f in clip.frames[1:]])
+  assert boxes.dtype == np.float32 and np.isfinite(boxes).all()
+  if name != 'opencv_kcf':  # KCF's default threshold often reports a loss and stops
+    assert metrics.got10k(boxes, clip.boxes).ao > 0.5
+
+
+# ---------------------------------------------------------------------------
+# Real sequences.
+# ---------------------------------------------------------------------------
+
+
+def test_csrt_on_the_shared_sequences(sequences_dir, tmp_path):
+  if not baselines.available('opencv_csrt'):
+    pytest.skip('CSRT needs opencv-contrib-python-headless')
+  seqs = [sequences.open_sequence(sequences_dir / n) for n in ('otb_crossing', 'vot15_bag')]
+  report = evaluate.run({'opencv_csrt': baselines.OpenCVTracker('opencv_csrt')}, seqs, tmp_path,
+                        log=lambda _: None)
+  by_name = {r.sequence: r for r in report.results[('opencv_csrt', 'ope')]}
+  # Measured on 2026-11-24 (OpenCV 5.0 contrib): success 0.700 / 0.397, P@20 1.000 / 0.046.
+  assert by_name['otb_crossing'].ope.success_score > 0.6
+  assert by_name['otb_crossing'].ope.precision_score > 0.9
+  assert by_name['vot15_bag'].ope.success_score > 0.3
+  assert by_name['vot15_bag'].got10k.ao > 0.3
+  assert report.overall('opencv_csrt', 'ope')['timing'].fps > 5
+
+
+def test_command_line(sequences_dir, tiny, tmp_path):
+  from re3_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  params, config = tiny
+  ckpt = checkpoints.save_params(tmp_path / 'ckpt', params, config)
+  trackers = ['--tracker=re3'] + (
+      ['--tracker=opencv_csrt'] if baselines.available('opencv_csrt') else [])
+  out = tmp_path / 'out'
+  command = [sys.executable, '-m', 're3_jax.evaluate', f'--checkpoint={ckpt}',
+             f'--dataset=otb:{sequences_dir}', f'--dataset=vot:{sequences_dir}',
+             '--protocol=ope,vot', f'--out={out}', '--max_frames=40', '--video'] + trackers
+  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  n = 2 * 2 * len(trackers)
+  assert f'[{n}/{n}]' in result.stdout and 'OVERALL (2)' in result.stdout
+  saved = json.loads((out / 'results.json').read_text())
+  assert saved['info']['datasets'] == [f'otb:{sequences_dir}', f'vot:{sequences_dir}']
+  assert f'checkpoint {ckpt}' in saved['info']['trackers'][0]
+  seqs = [sequences.open_sequence(sequences_dir / n).head(40)
+          for n in ('otb_crossing', 'vot15_bag')]
+  for flag in trackers:
+    name = flag.split('=')[1]
+    rescored = _rescore(out, name, seqs)
+    _check_json(saved, name, rescored)
+    for r in rescored.values():
+      assert np.isfinite(r['otb_boxes']).all() and 0 <= r['ope'].success_score <= 1
+    timing = saved['trackers'][name]['ope']['overall']['timing']
+    assert timing['fps'] > 0 and timing['median_update_ms'] > 0 and timing['updates'] == 78
+  if len(trackers) == 2:
+    assert saved['trackers']['opencv_csrt']['ope']['sequences']['otb_crossing']['ope'][
+        'success_score'] > 0.6
+  for png in ('success.png', 'precision.png'):
+    assert (out / png).stat().st_size > 10_000
+  videos = sorted(p.name for p in (out / 'videos').iterdir())
+  assert videos in (['otb_crossing.mp4', 'vot15_bag.mp4'], ['otb_crossing.gif', 'vot15_bag.gif'])
+  if videos[0].endswith('.mp4'):
+    import cv2  # pylint: disable=g-import-not-at-top
+    capture = cv2.VideoCapture(str(out / 'videos' / videos[0]))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 40
+
+
+def test_command_line_refuses_re3_without_weights(tmp_path):
+  command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=re3',
+             f'--dataset=otb:{tmp_path}', f'--out={tmp_path / "out"}']
+  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode != 0 and 'needs --checkpoint=DIR, or --config' in result.stderr
+  assert not (tmp_path / 'out').exists()
