@@ -1,0 +1,254 @@
+"""Tests of tracking any video: `re3_jax.track`'s library functions and its command line."""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+from absl import flags
+import cv2
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+import pytest
+
+from re3_jax import boxes as boxes_lib
+from re3_jax import checkpoints
+from re3_jax import sequences
+from re3_jax import track
+from re3_jax import tracker as tracker_lib
+from re3_jax import video
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+N_FRAMES = 10
+BOXES = ([20.0, 15.0, 70.0, 60.0], [60.0, 30.0, 120.0, 90.0])
+
+
+@pytest.fixture(scope='module')
+def steady(tiny):
+  """The tiny model with its head near the window's own box (as in test_tracker.py).
+
+  Random weights shrink boxes to the 1-pixel guard within frames; these keep
+  them sane, so comparisons exercise the tracking rather than the guards.
+  """
+  params, config = tiny
+  params = dict(params)
+  params['fc_output'] = {'w': params['fc_output']['w'] * 0.3,
+                         'b': jnp.asarray(boxes_lib.CENTERED_BOX, jnp.float32)}
+  return params, config
+
+
+@pytest.fixture(scope='module')
+def checkpoint(steady, tmp_path_factory):
+  return checkpoints.save_params(tmp_path_factory.mktemp('ckpt'), *steady)
+
+
+@pytest.fixture(scope='module')
+def clip():
+  return sequences.synthetic_clip(N_FRAMES, seed=3, size=(96, 128))
+
+
+@pytest.fixture(scope='module')
+def folder(clip, tmp_path_factory):
+  """The clip as img1.png ... img10.png: a plain sort would put img10 second."""
+  path = tmp_path_factory.mktemp('frames')
+  for i, frame in enumerate(clip.frames):
+    Image.fromarray(frame).save(path / f'img{i + 1}.png')
+  return path
+
+
+def expected_boxes(steady, frames, boxes):
+  """Each object tracked alone, frame by frame, through the per-frame API."""
+  out = []
+  for box in boxes:
+    tr = tracker_lib.Re3Tracker(*steady)
+    out.append([tr.track('x', frames[0], box)] + [tr.track('x', f) for f in frames[1:]])
+  return np.asarray(out).transpose(1, 0, 2)  # (T, N, 4)
+
+
+def run_cli(*args, cwd):
+  return subprocess.run([sys.executable, '-m', 're3_jax.track', *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=120,
+                        env=dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS='cpu'))
+
+
+def gif_frames(path):
+  with Image.open(path) as im:
+    frames = []
+    for k in range(im.n_frames):
+      im.seek(k)
+      frames.append(np.asarray(im.convert('RGB')))
+  return frames
+
+
+def test_batched_objects_match_one_by_one(steady, clip, tmp_path):
+  boxes = BOXES + ([5.0, 50.0, 45.0, 92.0],)
+  result = track.track_frames(tracker_lib.Re3Tracker(*steady), iter(clip.frames), boxes,
+                              boxes_out=tmp_path / 'b.csv')
+  assert result.boxes.shape == (N_FRAMES, 3, 4) and result.object_ids == [0, 1, 2]
+  np.testing.assert_array_equal(result.boxes[0], np.asarray(boxes, np.float32))
+  expected = expected_boxes(steady, clip.frames, boxes)
+  np.testing.assert_allclose(result.boxes, expected, atol=1e-3)
+  assert np.abs(expected[-1] - expected[0]).max() > 1  # the boxes did move
+  csv_boxes, ids = track.read_boxes_csv(tmp_path / 'b.csv')
+  assert ids == [0, 1, 2]
+  np.testing.assert_allclose(csv_boxes, result.boxes, atol=1e-3)
+  assert result.tracker_fps > 0 and result.decode_fps > 0
+
+
+def test_cli_folder_to_gif_and_csv(steady, checkpoint, clip, folder, tmp_path):
+  proc = run_cli(f'--checkpoint={checkpoint}', f'--input={folder}',
+                 '--box=' + ','.join(map(str, BOXES[0])), '--box', ' 60, 30, 120, 90',
+                 '--output=out.gif', '--boxes_out=boxes.csv', cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert f'tracked 2 object(s) through {N_FRAMES} frames' in proc.stdout
+  assert f'frame {N_FRAMES}/{N_FRAMES}: tracker' in proc.stderr
+  assert 'decode' in proc.stderr and 'frames/s' in proc.stderr
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['boxes.csv', 'out.gif']
+  lines = (tmp_path / 'boxes.csv').read_text().splitlines()
+  assert lines[0] == 'frame,object_id,x1,y1,x2,y2' and len(lines) == 1 + 2 * N_FRAMES
+  assert lines[1:3] == ['0,0,20.000,15.000,70.000,60.000', '0,1,60.000,30.000,120.000,90.000']
+  # Natural order (img2 before img10), and the same boxes as tracking in this process.
+  got, _ = track.read_boxes_csv(tmp_path / 'boxes.csv')
+  np.testing.assert_allclose(got, expected_boxes(steady, clip.frames, BOXES), atol=2e-3)
+  frames = gif_frames(tmp_path / 'out.gif')
+  assert len(frames) == N_FRAMES and frames[0].shape == (96, 128, 3)
+  # Object 1's box is drawn in its own colour on frame 0 (its left edge, x = 60).
+  edge = frames[0][40:80, 60].astype(int)
+  assert np.abs(edge - video.color(1)).max(axis=1).min() < 40
+
+
+def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):
+  src = tmp_path / 'clip.mp4'
+  writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*'mp4v'), 15.0, (128, 96))
+  assert writer.isOpened(), 'this OpenCV build cannot encode mp4v'
+  for frame in clip.frames:
+    writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+  writer.release()
+  (tmp_path / 'out').mkdir()
+  proc = run_cli(f'--checkpoint={checkpoint}', f'--input={src}', '--box=30,20,90,80',
+                 '--output=out/tracked.mp4', '--boxes_out=out/boxes.json', '--output_scale=0.5',
+                 '--max_frames=8', '--noprogress', cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert 'frame 8' not in proc.stderr  # --noprogress
+  doc = json.loads((tmp_path / 'out/boxes.json').read_text())
+  assert (doc['width'], doc['height'], doc['num_frames']) == (128, 96, 8)
+  assert doc['fps'] == pytest.approx(15.0) and doc['input'] == str(src)
+  assert [o['object_id'] for o in doc['objects']] == [0]
+  boxes = np.asarray(doc['objects'][0]['boxes'])
+  assert boxes.shape == (8, 4) and boxes[0].tolist() == [30, 20, 90, 80]
+  assert np.all(boxes[:, 2:] > boxes[:, :2])
+  capture = cv2.VideoCapture(str(tmp_path / 'out/tracked.mp4'))
+  count = 0
+  while True:
+    ok, frame = capture.read()
+    if not ok:
+      break
+    assert frame.shape == (48, 64, 3)  # --output_scale=0.5
+    count += 1
+  assert count == 8 and capture.get(cv2.CAP_PROP_FPS) == pytest.approx(15.0)
+  capture.release()
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--box=1,2,3'], r"--box number 1: malformed box '1,2,3': expected 4 comma-separated "
+                      'numbers x1,y1,x2,y2, got 3'),
+    (['--box=10,10,50,50', '--box=a,b,c,d'], r"--box number 2: malformed box 'a,b,c,d'"),
+    (['--box=500,10,600,50'], r'--box number 1 in the first frame of .*frames.*: \[500.0, 10.0, '
+                              r'600.0, 50.0\] lies entirely outside the 128x96'),
+    (['--box=1,1,9,9', '--output=o.avi'], r"unknown output video extension '\.avi' in o\.avi: "
+                                          r'use \.mp4 or \.gif'),
+    ([], r'give at least one --box'),
+])
+def test_cli_errors_before_any_work(folder, tmp_path, args, message):
+  proc = run_cli(f'--input={folder}', '--config=tiny', *args, cwd=tmp_path)
+  assert proc.returncode == 1
+  assert re.search(message, proc.stderr), proc.stderr
+  assert not list(tmp_path.iterdir())
+
+
+def test_cli_model_choice(folder, tmp_path):
+  proc = run_cli(f'--input={folder}', '--box=1,1,9,9', cwd=tmp_path)
+  assert proc.returncode == 1 and 'give --checkpoint=DIR' in proc.stderr
+  proc = run_cli(f'--input={folder}', '--box=20,15,70,60', '--config=tiny', '--max_frames=3',
+                 '--boxes_out=b.json', '--noprogress', cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert "WARNING: tracking with RANDOM weights of model config 'tiny'" in proc.stderr
+  assert json.loads((tmp_path / 'b.json').read_text())['num_frames'] == 3
+
+
+def test_import_defines_no_flags():
+  # Other entry points define flags at import (demo: --config, --seed) and share the test process.
+  assert not {'box', 'input', 'boxes_out', 'output_scale'} & set(flags.FLAGS)
+
+
+def test_input_errors(steady, folder, tmp_path):
+  tr = tracker_lib.Re3Tracker(*steady)
+  with pytest.raises(video.VideoError, match=r'input .*nothing\.mp4 does not exist'):
+    track.track_video_file(tr, tmp_path / 'nothing.mp4', [BOXES[0]])
+  (tmp_path / 'junk.mp4').write_bytes(b'junk' * 50)
+  with pytest.raises(video.VideoError, match=r'cannot read .*junk\.mp4'):
+    track.track_video_file(tr, tmp_path / 'junk.mp4', [BOXES[0]])
+  (tmp_path / 'empty').mkdir()
+  with pytest.raises(video.VideoError, match=r'folder .*empty holds no images'):
+    track.track_video_file(tr, tmp_path / 'empty', [BOXES[0]])
+  with pytest.raises(ValueError, match=r'box 1 \(object 1\) in the first frame of .*frames.*'
+                     r'lies entirely outside the 128x96'):
+    track.track_video_file(tr, folder, [BOXES[0], [-50, 10, -5, 40]])
+  with pytest.raises(ValueError, match='no boxes to track'):
+    track.track_video_file(tr, folder, [])
+  with pytest.raises(ValueError, match='has no frames'):
+    track.track_frames(tr, [], [BOXES[0]])
+  with pytest.raises(ValueError, match=r"malformed box '1,2,3,x'"):
+    track.parse_box('1,2,3,x')
+  with pytest.raises(ValueError, match=r"box '50,10,10,50' .* has width -40 and height 40"):
+    track.parse_box('50,10,10,50')
+  with pytest.raises(ValueError, match=r"unknown boxes file extension '\.txt'"):
+    track.track_video_file(tr, folder, [BOXES[0]], boxes_out=tmp_path / 'b.txt')
+  with pytest.raises(ValueError, match=r'cannot write output video .*no/o\.gif: folder .*no does '
+                     'not exist'):
+    track.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'no' / 'o.gif')
+  np.testing.assert_array_equal(track.parse_box(' 1, 2.5,3,4 '), [1, 2.5, 3, 4])
+  with pytest.raises(ValueError, match='no model: give a checkpoint'):
+    track.make_tracker()
+  with pytest.raises(ValueError, match='not both'):
+    track.make_tracker('somewhere', 'tiny')
+  with pytest.warns(UserWarning, match='RANDOM weights'):
+    assert track.make_tracker(config='tiny').config.name == 'tiny'
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['empty', 'junk.mp4']
+
+
+def test_failure_mid_run_leaves_no_output(steady, clip, tmp_path):
+  frames_dir = tmp_path / 'frames'
+  frames_dir.mkdir()
+  for i, frame in enumerate(clip.frames):
+    Image.fromarray(frame).save(frames_dir / f'{i:03d}.png')
+  (frames_dir / '006.png').write_bytes(b'truncated')
+  out = tmp_path / 'out'
+  out.mkdir()
+  (out / 'old.gif').write_bytes(b'an earlier result')
+  tr = tracker_lib.Re3Tracker(*steady)
+  seen = []
+
+  def interrupt_at_frame_3(p):
+    if p.frame == 3:
+      raise KeyboardInterrupt
+
+  with pytest.raises(video.VideoError, match=r'frame 6: cannot read frame .*006\.png'):
+    track.track_video_file(tr, frames_dir, [BOXES[0]], output=out / 'new.mp4',
+                           boxes_out=out / 'b.json', progress=lambda p: seen.append(p.frame))
+  assert seen == [1, 2, 3, 4, 5, 6]  # it failed mid-run, after writing frames
+  with pytest.raises(KeyboardInterrupt):  # Ctrl-C at frame 3
+    track.track_video_file(tr, frames_dir, [BOXES[0]], output=out / 'old.gif',
+                           boxes_out=out / 'b.csv',
+                           progress=interrupt_at_frame_3)
+  assert sorted(p.name for p in out.iterdir()) == ['old.gif']  # no partial files
+  assert (out / 'old.gif').read_bytes() == b'an earlier result'
+  # The same failure through the command line.
+  proc = run_cli(f'--input={frames_dir}', '--config=tiny', '--box=20,15,70,60',
+                 f'--output={out}/old.gif', f'--boxes_out={out}/b.csv', cwd=tmp_path)
+  assert proc.returncode == 1 and '006.png' in proc.stderr
+  assert sorted(p.name for p in out.iterdir()) == ['old.gif']
+  assert (out / 'old.gif').read_bytes() == b'an earlier result'
