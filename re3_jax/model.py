@@ -55,6 +55,12 @@ class ModelConfig:
       outputs stay float32).
     param_dtype: dtype of weight matrices and kernels at init, 'float32' or
       'bfloat16' (vectors stay float32).
+    input_scale: factor applied to the mean-subtracted crops before conv1. 1.0
+      is the original network (and what its weights expect). Training from
+      scratch wants about 1/64: with raw pixel offsets of +-128, conv1's
+      Xavier weights are so small that each Adam step changes them by about
+      their own size, and the network settles on an input-independent
+      output (WORKSPACE.md, "Training on the synthetic default").
   """
   name: str = 'paper'
   conv_channels: tuple[int, ...] = (96, 256, 384, 384, 256)
@@ -66,6 +72,7 @@ class ModelConfig:
   forget_bias_init: float = 1.0
   dtype: str = 'float32'
   param_dtype: str = 'float32'
+  input_scale: float = 1.0
 
   def __post_init__(self):
     if len(self.conv_channels) != 5 or len(self.skip_channels) != 3:
@@ -74,6 +81,8 @@ class ModelConfig:
       raise ValueError(f'conv channels must be even (2-group convs): {self.conv_channels}')
     if self.peepholes not in lstm.PEEPHOLES:
       raise ValueError(f'peepholes must be one of {lstm.PEEPHOLES}, got {self.peepholes!r}')
+    if not (math.isfinite(self.input_scale) and self.input_scale > 0):
+      raise ValueError(f'input_scale must be finite and > 0, got {self.input_scale}')
     for field in ('dtype', 'param_dtype'):
       if getattr(self, field) not in DTYPES:
         raise ValueError(f'{field} must be one of {DTYPES}, got {getattr(self, field)!r}')
@@ -253,7 +262,10 @@ def conv_features(params: Params, crops, config: ModelConfig):
   pool5], each flattened channel-major (C, H, W).
   """
   dtype = jnp.dtype(config.dtype)
-  x = (crops.astype(jnp.float32) - jnp.asarray(MEAN_RGB, jnp.float32)).astype(dtype)
+  x = crops.astype(jnp.float32) - jnp.asarray(MEAN_RGB, jnp.float32)
+  if config.input_scale != 1.0:
+    x = x * config.input_scale
+  x = x.astype(dtype)
   x = _lrn(_max_pool(jax.nn.relu(_conv(x, params['conv1'], stride=4, padding='VALID'))))
   skip1 = _skip(x, params['conv1_skip'])
   x = _lrn(_max_pool(jax.nn.relu(_conv(x, params['conv2'], groups=2))))

@@ -29,6 +29,9 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints and logs go.'
 _MODEL = flags.DEFINE_enum('model', 'small', sorted(model.CONFIGS), 'Model config.')
 _PRECISION = flags.DEFINE_enum('precision', 'float32', sorted(model.PRECISIONS),
                                'Dtype policy (bfloat16 computes in bfloat16).')
+_INPUT_SCALE = flags.DEFINE_float(
+    'input_scale', 1.0, 'Factor on the mean-subtracted crops (1: the original; ~1/64 trains '
+    'from scratch, see model.ModelConfig.input_scale).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of parameters, steps and input.')
 _STEPS = flags.DEFINE_integer('steps', 0, 'Total train steps (0: until the curriculum ends).')
 # Curriculum.
@@ -100,7 +103,8 @@ def config_from_flags() -> trainer.TrainConfig:
                                weight_decay=_WEIGHT_DECAY.value,
                                grad_clip_norm=_GRAD_CLIP.value, min_coverage=_MIN_COVERAGE.value)
   return trainer.TrainConfig(
-      model=_MODEL.value, precision=_PRECISION.value, seed=_SEED.value, steps=_STEPS.value,
+      model=_MODEL.value, precision=_PRECISION.value, input_scale=_INPUT_SCALE.value,
+      seed=_SEED.value, steps=_STEPS.value,
       optim=optim, curriculum=cur, data=data, centred_head=_CENTRED_HEAD.value,
       log_every=_LOG_EVERY.value, checkpoint_every=_CHECKPOINT_EVERY.value,
       keep_checkpoints=_KEEP.value, eval_every=_EVAL_EVERY.value, eval_clips=_EVAL_CLIPS.value,

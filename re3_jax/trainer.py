@@ -38,6 +38,7 @@ import orbax.checkpoint as ocp
 from re3_jax import boxes as boxes_lib
 from re3_jax import checkpoints
 from re3_jax import curriculum as curriculum_lib
+from re3_jax import metrics
 from re3_jax import model
 from re3_jax import pipeline
 from re3_jax import synthetic
@@ -54,6 +55,8 @@ class TrainConfig:
   Attributes:
     model: the model config name (`model.CONFIGS`).
     precision: `model.PRECISIONS` name (``bfloat16`` computes in bfloat16).
+    input_scale: the model's `model.ModelConfig.input_scale` (1.0: the
+      original; about 1/64 to train from scratch).
     seed: seeds parameters, the train step's randomness and the input stream.
     steps: total train steps; 0 runs until the curriculum's last stage ends
       (only with ``advance='steps'`` and a finite last stage).
@@ -74,6 +77,7 @@ class TrainConfig:
   """
   model: str = 'small'
   precision: str = 'float32'
+  input_scale: float = 1.0
   seed: int = 0
   steps: int = 0
   optim: training.OptimConfig = training.OptimConfig()
@@ -91,7 +95,8 @@ class TrainConfig:
     return dataclasses.replace(self, **changes)
 
   def model_config(self) -> model.ModelConfig:
-    return model.with_precision(model.get_config(self.model), self.precision)
+    return model.with_precision(model.get_config(self.model, input_scale=self.input_scale),
+                                self.precision)
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, default=list)
@@ -114,10 +119,10 @@ def make_validation(config: TrainConfig) -> Callable[[Any], dict[str, float]]:
   frames = jnp.asarray(frames)
 
   def hook(params) -> dict[str, float]:
-    boxes = np.stack([np.asarray(tracker.track_video(params, f, b[0], config=model_config))
-                      for f, b in zip(frames, true)])
-    iou = boxes_lib.iou(boxes[:, 1:], true[:, 1:])
-    return {'val_mean_iou': float(np.mean(iou))}
+    boxes = [np.asarray(tracker.track_video(params, f, b[0], config=model_config))
+             for f, b in zip(frames, true)]
+    scores = metrics.got10k_pooled(boxes, list(true))  # frames 1.. of every clip, pooled
+    return {'val_mean_iou': scores.ao, 'val_sr50': scores.sr50}
   return hook
 
 
@@ -356,6 +361,8 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
       if stop_after is not None and step >= stop_after:
         ckpts.manager.wait_until_finished()
         return dict(last, step=step, stage=curriculum.stage_index)
+    if validation is not None and config.eval_every and step % config.eval_every:
+      last.update(validate(step))  # the final level, when no periodic run fell on it
     if int(state.nonfinite_step) < 0 and ckpts.latest() != step:
       save(step)
   finally:

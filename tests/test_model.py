@@ -387,6 +387,8 @@ def test_cast_params_keeps_vectors():
     ({'peepholes': 'none'}, 'peepholes'),
     ({'dtype': 'float16'}, 'dtype'),
     ({'param_dtype': 'float64'}, 'param_dtype'),
+    ({'input_scale': 0.0}, 'input_scale'),
+    ({'input_scale': float('nan')}, 'input_scale'),
 ])
 def test_config_validation(changes, match):
   with pytest.raises(ValueError, match=match):
@@ -481,3 +483,23 @@ def test_gradients_reach_every_parameter(tiny_params, crop_pairs, precision):
     name = jax.tree_util.keystr(path)
     assert bool(jnp.all(jnp.isfinite(g))), name
     assert float(jnp.abs(g).max()) > 0, name
+
+
+def test_input_scale_equals_scaling_conv1(tiny_params, crop_pairs):
+  # Scaling the mean-subtracted input by s is the same network as conv1's
+  # kernel times s (conv1 is linear in its input; its bias is not scaled).
+  scale = 1 / 64
+  crops = crop_pairs.reshape(-1, CROP, CROP, 3)
+  scaled = model.conv_features(tiny_params, crops, TINY.replace(input_scale=scale))
+  conv1 = dict(tiny_params['conv1'], w=tiny_params['conv1']['w'] * scale)
+  reference = model.conv_features(dict(tiny_params, conv1=conv1), crops, TINY)
+  np.testing.assert_allclose(scaled, reference, rtol=1e-4, atol=1e-4)
+  assert not np.allclose(scaled, model.conv_features(tiny_params, crops, TINY), atol=1e-2)
+
+
+def test_input_scale_defaults_to_the_original():
+  assert all(c.input_scale == 1.0 for c in model.CONFIGS.values())
+  # Configs stored before the field existed load as the original network.
+  text = TINY.to_json().replace('"input_scale": 1.0,', '')
+  assert 'input_scale' not in text
+  assert model.ModelConfig.from_json(text) == TINY

@@ -49,6 +49,25 @@ def test_train_runs_the_curriculum_and_writes_checkpoints(tmp_path):
   np.testing.assert_allclose(box, [10, 10, 30, 40])
 
 
+
+def test_validation_runs_at_start_periodically_and_at_the_end(tmp_path):
+  calls = []
+
+  def hook(params):
+    calls.append(jax.tree.map(np.asarray, params))
+    return {'val_metric': float(len(calls))}
+
+  result = trainer.train(CONFIG.replace(eval_every=4), tmp_path, validation=hook)
+  assert len(calls) == 3  # steps 0, 4 and the last (6)
+  assert result['val_metric'] == 3.0
+  logged = [json.loads(l) for l in (tmp_path / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['step'] for r in logged if 'val_metric' in r] == [0, 4, 6]
+  # The last call saw the final parameters, those of the final checkpoint.
+  final, _ = _params(tmp_path)
+  jax.tree.map(np.testing.assert_array_equal, calls[-1], final)
+  assert not all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(calls[0]),
+                                                       jax.tree.leaves(final)))
+
 _INTERRUPTED = textwrap.dedent('''
     import os, sys, pickle
     from re3_jax import trainer
