@@ -82,6 +82,9 @@ _PEAK_TFLOPS = flags.DEFINE_float('peak_tflops', 0.0,
                                    'devices, else MFU is not reported).')
 _TRAIN_PRECISION = flags.DEFINE_string('train_precision', 'float32',
                                        'train: dtype policy of the train step.')
+_SCAN_UNROLL = flags.DEFINE_integer(
+    'scan_unroll', 0, 'train: unroll factor of the scan over time (0: the default, see '
+    'training.default_scan_unroll).')
 _COMPARE_MODELS = flags.DEFINE_list('compare_models', ['tiny', 'small'],
                                     'input: model configs of the stand-in train step '
                                     '(empty to skip).')
@@ -345,7 +348,8 @@ def forward_flops_per_frame(config: model.ModelConfig) -> float:
 
 
 def bench_train_step(config: model.ModelConfig, unrolls: int, batch: int, runs: int,
-                     steps_per_run: int = 3, peak: float = 0.0) -> dict:
+                     steps_per_run: int = 3, peak: float = 0.0,
+                     scan_unroll: int | bool | None = None) -> dict:
   """Frame-steps/s, FLOPs, MFU and peak memory of the real train step."""
   from re3_jax import training  # pylint: disable=g-import-not-at-top
   data = pipeline.PipelineConfig(num_threads=2 * (os.cpu_count() or 1))
@@ -354,7 +358,8 @@ def bench_train_step(config: model.ModelConfig, unrolls: int, batch: int, runs: 
   mesh = training.make_mesh()
   optim = training.OptimConfig()
   optimizer = training.make_optimizer(optim)
-  step = training.make_train_step(mesh, model_config=config, optim=optim, optimizer=optimizer)
+  step = training.make_train_step(mesh, model_config=config, optim=optim, optimizer=optimizer,
+                                  scan_unroll=scan_unroll)
   state = jax.device_put(training.init_state(jax.random.key(0), config, optimizer),
                          training.replicated(mesh))
   device_batch = training.shard_batch(mesh, host)
@@ -378,16 +383,19 @@ def bench_train_step(config: model.ModelConfig, unrolls: int, batch: int, runs: 
   return result
 
 
-def run_train_benchmark(configs, precision, stages, runs, out, peak: float = 0.0) -> dict:
+def run_train_benchmark(configs, precision, stages, runs, out, peak: float = 0.0,
+                        scan_unroll: int | bool | None = None) -> dict:
   info = device_info()
-  info.update(precision=precision, runs=runs)
+  info.update(precision=precision, runs=runs,
+              scan_unroll='default' if scan_unroll is None else scan_unroll)
   rows = []
   for name in configs:
     config = model.with_precision(model.get_config(name), precision)
     for stage in stages:
       unrolls, batch = parse_stage(stage)
       row = {'config': name, 'stage': stage}
-      row.update(bench_train_step(config, unrolls, batch, runs, peak=peak))
+      row.update(bench_train_step(config, unrolls, batch, runs, peak=peak,
+                                  scan_unroll=scan_unroll))
       rows.append(row)
       extra = ''.join([f'  MFU {row["mfu"]:.1%}' if 'mfu' in row else '',
                        f'  peak {row["peak_memory_gib"]:.1f} GiB'
@@ -413,7 +421,7 @@ def main(argv):
                           out)
   elif name == 'train':
     run_train_benchmark(_CONFIGS.value, _TRAIN_PRECISION.value, _STAGES.value, _RUNS.value, out,
-                        _PEAK_TFLOPS.value)
+                        _PEAK_TFLOPS.value, _SCAN_UNROLL.value or None)
   else:
     run_input_benchmark(_SOURCES.value, _STAGES.value, _BATCHES.value, _RUNS.value,
                         _THREADS.value, _WORKERS.value, _VID_FRAMES.value,

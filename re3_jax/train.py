@@ -57,6 +57,9 @@ _WEIGHT_DECAY = flags.DEFINE_float('weight_decay', 5e-4, 'L2 factor (sum v^2 / 2
 _GRAD_CLIP = flags.DEFINE_float('grad_clip_norm', 0.0, 'Global-norm clipping (0: off).')
 _MIN_COVERAGE = flags.DEFINE_float('min_coverage', 0.7,
                                    'A crop window covers at least this much of the true box.')
+_SCAN_UNROLL = flags.DEFINE_integer(
+    'scan_unroll', 0,
+    'Unroll factor of the scan over time (0: the default, see training.default_scan_unroll).')
 _CENTRED_HEAD = flags.DEFINE_bool('centred_head', True,
                                   'Start the output bias at the centred box (not 0).')
 # Data.
@@ -106,6 +109,7 @@ def config_from_flags() -> trainer.TrainConfig:
       model=_MODEL.value, precision=_PRECISION.value, input_scale=_INPUT_SCALE.value,
       seed=_SEED.value, steps=_STEPS.value,
       optim=optim, curriculum=cur, data=data, centred_head=_CENTRED_HEAD.value,
+      scan_unroll=_SCAN_UNROLL.value,
       log_every=_LOG_EVERY.value, checkpoint_every=_CHECKPOINT_EVERY.value,
       keep_checkpoints=_KEEP.value, eval_every=_EVAL_EVERY.value, eval_clips=_EVAL_CLIPS.value,
       eval_frames=_EVAL_FRAMES.value)

@@ -68,6 +68,9 @@ class TrainConfig:
       7.5] (the "no motion" answer) instead of 0, so training from scratch
       starts at a sensible loss. Not in the original (which fine-tuned from
       CaffeNet conv weights).
+    scan_unroll: ``lax.scan``'s unroll factor over time in the train step;
+      0: `training.default_scan_unroll` (unrolled on CPUs as far as memory
+      allows, rolled elsewhere). The same computation either way.
     log_every: steps between progress lines (and host metric reads).
     checkpoint_every: steps between checkpoints (one is also written at the end).
     keep_checkpoints: how many checkpoints to keep.
@@ -84,6 +87,7 @@ class TrainConfig:
   curriculum: curriculum_lib.CurriculumConfig = curriculum_lib.CurriculumConfig()
   data: pipeline.PipelineConfig = pipeline.PipelineConfig()
   centred_head: bool = True
+  scan_unroll: int = 0
   log_every: int = 50
   checkpoint_every: int = 1000
   keep_checkpoints: int = 3
@@ -249,7 +253,8 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
     raise ValueError('steps=0 runs until the curriculum ends, but its last stage never ends '
                      "(advance='plateau' or a last stage_steps of 0): give steps")
   step_fn = training.make_train_step(mesh, model_config=model_config, optim=config.optim,
-                                     optimizer=optimizer)
+                                     optimizer=optimizer,
+                                     scan_unroll=config.scan_unroll or None)
   rep = training.replicated(mesh)
 
   start = ckpts.latest()

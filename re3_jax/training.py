@@ -128,7 +128,8 @@ def init_state(key: jax.Array, model_config: model.ModelConfig,
 
 
 def unroll(params, batch: Batch, key: jax.Array, self_train_prob, *,
-           model_config: model.ModelConfig, optim: OptimConfig):
+           model_config: model.ModelConfig, optim: OptimConfig,
+           scan_unroll: int | bool | None = 1):
   """Runs the network over the batch as training does, placing every crop window.
 
   Args:
@@ -139,6 +140,8 @@ def unroll(params, batch: Batch, key: jax.Array, self_train_prob, *,
       the network's own previous predictions.
     model_config: the model.
     optim: window placement settings (``min_coverage``, ``keep_prob``).
+    scan_unroll: `lax.scan`'s ``unroll`` over time (``True``: fully unrolled;
+      None: `default_scan_unroll`). The same computation either way.
 
   Returns:
     ``(outputs, labels, predictions, windows)``, each (B, T, 4): network outputs
@@ -175,15 +178,20 @@ def unroll(params, batch: Batch, key: jax.Array, self_train_prob, *,
     pred = boxes_lib.from_crop_frame(lax.stop_gradient(out), window)
     return (state, frame, valid, true, pred), (out, label, pred, box)
 
-  _, (outputs, labels, preds, windows) = lax.scan(body, carry, xs)
+  if scan_unroll is None:
+    param_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(params))
+    scan_unroll = default_scan_unroll(t, param_bytes)
+  _, (outputs, labels, preds, windows) = lax.scan(body, carry, xs, unroll=scan_unroll)
   batch_major = lambda x: jnp.swapaxes(x, 0, 1)
   return batch_major(outputs), batch_major(labels), batch_major(preds), batch_major(windows)
 
 
-def loss_fn(params, batch: Batch, key, self_train_prob, *, model_config, optim):
+def loss_fn(params, batch: Batch, key, self_train_prob, *, model_config, optim,
+            scan_unroll: int | bool | None = 1):
   """The training loss and its metrics (see the module docstring)."""
   outputs, labels, preds, _ = unroll(params, batch, key, self_train_prob,
-                                     model_config=model_config, optim=optim)
+                                     model_config=model_config, optim=optim,
+                                     scan_unroll=scan_unroll)
   l1 = jnp.abs(outputs.astype(jnp.float32) - labels).sum(-1).mean()
   sq = sum(jnp.sum(jnp.square(p.astype(jnp.float32))) for p in jax.tree.leaves(params))
   loss = l1 + optim.weight_decay * 0.5 * sq
@@ -195,12 +203,14 @@ def loss_fn(params, batch: Batch, key, self_train_prob, *, model_config, optim):
 
 def train_step(state: TrainState, batch: Batch, self_train_prob, *,
                model_config: model.ModelConfig, optim: OptimConfig,
-               optimizer: optax.GradientTransformation):
+               optimizer: optax.GradientTransformation,
+               scan_unroll: int | bool | None = 1):
   """One update (pure). Returns ``(state, metrics)``; metrics are device scalars."""
   key = jax.random.fold_in(state.key, state.step)
   grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
   (loss, metrics), grads = grad_fn(state.params, batch, key, self_train_prob,
-                                   model_config=model_config, optim=optim)
+                                   model_config=model_config, optim=optim,
+                                   scan_unroll=scan_unroll)
   grad_norm = optax.tree.norm(grads)
   updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
@@ -229,16 +239,53 @@ def replicated(mesh: jax.sharding.Mesh) -> jax.sharding.NamedSharding:
   return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
 
 
+def default_scan_unroll(unrolls: int, param_bytes: int, backend: str | None = None,
+                        budget_bytes: int = 2 << 30) -> int | bool:
+  """How far to unroll the scan over time by default.
+
+  XLA's CPU backend runs the conv tower's backward pass inside a rolled loop
+  about 20x slower than unrolled (small model, 8 sequences x 2 unrolls, this
+  project's 2-core CPU: 20.7 s against 1.0 s a step; WORKSPACE.md). Unrolled,
+  though, each step's weight gradient is a separate buffer (the small model at
+  32 unrolls asked for 26 GB). So on CPUs: fully unrolled while ``unrolls x
+  param_bytes`` stays within `budget_bytes`, else unrolled by as many steps as
+  fit. Elsewhere the loop stays rolled: its compile time does not grow with
+  the number of unrolls.
+
+  Args:
+    unrolls: the sequence length T.
+    param_bytes: the size of the parameters.
+    backend: the JAX backend (default: the default backend).
+    budget_bytes: memory allowed for the unrolled steps' weight gradients.
+
+  Returns:
+    `lax.scan`'s ``unroll`` argument.
+  """
+  if (backend or jax.default_backend()) != 'cpu':
+    return 1
+  if unrolls * param_bytes <= budget_bytes:
+    return True
+  return max(1, budget_bytes // max(param_bytes, 1))
+
+
 def make_train_step(mesh: jax.sharding.Mesh, *, model_config: model.ModelConfig,
-                    optim: OptimConfig, optimizer: optax.GradientTransformation):
+                    optim: OptimConfig, optimizer: optax.GradientTransformation,
+                    scan_unroll: int | bool | None = None):
   """`train_step` jitted over `mesh`: state replicated and donated, batch sharded.
+
+  Args:
+    mesh: the device mesh (`make_mesh`).
+    model_config: the model.
+    optim: loss and window settings.
+    optimizer: from `make_optimizer`.
+    scan_unroll: `lax.scan`'s ``unroll`` over time; None: `default_scan_unroll`.
 
   Returns:
     ``step(state, batch, self_train_prob) -> (state, metrics)``. Compiles once
     per batch shape (once per curriculum stage).
   """
   fn = functools.partial(train_step, model_config=model_config, optim=optim,
-                         optimizer=optimizer)
+                         optimizer=optimizer, scan_unroll=scan_unroll)
   rep, data = replicated(mesh), batch_sharding(mesh)
   return jax.jit(fn, in_shardings=(rep, Batch(data, data, data), rep),
                  out_shardings=(rep, rep), donate_argnums=(0,))

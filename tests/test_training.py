@@ -122,6 +122,30 @@ def test_same_seed_same_numbers(params, batch):
   np.testing.assert_array_equal(runs[0][1], runs[1][1])
 
 
+
+def test_unrolled_scan_is_the_same_step(params, batch):
+  # scan_unroll changes how XLA runs the loop over time, not what it computes.
+  optimizer = training.make_optimizer(OPTIM)
+  mesh = training.make_mesh(jax.devices()[:1])
+  results = []
+  for unroll in (1, 2, True):
+    step = training.make_train_step(mesh, model_config=TINY, optim=OPTIM, optimizer=optimizer,
+                                    scan_unroll=unroll)
+    # The step donates its state: give it a copy of the module's parameters.
+    state = training.init_state(jax.random.key(2), TINY, optimizer,
+                                params=jax.tree.map(jnp.copy, params))
+    state, metrics = step(state, batch, jnp.float32(0.5))
+    results.append((float(metrics['loss']), np.asarray(state.params['fc6']['w'])))
+  for loss, fc6 in results[1:]:
+    np.testing.assert_allclose(loss, results[0][0], rtol=1e-5)
+    np.testing.assert_allclose(fc6, results[0][1], atol=1e-6)
+  mb = 1 << 20
+  assert training.default_scan_unroll(16, 2 * mb, 'cpu') is True
+  # The small model (343 MB) at 32 unrolls: 5 steps' gradients fit in 2 GiB.
+  assert training.default_scan_unroll(32, 343 * mb, 'cpu') == 5
+  assert training.default_scan_unroll(4, 4096 * mb, 'cpu') == 1
+  assert training.default_scan_unroll(16, 2 * mb, 'gpu') == 1
+
 def test_nonfinite_loss_skips_the_update_and_records_the_step(params, batch):
   optimizer = training.make_optimizer(OPTIM)
   state = training.init_state(jax.random.key(1), TINY, optimizer, params=params)
