@@ -63,12 +63,11 @@ from re3_jax import baselines
 from re3_jax import boxes as boxes_lib
 from re3_jax import metrics
 from re3_jax import sequences as sequences_lib
+from re3_jax import video
 
 TRACKERS = ('re3',) + tuple(baselines.OPENCV_TRACKERS)
 PROTOCOLS = ('ope', 'vot')
 _GREEN = (0, 255, 0)
-_COLORS = [(255, 64, 64), (64, 128, 255), (255, 200, 0), (255, 0, 255), (0, 255, 255),
-           (255, 128, 0)]
 
 
 class Tracker(Protocol):
@@ -514,50 +513,32 @@ def plot_curves(report: Report, out: pathlib.Path) -> list[pathlib.Path]:
 
 def write_video(seq: sequences_lib.SequenceFiles, boxes: Mapping[str, np.ndarray],
                 path: pathlib.Path, fps: float = 25.0) -> pathlib.Path:
-  """A video of `seq` with the true box (green) and each tracker's boxes.
+  """A video of `seq` with the true box (green) and each tracker's boxes (`video.annotate`).
 
-  Writes mp4 (``mp4v``) with OpenCV; if OpenCV cannot open an mp4 writer,
-  writes a GIF (``path`` with suffix ``.gif``) with Pillow instead.
+  Writes mp4 (``mp4v``) with OpenCV; if OpenCV has no mp4 encoder, a GIF
+  (``path`` with suffix ``.gif``) instead. Frames are streamed (`video` writers).
 
   Returns:
     The file written.
   """
-  import cv2  # pylint: disable=g-import-not-at-top
   path.parent.mkdir(parents=True, exist_ok=True)
   frames = seq.frames()
   first = next(frames)
-  h, w = first.shape[:2]
-  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
-  gif = None
-  if not writer.isOpened():
-    path, gif = path.with_suffix('.gif'), []
-
-  def draw(t, frame):
-    im = np.array(frame)  # a writable copy
-    boxes_t = [('truth', seq.boxes[t], _GREEN)] + [
-        (name, b[t], _COLORS[k % len(_COLORS)]) for k, (name, b) in enumerate(boxes.items())]
-    for k, (name, box, color) in enumerate(boxes_t):
-      if np.all(np.isfinite(box)):
-        x1, y1, x2, y2 = (int(round(float(v))) for v in box)
-        cv2.rectangle(im, (x1, y1), (max(x2 - 1, x1), max(y2 - 1, y1)), color, 2)
-      cv2.putText(im, name, (5, 15 + 15 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1,
-                  cv2.LINE_AA)
-    cv2.putText(im, f'#{t}', (w - 60, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
-                cv2.LINE_AA)
-    return im
-
-  for t, frame in enumerate(_chain(first, frames)):
-    im = draw(t, frame)
-    if gif is None:
-      writer.write(np.ascontiguousarray(im[..., ::-1]))
-    else:
-      gif.append(im)
-  writer.release()
-  if gif is not None:
-    from PIL import Image  # pylint: disable=g-import-not-at-top
-    images = [Image.fromarray(im) for im in gif]
-    images[0].save(path, save_all=True, append_images=images[1:],
-                   duration=int(1000 / fps), loop=0)
+  size = first.shape[:2]
+  try:
+    writer = video.open_video_writer(path, fps, size)
+  except video.VideoError:
+    path = path.with_suffix('.gif')
+    writer = video.open_video_writer(path, fps, size)
+  names = ['truth'] + list(boxes)
+  colors = [_GREEN] + [video.color(k) for k in range(len(boxes))]
+  with writer:
+    for t, frame in enumerate(_chain(first, frames)):
+      boxes_t = np.stack([seq.boxes[t]] + [b[t] for b in boxes.values()])
+      drawn = np.all(np.isfinite(boxes_t), axis=1)  # a missing box is not drawn
+      labels = [f'{name} #{t}' if k == 0 else name for k, name in enumerate(names)]
+      writer.write(video.annotate(frame, boxes_t[drawn], [l for l, d in zip(labels, drawn) if d],
+                                  [c for c, d in zip(colors, drawn) if d]))
   return path
 
 
