@@ -52,6 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from re3_jax import boxes as boxes_lib
+from re3_jax import cli
 from re3_jax import crops
 from re3_jax import fake_datasets
 from re3_jax import model
@@ -410,6 +411,7 @@ def run_train_benchmark(configs, precision, stages, runs, out, peak: float = 0.0
 def main(argv):
   if len(argv) != 2 or argv[1] not in ('tracker', 'input', 'train'):
     raise app.UsageError('usage: python -m re3_jax.benchmark tracker|input|train [--flags]')
+  cli.quiet_library_logs()
   name = argv[1]
   out = _OUT.value or f'benchmark_{name}.json'
   info = device_info()

@@ -295,8 +295,8 @@ def _import_tensorflow():
   try:
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise ImportError('reading a TensorFlow checkpoint needs TensorFlow (the CPU build is '
-                      'enough): pip install tensorflow-cpu') from e
+    raise ImportError('reading a TensorFlow checkpoint needs TensorFlow: '
+                      'pip install "re3_jax[convert]" (or pip install tensorflow)') from e
   return tf
 
 
@@ -497,8 +497,7 @@ def main(argv):
   """The command line; its flags are defined below, only when run as a program."""
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  if not flags.FLAGS['verbosity'].present:  # orbax logs every save step at INFO
-    logging.set_verbosity(logging.WARNING)
+  cli.quiet_library_logs()
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   out, config = convert(_SOURCE.value, _FORMAT.value, _OUT.value)
   print(f'converted {_SOURCE.value} ({_FORMAT.value}) -> {out}\n'
@@ -509,7 +508,7 @@ def main(argv):
 if __name__ == '__main__':
   from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
-  from absl import logging  # pylint: disable=g-import-not-at-top
+  from re3_jax import cli  # pylint: disable=g-import-not-at-top
   _SOURCE = flags.DEFINE_string('source', None, 'TF checkpoint (prefix or directory) or '
                                 'PyTorch state_dict file.')
   _FORMAT = flags.DEFINE_enum('format', None, list(FORMATS), 'Format of --source.')

@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from re3_jax import boxes as boxes_lib
+from re3_jax import cli
 from re3_jax import model
 from re3_jax import sequences
 from re3_jax import tracker as tracker_lib
@@ -71,6 +72,7 @@ def run(seq: sequences.Sequence, tracker: tracker_lib.Re3Tracker, out: pathlib.P
 
 def main(argv):
   del argv
+  cli.quiet_library_logs()
   if _CHECKPOINT.value:
     tracker = tracker_lib.Re3Tracker.from_checkpoint(_CHECKPOINT.value)
   else:

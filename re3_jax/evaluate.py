@@ -665,8 +665,10 @@ def _define_flags():
 
 def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
+  from re3_jax import cli  # pylint: disable=g-import-not-at-top
   from re3_jax import datasets  # pylint: disable=g-import-not-at-top
   del argv
+  cli.quiet_library_logs()
   fl = flags.FLAGS
   trackers, described = {}, []
   for name in dict.fromkeys(fl.tracker):

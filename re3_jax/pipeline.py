@@ -178,8 +178,8 @@ def _tfds():
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   except ImportError as e:
-    raise ImportError('reading a TFDS source needs tensorflow-datasets '
-                      '(pip install tensorflow-datasets array_record)') from e
+    raise ImportError('reading a TFDS source needs tensorflow-datasets: pip install '
+                      '"re3_jax[data]" (or pip install tensorflow-datasets array_record)') from e
   return tfds
 
 
@@ -504,6 +504,22 @@ class Pipeline:
 
   def __next__(self) -> Batch:
     return next(self._iterator)
+
+  def close(self) -> None:
+    """Stops the prefetching threads (and worker processes); idempotent.
+
+    A pipeline that is dropped without `close` keeps its threads making
+    batches until its prefetch buffer is full.
+    """
+    close = getattr(self._iterator, 'close', None)
+    if close is not None:
+      close()
+
+  def __enter__(self) -> Pipeline:
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
 
   def get_state(self) -> dict[str, Any]:
     """A JSON-serialisable state: where the stream is and what stream it is."""

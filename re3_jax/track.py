@@ -53,11 +53,11 @@ import warnings
 
 from absl import app
 from absl import flags
-from absl import logging
 import jax
 import numpy as np
 
 from re3_jax import boxes as boxes_lib
+from re3_jax import cli
 from re3_jax import images as images_lib
 from re3_jax import model
 from re3_jax import tracker as tracker_lib
@@ -443,8 +443,7 @@ def main(argv: Sequence[str], flag_values) -> int:
   """Runs the command line with parsed `flag_values`; returns the exit status."""
   f = flag_values
   name = 're3_jax.track'
-  if not f['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)  # no INFO lines from JAX and orbax
+  cli.quiet_library_logs(f)
   if len(argv) > 1:
     print(f'{name}: error: unexpected arguments {argv[1:]}', file=sys.stderr)
     return 2

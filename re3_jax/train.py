@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 import jax
 
+from re3_jax import cli
 from re3_jax import curriculum as curriculum_lib
 from re3_jax import model
 from re3_jax import pipeline
@@ -118,6 +119,7 @@ def config_from_flags() -> trainer.TrainConfig:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  cli.quiet_library_logs()
   if _COORDINATOR.value or _DISTRIBUTED.value:
     jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)

@@ -357,6 +357,7 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
       else:
         advanced = False
       if advanced:
+        inputs.close()
         inputs = make_input()
         logging.info('step %d: curriculum advanced to stage %d', step, curriculum.stage_index)
       if validation is not None and config.eval_every and step % config.eval_every == 0:
@@ -371,6 +372,7 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
     if int(state.nonfinite_step) < 0 and ckpts.latest() != step:
       save(step)
   finally:
+    inputs.close()
     ckpts.close()
     writer.close()
   return dict(last, step=step, stage=curriculum.stage_index)

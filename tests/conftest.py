@@ -1,11 +1,39 @@
-"""Shared fixtures: the tiny model and the real sequences beside the checkout."""
+"""Shared fixtures: the tiny model and the real sequences beside the checkout.
 
+Compiled functions are shared across tests, pytest-xdist workers and the
+subprocesses tests start (the train, track and evaluate command lines, the
+8-device and 2-process runs) through JAX's persistent compilation cache: many
+tests compile the same train step or tracker, and on a 2-core machine
+compiling is most of the suite's time. The cache is a fresh folder per run
+(`JAX_COMPILATION_CACHE_DIR` given to the environment, so subprocesses and
+xdist workers find it); a folder set by the caller is used as it is. A cached
+executable is the one XLA compiled, so results are unchanged.
+"""
+
+import atexit
+import os
 import pathlib
+import shutil
+import tempfile
 
-import jax
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  _CACHE = tempfile.mkdtemp(prefix='re3_jax_tests_xla_cache_')
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _CACHE
+  atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+# Cache every compilation, however quick: the tiny model's compile in ~0.1-5 s each.
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
+
+import jax  # pylint: disable=g-import-not-at-top  (after the cache's environment)
 import pytest
 
 from re3_jax import model
+
+jax.config.update('jax_compilation_cache_dir', os.environ['JAX_COMPILATION_CACHE_DIR'])
+jax.config.update('jax_persistent_cache_min_compile_time_secs',
+                  float(os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS']))
+jax.config.update('jax_persistent_cache_min_entry_size_bytes',
+                  int(os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES']))
 
 SEQUENCES = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'sequences'
 
@@ -22,3 +50,10 @@ def sequences_dir():
   if not SEQUENCES.is_dir():
     pytest.skip(f'real sequences not found at {SEQUENCES} (they sit beside the checkout)')
   return SEQUENCES
+
+
+def pytest_collection_modifyitems(config, items):
+  """Tests marked `slow` first: with pytest-xdist they start at once on every worker and
+  the quick ones fill in around them, instead of one slow test ending the run alone."""
+  del config
+  items.sort(key=lambda item: item.get_closest_marker('slow') is None)  # stable sort

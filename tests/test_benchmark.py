@@ -23,6 +23,7 @@ def test_forward_flops_per_frame_counts_the_conv_tower():
   assert 2.6e9 < paper < 3.1e9 and 2.5e9 < small < paper and tiny < 0.1e9
 
 
+@pytest.mark.slow
 def test_train_step_and_pipeline_rates_are_measured():
   row = benchmark.bench_train_step(model.get_config('tiny'), unrolls=2, batch=2, runs=1,
                                    steps_per_run=1)

@@ -234,7 +234,7 @@ def test_missing_frameworks_have_install_hints(tmp_path, monkeypatch):
   weights.write_bytes(b'\0')
   monkeypatch.setitem(sys.modules, 'tensorflow', None)
   monkeypatch.setitem(sys.modules, 'torch', None)
-  with pytest.raises(ImportError, match='pip install tensorflow-cpu'):
+  with pytest.raises(ImportError, match=r're3_jax\[convert\]'):
     convert.from_tf_checkpoint(weights)
   with pytest.raises(ImportError, match='pip install torch'):
     convert.from_pytorch_state_dict(weights)

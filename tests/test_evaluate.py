@@ -284,11 +284,18 @@ def test_csrt_on_the_shared_sequences(sequences_dir, tmp_path):
   report = evaluate.run({'opencv_csrt': baselines.OpenCVTracker('opencv_csrt')}, seqs, tmp_path,
                         log=lambda _: None)
   by_name = {r.sequence: r for r in report.results[('opencv_csrt', 'ope')]}
-  # Measured on 2026-11-24 (OpenCV 5.0 contrib): success 0.700 / 0.397, P@20 1.000 / 0.046.
+  # CSRT's result depends on the CPU: OpenCV runs its FFTs through Intel IPP, whose code path
+  # is chosen per CPU (and differs on AMD), and a tracker amplifies rounding. Measured with
+  # OpenCV 5.0 contrib on 2026-12-01 over the default path, OPENCV_IPP=sse42/avx2/avx512 and
+  # OPENCV_IPP=disabled (one path reproduces an AVX2 AMD EPYC's figures):
+  #   otb_crossing success 0.700-0.703, P@20 1.000 (it tracks the pedestrian on every path);
+  #   vot15_bag success 0.292-0.412, AO 0.278-0.405, P@20 0.036-0.046 (it drifts on every
+  #   path). A box left where it started scores success 0.040 / 0.076 (AO 0.032 / 0.061):
+  # the bounds sit below every measured path and well above a tracker that does nothing.
   assert by_name['otb_crossing'].ope.success_score > 0.6
   assert by_name['otb_crossing'].ope.precision_score > 0.9
-  assert by_name['vot15_bag'].ope.success_score > 0.3
-  assert by_name['vot15_bag'].got10k.ao > 0.3
+  assert by_name['vot15_bag'].ope.success_score > 0.2
+  assert by_name['vot15_bag'].got10k.ao > 0.2
   assert report.overall('opencv_csrt', 'ope')['timing'].fps > 5
 
 

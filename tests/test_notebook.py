@@ -25,6 +25,7 @@ def test_stored_without_outputs():
   assert code and all(not c.outputs and c.execution_count is None for c in code)
 
 
+@pytest.mark.slow
 def test_runs_headless_and_tracks(tmp_path, monkeypatch):
   monkeypatch.setenv('RE3_DEMO_SMOKE', '1')
   monkeypatch.setenv('RE3_REPO_DIR', str(ROOT))

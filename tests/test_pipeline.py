@@ -1,6 +1,9 @@
 """Tests of the input pipeline: sampling, mixing, mirroring, sharding, exact resume."""
 
 import json
+import sys
+import threading
+import time
 
 import cv2
 
@@ -12,6 +15,19 @@ from re3_jax import pipeline
 
 SMALL = pipeline.PipelineConfig(frame_size=(120, 160), sim_size=(96, 128), num_distractors=4,
                                 num_threads=2, prefetch=4)
+
+
+@pytest.fixture
+def open_pipeline():
+  """`pipeline.Pipeline`, closed when the test ends: no test's prefetching threads outlive it."""
+  opened = []
+
+  def open_(config, **kwargs):
+    opened.append(pipeline.Pipeline(config, **kwargs))
+    return opened[-1]
+  yield open_
+  for p in opened:
+    p.close()
 
 
 def _batches(p, n):
@@ -85,8 +101,8 @@ def test_collate_pads_and_records_valid_sizes():
 # --- the procedural default -------------------------------------------------
 
 
-def test_procedural_batches_shapes_and_boxes():
-  p = pipeline.Pipeline(SMALL, seq_len=4, batch_size=3, seed=0)
+def test_procedural_batches_shapes_and_boxes(open_pipeline):
+  p = open_pipeline(SMALL, seq_len=4, batch_size=3, seed=0)
   batch = next(p)
   assert batch.frames.shape == (3, 4, 120, 160, 3) and batch.frames.dtype == np.uint8
   assert batch.boxes.shape == (3, 4, 4) and batch.boxes.dtype == np.float32
@@ -99,38 +115,38 @@ def test_procedural_batches_shapes_and_boxes():
   assert batch.frames[:, :, :96, :128].std() > 10
 
 
-def test_deterministic_for_a_seed_and_different_across_seeds():
-  a = _batches(pipeline.Pipeline(SMALL, seq_len=3, batch_size=2, seed=5), 2)
-  b = _batches(pipeline.Pipeline(SMALL, seq_len=3, batch_size=2, seed=5), 2)
-  c = next(pipeline.Pipeline(SMALL, seq_len=3, batch_size=2, seed=6))
+def test_deterministic_for_a_seed_and_different_across_seeds(open_pipeline):
+  a = _batches(open_pipeline(SMALL, seq_len=3, batch_size=2, seed=5), 2)
+  b = _batches(open_pipeline(SMALL, seq_len=3, batch_size=2, seed=5), 2)
+  c = next(open_pipeline(SMALL, seq_len=3, batch_size=2, seed=6))
   assert all(_equal(x, y) for x, y in zip(a, b))
   assert not np.array_equal(a[0].frames, c.frames)
   # Consecutive batches differ.
   assert not np.array_equal(a[0].boxes, a[1].boxes)
 
 
-def test_exact_resume_from_state():
-  p = pipeline.Pipeline(SMALL, seq_len=3, batch_size=2, seed=1)
+def test_exact_resume_from_state(open_pipeline):
+  p = open_pipeline(SMALL, seq_len=3, batch_size=2, seed=1)
   _batches(p, 2)
   state = json.loads(json.dumps(p.get_state()))  # what a checkpoint stores
   expected = _batches(p, 2)
-  q = pipeline.Pipeline(SMALL, seq_len=3, batch_size=2, seed=1)
+  q = open_pipeline(SMALL, seq_len=3, batch_size=2, seed=1)
   q.set_state(state)
   for e, got in zip(expected, _batches(q, 2)):
     assert _equal(e, got)
 
 
-def test_state_of_another_stream_is_refused():
-  p = pipeline.Pipeline(SMALL, seq_len=3, batch_size=2, seed=1)
-  q = pipeline.Pipeline(SMALL, seq_len=4, batch_size=2, seed=1)
+def test_state_of_another_stream_is_refused(open_pipeline):
+  p = open_pipeline(SMALL, seq_len=3, batch_size=2, seed=1)
+  q = open_pipeline(SMALL, seq_len=4, batch_size=2, seed=1)
   with pytest.raises(ValueError, match='seq_len'):
     q.set_state(p.get_state())
 
 
-def test_hosts_split_the_global_batch():
-  one = next(pipeline.Pipeline(SMALL, seq_len=2, batch_size=4, seed=2, process_index=0,
+def test_hosts_split_the_global_batch(open_pipeline):
+  one = next(open_pipeline(SMALL, seq_len=2, batch_size=4, seed=2, process_index=0,
                                process_count=1))
-  halves = [next(pipeline.Pipeline(SMALL, seq_len=2, batch_size=4, seed=2, process_index=i,
+  halves = [next(open_pipeline(SMALL, seq_len=2, batch_size=4, seed=2, process_index=i,
                                    process_count=2)) for i in range(2)]
   # Host p holds sequences p, p + 2: interleave them back into the global order.
   merged = np.empty_like(one.boxes)
@@ -224,9 +240,9 @@ def test_large_frames_are_decoded_reduced_and_boxes_scaled(built):
   assert np.abs(area.astype(float) - b['frames'][0]).mean() < 6
 
 
-def test_image_source_simulates_sequences(built):
+def test_image_source_simulates_sequences(built, open_pipeline):
   config = SMALL.replace(mixture=(('imagenet_det', 1.0),), data_dir=built)
-  batch = next(pipeline.Pipeline(config, seq_len=4, batch_size=2, seed=0))
+  batch = next(open_pipeline(config, seq_len=4, batch_size=2, seed=0))
   assert batch.frames.shape == (2, 4, 120, 160, 3)
   np.testing.assert_array_equal(batch.valid_sizes, np.broadcast_to([96, 128], (2, 4, 2)))
   w = batch.boxes[..., 2] - batch.boxes[..., 0]
@@ -243,14 +259,14 @@ def test_mixture_proportions_follow_the_weights(built):
   assert abs(frac - 0.75) < 4 * np.sqrt(0.75 * 0.25 / 400), frac
 
 
-def test_mixed_stream_resumes_exactly(built):
+def test_mixed_stream_resumes_exactly(built, open_pipeline):
   config = SMALL.replace(mixture=(('imagenet_vid', 1.0), ('alov300', 1.0), ('procedural', 1.0)),
                          data_dir=built)
-  p = pipeline.Pipeline(config, seq_len=3, batch_size=4, seed=9)
+  p = open_pipeline(config, seq_len=3, batch_size=4, seed=9)
   next(p)
   state = json.loads(json.dumps(p.get_state()))
   expected = _batches(p, 2)
-  q = pipeline.Pipeline(config, seq_len=3, batch_size=4, seed=9)
+  q = open_pipeline(config, seq_len=3, batch_size=4, seed=9)
   q.set_state(state)
   for e, got in zip(expected, _batches(q, 2)):
     assert _equal(e, got)
@@ -263,10 +279,10 @@ def test_source_without_the_split_is_named(built):
     pipeline.Pipeline(config, seq_len=2, batch_size=1, seed=0)
 
 
-def test_weight_zero_sources_are_not_opened(tmp_path):
+def test_weight_zero_sources_are_not_opened(tmp_path, open_pipeline):
   config = SMALL.replace(mixture=(('procedural', 1.0), ('imagenet_vid', 0.0)),
                          data_dir=str(tmp_path))
-  batch = next(pipeline.Pipeline(config, seq_len=2, batch_size=2, seed=0))
+  batch = next(open_pipeline(config, seq_len=2, batch_size=2, seed=0))
   assert (batch.source == 0).all()
 
 
@@ -274,9 +290,13 @@ def test_procedural_images_are_shared_by_consecutive_sequences(monkeypatch):
   from re3_jax import procedural
   calls = []
   real = procedural.procedural_image
+  here = threading.get_ident()
 
   def counting(rng, *args, **kwargs):
-    calls.append(1)
+    # Only this thread's calls: the module function is global, and a pipeline's prefetching
+    # threads (another test's, or a library user's) may call it at the same time.
+    if threading.get_ident() == here:
+      calls.append(1)
     return real(rng, *args, **kwargs)
   monkeypatch.setattr(procedural, 'procedural_image', counting)
   maker = pipeline.SequenceMaker(SMALL.replace(procedural_reuse=4), 2, seed=0)
@@ -287,3 +307,25 @@ def test_procedural_images_are_shared_by_consecutive_sequences(monkeypatch):
   other = pipeline.SequenceMaker(SMALL.replace(procedural_reuse=4), 2, seed=0)
   np.testing.assert_array_equal(other.procedural_image(1)[0], maker.procedural_image(1)[0])
   assert not np.array_equal(maker.procedural_image(0)[0], maker.procedural_image(1)[0])
+
+
+def test_close_stops_the_prefetching_threads():
+  # A pipeline that is not closed keeps making batches in its threads until its prefetch
+  # buffer is full (a curriculum stage change, or a test that ended, left them running).
+  before = threading.active_count()
+  with pipeline.Pipeline(SMALL, seq_len=2, batch_size=2, seed=0) as p:
+    next(p)
+    assert threading.active_count() > before
+  deadline = time.monotonic() + 30
+  while threading.active_count() > before and time.monotonic() < deadline:
+    time.sleep(0.05)
+  assert threading.active_count() == before
+  p.close()  # idempotent
+
+
+def test_tfds_source_without_tensorflow_datasets_has_an_install_hint(tmp_path, monkeypatch):
+  # README command 1 installs no TFDS: a TFDS source then says what to install.
+  monkeypatch.setitem(sys.modules, 'tensorflow_datasets', None)
+  config = SMALL.replace(mixture=(('imagenet_vid', 1.0),), data_dir=str(tmp_path))
+  with pytest.raises(ImportError, match=r're3_jax\[data\]'):
+    pipeline.Pipeline(config, seq_len=2, batch_size=1, seed=0)

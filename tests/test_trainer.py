@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -33,6 +34,7 @@ def _params(workdir):
   return jax.tree.map(np.asarray, params), config
 
 
+@pytest.mark.slow
 def test_train_runs_the_curriculum_and_writes_checkpoints(tmp_path):
   result = trainer.train(CONFIG, tmp_path)
   assert result['step'] == 6 and result['stage'] == 1
@@ -77,6 +79,7 @@ _INTERRUPTED = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_resume_after_a_hard_stop_continues_exactly(tmp_path):
   import pickle
   trainer.train(CONFIG, tmp_path / 'straight')
@@ -115,16 +118,20 @@ def test_workdir_of_another_model_is_refused(tmp_path):
     trainer.train(other, tmp_path)
 
 
+@pytest.mark.slow
 def test_command_line_writes_effective_flags_and_rejects_unknown_ones(tmp_path):
   base = [sys.executable, '-m', 're3_jax.train', '--flagfile=experiments/smoke.flags',
-          f'--workdir={tmp_path}', '--stage_steps=2,2', '--eval_every=0', '--log_every=2',
-          '--checkpoint_every=2']
+          f'--workdir={tmp_path}', '--stages=2x8', '--self_train=0.5', '--stage_steps=4',
+          '--eval_every=0', '--log_every=2', '--checkpoint_every=2']
   env = dict(os.environ, JAX_PLATFORMS='cpu')
   run = subprocess.run(base, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
   assert run.returncode == 0, run.stderr[-3000:]
   assert 'done: step 4' in run.stdout
+  # Progress lines and warnings only: no INFO records of JAX, orbax or absl ('I1201 10:50:21...').
+  records = [line for line in run.stderr.splitlines() if re.match(r'[IV]\d{4} ', line)]
+  assert not records, records[:3]
   written = (tmp_path / 'flags.txt').read_text()
-  assert '--stage_steps=2,2' in written and '--model=tiny' in written
+  assert '--stage_steps=4' in written and '--stages=2x8' in written and '--model=tiny' in written
   bad = subprocess.run(base + ['--no_such_flag=1'], cwd=REPO, capture_output=True, text=True,
                        timeout=600, env=env)
   assert bad.returncode != 0 and 'no_such_flag' in bad.stderr
@@ -169,15 +176,20 @@ def test_experiment_flagfiles_parse():
       assert config['mixture'] == [['procedural', 1.0]], name
 
 
+@pytest.mark.slow
 def test_two_processes_with_jax_distributed_train_and_agree(tmp_path):
   import socket
   with socket.socket() as s:
     s.bind(('localhost', 0))
     port = s.getsockname()[1]
-  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS='--xla_force_host_platform_device_count=1')
+  # Keep the caller's XLA flags (e.g. --xla_cpu_max_isa=AVX2 to imitate another CPU).
+  flags = os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=1'
+  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=flags.strip())
+  # One curriculum stage (the curriculum is tested above): one compile per process.
   procs = [subprocess.Popen(
       [sys.executable, '-m', 're3_jax.train', '--flagfile=experiments/smoke.flags',
-       f'--workdir={tmp_path / "run"}', '--stage_steps=2,2', '--eval_every=0', '--log_every=1',
+       f'--workdir={tmp_path / "run"}', '--stages=2x8', '--self_train=0.5', '--stage_steps=4',
+       '--eval_every=0', '--log_every=1',
        '--checkpoint_every=2', f'--coordinator_address=localhost:{port}', '--num_processes=2',
        f'--process_id={i}'], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
       text=True) for i in range(2)]
@@ -192,3 +204,24 @@ def test_two_processes_with_jax_distributed_train_and_agree(tmp_path):
   assert '2 process(es)' in outs[0] and 'on 2 cpu device(s)' in outs[0]
   params, _ = _params(tmp_path / 'run')
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
+
+
+_WITHOUT_TEST_PACKAGES = textwrap.dedent('''
+    import sys
+    # What README command 1 leaves out (requirements/train.txt): importing any of them fails.
+    sys.modules.update(dict.fromkeys(
+        ['tensorflow', 'tf_keras', 'tensorflow_datasets', 'got10k', 'nbclient', 'nbformat',
+         'ipykernel', 'pytest', 'xdist', 'torch'], None))
+    from re3_jax import evaluate, track, train, trainer, tracker, pipeline  # noqa
+    config = pipeline.PipelineConfig(frame_size=(96, 128), sim_size=(96, 128), num_threads=1)
+    with pipeline.Pipeline(config, seq_len=2, batch_size=2, seed=0, process_index=0,
+                           process_count=1) as inputs:
+      assert next(inputs).frames.shape == (2, 2, 96, 128, 3)
+    print('OK')
+''')
+
+
+def test_training_and_tracking_need_no_test_only_packages():
+  run = subprocess.run([sys.executable, '-c', _WITHOUT_TEST_PACKAGES], cwd=REPO,
+                       capture_output=True, text=True, timeout=300)
+  assert run.returncode == 0 and 'OK' in run.stdout, run.stderr[-3000:]
