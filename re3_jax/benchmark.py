@@ -14,7 +14,7 @@ result also carries a reference measured in the same process next to it (the
 time of a float32 fc6-sized matrix-vector product, memory-bound on CPUs), so
 figures from noisy machines can be compared as ratios.
 
-``input``: the input pipeline (`re3_jax.pipeline`) at each curriculum stage
+``input``: the input pipeline (`re3_jax.input.pipeline`) at each curriculum stage
 ``--stages`` (unrolls x batch): sequences/s and frames/s for the synthetic
 default (procedural simulator) and for a VID-like fake (``--vid_frames``
 frames of 1280x720 JPEG per video, written and built with the real
@@ -24,7 +24,7 @@ process, the frame-steps/s of a stand-in train step for ``--compare_models``
 self-training train step of ``re3_jax.train`` does the same work plus one
 crop per frame) so that the ratio pipeline/train step is measured, not guessed.
 
-``train``: the real jitted train step (`training.make_train_step`, all devices,
+``train``: the real jitted train step (`train_step.make_train_step`, all devices,
 self-training probability 0.5) for each ``--configs`` model and ``--stages``
 stage on a batch of the synthetic pipeline already on the device:
 frame-steps/s (one frame of one sequence through crops + network + backward),
@@ -51,14 +51,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from re3_jax import boxes as boxes_lib
 from re3_jax import cli
-from re3_jax import crops
-from re3_jax import fake_datasets
 from re3_jax import model
-from re3_jax import pipeline
-from re3_jax import sequences
-from re3_jax import tracker as tracker_lib
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import crops
+from re3_jax.input import pipeline
+from re3_jax.media import sequences
+from re3_jax.testing import fake_datasets
+from re3_jax.tracking import tracker as tracker_lib
+from re3_jax.training import curriculum
 
 _CONFIGS = flags.DEFINE_list('configs', ['paper', 'small'], 'Model configs to benchmark.')
 _PRECISIONS = flags.DEFINE_list('precisions', ['float32', 'bf16_weights'],
@@ -85,7 +86,7 @@ _TRAIN_PRECISION = flags.DEFINE_string('train_precision', 'float32',
                                        'train: dtype policy of the train step.')
 _SCAN_UNROLL = flags.DEFINE_integer(
     'scan_unroll', 0, 'train: unroll factor of the scan over time (0: the default, see '
-    'training.default_scan_unroll).')
+    'train_step.default_scan_unroll).')
 _COMPARE_MODELS = flags.DEFINE_list('compare_models', ['tiny', 'small'],
                                     'input: model configs of the stand-in train step '
                                     '(empty to skip).')
@@ -192,17 +193,6 @@ def _format_row(r, objects) -> str:
 
 
 
-def parse_stage(text: str) -> tuple[int, int]:
-  """``'2x64'`` -> ``(2, 64)`` (unrolls, batch)."""
-  try:
-    unrolls, batch = (int(x) for x in text.lower().split('x'))
-  except ValueError:
-    raise ValueError(f'stage {text!r} is not UNROLLSxBATCH, e.g. 2x64') from None
-  if unrolls < 1 or batch < 1:
-    raise ValueError(f'stage {text!r}: unrolls and batch must be >= 1')
-  return unrolls, batch
-
-
 def data_build():
   """The ``data.build`` module of this checkout (the builders live in ``data/``)."""
   root = pathlib.Path(__file__).resolve().parents[1]
@@ -288,7 +278,7 @@ def run_input_benchmark(sources, stages, n_batches, runs, threads, workers, vid_
       else:
         raise ValueError(f'unknown source {source!r}: synthetic or vid_fake')
       for stage in stages:
-        unrolls, batch = parse_stage(stage)
+        unrolls, batch = curriculum.parse_stage(stage)
         row = {'source': source, 'stage': stage, 'frame_size': list(config.frame_size)}
         row.update(pipeline_rate(config, unrolls, batch, n_batches, runs))
         if compare_models:
@@ -352,18 +342,18 @@ def bench_train_step(config: model.ModelConfig, unrolls: int, batch: int, runs: 
                      steps_per_run: int = 3, peak: float = 0.0,
                      scan_unroll: int | bool | None = None) -> dict:
   """Frame-steps/s, FLOPs, MFU and peak memory of the real train step."""
-  from re3_jax import training  # pylint: disable=g-import-not-at-top
+  from re3_jax.training import train_step  # pylint: disable=g-import-not-at-top
   data = pipeline.PipelineConfig(num_threads=2 * (os.cpu_count() or 1))
   host = next(pipeline.Pipeline(data, seq_len=unrolls, batch_size=batch, seed=0,
                                 process_index=0, process_count=1))
-  mesh = training.make_mesh()
-  optim = training.OptimConfig()
-  optimizer = training.make_optimizer(optim)
-  step = training.make_train_step(mesh, model_config=config, optim=optim, optimizer=optimizer,
+  mesh = train_step.make_mesh()
+  optim = train_step.OptimConfig()
+  optimizer = train_step.make_optimizer(optim)
+  step = train_step.make_train_step(mesh, model_config=config, optim=optim, optimizer=optimizer,
                                   scan_unroll=scan_unroll)
-  state = jax.device_put(training.init_state(jax.random.key(0), config, optimizer),
-                         training.replicated(mesh))
-  device_batch = training.shard_batch(mesh, host)
+  state = jax.device_put(train_step.init_state(jax.random.key(0), config, optimizer),
+                         train_step.replicated(mesh))
+  device_batch = train_step.shard_batch(mesh, host)
   prob = jnp.float32(0.5)
   flops = 3 * forward_flops_per_frame(config) * batch * unrolls  # forward + backward
   holder = {'state': state}
@@ -393,7 +383,7 @@ def run_train_benchmark(configs, precision, stages, runs, out, peak: float = 0.0
   for name in configs:
     config = model.with_precision(model.get_config(name), precision)
     for stage in stages:
-      unrolls, batch = parse_stage(stage)
+      unrolls, batch = curriculum.parse_stage(stage)
       row = {'config': name, 'stage': stage}
       row.update(bench_train_step(config, unrolls, batch, runs, peak=peak,
                                   scan_unroll=scan_unroll))

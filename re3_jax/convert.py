@@ -45,8 +45,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from re3_jax import lstm
 from re3_jax import model
+from re3_jax.model import lstm
 
 FORMATS = ('tf', 'pytorch')
 
@@ -485,7 +485,7 @@ def convert(source: str | os.PathLike, format: str,  # pylint: disable=redefined
   """
   if format not in FORMATS:
     raise ValueError(f'unknown format {format!r}; known: {list(FORMATS)}')
-  from re3_jax import checkpoints  # pylint: disable=g-import-not-at-top  (orbax)
+  from re3_jax.model import checkpoints  # pylint: disable=g-import-not-at-top  (orbax)
   out = pathlib.Path(out).absolute()
   if (out / checkpoints.PARAMS_DIR).exists() or (out / checkpoints.CONFIG_FILE).exists():
     raise FileExistsError(f'{out} already holds a checkpoint; choose another --out')

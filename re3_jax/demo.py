@@ -21,11 +21,11 @@ import jax
 import numpy as np
 from PIL import Image, ImageDraw
 
-from re3_jax import boxes as boxes_lib
 from re3_jax import cli
 from re3_jax import model
-from re3_jax import sequences
-from re3_jax import tracker as tracker_lib
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.media import sequences
+from re3_jax.tracking import tracker as tracker_lib
 
 _CONFIG = flags.DEFINE_enum('config', 'small', sorted(model.CONFIGS), 'Model config (random init).')
 _PRECISION = flags.DEFINE_enum('precision', 'float32', sorted(model.PRECISIONS), 'Dtype policy.')
@@ -74,10 +74,10 @@ def main(argv):
   del argv
   cli.quiet_library_logs()
   if _CHECKPOINT.value:
-    tracker = tracker_lib.Re3Tracker.from_checkpoint(_CHECKPOINT.value)
+    tracker = tracker_lib.load_tracker(_CHECKPOINT.value)
   else:
-    config = model.with_precision(model.get_config(_CONFIG.value), _PRECISION.value)
-    tracker = tracker_lib.Re3Tracker(model.init(jax.random.key(_SEED.value), config), config)
+    tracker = tracker_lib.load_tracker(config=_CONFIG.value, precision=_PRECISION.value,
+                                       seed=_SEED.value)
   if _SEQUENCE.value:
     seq = sequences.load_sequence(_SEQUENCE.value)
   else:

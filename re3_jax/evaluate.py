@@ -3,15 +3,15 @@ r"""Evaluates trackers on OTB, VOT, GOT-10k or ImageNet VID sequences, all in on
   python -m re3_jax.evaluate --checkpoint=DIR --dataset=otb:ROOT \
       --tracker=re3 --tracker=opencv_csrt --protocol=ope,vot --out=DIR
 
-Trackers: ``re3`` (`re3_jax.tracker.Re3Tracker`, from ``--checkpoint``; without
+Trackers: ``re3`` (`re3_jax.tracking.tracker.Re3Tracker`, from ``--checkpoint``; without
 one, ``--config=tiny|small|paper`` gives random weights, with a warning: they
 do not track, the numbers only exercise the harness; with neither it refuses),
-and the OpenCV baselines of `re3_jax.baselines` (``opencv_csrt``,
+and the OpenCV baselines of `re3_jax.evaluation.baselines` (``opencv_csrt``,
 ``opencv_kcf``, ``opencv_mil``). All run through the same two-method interface
 (`Tracker`) and the same loops:
 
 * ``ope`` (one-pass evaluation): start at the first frame's true box, track to
-  the end. Scored with OTB success/precision and GOT-10k AO/SR (`re3_jax.metrics`).
+  the end. Scored with OTB success/precision and GOT-10k AO/SR (`re3_jax.evaluation.metrics`).
 * ``vot`` (reset-based, Re3's evaluation script, `run_vot`): after a failure
   (IoU 0) skip 5 frames and restart from the true box; accuracy leaves out
   the 10 frames after each (re)start; robustness ``exp(-30 failures/frames)``.
@@ -59,11 +59,11 @@ from typing import Callable, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
 import numpy as np
 
-from re3_jax import baselines
-from re3_jax import boxes as boxes_lib
-from re3_jax import metrics
-from re3_jax import sequences as sequences_lib
-from re3_jax import video
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.evaluation import baselines
+from re3_jax.evaluation import metrics
+from re3_jax.media import sequences as sequences_lib
+from re3_jax.media import video
 
 TRACKERS = ('re3',) + tuple(baselines.OPENCV_TRACKERS)
 PROTOCOLS = ('ope', 'vot')
@@ -81,7 +81,7 @@ class Tracker(Protocol):
 
 
 class Re3SingleTracker:
-  """`re3_jax.tracker.Re3Tracker` with one object, behind the `Tracker` interface.
+  """`re3_jax.tracking.tracker.Re3Tracker` with one object, behind the `Tracker` interface.
 
   `init` (re)starts the object from a box (a restart reuses the track's slot,
   so nothing recompiles); `update` tracks it into the next frame.
@@ -104,7 +104,7 @@ def make_tracker(name: str, checkpoint: str | None = None, config: str | None = 
 
   Args:
     name: one of `TRACKERS`.
-    checkpoint: for ``re3``: a checkpoint directory (`re3_jax.checkpoints`).
+    checkpoint: for ``re3``: a checkpoint directory (`re3_jax.model.checkpoints`).
     config: for ``re3`` without a checkpoint: a model config name; random weights.
     seed: the random weights' seed.
 
@@ -112,20 +112,16 @@ def make_tracker(name: str, checkpoint: str | None = None, config: str | None = 
     ValueError: an unknown name, or ``re3`` with neither checkpoint nor config.
   """
   if name == 're3':
-    from re3_jax import model  # pylint: disable=g-import-not-at-top
-    from re3_jax import tracker as tracker_lib  # pylint: disable=g-import-not-at-top
+    from re3_jax.tracking import tracker as tracker_lib  # pylint: disable=g-import-not-at-top
     import jax  # pylint: disable=g-import-not-at-top
-    if checkpoint:
-      tracker = tracker_lib.Re3Tracker.from_checkpoint(checkpoint)
-      what = f'checkpoint {pathlib.Path(checkpoint).absolute()} (model {tracker.config.name})'
-    elif config:
-      model_config = model.get_config(config)
-      tracker = tracker_lib.Re3Tracker(model.init(jax.random.key(seed), model_config),
-                                       model_config)
-      what = f'RANDOM weights, model {config}, seed {seed}'
-    else:
+    if not (checkpoint or config):
       raise ValueError('--tracker=re3 needs --checkpoint=DIR, or --config=tiny|small|paper for '
                        'random weights (which do not track: a smoke test of the harness)')
+    tracker = tracker_lib.load_tracker(checkpoint, None if checkpoint else config, seed=seed)
+    if checkpoint:
+      what = f'checkpoint {pathlib.Path(checkpoint).absolute()} (model {tracker.config.name})'
+    else:
+      what = f'RANDOM weights, model {config}, seed {seed}'
     return Re3SingleTracker(tracker), f're3: {what}, JAX {jax.default_backend()}'
   if name in baselines.OPENCV_TRACKERS:
     import cv2  # pylint: disable=g-import-not-at-top
@@ -651,7 +647,7 @@ def _define_flags():
   flags.DEFINE_multi_enum('tracker', ['re3'], TRACKERS, 'Trackers to run (repeatable).')
   flags.DEFINE_list('protocol', ['ope'], 'ope (one pass) and/or vot (reset-based), e.g. ope,vot.')
   flags.DEFINE_string('out', None, 'Output folder.', required=True)
-  flags.DEFINE_string('checkpoint', None, 'Re3 parameters checkpoint (re3_jax.checkpoints).')
+  flags.DEFINE_string('checkpoint', None, 'Re3 parameters checkpoint (re3_jax.model.checkpoints).')
   flags.DEFINE_enum('config', None, ['tiny', 'small', 'paper'],
                     'Re3 without --checkpoint: this model config with RANDOM weights.')
   flags.DEFINE_integer('seed', 0, 'Seed of the random Re3 weights.')
@@ -666,7 +662,7 @@ def _define_flags():
 def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
   from re3_jax import cli  # pylint: disable=g-import-not-at-top
-  from re3_jax import datasets  # pylint: disable=g-import-not-at-top
+  from re3_jax.evaluation import datasets  # pylint: disable=g-import-not-at-top
   del argv
   cli.quiet_library_logs()
   fl = flags.FLAGS

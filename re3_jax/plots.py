@@ -2,7 +2,7 @@ r"""Plots (matplotlib, headless): training curves.
 
   python -m re3_jax.plots --workdir=runs/synthetic --out=curve.png
 
-reads ``WORKDIR/metrics.jsonl`` (written by `re3_jax.trainer`) and plots the
+reads ``WORKDIR/metrics.jsonl`` (written by `re3_jax.training.loop`) and plots the
 training loss, the batch mean IoU and the validation mean IoU against the step.
 """
 

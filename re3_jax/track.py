@@ -16,7 +16,7 @@ written one at a time: the video is never held in memory.
 Outputs:
 
 * ``--output``: the frames with each object's box in its own colour and its
-  id; ``.mp4`` (OpenCV, ``mp4v``) or ``.gif`` (see `re3_jax.video`).
+  id; ``.mp4`` (OpenCV, ``mp4v``) or ``.gif`` (see `re3_jax.media.video`).
 * ``--boxes_out``: ``.csv`` with a header line and one row per frame and
   object, ``frame,object_id,x1,y1,x2,y2`` (frame: 0-based index into the
   input's frames; object_id: 0-based position of its ``--box``), or ``.json``
@@ -53,15 +53,14 @@ import warnings
 
 from absl import app
 from absl import flags
-import jax
 import numpy as np
 
-from re3_jax import boxes as boxes_lib
 from re3_jax import cli
-from re3_jax import images as images_lib
 from re3_jax import model
-from re3_jax import tracker as tracker_lib
-from re3_jax import video
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import images as images_lib
+from re3_jax.media import video
+from re3_jax.tracking import tracker as tracker_lib
 
 BOXES_OUTPUTS = ('.csv', '.json')
 CSV_HEADER = ('frame', 'object_id', 'x1', 'y1', 'x2', 'y2')
@@ -364,37 +363,12 @@ def track_video_file(tracker: tracker_lib.Re3Tracker, input_path: str | os.PathL
 
 def make_tracker(checkpoint: str | os.PathLike | None = None, config: str | None = None, *,
                  precision: str | None = None, seed: int = 0) -> tracker_lib.Re3Tracker:
-  """A tracker from a checkpoint, or with random weights of a named config (warns).
-
-  Args:
-    checkpoint: a `checkpoints.save_params` directory (or a training run's
-      ``WORKDIR/checkpoints``, or a converted official model).
-    config: without a checkpoint: a `model.CONFIGS` name for random weights.
-    precision: a `model.PRECISIONS` name to run in (default: the checkpoint's,
-      float32 for random weights).
-    seed: seed of the random weights.
-
-  Raises:
-    ValueError: both or neither of `checkpoint` and `config` given.
-    FileNotFoundError: no checkpoint at `checkpoint`.
-  """
-  from re3_jax import checkpoints  # pylint: disable=g-import-not-at-top  (orbax: only here)
-
-  if checkpoint and config:
-    raise ValueError('give a checkpoint or a config for random weights, not both')
-  if checkpoint:
-    params, model_config = checkpoints.load_params(checkpoint)
-  elif config:
-    model_config = model.get_config(config)
+  """`tracker.load_tracker`, warning when the weights are random (see it for the arguments)."""
+  tracker = tracker_lib.load_tracker(checkpoint, config, precision=precision, seed=seed)
+  if not checkpoint:
     warnings.warn(f'tracking with RANDOM weights of model config {config!r} (no checkpoint): '
                   'the boxes are meaningless; this is for tests and timing', stacklevel=2)
-    params = model.init(jax.random.key(seed), model_config)
-  else:
-    raise ValueError('no model: give a checkpoint directory (a trained or converted re3_jax '
-                     'checkpoint), or a config name (tiny, small, paper) for random weights')
-  if precision:
-    model_config = model.with_precision(model_config, precision)
-  return tracker_lib.Re3Tracker(params, model_config)
+  return tracker
 
 
 class _ProgressLine:

@@ -3,7 +3,7 @@ r"""Trains Re3: ``python -m re3_jax.train --flagfile=experiments/NAME.flags --wo
 Flags on the command line override the flagfile; an unknown flag is an error.
 The effective flags are written to ``DIR/flags.txt`` (a flagfile that reruns
 the same training). A workdir with checkpoints is resumed. All the work is in
-`re3_jax.trainer.train`; this file only turns flags into a `TrainConfig`.
+`re3_jax.training.loop.train`; this file only turns flags into a `TrainConfig`.
 
 Several hosts: pass ``--coordinator_address=HOST:PORT --num_processes=N
 --process_id=I`` (or set them in the environment that
@@ -20,11 +20,11 @@ from absl import flags
 import jax
 
 from re3_jax import cli
-from re3_jax import curriculum as curriculum_lib
 from re3_jax import model
-from re3_jax import pipeline
-from re3_jax import trainer
-from re3_jax import training
+from re3_jax.input import pipeline
+from re3_jax.training import curriculum as curriculum_lib
+from re3_jax.training import loop
+from re3_jax.training import train_step
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints and logs go.', required=True)
 _MODEL = flags.DEFINE_enum('model', 'small', sorted(model.CONFIGS), 'Model config.')
@@ -60,7 +60,7 @@ _MIN_COVERAGE = flags.DEFINE_float('min_coverage', 0.7,
                                    'A crop window covers at least this much of the true box.')
 _SCAN_UNROLL = flags.DEFINE_integer(
     'scan_unroll', 0,
-    'Unroll factor of the scan over time (0: the default, see training.default_scan_unroll).')
+    'Unroll factor of the scan over time (0: the default, see train_step.default_scan_unroll).')
 _CENTRED_HEAD = flags.DEFINE_bool('centred_head', True,
                                   'Start the output bias at the centred box (not 0).')
 # Data.
@@ -88,7 +88,7 @@ _DISTRIBUTED = flags.DEFINE_bool('distributed', False,
                                  'auto-detection (TPU pods, SLURM).')
 
 
-def config_from_flags() -> trainer.TrainConfig:
+def config_from_flags() -> loop.TrainConfig:
   """The `TrainConfig` the flags describe."""
   stages = curriculum_lib.parse_stages(_STAGES.value, _SELF_TRAIN.value)
   cur = curriculum_lib.CurriculumConfig(
@@ -103,10 +103,10 @@ def config_from_flags() -> trainer.TrainConfig:
       mixture=pipeline.parse_mixture(_MIXTURE.value), data_dir=_DATA_DIR.value,
       frame_size=tuple(int(v) for v in _FRAME_SIZE.value), num_threads=_THREADS.value,
       num_workers=_WORKERS.value)
-  optim = training.OptimConfig(learning_rate=_LEARNING_RATE.value,
+  optim = train_step.OptimConfig(learning_rate=_LEARNING_RATE.value,
                                weight_decay=_WEIGHT_DECAY.value,
                                grad_clip_norm=_GRAD_CLIP.value, min_coverage=_MIN_COVERAGE.value)
-  return trainer.TrainConfig(
+  return loop.TrainConfig(
       model=_MODEL.value, precision=_PRECISION.value, input_scale=_INPUT_SCALE.value,
       seed=_SEED.value, steps=_STEPS.value,
       optim=optim, curriculum=cur, data=data, centred_head=_CENTRED_HEAD.value,
@@ -134,7 +134,7 @@ def main(argv):
   print(f'training {config.model} ({config.precision}) on {jax.device_count()} '
         f'{jax.default_backend()} device(s), {jax.process_count()} process(es), workdir {workdir}',
         flush=True)
-  result = trainer.train(config, workdir)
+  result = loop.train(config, workdir)
   print(f'done: step {result["step"]}, stage {result["stage"] + 1}', flush=True)
 
 

@@ -4,15 +4,7 @@ import pytest
 
 from re3_jax import benchmark
 from re3_jax import model
-from re3_jax import pipeline
-
-
-def test_parse_stage():
-  assert benchmark.parse_stage('2x64') == (2, 64)
-  assert benchmark.parse_stage('32X4') == (32, 4)
-  for bad in ('2x', 'x4', '2-64', '0x4'):
-    with pytest.raises(ValueError, match='stage'):
-      benchmark.parse_stage(bad)
+from re3_jax.input import pipeline
 
 
 def test_forward_flops_per_frame_counts_the_conv_tower():

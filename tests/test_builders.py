@@ -18,9 +18,9 @@ tfds = pytest.importorskip('tensorflow_datasets')
 from data.alov300 import alov300_dataset_builder  # noqa: E402
 from data.imagenet_det import imagenet_det_dataset_builder  # noqa: E402
 from data.imagenet_vid import imagenet_vid_dataset_builder  # noqa: E402
-from re3_jax import annotations  # noqa: E402
-from re3_jax import builder_utils  # noqa: E402
-from re3_jax import fake_datasets  # noqa: E402
+from re3_jax.input import annotations  # noqa: E402
+from re3_jax.input import builder_utils  # noqa: E402
+from re3_jax.testing import fake_datasets  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 VID_TRAIN = 'ILSVRC2015/Data/VID/train/ILSVRC2015_VID_train_0000'

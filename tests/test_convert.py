@@ -9,8 +9,8 @@ weights at reduced widths (official variable names), is saved as a real
 checkpoint (``tf.compat.v1.train.Saver`` / ``torch.save``), converted, and run
 beside re3_jax on the same crops over several time steps. One test uses the
 small model's true shapes. The tracker test drives the TF graph through the
-test-time procedure of reference section 7 (crops from `re3_jax.crops`,
-decoding with `re3_jax.boxes`, the reset every 32 frames) on real frames and
+test-time procedure of reference section 7 (crops from `re3_jax.core.crops`,
+decoding with `re3_jax.core.boxes`, the reset every 32 frames) on real frames and
 compares boxes with `Re3Tracker` restored from the command line's output.
 """
 
@@ -24,14 +24,14 @@ import numpy as np
 import pytest
 
 import re3_references as refs
-from re3_jax import boxes as boxes_lib
-from re3_jax import checkpoints
 from re3_jax import convert
-from re3_jax import crops as crops_lib
-from re3_jax import lstm
 from re3_jax import model
-from re3_jax import sequences
-from re3_jax import tracker as tracker_lib
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import crops as crops_lib
+from re3_jax.media import sequences
+from re3_jax.model import checkpoints
+from re3_jax.model import lstm
+from re3_jax.tracking import tracker as tracker_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 TOL = 1e-4  # crop-frame coordinates (x10 normalised), and LSTM states
@@ -440,7 +440,7 @@ def test_cli_writes_a_restorable_checkpoint(tracking_net):
 
 
 def _track_with_tf(net, frames, box, initial=None):
-  """Reference section 7 with the TF graph: crops by re3_jax.crops, decoding by re3_jax.boxes."""
+  """Reference section 7 with the TF graph: crops by re3_jax.core.crops, decoding by re3_jax.core.boxes."""
   crop = jax.jit(crops_lib.crop)
   run = lambda prev, cur, state: net.run(np.stack([prev, cur])[None, None], state)
   zeros = tuple(np.zeros((1, refs.REDUCED.lstm), np.float32) for _ in range(4))

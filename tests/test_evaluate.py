@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from re3_jax import baselines
 from re3_jax import evaluate
-from re3_jax import metrics
-from re3_jax import sequences
+from re3_jax.evaluation import baselines
+from re3_jax.evaluation import metrics
+from re3_jax.media import sequences
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 K = metrics.FrameKind
@@ -300,7 +300,7 @@ def test_csrt_on_the_shared_sequences(sequences_dir, tmp_path):
 
 
 def test_command_line(sequences_dir, tiny, tmp_path):
-  from re3_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  from re3_jax.model import checkpoints  # pylint: disable=g-import-not-at-top
   params, config = tiny
   ckpt = checkpoints.save_params(tmp_path / 'ckpt', params, config)
   trackers = ['--tracker=re3'] + (

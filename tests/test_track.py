@@ -14,12 +14,12 @@ import numpy as np
 from PIL import Image
 import pytest
 
-from re3_jax import boxes as boxes_lib
-from re3_jax import checkpoints
-from re3_jax import sequences
 from re3_jax import track
-from re3_jax import tracker as tracker_lib
-from re3_jax import video
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.media import sequences
+from re3_jax.media import video
+from re3_jax.model import checkpoints
+from re3_jax.tracking import tracker as tracker_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 N_FRAMES = 10

@@ -10,10 +10,14 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 try:
-  from re3_jax import annotations, builder_utils, layouts
+  from re3_jax.input import annotations
+  from re3_jax.input import builder_utils
+  from re3_jax.input import layouts
 except ImportError:  # `tfds build data/imagenet_det` from a checkout that is not installed.
   sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-  from re3_jax import annotations, builder_utils, layouts
+  from re3_jax.input import annotations
+  from re3_jax.input import builder_utils
+  from re3_jax.input import layouts
 
 SPLITS = ('train', 'val')
 

@@ -9,10 +9,12 @@ import sys
 import tensorflow_datasets as tfds
 
 try:
-  from re3_jax import builder_utils, layouts
+  from re3_jax.input import builder_utils
+  from re3_jax.input import layouts
 except ImportError:  # `tfds build data/imagenet_vid` from a checkout that is not installed.
   sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-  from re3_jax import builder_utils, layouts
+  from re3_jax.input import builder_utils
+  from re3_jax.input import layouts
 
 SPLITS = ('train', 'val')
 

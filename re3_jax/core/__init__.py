@@ -1,0 +1,2 @@
+"""The conventions everything else keeps: boxes (xyxy pixels, the crop frame, IoU), the crop
+function (2x context window, bilinear, zero outside) and image checks. Imports only NumPy/JAX."""

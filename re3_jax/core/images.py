@@ -1,0 +1,65 @@
+"""Reading, checking and normalising images: RGB uint8 (H, W, 3), on the device.
+
+Rules (documented in README):
+* uint8 only. Float images are rejected, because their scale is ambiguous
+  (0..1 or 0..255); convert them yourself, e.g.
+  ``(np.clip(img, 0, 1) * 255).round().astype(np.uint8)``. Other integer or bool
+  dtypes are rejected too.
+* Grayscale (H, W) or (H, W, 1) is repeated to three channels; RGBA (H, W, 4)
+  drops its alpha channel. Channel order is RGB (OpenCV reads BGR: convert with
+  ``cv2.cvtColor(img, cv2.COLOR_BGR2RGB)``).
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+
+def read_frame(path: str | pathlib.Path) -> np.ndarray:
+  """Reads one image file as (H, W, 3) uint8 RGB, naming the file on failure."""
+  try:
+    with Image.open(path) as im:
+      return np.asarray(im.convert('RGB'))
+  except (OSError, ValueError) as e:
+    raise ValueError(f'cannot read frame {path}: {e}') from e
+
+
+def _check(shape, dtype, name, frame_axes):
+  if dtype != np.uint8:
+    hint = (' Float images are not accepted because their scale (0..1 or 0..255) is '
+            'ambiguous: convert to uint8 0..255 first.') if np.issubdtype(dtype, np.floating) else ''
+    raise ValueError(f'{name} has dtype {dtype}; expected uint8 RGB.{hint}')
+  nd = len(shape) - frame_axes
+  if nd not in (2, 3) or (nd == 3 and shape[-1] not in (1, 3, 4)):
+    raise ValueError(f'{name} has shape {tuple(shape)}; expected (H, W), (H, W, 1), (H, W, 3) '
+                     'or (H, W, 4)' + (' per frame' if frame_axes else ''))
+  h, w = shape[frame_axes:frame_axes + 2]
+  if h == 0 or w == 0:
+    raise ValueError(f'{name} is empty (shape {tuple(shape)})')
+
+
+def to_rgb(image, name: str = 'image', frame_axes: int = 0) -> jax.Array:
+  """Returns `image` as a uint8 (..., H, W, 3) device array, or raises ValueError.
+
+  Args:
+    image: NumPy or JAX array (or anything np.asarray takes).
+    name: how to name the image in errors.
+    frame_axes: number of leading axes before (H, W) (1 for a video).
+  """
+  if not isinstance(image, (np.ndarray, jax.Array)):
+    image = np.asarray(image)
+  _check(image.shape, image.dtype, name, frame_axes)
+  xp = np if isinstance(image, np.ndarray) else jnp
+  if image.ndim == frame_axes + 2:
+    image = image[..., None]
+  c = image.shape[-1]
+  if c == 1:
+    image = xp.repeat(image, 3, axis=-1)
+  elif c == 4:
+    image = image[..., :3]
+  return jnp.asarray(image)

@@ -1,0 +1,3 @@
+"""Training input: procedural images, Re3's synthetic-sequence simulator, dataset
+annotations and folder layouts, the TFDS builders' shared parts and the Grain pipeline.
+Imports `re3_jax.core` (and TFDS only when a TFDS source is used)."""

@@ -1,0 +1,389 @@
+"""Frames in and out for tracking any video: sources, annotation, writers, atomic outputs.
+
+Sources (`open_frames`) read a video file (OpenCV; its BGR frames are turned
+into RGB) or a folder of images (``.jpg``, ``.jpeg``, ``.png``, ``.bmp``,
+sorted naturally: ``frame2.png`` before ``frame10.png``) one frame at a time,
+so a video is never held in memory. Each yields uint8 RGB (H, W, 3) frames, all
+of the first frame's size.
+
+Writers (`open_video_writer`) take the same frames: ``.mp4`` through
+``cv2.VideoWriter`` (MPEG-4 Part 2, ``mp4v``, which every OpenCV build can
+encode) and ``.gif`` through a streaming GIF encoder (each frame quantised to
+its own 256-colour palette with Pillow and appended to the file at once).
+
+`atomic_output` gives a hidden temporary name beside an output file and moves
+it into place only when the work succeeded; on an error or Ctrl-C the
+temporary file is deleted, so a file at the output's name is always complete.
+
+Errors name the file (and frame): `VideoError`, a `ValueError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import re
+import secrets
+from typing import Iterator, Sequence
+
+import cv2
+import numpy as np
+from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
+
+from re3_jax.core import images as images_lib
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+VIDEO_OUTPUTS = ('.mp4', '.gif')
+MP4_FOURCC = 'mp4v'
+DEFAULT_FPS = 30.0
+# Browsers show GIF frame delays under 20 ms as 100 ms; GIF delays are in 10 ms units.
+MIN_GIF_DELAY_MS = 20
+
+# One colour per object (matplotlib's tab10), reused cyclically.
+COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+          (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
+
+
+class VideoError(ValueError):
+  """An input or output that cannot be used; the message names the file (and frame)."""
+
+
+def natural_key(path: str | os.PathLike) -> tuple:
+  """Sort key comparing the digit runs of a file name as numbers (``f2`` < ``f10``)."""
+  name = pathlib.Path(path).name
+  parts = tuple((0, int(part), '') if part.isdigit() else (1, 0, part.lower())
+                for part in re.split(r'(\d+)', name) if part)
+  return parts, name
+
+
+def image_files(folder: str | os.PathLike) -> list[pathlib.Path]:
+  """The image files of `folder` (`IMAGE_SUFFIXES`, any case), sorted naturally.
+
+  Raises:
+    VideoError: `folder` is not a directory or holds no images.
+  """
+  folder = pathlib.Path(folder)
+  if not folder.is_dir():
+    raise VideoError(f'{folder} is not a folder')
+  paths = sorted((p for p in folder.iterdir()
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=natural_key)
+  if not paths:
+    raise VideoError(f'folder {folder} holds no images ({", ".join(IMAGE_SUFFIXES)})')
+  return paths
+
+
+class FrameSource:
+  """Frames of a video file or image folder, read one at a time (see `open_frames`).
+
+  The first frame is read when the source opens, so its size is known and a
+  broken input fails at once. Iterating yields every frame from the first,
+  each (H, W, 3) uint8 RGB; a source can be iterated once.
+
+  Attributes:
+    path: the input.
+    fps: frames per second of a video file (None for a folder or when the
+      container does not say).
+    num_frames: the frame count (a video container's count may be approximate;
+      None when unknown).
+    height, width: the frames' size.
+  """
+
+  path: pathlib.Path
+  fps: float | None
+  num_frames: int | None
+
+  def __init__(self, first: np.ndarray):
+    self.first = first
+    self.height, self.width = first.shape[:2]
+
+  def _rest(self) -> Iterator[np.ndarray]:
+    raise NotImplementedError
+
+  def __iter__(self) -> Iterator[np.ndarray]:
+    yield self.first
+    yield from self._rest()
+
+  def close(self) -> None:
+    pass
+
+  def __enter__(self) -> FrameSource:
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
+
+class FolderSource(FrameSource):
+  """The images of a folder in natural order (see `image_files`)."""
+
+  def __init__(self, folder: str | os.PathLike):
+    self.path = pathlib.Path(folder)
+    self.paths = image_files(self.path)
+    self.fps = None
+    self.num_frames = len(self.paths)
+    super().__init__(self._read(0))
+
+  def _read(self, index: int) -> np.ndarray:
+    try:
+      frame = images_lib.read_frame(self.paths[index])
+    except ValueError as e:
+      raise VideoError(f'frame {index}: {e}') from e
+    if index and frame.shape[:2] != (self.height, self.width):
+      raise VideoError(f'frame {index} {self.paths[index]} is {frame.shape[1]}x{frame.shape[0]} '
+                       f'but frame 0 {self.paths[0].name} is {self.width}x{self.height} '
+                       '(width x height); all frames must have one size')
+    return frame
+
+  def _rest(self) -> Iterator[np.ndarray]:
+    for index in range(1, len(self.paths)):
+      yield self._read(index)
+
+
+class VideoFileSource(FrameSource):
+  """The frames of a video file decoded by OpenCV (FFmpeg), converted to RGB."""
+
+  def __init__(self, path: str | os.PathLike):
+    self.path = pathlib.Path(path)
+    if not self.path.is_file():
+      raise VideoError(f'{self.path} does not exist' if not self.path.exists()
+                       else f'{self.path} is not a file')
+    self._capture = cv2.VideoCapture(str(self.path))
+    if not self._capture.isOpened():
+      self._capture.release()
+      raise VideoError(f'cannot read {self.path}: OpenCV cannot open it as a video (a broken '
+                       'file, or a format this OpenCV build does not decode)')
+    fps = self._capture.get(cv2.CAP_PROP_FPS)
+    self.fps = float(fps) if np.isfinite(fps) and fps > 0 else None
+    count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    self.num_frames = count if count > 0 else None
+    self._index = 0
+    first = self._next()
+    if first is None:
+      self._capture.release()
+      raise VideoError(f'cannot read {self.path}: no frame could be decoded')
+    super().__init__(first)
+
+  def _next(self) -> np.ndarray | None:
+    ok, bgr = self._capture.read()
+    if not ok:
+      return None
+    self._index += 1
+    if bgr.ndim == 2:
+      return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB if bgr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+  def _rest(self) -> Iterator[np.ndarray]:
+    while True:
+      frame = self._next()
+      if frame is None:
+        return
+      if frame.shape[:2] != (self.height, self.width):
+        raise VideoError(f'{self.path}: frame {self._index - 1} is {frame.shape[1]}x'
+                         f'{frame.shape[0]}, frame 0 {self.width}x{self.height}')
+      yield frame
+
+  def close(self) -> None:
+    self._capture.release()
+
+
+def open_frames(path: str | os.PathLike) -> FrameSource:
+  """Opens a video file or a folder of images for reading frame by frame.
+
+  Raises:
+    VideoError: naming the path: it does not exist, is an empty folder, or
+      its first frame cannot be read.
+  """
+  path = pathlib.Path(path)
+  if path.is_dir():
+    return FolderSource(path)
+  if not path.exists():
+    raise VideoError(f'input {path} does not exist')
+  return VideoFileSource(path)
+
+
+# ----------------------------------------------------------------------------
+# Annotation.
+
+
+def color(index: int) -> tuple[int, int, int]:
+  """The RGB colour of object `index`."""
+  return COLORS[index % len(COLORS)]
+
+
+def _font(size: int):
+  try:
+    return ImageFont.load_default(size=size)
+  except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font.
+    return ImageFont.load_default()
+
+
+def annotate(frame: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
+             colors: Sequence[tuple[int, int, int]] | None = None) -> np.ndarray:
+  """Draws each box in its colour with its label on a copy of an RGB frame.
+
+  Args:
+    frame: (H, W, 3) uint8 RGB.
+    boxes: (N, 4) xyxy pixel boxes.
+    labels: N texts drawn at the boxes' top-left corners.
+    colors: N RGB colours (default: `color(i)` for box i).
+
+  Returns:
+    The annotated (H, W, 3) uint8 frame.
+  """
+  image = Image.fromarray(np.asarray(frame, np.uint8))
+  draw = ImageDraw.Draw(image)
+  h, w = frame.shape[:2]
+  width = max(2, round(min(h, w) / 160))
+  font = _font(max(10, round(min(h, w) / 24)))
+  for i, (box, label) in enumerate(zip(np.asarray(boxes, np.float64), labels)):
+    rgb = tuple(colors[i]) if colors is not None else color(i)
+    x1, y1, x2, y2 = box.tolist()
+    draw.rectangle([x1, y1, x2, y2], outline=rgb, width=width)
+    left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+    tw, th = right - left + 2 * width, bottom - top + 2 * width
+    tx = min(max(x1, 0), max(w - tw, 0))
+    ty = y1 - th if y1 - th >= 0 else max(y1, 0)  # above the box, else inside it
+    draw.rectangle([tx, ty, tx + tw, ty + th], fill=rgb)
+    ink = (0, 0, 0) if sum(rgb) > 382 else (255, 255, 255)
+    draw.text((tx + width - left, ty + width - top), label, fill=ink, font=font)
+  return np.asarray(image)
+
+
+def resize(frame: np.ndarray, scale: float) -> np.ndarray:
+  """`frame` scaled by `scale` (at least 1x1 pixel); unchanged for scale 1."""
+  if scale == 1:
+    return frame
+  h, w = frame.shape[:2]
+  size = (max(1, round(w * scale)), max(1, round(h * scale)))
+  return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
+
+
+# ----------------------------------------------------------------------------
+# Writers.
+
+
+def check_output_suffix(path: str | os.PathLike, allowed: Sequence[str], what: str) -> str:
+  """The lower-case suffix of output `path`, one of `allowed`.
+
+  Raises:
+    VideoError: naming the path and the allowed extensions.
+  """
+  suffix = pathlib.Path(path).suffix.lower()
+  if suffix not in allowed:
+    raise VideoError(f'unknown {what} extension {suffix or "(none)"!r} in {path}: use '
+                     + ' or '.join(allowed))
+  return suffix
+
+
+class VideoWriter:
+  """Writes RGB frames of one size to a video file; `close` finishes the file."""
+
+  def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
+    self.path = pathlib.Path(path)
+    self.fps = float(fps)
+    if not (np.isfinite(self.fps) and self.fps > 0):
+      raise VideoError(f'{self.path}: frames per second must be > 0, got {fps}')
+    self.height, self.width = size
+    self.count = 0
+
+  def write(self, frame: np.ndarray) -> None:
+    if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
+      raise VideoError(f'{self.path}: frame {self.count} is {frame.dtype} {frame.shape}, '
+                       f'expected uint8 {(self.height, self.width, 3)}')
+    self._write(frame)
+    self.count += 1
+
+  def _write(self, frame: np.ndarray) -> None:
+    raise NotImplementedError
+
+  def close(self) -> None:
+    raise NotImplementedError
+
+  def __enter__(self) -> VideoWriter:
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
+
+class Mp4Writer(VideoWriter):
+  """An MPEG-4 (``mp4v``) file through OpenCV."""
+
+  def __init__(self, path, fps, size):
+    super().__init__(path, fps, size)
+    self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*MP4_FOURCC),
+                                   self.fps, (self.width, self.height))
+    if not self._writer.isOpened():
+      raise VideoError(f'cannot write {self.path}: OpenCV has no {MP4_FOURCC} encoder for it')
+
+  def _write(self, frame):
+    self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+
+  def close(self):
+    self._writer.release()
+
+
+class GifWriter(VideoWriter):
+  """An animated GIF, looping, written frame by frame (nothing kept in memory).
+
+  Each frame gets its own 256-colour palette (a local colour table), encoded
+  by Pillow's `GifImagePlugin.getheader` / `getdata` (Pillow's own
+  ``save_all`` keeps every frame until the end). The frame delay is 1/fps
+  rounded to GIF's 10 ms units, at least `MIN_GIF_DELAY_MS`.
+  """
+
+  def __init__(self, path, fps, size):
+    super().__init__(path, fps, size)
+    self.delay_ms = max(MIN_GIF_DELAY_MS, 10 * round(100 / self.fps))
+    self._file = open(self.path, 'wb')
+
+  def _write(self, frame):
+    image = Image.fromarray(frame).quantize(colors=256)
+    if self.count == 0:
+      header, _ = GifImagePlugin.getheader(image, info={'loop': 0, 'duration': self.delay_ms})
+      self._file.write(b''.join(header))
+    chunks = GifImagePlugin.getdata(image, duration=self.delay_ms, include_color_table=True)
+    self._file.write(b''.join(chunks))
+
+  def close(self):
+    if not self._file.closed:
+      self._file.write(b';')  # the GIF trailer
+      self._file.close()
+
+
+def open_video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int],
+                      suffix: str | None = None) -> VideoWriter:
+  """A writer for `path` by its extension (or `suffix`): ``.mp4`` or ``.gif``.
+
+  Args:
+    path: the file to write.
+    fps: frames per second.
+    size: (height, width) of the frames.
+    suffix: the format, when `path` is a temporary name (see `atomic_output`).
+  """
+  suffix = check_output_suffix(path if suffix is None else f'x{suffix}', VIDEO_OUTPUTS, 'video')
+  return (GifWriter if suffix == '.gif' else Mp4Writer)(path, fps, size)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[pathlib.Path]:
+  """Yields a temporary path beside `path`, moved to `path` if the block succeeds.
+
+  The temporary name is hidden and keeps the extension (OpenCV picks the
+  container by it): ``.NAME.partial-XXXXXXXX.EXT``. If the block raises
+  (Ctrl-C included) the temporary file is deleted and an existing file at
+  `path` is left as it was.
+  """
+  path = pathlib.Path(path)
+  if not path.parent.is_dir():
+    raise VideoError(f'cannot write {path}: folder {path.parent} does not exist')
+  tmp = path.with_name(f'.{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}')
+  try:
+    yield tmp
+  except BaseException:
+    tmp.unlink(missing_ok=True)
+    raise
+  if not tmp.exists():
+    raise VideoError(f'{path} was not written')
+  os.replace(tmp, path)

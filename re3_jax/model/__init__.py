@@ -1,0 +1,16 @@
+"""The Re3 network and its parameters.
+
+``from re3_jax import model`` gives the network's API (`network`: configs, ``init``,
+``apply``, ``conv_features``, ``initial_state``); the modules beside it hold the peephole
+LSTM cells (`lstm`), dense products under the dtype policy (`matmul`) and parameter
+checkpoints (`checkpoints`). Imports `re3_jax.core` only.
+"""
+
+from re3_jax.model.network import (
+    CONFIGS, DTYPES, MEAN_RGB, PRECISIONS, ModelConfig, Params, abstract_params, apply,
+    cast_params, conv_features, count_params, get_config, init, initial_state, lstm_step,
+    with_precision)
+
+__all__ = ['CONFIGS', 'DTYPES', 'MEAN_RGB', 'PRECISIONS', 'ModelConfig', 'Params',
+           'abstract_params', 'apply', 'cast_params', 'conv_features', 'count_params',
+           'get_config', 'init', 'initial_state', 'lstm_step', 'with_precision']

@@ -1,0 +1,327 @@
+"""The Re3 network as pure functions over a plain parameter pytree.
+
+Layout (reference section 3): a CaffeNet-style conv tower shared by both crops
+of a pair, three skip connections (1x1 conv + PReLU), everything flattened in
+channel-major (C, H, W) order and concatenated per crop as [conv1_skip,
+conv2_skip, conv5_skip, pool5], the two crops as [previous, current]; fc6 with
+ReLU; two stacked peephole LSTMs (the second also sees fc6); a linear head
+giving the box in the crop frame (x10 convention, see `boxes`).
+
+Parameters are nested dicts named after the original TensorFlow scopes
+(``conv1/W_conv`` -> ``params['conv1']['w']``), so weight import is a renaming.
+
+`apply` runs a whole sequence: the conv tower and fc6 over every crop of every
+time step in one batched call, then `jax.lax.scan` over the LSTM step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+import numpy as np
+
+from re3_jax.core.crops import CROP_SIZE
+from re3_jax.model import lstm
+from re3_jax.model import matmul
+
+Params = dict[str, Any]
+
+# RGB mean subtracted from uint8 crops (no division by 255).
+MEAN_RGB = (123.151630838, 115.902882574, 103.062623801)
+_DN = ('NHWC', 'HWIO', 'NHWC')
+DTYPES = ('float32', 'bfloat16')
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Architecture and dtype policy of a Re3 network.
+
+  Attributes:
+    name: a label, stored with checkpoints.
+    conv_channels: output channels of conv1..conv5.
+    skip_channels: channels of the conv1, conv2 and conv5 skip connections.
+    fc6_units: width of fc6.
+    lstm_units: units of each of the two LSTMs.
+    peepholes: 'full' (the paper's cell) or 'diagonal' (TF LSTMCell).
+    forget_bias: added to the forget gate at run time (TF LSTMCell: 1.0).
+    forget_bias_init: the forget-gate bias's initial value (paper: 1.0).
+    dtype: compute dtype, 'float32' or 'bfloat16' (LSTM cell states, gates and
+      outputs stay float32).
+    param_dtype: dtype of weight matrices and kernels at init, 'float32' or
+      'bfloat16' (vectors stay float32).
+    input_scale: factor applied to the mean-subtracted crops before conv1. 1.0
+      is the original network (and what its weights expect). Training from
+      scratch wants about 1/64: with raw pixel offsets of +-128, conv1's
+      Xavier weights are so small that each Adam step changes them by about
+      their own size, and the network settles on an input-independent
+      output (WORKSPACE.md, "Training on the synthetic default").
+  """
+  name: str = 'paper'
+  conv_channels: tuple[int, ...] = (96, 256, 384, 384, 256)
+  skip_channels: tuple[int, ...] = (16, 32, 64)
+  fc6_units: int = 2048
+  lstm_units: int = 1024
+  peepholes: str = 'full'
+  forget_bias: float = 0.0
+  forget_bias_init: float = 1.0
+  dtype: str = 'float32'
+  param_dtype: str = 'float32'
+  input_scale: float = 1.0
+
+  def __post_init__(self):
+    if len(self.conv_channels) != 5 or len(self.skip_channels) != 3:
+      raise ValueError('conv_channels needs 5 values and skip_channels 3')
+    if any(c % 2 for c in self.conv_channels):
+      raise ValueError(f'conv channels must be even (2-group convs): {self.conv_channels}')
+    if self.peepholes not in lstm.PEEPHOLES:
+      raise ValueError(f'peepholes must be one of {lstm.PEEPHOLES}, got {self.peepholes!r}')
+    if not (math.isfinite(self.input_scale) and self.input_scale > 0):
+      raise ValueError(f'input_scale must be finite and > 0, got {self.input_scale}')
+    for field in ('dtype', 'param_dtype'):
+      if getattr(self, field) not in DTYPES:
+        raise ValueError(f'{field} must be one of {DTYPES}, got {getattr(self, field)!r}')
+
+  @property
+  def features_per_crop(self) -> int:
+    """Length of one crop's flattened [conv1_skip, conv2_skip, conv5_skip, pool5]."""
+    s1, s2, s5 = self.skip_channels
+    return s1 * 27 * 27 + s2 * 13 * 13 + s5 * 13 * 13 + self.conv_channels[4] * 6 * 6
+
+  def replace(self, **changes) -> 'ModelConfig':
+    return dataclasses.replace(self, **changes)
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'ModelConfig':
+    d = json.loads(text)
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f'unknown ModelConfig fields {sorted(unknown)}')
+    for k in ('conv_channels', 'skip_channels'):
+      if k in d:
+        d[k] = tuple(d[k])
+    return cls(**d)
+
+
+CONFIGS = {
+    # The paper's model: 190,004,324 parameters.
+    'paper': ModelConfig(),
+    # The released TF model (June 2018): 85,699,684 parameters.
+    'small': ModelConfig(name='small', fc6_units=1024, lstm_units=512, peepholes='diagonal',
+                         forget_bias=1.0, forget_bias_init=0.0),
+    # For tests: the same structure, a few thousand times smaller.
+    'tiny': ModelConfig(name='tiny', conv_channels=(8, 16, 16, 16, 16), skip_channels=(4, 4, 4),
+                        fc6_units=32, lstm_units=16),
+}
+
+
+# Dtype policies by name: (compute dtype, weight dtype).
+PRECISIONS = {
+    'float32': ('float32', 'float32'),
+    # bfloat16 weights, float32 compute: on CPUs the tracker packs fc6 (see
+    # `matmul`), halving the bytes read per frame.
+    'bf16_weights': ('float32', 'bfloat16'),
+    'bfloat16': ('bfloat16', 'bfloat16'),
+}
+
+
+def with_precision(config: ModelConfig, precision: str) -> ModelConfig:
+  """`config` under a named dtype policy (see PRECISIONS)."""
+  if precision not in PRECISIONS:
+    raise ValueError(f'unknown precision {precision!r}; known: {sorted(PRECISIONS)}')
+  dtype, param_dtype = PRECISIONS[precision]
+  return config.replace(dtype=dtype, param_dtype=param_dtype)
+
+
+def get_config(name: str, **overrides) -> ModelConfig:
+  """A named config ('paper', 'small', 'tiny') with optional field overrides."""
+  if name not in CONFIGS:
+    raise ValueError(f'unknown model config {name!r}; known: {sorted(CONFIGS)}')
+  return CONFIGS[name].replace(**overrides)
+
+
+# ----------------------------------------------------------------------------
+# Initialisation.
+
+def _xavier(key, shape, fan_in, fan_out):
+  limit = math.sqrt(6.0 / (fan_in + fan_out))
+  return jax.random.uniform(key, shape, jnp.float32, -limit, limit)
+
+
+def _conv_params(key, kh, kw, cin, cout, groups=1):
+  shape = (kh, kw, cin // groups, cout)
+  # Fans as TF's Xavier initialiser computes them from the kernel's shape.
+  w = _xavier(key, shape, kh * kw * cin // groups, kh * kw * cout)
+  return {'w': w, 'b': jnp.zeros((cout,), jnp.float32)}
+
+
+def init(key, config: ModelConfig) -> Params:
+  """Initial parameters (reference section 6).
+
+  Convs and dense layers are Xavier-uniform (the paper starts conv1-5 from
+  ImageNet CaffeNet, which cannot be downloaded here), PReLU slopes 0.25, biases
+  0, the LSTMs as `lstm.init_cell`.
+  """
+  c1, c2, c3, c4, c5 = config.conv_channels
+  s1, s2, s5 = config.skip_channels
+  keys = iter(jax.random.split(key, 12))
+  p = {
+      'conv1': _conv_params(next(keys), 11, 11, 3, c1),
+      'conv2': _conv_params(next(keys), 5, 5, c1, c2, groups=2),
+      'conv3': _conv_params(next(keys), 3, 3, c2, c3),
+      'conv4': _conv_params(next(keys), 3, 3, c3, c4, groups=2),
+      'conv5': _conv_params(next(keys), 3, 3, c4, c5, groups=2),
+  }
+  for name, cin, cout in (('conv1_skip', c1, s1), ('conv2_skip', c2, s2), ('conv5_skip', c5, s5)):
+    p[name] = _conv_params(next(keys), 1, 1, cin, cout)
+    p[name]['prelu'] = jnp.full((cout,), 0.25, jnp.float32)
+  fc6_in = 2 * config.features_per_crop
+  p['fc6'] = {'w': _xavier(next(keys), (fc6_in, config.fc6_units), fc6_in, config.fc6_units),
+              'b': jnp.zeros((config.fc6_units,), jnp.float32)}
+  units = config.lstm_units
+  p['lstm1'] = lstm.init_cell(next(keys), config.fc6_units, units, config.peepholes,
+                              forget_bias_init=config.forget_bias_init)
+  p['lstm2'] = lstm.init_cell(next(keys), config.fc6_units + units, units, config.peepholes,
+                              forget_bias_init=config.forget_bias_init)
+  p['fc_output'] = {'w': _xavier(next(keys), (units, 4), units, 4),
+                    'b': jnp.zeros((4,), jnp.float32)}
+  return cast_params(p, config.param_dtype)
+
+
+def cast_params(params: Params, dtype) -> Params:
+  """Casts weight matrices and kernels (ndim >= 2) to `dtype`; vectors stay float32."""
+  def cast(w):
+    if w.ndim >= 2 and jnp.issubdtype(w.dtype, jnp.floating):
+      return w.astype(dtype)
+    return w
+  return jax.tree_util.tree_map(cast, params)
+
+
+def count_params(params: Params) -> int:
+  return sum(int(np.prod(np.shape(x))) for x in jax.tree_util.tree_leaves(params))
+
+
+def abstract_params(config: ModelConfig) -> Params:
+  """Shapes and dtypes of `init(key, config)`, without allocating."""
+  return jax.eval_shape(lambda: init(jax.random.key(0), config))
+
+
+# ----------------------------------------------------------------------------
+# Forward pass.
+
+def _conv(x, p, stride=1, padding='SAME', groups=1):
+  w = p['w'].astype(x.dtype)
+  if groups == 1:
+    y = lax.conv_general_dilated(x, w, (stride, stride), padding, dimension_numbers=_DN)
+  else:
+    # Separate convolutions per group: XLA's CPU backend runs grouped
+    # convolutions (feature_group_count) about 3x slower than this.
+    xs = jnp.split(x, groups, axis=-1)
+    ws = jnp.split(w, groups, axis=-1)
+    y = jnp.concatenate([
+        lax.conv_general_dilated(xg, wg, (stride, stride), padding, dimension_numbers=_DN)
+        for xg, wg in zip(xs, ws)], axis=-1)
+  return y + p['b'].astype(x.dtype)
+
+
+def _max_pool(x):
+  # A Python scalar init value makes this lax.reduce_window_max, which has a gradient.
+  return lax.reduce_window(x, -jnp.inf, lax.max, (1, 3, 3, 1), (1, 2, 2, 1), 'VALID')
+
+
+def _lrn(x):
+  """Caffe LRN: local_size 5, alpha 1e-4, beta 0.75, k 1 (TF: depth_radius 2, alpha 2e-5)."""
+  sq = jnp.pad(jnp.square(x.astype(jnp.float32)), ((0, 0), (0, 0), (0, 0), (2, 2)))
+  c = x.shape[-1]
+  window = sum(sq[..., k:k + c] for k in range(5))
+  return (x * (1.0 + 2e-5 * window) ** -0.75).astype(x.dtype)
+
+
+def _skip(x, p):
+  y = _conv(x, p)
+  a = p['prelu'].astype(y.dtype)
+  return jnp.where(y > 0, y, a * y)
+
+
+def _flatten_chw(x):
+  return jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
+
+
+def conv_features(params: Params, crops, config: ModelConfig):
+  """The conv tower and skips: (N, 227, 227, 3) crops (0..255) -> (N, features_per_crop).
+
+  Features are in the original's order [conv1_skip, conv2_skip, conv5_skip,
+  pool5], each flattened channel-major (C, H, W).
+  """
+  dtype = jnp.dtype(config.dtype)
+  x = crops.astype(jnp.float32) - jnp.asarray(MEAN_RGB, jnp.float32)
+  if config.input_scale != 1.0:
+    x = x * config.input_scale
+  x = x.astype(dtype)
+  x = _lrn(_max_pool(jax.nn.relu(_conv(x, params['conv1'], stride=4, padding='VALID'))))
+  skip1 = _skip(x, params['conv1_skip'])
+  x = _lrn(_max_pool(jax.nn.relu(_conv(x, params['conv2'], groups=2))))
+  skip2 = _skip(x, params['conv2_skip'])
+  x = jax.nn.relu(_conv(x, params['conv3']))
+  x = jax.nn.relu(_conv(x, params['conv4'], groups=2))
+  x = jax.nn.relu(_conv(x, params['conv5'], groups=2))
+  skip5 = _skip(x, params['conv5_skip'])
+  pool5 = _max_pool(x)
+  return jnp.concatenate([_flatten_chw(t) for t in (skip1, skip2, skip5, pool5)], axis=-1)
+
+
+def initial_state(batch: int, config: ModelConfig) -> lstm.LSTMState:
+  """The zero LSTM state for `batch` sequences."""
+  return lstm.LSTMState.zeros(batch, config.lstm_units)
+
+
+def lstm_step(params: Params, state: lstm.LSTMState, fc6, config: ModelConfig):
+  """The two LSTMs and the head for one time step: fc6 (B, F) -> (outputs (B, 4), state)."""
+  dtype = jnp.dtype(config.dtype)
+  c1, h1 = lstm.cell_step(params['lstm1'], fc6, state.c1, state.h1,
+                          forget_bias=config.forget_bias, dtype=dtype)
+  c2, h2 = lstm.cell_step(params['lstm2'], jnp.concatenate([fc6, h1.astype(dtype)], axis=-1),
+                          state.c2, state.h2, forget_bias=config.forget_bias, dtype=dtype)
+  out = matmul.dense(h2, params['fc_output']['w']) + params['fc_output']['b']
+  return out.astype(jnp.float32), lstm.LSTMState(c1, h1, c2, h2)
+
+
+def apply(params: Params, crop_pairs, state: lstm.LSTMState, config: ModelConfig):
+  """Runs the network over sequences of crop pairs.
+
+  Args:
+    params: the parameter pytree.
+    crop_pairs: (B, T, 2, 227, 227, 3) crops, values 0..255 (uint8 or float);
+      pair index 0 is the previous image's crop, 1 the current image's, both
+      cut at the same window.
+    state: `lstm.LSTMState` with (B, H) leaves, e.g. `initial_state(B, config)`.
+    config: the model config.
+
+  Returns:
+    (outputs, state): outputs (B, T, 4) float32 boxes in the crop frame (x10
+    convention) of each step's window; the LSTM state after the last step.
+  """
+  b, t = crop_pairs.shape[:2]
+  if crop_pairs.shape[2:] != (2, CROP_SIZE, CROP_SIZE, 3):
+    raise ValueError(f'crop_pairs must be (B, T, 2, {CROP_SIZE}, {CROP_SIZE}, 3), '
+                     f'got {crop_pairs.shape}')
+  dtype = jnp.dtype(config.dtype)
+  feats = conv_features(params, crop_pairs.reshape(b * t * 2, CROP_SIZE, CROP_SIZE, 3), config)
+  feats = feats.reshape(b, t, -1)
+  fc6 = matmul.dense(feats, params['fc6']['w']) + params['fc6']['b'].astype(dtype)
+  fc6 = jax.nn.relu(fc6).astype(dtype)
+
+  def step(carry, x):
+    out, carry = lstm_step(params, carry, x, config)
+    return carry, out
+
+  state, outputs = lax.scan(step, state, jnp.swapaxes(fc6, 0, 1))
+  return jnp.swapaxes(outputs, 0, 1), state

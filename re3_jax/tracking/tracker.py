@@ -1,0 +1,398 @@
+"""Online tracking: pure jitted `init`/`step`, `track_video`, and `Re3Tracker`.
+
+The test-time procedure of the original (reference section 7):
+
+* Start: one pass on (crop(image), crop(image)) at the given box from the zero
+  LSTM state; its state is kept as the track's initial state, its output is
+  discarded and the given box returned.
+* Each next frame: the window is the previous box; crops of the previous and
+  the current image at that window; the output decoded to image coordinates.
+* After predicting a frame whose pass count (passes since the start, counting
+  the starting pass) is a positive multiple of 32: one extra pass on
+  (crop(current), crop(current)) at the new box from the initial state, whose
+  LSTM state replaces the current one. With the start at frame 0 this happens
+  at frames 32, 64, ...
+
+The crop of the previous image at the new box is cut at the end of each step
+and kept in the state, so a step needs only the current image and state is
+independent of the frame size.
+
+Guards (not in the original, no-ops for sane predictions): a non-finite
+prediction keeps the previous box; corners are ordered; width and height are
+kept within [1 pixel, 2x the image's]; the centre is kept inside the image.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Hashable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+import numpy as np
+
+from re3_jax import model
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import crops as crops_lib
+from re3_jax.core import images as images_lib
+from re3_jax.model import lstm as lstm_lib
+from re3_jax.model import matmul
+
+RESET_INTERVAL = 32
+MIN_BOX_SIZE = 1.0
+
+# Counts traces of the jitted functions below (a test asserts no recompilation).
+
+
+class TrackState(NamedTuple):
+  """State of N tracks; every leaf has leading axis N.
+
+  Attributes:
+    box: (N, 4) float32 xyxy, the last box of each track.
+    lstm: LSTM state after the last pass.
+    initial_lstm: LSTM state after the starting pass (used by the reset).
+    prev_crop: (N, 227, 227, 3) float32, the last image cropped at `box`.
+    frame_count: (N,) int32 passes made since the start, the start included.
+  """
+  box: jax.Array
+  lstm: lstm_lib.LSTMState
+  initial_lstm: lstm_lib.LSTMState
+  prev_crop: jax.Array
+  frame_count: jax.Array
+
+
+def _sanitize(pred, prev, image_hw):
+  finite = jnp.all(jnp.isfinite(pred), axis=-1, keepdims=True)
+  pred = jnp.where(finite, pred, prev)
+  lo = jnp.minimum(pred[..., :2], pred[..., 2:])
+  hi = jnp.maximum(pred[..., :2], pred[..., 2:])
+  wh = jnp.asarray(image_hw[::-1], jnp.float32)
+  center = jnp.clip((lo + hi) / 2, 0.0, wh)
+  size = jnp.clip(hi - lo, MIN_BOX_SIZE, 2 * wh)
+  return boxes_lib.from_center_size(center, size)
+
+
+def _where_rows(mask, a, b):
+  """Per-row select between two pytrees with leading axis N."""
+  return jax.tree_util.tree_map(
+      lambda x, y: jnp.where(mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
+
+
+def _pair(prev, cur):
+  return jnp.stack([prev, cur], axis=1)[:, None]  # (N, 1, 2, S, S, 3)
+
+
+def _advance(params, state: TrackState, image, config, reset_interval, start_boxes=None,
+             start_mask=None):
+  """One pass for N tracks on one image; tracks in `start_mask` start at `start_boxes`.
+
+  `start_mask=None` with `start_boxes` given starts every track.
+  """
+  hw = image.shape[:2]
+  n = state.box.shape[0]
+  if start_boxes is None:
+    start_mask = jnp.zeros((n,), bool)
+    window_box = state.box
+  else:
+    if start_mask is None:
+      start_mask = jnp.ones((n,), bool)
+    window_box = jnp.where(start_mask[:, None], start_boxes, state.box)
+  cur = crops_lib.crop_many(image, window_box)
+  prev = _where_rows(start_mask, cur, state.prev_crop)
+  zeros = model.initial_state(n, config)
+  lstm_in = _where_rows(start_mask, zeros, state.lstm)
+  outputs, lstm_out = model.apply(params, _pair(prev, cur), lstm_in, config)
+  windows = boxes_lib.context_window(window_box)
+  pred = _sanitize(boxes_lib.from_crop_frame(outputs[:, 0], windows), window_box, hw)
+  box = pred if start_boxes is None else jnp.where(start_mask[:, None], start_boxes, pred)
+  initial = _where_rows(start_mask, lstm_out, state.initial_lstm)
+  count = jnp.where(start_mask, 0, state.frame_count)
+  next_crop = crops_lib.crop_many(image, box)
+  reset = (count > 0) & (count % reset_interval == 0)
+
+  def do_reset(current):
+    _, fresh = model.apply(params, _pair(next_crop, next_crop), initial, config)
+    return _where_rows(reset, fresh, current)
+
+  lstm_new = lax.cond(jnp.any(reset), do_reset, lambda s: s, lstm_out)
+  return box, TrackState(box, lstm_new, initial, next_crop, count + 1)
+
+
+def empty_state(n: int, config: model.ModelConfig) -> TrackState:
+  """A state of n unstarted tracks (placeholders for `init` and `Re3Tracker`)."""
+  s = crops_lib.CROP_SIZE
+  return TrackState(jnp.zeros((n, 4), jnp.float32), model.initial_state(n, config),
+                    model.initial_state(n, config),
+                    jnp.zeros((n, s, s, 3), jnp.float32), jnp.zeros((n,), jnp.int32))
+
+
+def _init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
+  """The body of `init`, for use inside other jitted functions."""
+  boxes = jnp.asarray(boxes, jnp.float32)
+  _, state = _advance(params, empty_state(boxes.shape[0], config), image, config,
+                      RESET_INTERVAL, start_boxes=boxes)
+  return state
+
+
+@functools.partial(jax.jit, static_argnames=('config',))
+def init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
+  """Starts N tracks on one image.
+
+  Args:
+    params: network parameters.
+    image: (H, W, 3) uint8 device array (see `images.to_rgb`).
+    boxes: (N, 4) float32 starting boxes, xyxy pixels (checked by the caller:
+      this jitted function cannot raise on values).
+    config: the model config (static).
+
+  Returns:
+    The `TrackState` of the N tracks.
+  """
+  return _init(params, image, boxes, config=config)
+
+
+@functools.partial(jax.jit, static_argnames=('config', 'reset_interval'))
+def step(params, state: TrackState, image, *, config: model.ModelConfig,
+         reset_interval: int = RESET_INTERVAL):
+  """Tracks N objects into the next image: returns ((N, 4) boxes, new state)."""
+  return _advance(params, state, image, config, reset_interval)
+
+
+@functools.partial(jax.jit, static_argnames=('config', 'reset_interval'))
+def _track_video(params, frames, boxes, *, config, reset_interval):
+  state = _init(params, frames[0], boxes, config=config)
+
+  def body(state, frame):
+    box, state = _advance(params, state, frame, config, reset_interval)
+    return state, box
+
+  _, out = lax.scan(body, state, frames[1:])
+  return jnp.concatenate([boxes[None], out], axis=0)
+
+
+def track_video(params, frames, boxes, *, config: model.ModelConfig,
+                reset_interval: int = RESET_INTERVAL) -> jax.Array:
+  """Tracks objects through a whole clip on the device in one `lax.scan`.
+
+  Args:
+    params: network parameters.
+    frames: (T, H, W, C) uint8 frames (C in 1, 3, 4; see `images`), T >= 1.
+    boxes: (4,) or (N, 4) starting boxes in frame 0, xyxy pixels.
+    config: the model config.
+    reset_interval: passes between LSTM resets (32 in the original).
+
+  Returns:
+    (T, 4) or (T, N, 4) float32 boxes; row 0 is the starting box.
+  """
+  frames = images_lib.to_rgb(frames, 'frames', frame_axes=1)
+  hw = frames.shape[1:3]
+  single = np.ndim(boxes) < 2
+  if single:
+    boxes_np = boxes_lib.validate_box(boxes, hw, 'starting box')[None]
+  else:
+    boxes_np = np.stack([boxes_lib.validate_box(b, hw, f'starting box {i}')
+                         for i, b in enumerate(boxes)])
+  out = _track_video(params, frames, jnp.asarray(boxes_np), config=config,
+                     reset_interval=reset_interval)
+  return out[:, 0] if single else out
+
+
+def _advance_slots(params, state, slots, image, start_boxes, start_mask, *, config,
+                   reset_interval):
+  sub = jax.tree_util.tree_map(lambda x: jnp.take(x, slots, axis=0, mode='clip'), state)
+  box, sub = _advance(params, sub, image, config, reset_interval, start_boxes, start_mask)
+  state = jax.tree_util.tree_map(lambda x, y: x.at[slots].set(y, mode='drop'), state, sub)
+  return box, state
+
+
+_advance_slots_jit = jax.jit(_advance_slots, static_argnames=('config', 'reset_interval'),
+                             donate_argnums=(1,))
+
+
+def _bucket(n: int) -> int:
+  return 1 << max(0, (n - 1).bit_length())
+
+
+def prepare_params(params, config: model.ModelConfig, pack: str | bool = 'auto'):
+  """Puts parameters in the tracker's inference layout.
+
+  Weights are cast to `config.param_dtype`. With packing (for CPUs), matrices
+  of at least `matmul.PACK_MIN_SIZE` entries (fc6) are stored as packed
+  bfloat16 and the other bfloat16 weights widened back to float32 (the same
+  values: XLA's CPU backend multiplies float32 faster than it converts
+  bfloat16), see `matmul`.
+
+  Args:
+    params: parameters (any float dtypes).
+    config: the model config.
+    pack: True, False, or 'auto' (pack when `param_dtype` is bfloat16 and JAX's
+      default backend is the CPU).
+
+  Returns:
+    A parameter pytree on the default device.
+  """
+  params = model.cast_params(params, jnp.dtype(config.param_dtype))
+  if pack == 'auto':
+    pack = config.param_dtype == 'bfloat16' and jax.default_backend() == 'cpu'
+  if pack:
+    params = matmul.pack_params(params)
+    params = jax.tree_util.tree_map(
+        lambda w: w.astype(jnp.float32) if w.dtype == jnp.bfloat16 else w, params)
+  return jax.device_put(params)
+
+
+class Re3Tracker:
+  """Tracks objects by id through a stream of images, like the original API.
+
+  All objects given to one `multi_track` call go through the network in one
+  batched pass, new tracks included. Per-call work is one jitted function,
+  compiled once per (number of objects rounded up to a power of two, capacity,
+  image size).
+
+  Example::
+
+    tracker = Re3Tracker.from_checkpoint('/path/to/ckpt')
+    box = tracker.track('car', frame0, [x1, y1, x2, y2])
+    for frame in frames:
+      box = tracker.track('car', frame)
+  """
+
+  def __init__(self, params, config: model.ModelConfig, *, pack: str | bool = 'auto',
+               reset_interval: int = RESET_INTERVAL):
+    self.config = config
+    self.reset_interval = int(reset_interval)
+    if self.reset_interval < 1:
+      raise ValueError(f'reset_interval must be >= 1, got {reset_interval}')
+    self.params = prepare_params(params, config, pack)
+    self._slots: dict[Hashable, int] = {}
+    self._free: list[int] = []
+    self._state: TrackState | None = None
+
+  @classmethod
+  def from_checkpoint(cls, directory: str | os.PathLike, **kwargs) -> 'Re3Tracker':
+    """Restores parameters and config saved by `checkpoints.save_params`."""
+    from re3_jax.model import checkpoints  # orbax is only needed here.
+    params, config = checkpoints.load_params(directory)
+    return cls(params, config, **kwargs)
+
+  @property
+  def track_ids(self) -> list[Hashable]:
+    return list(self._slots)
+
+  def remove(self, track_id: Hashable) -> None:
+    """Stops tracking `track_id` (KeyError if unknown)."""
+    self._free.append(self._slots.pop(track_id))
+
+  def _capacity(self) -> int:
+    return 0 if self._state is None else self._state.box.shape[0]
+
+  def _allocate(self, track_id) -> int:
+    if not self._free:
+      old = self._capacity()
+      new = max(1, 2 * old)
+      extra = empty_state(new - old, self.config)
+      self._state = extra if self._state is None else jax.tree_util.tree_map(
+          lambda a, b: jnp.concatenate([a, b]), self._state, extra)
+      self._free = list(range(new - 1, old - 1, -1))
+    slot = self._free.pop()
+    self._slots[track_id] = slot
+    return slot
+
+  def track(self, track_id: Hashable, image, box=None) -> np.ndarray:
+    """Tracks one object into `image`; pass `box` (xyxy) to start or restart it.
+
+    Returns:
+      (4,) float32 xyxy box (the given box when starting).
+    """
+    return self.multi_track([track_id], image, None if box is None else {track_id: box})[0]
+
+  def multi_track(self, track_ids: Sequence[Hashable], image, boxes=None) -> np.ndarray:
+    """Tracks several objects into one image in one batched pass.
+
+    Args:
+      track_ids: ids of the objects to advance or start, no repeats.
+      image: the next image, uint8 RGB (see `images`).
+      boxes: starting boxes of new (or restarted) tracks: a dict {id: xyxy}, or
+        a sequence aligned with `track_ids` holding None for running tracks.
+
+    Returns:
+      (N, 4) float32 boxes in the order of `track_ids`.
+    """
+    track_ids = list(track_ids)
+    if not track_ids:
+      raise ValueError('multi_track needs at least one track id')
+    if len(set(track_ids)) != len(track_ids):
+      raise ValueError(f'track ids repeat: {track_ids}')
+    image = images_lib.to_rgb(image)
+    hw = image.shape[:2]
+    if boxes is None:
+      starts = {}
+    elif isinstance(boxes, dict):
+      unknown = set(boxes) - set(track_ids)
+      if unknown:
+        raise ValueError(f'starting boxes given for ids not in track_ids: {sorted(map(str, unknown))}')
+      starts = dict(boxes)
+    else:
+      boxes = list(boxes)
+      if len(boxes) != len(track_ids):
+        raise ValueError(f'{len(boxes)} boxes for {len(track_ids)} track ids')
+      starts = {i: b for i, b in zip(track_ids, boxes) if b is not None}
+    starts = {i: boxes_lib.validate_box(b, hw, f'starting box of track {i!r}')
+              for i, b in starts.items()}
+    for i in track_ids:
+      if i not in starts and i not in self._slots:
+        raise ValueError(f'track {i!r} is not being tracked: give it a starting box')
+    for i in track_ids:
+      if i not in self._slots:
+        self._allocate(i)
+    n = len(track_ids)
+    bucket = _bucket(n)
+    slots = np.full((bucket,), self._capacity(), np.int32)  # padding: dropped on write
+    slots[:n] = [self._slots[i] for i in track_ids]
+    start_mask = np.zeros((bucket,), bool)
+    start_boxes = np.zeros((bucket, 4), np.float32)
+    for k, i in enumerate(track_ids):
+      if i in starts:
+        start_mask[k] = True
+        start_boxes[k] = starts[i]
+    out, self._state = _advance_slots_jit(
+        self.params, self._state, slots, image, start_boxes, start_mask,
+        config=self.config, reset_interval=self.reset_interval)
+    return np.asarray(out)[:n]
+
+
+def load_tracker(checkpoint: str | os.PathLike | None = None, config: str | None = None, *,
+                 precision: str | None = None, seed: int = 0) -> Re3Tracker:
+  """The tracker an entry point runs: from a checkpoint, or random weights of a config.
+
+  Every command line (``track``, ``evaluate``, ``demo``) builds its tracker here.
+
+  Args:
+    checkpoint: a `checkpoints.save_params` directory (or a training run's
+      ``WORKDIR/checkpoints``, or a converted official model).
+    config: without a checkpoint: a `model.CONFIGS` name for random weights
+      (which do not track: for tests, timing and smoke runs).
+    precision: a `model.PRECISIONS` name to run in (default: the checkpoint's,
+      float32 for random weights).
+    seed: seed of the random weights.
+
+  Raises:
+    ValueError: both or neither of `checkpoint` and `config` given.
+    FileNotFoundError: no checkpoint at `checkpoint`.
+  """
+  from re3_jax.model import checkpoints  # pylint: disable=g-import-not-at-top  (orbax)
+  if checkpoint and config:
+    raise ValueError('give a checkpoint or a config for random weights, not both')
+  if checkpoint:
+    params, model_config = checkpoints.load_params(checkpoint)
+  elif config:
+    model_config = model.get_config(config)
+    params = model.init(jax.random.key(seed), model_config)
+  else:
+    raise ValueError('no model: give a checkpoint directory (a trained or converted re3_jax '
+                     'checkpoint), or a config name (tiny, small, paper) for random weights')
+  if precision:
+    model_config = model.with_precision(model_config, precision)
+  return Re3Tracker(params, model_config)

@@ -1,0 +1,378 @@
+"""The training loop: curriculum stages, data-parallel steps, logging, checkpoints, resume.
+
+`train(config, workdir)` runs one training run; `python -m re3_jax.train` is
+its command line. What it writes under ``workdir``:
+
+* ``checkpoints/<step>/{params,opt_state,meta}`` (orbax; atomic, the last
+  ``keep_checkpoints`` kept, written asynchronously) and
+  ``checkpoints/config.json`` (the model config). ``meta`` holds the step, the
+  RNG key, the curriculum stage and its plateau statistics and the input
+  iterator's state, so a resumed run continues exactly. The tracker and
+  evaluation restore the parameters alone:
+  ``checkpoints.load_params(workdir + '/checkpoints')``.
+* ``train_config.json`` (the effective `TrainConfig`), TensorBoard event
+  files in ``tb/`` and the same scalars as JSON lines in ``metrics.jsonl``
+  (process 0 only).
+
+Metrics stay on the device and are averaged over the ``log_every`` steps
+between progress lines; only then do they reach the host, and only then is the
+loss checked: a non-finite loss (whose update the step skipped) stops training
+with its step number, and no checkpoint is written after it, so the last one
+on disk is good.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+from typing import Any, Callable
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from re3_jax import model
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.evaluation import metrics
+from re3_jax.input import pipeline
+from re3_jax.input import synthetic
+from re3_jax.media import video
+from re3_jax.model import checkpoints
+from re3_jax.tracking import tracker
+from re3_jax.training import curriculum as curriculum_lib
+from re3_jax.training import train_step
+
+_VALIDATION_SEED = 1 << 30  # procedural validation clips never come from the training stream
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """A training run.
+
+  Attributes:
+    model: the model config name (`model.CONFIGS`).
+    precision: `model.PRECISIONS` name (``bfloat16`` computes in bfloat16).
+    input_scale: the model's `model.ModelConfig.input_scale` (1.0: the
+      original; about 1/64 to train from scratch).
+    seed: seeds parameters, the train step's randomness and the input stream.
+    steps: total train steps; 0 runs until the curriculum's last stage ends
+      (only with ``advance='steps'`` and a finite last stage).
+    optim: loss and optimiser.
+    curriculum: stages of (unrolls, batch, self-training probability) and
+      when to advance.
+    data: the input pipeline.
+    centred_head: start the output bias at the centred box [2.5, 2.5, 7.5,
+      7.5] (the "no motion" answer) instead of 0, so training from scratch
+      starts at a sensible loss. Not in the original (which fine-tuned from
+      CaffeNet conv weights).
+    scan_unroll: ``lax.scan``'s unroll factor over time in the train step;
+      0: `train_step.default_scan_unroll` (unrolled on CPUs as far as memory
+      allows, rolled elsewhere). The same computation either way.
+    log_every: steps between progress lines (and host metric reads).
+    checkpoint_every: steps between checkpoints (one is also written at the end).
+    keep_checkpoints: how many checkpoints to keep.
+    eval_every: steps between validation runs (0: never).
+    eval_clips: held-out procedural clips the validation tracks.
+    eval_frames: frames per validation clip.
+  """
+  model: str = 'small'
+  precision: str = 'float32'
+  input_scale: float = 1.0
+  seed: int = 0
+  steps: int = 0
+  optim: train_step.OptimConfig = train_step.OptimConfig()
+  curriculum: curriculum_lib.CurriculumConfig = curriculum_lib.CurriculumConfig()
+  data: pipeline.PipelineConfig = pipeline.PipelineConfig()
+  centred_head: bool = True
+  scan_unroll: int = 0
+  log_every: int = 50
+  checkpoint_every: int = 1000
+  keep_checkpoints: int = 3
+  eval_every: int = 0
+  eval_clips: int = 8
+  eval_frames: int = 64
+
+  def replace(self, **changes) -> TrainConfig:
+    return dataclasses.replace(self, **changes)
+
+  def model_config(self) -> model.ModelConfig:
+    return model.with_precision(model.get_config(self.model, input_scale=self.input_scale),
+                                self.precision)
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, default=list)
+
+
+def validation_clips(n: int, frames: int, size=(240, 320)):
+  """Held-out procedural clips: (frames uint8 (n, T, H, W, 3), boxes (n, T, 4))."""
+  clips = [synthetic.procedural_sequence(np.random.default_rng([_VALIDATION_SEED, i]), frames,
+                                         size=size) for i in range(n)]
+  return np.stack([c[0] for c in clips]), np.stack([c[1] for c in clips])
+
+
+def make_validation(config: TrainConfig) -> Callable[[Any], dict[str, float]]:
+  """The default validation hook: track held-out procedural clips, report mean IoU.
+
+  The evaluation issue can pass its own ``hook(params) -> metrics`` to `train`.
+  """
+  model_config = config.model_config()
+  frames, true = validation_clips(config.eval_clips, config.eval_frames)
+  frames = jnp.asarray(frames)
+
+  def hook(params) -> dict[str, float]:
+    boxes = [np.asarray(tracker.track_video(params, f, b[0], config=model_config))
+             for f, b in zip(frames, true)]
+    scores = metrics.got10k_pooled(boxes, list(true))  # frames 1.. of every clip, pooled
+    return {'val_mean_iou': scores.ao, 'val_sr50': scores.sr50}
+  return hook
+
+
+def _centre_head(params):
+  head = dict(params['fc_output'])
+  head['b'] = jnp.asarray(boxes_lib.CENTERED_BOX, head['b'].dtype)
+  return dict(params, fc_output=head)
+
+
+class _Checkpoints:
+  """Orbax checkpoints of params, optimiser state and JSON metadata."""
+
+  def __init__(self, directory: pathlib.Path, keep: int):
+    self.directory = directory
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True,
+                                           create=True)
+    self.manager = ocp.CheckpointManager(directory, options=options,
+                                         item_names=('params', 'opt_state', 'meta'))
+
+  def latest(self) -> int | None:
+    return self.manager.latest_step()
+
+  def save(self, step: int, state: train_step.TrainState, meta: dict) -> None:
+    self.manager.save(step, args=ocp.args.Composite(
+        params=ocp.args.StandardSave(state.params),
+        opt_state=ocp.args.StandardSave(state.opt_state),
+        meta=ocp.args.JsonSave(meta)))
+
+  def restore(self, step: int, abstract: train_step.TrainState):
+    out = self.manager.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(abstract.params),
+        opt_state=ocp.args.StandardRestore(abstract.opt_state),
+        meta=ocp.args.JsonRestore()))
+    return out['params'], out['opt_state'], out['meta']
+
+  def close(self):
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def _to_global(tree, sharding):
+  """Host values (the same on every process) -> global arrays with `sharding`.
+
+  Unlike `jax.device_put`, this works when the mesh spans several processes.
+  """
+  def put(x):
+    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      data = put(jax.random.key_data(x))
+      return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+  return jax.tree.map(put, tree)
+
+
+def _write_atomic(path: pathlib.Path, text: str) -> None:
+  with video.atomic_output(path) as tmp:
+    tmp.write_text(text)
+
+
+class _Writer:
+  """TensorBoard scalars (process 0), or nothing if tensorboardX is missing."""
+
+  def __init__(self, directory: pathlib.Path, jsonl: pathlib.Path):
+    self.writer = self.jsonl = None
+    if jax.process_index() != 0:
+      return
+    self.jsonl = jsonl.open('a')
+    try:
+      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+    except ImportError:
+      logging.warning('tensorboardX is not installed: no TensorBoard event files')
+      return
+    self.writer = SummaryWriter(str(directory))
+
+  def scalars(self, step: int, values: dict[str, float]) -> None:
+    if self.writer is not None:
+      for name, value in values.items():
+        self.writer.add_scalar(name, value, step)
+      self.writer.flush()
+    if self.jsonl is not None:
+      self.jsonl.write(json.dumps(dict(values, step=step)) + '\n')
+      self.jsonl.flush()
+
+  def close(self):
+    if self.writer is not None:
+      self.writer.close()
+    if self.jsonl is not None:
+      self.jsonl.close()
+
+
+def train(config: TrainConfig, workdir: str | pathlib.Path, *,
+          validation: Callable[[Any], dict[str, float]] | None = None,
+          stop_after: int | None = None) -> dict[str, Any]:
+  """Trains (or resumes training) in `workdir`.
+
+  Args:
+    config: the run.
+    workdir: where checkpoints, logs and the effective config go; a workdir
+      with checkpoints is resumed from its latest one.
+    validation: ``hook(params) -> metrics`` run every ``eval_every`` steps;
+      default `make_validation`.
+    stop_after: stop (without a final checkpoint) after this step; for tests of
+      interrupted runs.
+
+  Returns:
+    The last logged metrics, with ``step`` and ``stage``.
+
+  Raises:
+    FloatingPointError: a step's loss was not finite.
+    ValueError: the workdir holds a checkpoint of another model, or the config
+      cannot run (see the messages).
+  """
+  workdir = pathlib.Path(workdir).absolute()
+  workdir.mkdir(parents=True, exist_ok=True)
+  model_config = config.model_config()
+  mesh = train_step.make_mesh()
+  optimizer = train_step.make_optimizer(config.optim)
+  ckpt_dir = workdir / 'checkpoints'
+  ckpts = _Checkpoints(ckpt_dir, config.keep_checkpoints)
+  curriculum = curriculum_lib.Curriculum(config.curriculum)
+  total = config.steps
+  if total <= 0 and not curriculum.finite:
+    raise ValueError('steps=0 runs until the curriculum ends, but its last stage never ends '
+                     "(advance='plateau' or a last stage_steps of 0): give steps")
+  step_fn = train_step.make_train_step(mesh, model_config=model_config, optim=config.optim,
+                                     optimizer=optimizer,
+                                     scan_unroll=config.scan_unroll or None)
+  rep = train_step.replicated(mesh)
+
+  start = ckpts.latest()
+  input_state = None
+  if start is None:
+    state = train_step.init_state(jax.random.key(config.seed), model_config, optimizer)
+    if config.centred_head:
+      params = _centre_head(state.params)
+      state = state._replace(params=params, opt_state=optimizer.init(params))
+    step = 0
+    if jax.process_index() == 0:
+      ckpt_dir.mkdir(parents=True, exist_ok=True)
+      _write_atomic(ckpt_dir / checkpoints.CONFIG_FILE, model_config.to_json())
+  else:
+    stored = checkpoints.load_config(ckpt_dir)
+    if not checkpoints.same_architecture(stored, model_config):
+      raise ValueError(f'{ckpt_dir} holds checkpoints of model {stored}, not of {model_config}: '
+                       'use another workdir or the same model')
+    abstract = jax.eval_shape(lambda: train_step.init_state(jax.random.key(0), model_config,
+                                                          optimizer))
+    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=rep),
+                            abstract)
+    params, opt_state, meta = ckpts.restore(start, abstract)
+    state = train_step.TrainState(
+        params=params, opt_state=opt_state, step=jnp.asarray(meta['step'], jnp.int32),
+        key=jax.random.wrap_key_data(jnp.asarray(meta['key'], jnp.uint32)),
+        nonfinite_step=jnp.asarray(-1, jnp.int32))
+    step = int(meta['step'])
+    curriculum.load_state_dict(meta['curriculum'])
+    input_state = meta['input']
+    logging.info('resumed %s at step %d (stage %d)', ckpt_dir, step, curriculum.stage_index)
+  state = _to_global(state, rep)
+  if jax.process_index() == 0:
+    _write_atomic(workdir / 'train_config.json', config.to_json())
+  writer = _Writer(workdir / 'tb', workdir / 'metrics.jsonl')
+  validation = validation or (make_validation(config) if config.eval_every else None)
+
+  def validate(step):
+    values = validation(state.params)
+    writer.scalars(step, values)
+    print(f'step {step}: validation ' + ', '.join(f'{k} {v:.4f}' for k, v in values.items()),
+          flush=True)
+    return values
+
+  def make_input():
+    stage = curriculum.stage
+    return pipeline.Pipeline(config.data, seq_len=stage.unrolls, batch_size=stage.batch,
+                             seed=config.seed, stage=curriculum.stage_index)
+
+  def save(step):
+    meta = {'step': step, 'key': np.asarray(jax.random.key_data(state.key)).tolist(),
+            'curriculum': curriculum.state_dict(), 'input': inputs.get_state(),
+            'model': json.loads(model_config.to_json())}
+    ckpts.save(step, state, meta)
+
+  inputs = make_input()
+  if input_state is not None:
+    inputs.set_state(input_state)
+  last: dict[str, Any] = {}
+  last_loss = 0.0  # only the plateau rule reads losses, and it gets them at log steps
+  acc, acc_steps = None, 0
+  tick, tick_step = time.perf_counter(), step
+  try:
+    if validation is not None and config.eval_every and step == 0:
+      last.update(validate(0))  # the untrained level
+    while (total <= 0 and not curriculum.done) or step < total:
+      stage = curriculum.stage
+      batch = train_step.shard_batch(mesh, next(inputs))
+      state, metrics = step_fn(state, batch, jnp.float32(stage.self_train_prob))
+      step += 1
+      acc = metrics if acc is None else jax.tree.map(jnp.add, acc, metrics)
+      acc_steps += 1
+      if step % config.log_every == 0 or step == total:
+        if int(state.nonfinite_step) >= 0:
+          raise FloatingPointError(
+              f'the loss was not finite at step {int(state.nonfinite_step) + 1} (its update was '
+              f'skipped); training stopped; the last good checkpoint is in {ckpt_dir} '
+              f'(step {ckpts.latest()})')
+        means = {k: float(v) / acc_steps for k, v in jax.device_get(acc).items()}
+        acc, acc_steps = None, 0
+        now = time.perf_counter()
+        rate = (step - tick_step) / max(now - tick, 1e-9)
+        tick, tick_step = now, step
+        means.update(steps_per_s=rate, frames_per_s=rate * stage.batch * stage.unrolls,
+                     learning_rate=config.optim.learning_rate, stage=curriculum.stage_index)
+        writer.scalars(step, means)
+        eta = curriculum.steps_left(step)
+        eta_text = f'{eta / rate / 60:.1f} min' if eta is not None and rate > 0 else '?'
+        print(f'stage {curriculum.stage_index + 1}/{len(config.curriculum.stages)} '
+              f'({stage.unrolls}x{stage.batch}) step {step}: {rate:.2f} steps/s '
+              f'{means["frames_per_s"]:.0f} frames/s, loss {means["loss"]:.4f} '
+              f'(l1 {means["l1"]:.4f}) iou {means["mean_iou"]:.3f} lr '
+              f'{config.optim.learning_rate:g} self-train {stage.self_train_prob:.2f}, '
+              f'stage ETA {eta_text}', flush=True)
+        last = dict(means, step=step)
+        last_loss = means['loss']
+        advanced = curriculum.update(step, last_loss)
+      elif curriculum.steps_left(step) == 0:  # a stage boundary between logs (advance='steps')
+        advanced = curriculum.update(step, last_loss)
+      else:
+        advanced = False
+      if advanced:
+        inputs.close()
+        inputs = make_input()
+        logging.info('step %d: curriculum advanced to stage %d', step, curriculum.stage_index)
+      if validation is not None and config.eval_every and step % config.eval_every == 0:
+        last.update(validate(step))
+      if step % config.checkpoint_every == 0 and int(state.nonfinite_step) < 0:
+        save(step)  # never after a bad step: the next log raises
+      if stop_after is not None and step >= stop_after:
+        ckpts.manager.wait_until_finished()
+        return dict(last, step=step, stage=curriculum.stage_index)
+    if validation is not None and config.eval_every and step % config.eval_every:
+      last.update(validate(step))  # the final level, when no periodic run fell on it
+    if int(state.nonfinite_step) < 0 and ckpts.latest() != step:
+      save(step)
+  finally:
+    inputs.close()
+    ckpts.close()
+    writer.close()
+  return dict(last, step=step, stage=curriculum.stage_index)

@@ -1,0 +1,294 @@
+"""Tests of the tracker: the test-time procedure, batching, bad inputs, real clips."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from re3_jax import model
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import crops
+from re3_jax.media import sequences
+from re3_jax.model import checkpoints
+from re3_jax.tracking import tracker as tracker_lib
+
+
+@pytest.fixture(scope='module')
+def steady(tiny):
+  """The tiny model with its head set to predict about the window's own box.
+
+  A random network shrinks boxes to nothing within a few frames, which the
+  tracker's guards then hold at 1 pixel; these parameters keep predictions in a
+  sane range (the centred box plus a state-dependent perturbation), so that
+  comparisons exercise the procedure rather than the guards.
+  """
+  params, config = tiny
+  params = dict(params)
+  params['fc_output'] = {'w': params['fc_output']['w'] * 0.3,
+                         'b': jnp.asarray(boxes_lib.CENTERED_BOX, jnp.float32)}
+  return params, config
+
+
+def _clip(n=12, seed=0):
+  return sequences.synthetic_clip(n, seed=seed, size=(96, 128))
+
+
+def reference_track(params, config, frames, box, reset_interval):
+  """The original tracker's loop (reference section 7), written with model.apply on the host."""
+  def run(pair_images, window_box, state):
+    c = [crops.crop(im, window_box) for im in pair_images]
+    out, state = model.apply(params, jnp.stack(c)[None, None], state, config)
+    window = boxes_lib.context_window(np.asarray(window_box))
+    return boxes_lib.from_crop_frame(np.asarray(out[0, 0]), window), state
+
+  zero = model.initial_state(1, config)
+  _, state = run([frames[0], frames[0]], box, zero)
+  initial = state
+  result, prev_image, prev_box, count = [np.asarray(box)], frames[0], np.asarray(box), 1
+  for frame in frames[1:]:
+    new_box, state = run([prev_image, frame], prev_box, state)
+    if count % reset_interval == 0:
+      _, state = run([frame, frame], new_box, initial)
+    result.append(new_box)
+    prev_image, prev_box, count = frame, new_box, count + 1
+  return np.stack(result)
+
+
+@pytest.mark.parametrize('reset_interval', [3, 32])
+def test_matches_reference_procedure(steady, reset_interval):
+  params, config = steady
+  # Large boxes keep the random network's predictions away from the guards.
+  clip = _clip(10)
+  box = np.array([20, 15, 100, 80], np.float32)
+  expected = reference_track(params, config, clip.frames, box, reset_interval)
+  tr = tracker_lib.Re3Tracker(params, config, reset_interval=reset_interval)
+  got = [tr.track('a', clip.frames[0], box)] + [tr.track('a', f) for f in clip.frames[1:]]
+  # The guards must not have fired for this comparison to be meaningful.
+  assert np.all(boxes_lib.width_height(expected) > 1)
+  np.testing.assert_allclose(np.stack(got), expected, atol=2e-3)
+
+
+def test_reset_schedule_frames_32_and_64(steady):
+  params, config = steady
+  clip = _clip(70, seed=1)
+  box = clip.boxes[0]
+  with_reset = tracker_lib.track_video(params, clip.frames, box, config=config)
+  no_reset = tracker_lib.track_video(params, clip.frames, box, config=config,
+                                     reset_interval=10**6)
+  late_reset = tracker_lib.track_video(params, clip.frames, box, config=config,
+                                       reset_interval=64)
+  diff = np.abs(np.asarray(with_reset) - np.asarray(no_reset)).max(axis=1)
+  # The first reset follows the prediction of frame 32: frames 0..32 agree, 33 differs.
+  assert np.all(diff[:33] == 0)
+  assert diff[33] > 0
+  late = np.abs(np.asarray(late_reset) - np.asarray(no_reset)).max(axis=1)
+  assert np.all(late[:65] == 0) and late[65:].max() > 0
+
+
+def test_track_video_equals_per_frame_api(tiny):
+  params, config = tiny
+  clip = _clip(40, seed=2)
+  video = np.asarray(tracker_lib.track_video(params, clip.frames, clip.boxes[0], config=config))
+  tr = tracker_lib.Re3Tracker(params, config)
+  per_frame = [tr.track(7, clip.frames[0], clip.boxes[0])]
+  per_frame += [tr.track(7, f) for f in clip.frames[1:]]
+  np.testing.assert_allclose(video, np.stack(per_frame), atol=1e-3)
+
+
+def test_pure_init_step_match_tracker(tiny):
+  params, config = tiny
+  clip = _clip(5, seed=3)
+  state = tracker_lib.init(params, jnp.asarray(clip.frames[0]), clip.boxes[:1], config=config)
+  tr = tracker_lib.Re3Tracker(params, config)
+  tr.track('x', clip.frames[0], clip.boxes[0])
+  for frame in clip.frames[1:]:
+    box, state = tracker_lib.step(params, state, jnp.asarray(frame), config=config)
+    np.testing.assert_allclose(np.asarray(box)[0], tr.track('x', frame), atol=1e-4)
+
+
+def test_multi_track_equals_one_by_one(tiny):
+  params, config = tiny
+  clip = _clip(8, seed=4)
+  starts = {'a': [10, 10, 60, 50], 'b': [40, 30, 100, 90], 'c': [5, 40, 45, 95]}
+  multi = tracker_lib.Re3Tracker(params, config)
+  single = {k: tracker_lib.Re3Tracker(params, config) for k in starts}
+  out = multi.multi_track(list(starts), clip.frames[0], starts)
+  np.testing.assert_array_equal(out, np.array(list(starts.values()), np.float32))
+  for k, b in starts.items():
+    single[k].track(k, clip.frames[0], b)
+  for frame in clip.frames[1:]:
+    out = multi.multi_track(['c', 'a', 'b'], frame)
+    expected = [single[k].track(k, frame) for k in ['c', 'a', 'b']]
+    np.testing.assert_allclose(out, np.stack(expected), atol=1e-4)
+
+
+def test_new_tracks_start_in_the_same_call_and_removal(tiny):
+  params, config = tiny
+  clip = _clip(6, seed=5)
+  tr = tracker_lib.Re3Tracker(params, config)
+  ref = tracker_lib.Re3Tracker(params, config)
+  tr.track('a', clip.frames[0], [10, 10, 60, 50])
+  ref.track('a', clip.frames[0], [10, 10, 60, 50])
+  out = tr.multi_track(['a', 'b'], clip.frames[1], [None, [30, 30, 90, 80]])
+  np.testing.assert_allclose(out[0], ref.track('a', clip.frames[1]), atol=1e-4)
+  np.testing.assert_array_equal(out[1], [30, 30, 90, 80])
+  tr.remove('a')
+  assert tr.track_ids == ['b']
+  with pytest.raises(ValueError, match="track 'a' is not being tracked"):
+    tr.track('a', clip.frames[2])
+  with pytest.raises(KeyError):
+    tr.remove('a')
+  # Slots are reused: capacity stays 2 after a removal and a new track.
+  tr.track('c', clip.frames[2], [1, 1, 30, 30])
+  assert tr._capacity() == 2
+
+
+def test_restart_with_a_new_box(tiny):
+  params, config = tiny
+  clip = _clip(4, seed=6)
+  tr = tracker_lib.Re3Tracker(params, config)
+  tr.track('a', clip.frames[0], [10, 10, 60, 50])
+  tr.track('a', clip.frames[1])
+  restarted = tr.track('a', clip.frames[2], [20, 20, 70, 60])
+  np.testing.assert_array_equal(restarted, [20, 20, 70, 60])
+  fresh = tracker_lib.Re3Tracker(params, config)
+  fresh.track('a', clip.frames[2], [20, 20, 70, 60])
+  np.testing.assert_allclose(tr.track('a', clip.frames[3]), fresh.track('a', clip.frames[3]),
+                             atol=1e-4)
+
+
+@pytest.mark.parametrize('box, match', [
+    ([np.nan, 1, 5, 5], 'NaN'),
+    ([1, 1, np.inf, 5], 'NaN or infinite'),
+    ([5, 5, 5, 9], 'width 0'),
+    ([5, 9, 9, 5], 'height -4'),
+    ([1, 2, 3], '4 values'),
+    ([200, 10, 260, 50], 'entirely outside'),
+    ([-50, -50, -1, -1], 'entirely outside'),
+    ('abcd', '4 values|not 4 numbers'),
+])
+def test_bad_boxes_are_named(tiny, box, match):
+  params, config = tiny
+  tr = tracker_lib.Re3Tracker(params, config)
+  image = np.zeros((96, 128, 3), np.uint8)
+  with pytest.raises(ValueError, match=match) as e:
+    tr.track('obj', image, box)
+  assert "starting box of track 'obj'" in str(e.value)
+  assert tr.track_ids == []
+  with pytest.raises(ValueError, match=match):
+    tracker_lib.track_video(params, image[None], box, config=config)
+
+
+def test_box_partly_outside_is_accepted(tiny):
+  params, config = tiny
+  tr = tracker_lib.Re3Tracker(params, config)
+  image = np.full((96, 128, 3), 128, np.uint8)
+  tr.track('obj', image, [-20, -20, 10, 10])
+  assert np.all(np.isfinite(tr.track('obj', image)))
+
+
+def test_image_conversions(tiny):
+  params, config = tiny
+  rgb = _clip(3, seed=7).frames
+  gray = rgb[..., 0]
+  box = [20, 15, 100, 80]
+
+  def run(frames):
+    tr = tracker_lib.Re3Tracker(params, config)
+    tr.track(0, frames[0], box)
+    return np.stack([tr.track(0, f) for f in frames[1:]])
+
+  as_rgb = run(np.repeat(gray[..., None], 3, axis=-1))
+  np.testing.assert_array_equal(run(gray), as_rgb)
+  np.testing.assert_array_equal(run(gray[..., None]), as_rgb)
+  rgba = np.concatenate([rgb, np.full(rgb.shape[:-1] + (1,), 7, np.uint8)], axis=-1)
+  np.testing.assert_array_equal(run(rgba), run(rgb))
+  np.testing.assert_array_equal(run(jnp.asarray(rgb)), run(rgb))
+
+
+@pytest.mark.parametrize('image, match', [
+    (np.zeros((96, 128, 3), np.float32), 'float32.*ambiguous'),
+    (np.zeros((96, 128, 3), np.uint16), 'uint16'),
+    (np.zeros((96, 128, 2), np.uint8), 'shape'),
+    (np.zeros((4, 96, 128, 3), np.uint8), 'shape'),
+    (np.zeros((0, 128, 3), np.uint8), 'empty'),
+])
+def test_bad_images(tiny, image, match):
+  params, config = tiny
+  tr = tracker_lib.Re3Tracker(params, config)
+  with pytest.raises(ValueError, match=match):
+    tr.track(0, image, [1, 1, 20, 20])
+
+
+def test_bad_calls(tiny):
+  params, config = tiny
+  tr = tracker_lib.Re3Tracker(params, config)
+  image = np.zeros((96, 128, 3), np.uint8)
+  with pytest.raises(ValueError, match='repeat'):
+    tr.multi_track(['a', 'a'], image, {'a': [1, 1, 9, 9]})
+  with pytest.raises(ValueError, match='not in track_ids'):
+    tr.multi_track(['a'], image, {'b': [1, 1, 9, 9]})
+  with pytest.raises(ValueError, match='2 boxes for 1'):
+    tr.multi_track(['a'], image, [[1, 1, 9, 9], None])
+  with pytest.raises(ValueError, match='at least one'):
+    tr.multi_track([], image)
+  with pytest.raises(ValueError, match='reset_interval'):
+    tracker_lib.Re3Tracker(params, config, reset_interval=0)
+
+
+def test_never_nan_nor_inverted(tiny):
+  params, config = tiny
+  clip = _clip(6, seed=8)
+  for bias in (jnp.full((4,), jnp.nan), jnp.array([1e30, -1e30, -1e30, 1e30]),
+               jnp.array([9.0, 9.0, 1.0, 1.0])):  # NaN, huge, inverted outputs
+    broken = jax.tree_util.tree_map(lambda x: x, params)
+    broken['fc_output'] = {'w': params['fc_output']['w'] * 0, 'b': bias}
+    tr = tracker_lib.Re3Tracker(broken, config)
+    tr.track(0, clip.frames[0], clip.boxes[0])
+    for frame in clip.frames[1:]:
+      b = tr.track(0, frame)
+      assert np.all(np.isfinite(b)), b
+      assert b[2] - b[0] >= tracker_lib.MIN_BOX_SIZE and b[3] - b[1] >= tracker_lib.MIN_BOX_SIZE
+
+
+@pytest.mark.parametrize('name', ['otb_crossing', 'vot15_bag'])
+def test_real_sequences_end_to_end_without_recompiling(tiny, sequences_dir, name, monkeypatch):
+  params, config = tiny
+  seq = sequences.load_sequence(sequences_dir / name)
+  # Every jitted tracker function calls _init or _advance while it is traced, never when
+  # it runs compiled: counting their calls counts traces.
+  traces = []
+  for fn in ('_init', '_advance'):
+    real = getattr(tracker_lib, fn)
+    monkeypatch.setattr(tracker_lib, fn,
+                        lambda *a, _real=real, _fn=fn, **k: traces.append(_fn) or _real(*a, **k))
+  tr = tracker_lib.Re3Tracker(params, config)
+  out = [tr.track(name, seq.frames[0], seq.boxes[0]), tr.track(name, seq.frames[1])]
+  before = len(traces)
+  out += [tr.track(name, f) for f in seq.frames[2:]]
+  assert traces[before:] == [], 'recompiled after the first frame'
+  out = np.stack(out)
+  assert out.shape == (len(seq.frames), 4)
+  assert np.all(np.isfinite(out))
+  assert np.all(out[:, 2:] > out[:, :2])
+
+
+def test_checkpoint_round_trip(tiny, tmp_path):
+  params, config = tiny
+  clip = _clip(4, seed=9)
+  checkpoints.save_params(tmp_path / 'ckpt', params, config)
+  restored = tracker_lib.Re3Tracker.from_checkpoint(tmp_path / 'ckpt')
+  direct = tracker_lib.Re3Tracker(params, config)
+  for tr in (restored, direct):
+    tr.track(0, clip.frames[0], clip.boxes[0])
+  for frame in clip.frames[1:]:
+    np.testing.assert_array_equal(restored.track(0, frame), direct.track(0, frame))
+
+
+def test_deterministic(tiny):
+  params, config = tiny
+  clip = _clip(6, seed=10)
+  again = model.init(jax.random.key(0), config)
+  a = tracker_lib.track_video(params, clip.frames, clip.boxes[0], config=config)
+  b = tracker_lib.track_video(again, clip.frames, clip.boxes[0], config=config)
+  np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -1,0 +1,276 @@
+"""Tests of the train step: window placement, labels, self-training, loss, NaN guard, sharding."""
+
+import functools
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from re3_jax import model
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import crops
+from re3_jax.input import pipeline
+from re3_jax.training import jitter
+from re3_jax.training import train_step
+
+TINY = model.get_config('tiny')
+DATA = pipeline.PipelineConfig(frame_size=(120, 160), sim_size=(96, 128), num_distractors=4,
+                               num_threads=1, prefetch=1)
+OPTIM = train_step.OptimConfig(learning_rate=1e-3)
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope='module')
+def batch():
+  b = next(pipeline.Pipeline(DATA, seq_len=4, batch_size=2, seed=0, process_index=0,
+                             process_count=1))
+  return train_step.Batch(jnp.asarray(b.frames), jnp.asarray(b.valid_sizes), jnp.asarray(b.boxes))
+
+
+@pytest.fixture(scope='module')
+def params():
+  return model.init(jax.random.key(0), TINY)
+
+
+def _unroll(params, batch, prob, optim=OPTIM, key=0):
+  fn = jax.jit(lambda p, b, k: train_step.unroll(p, b, k, prob, model_config=TINY, optim=optim))
+  return fn(params, batch, jax.random.key(key))
+
+
+def test_first_step_crops_frame_zero_at_its_true_box(params, batch):
+  outputs, labels, _, windows = _unroll(params, batch, 0.5)
+  assert outputs.shape == labels.shape == windows.shape == (2, 4, 4)
+  np.testing.assert_allclose(windows[:, 0], batch.boxes[:, 0])
+  np.testing.assert_allclose(labels[:, 0], np.broadcast_to(boxes_lib.CENTERED_BOX, (2, 4)),
+                             atol=1e-5)
+
+
+def test_outputs_equal_the_network_on_the_recorded_crops(params, batch):
+  # Recompute independently: crop (frame t-1, frame t) at each recorded window, run apply.
+  outputs, labels, _, windows = _unroll(params, batch, 0.5)
+  prev = jnp.concatenate([batch.frames[:, :1], batch.frames[:, :-1]], axis=1)
+  prev_valid = jnp.concatenate([batch.valid_sizes[:, :1], batch.valid_sizes[:, :-1]], axis=1)
+  flat = lambda x: x.reshape(-1, *x.shape[2:])
+  pairs = jnp.stack([crops.crop_batch(flat(prev), flat(windows), flat(prev_valid)),
+                     crops.crop_batch(flat(batch.frames), flat(windows),
+                                      flat(batch.valid_sizes))], axis=1)
+  pairs = pairs.reshape(2, 4, *pairs.shape[1:])
+  expected, _ = model.apply(params, pairs, model.initial_state(2, TINY), TINY)
+  np.testing.assert_allclose(outputs, expected, atol=1e-4)
+  np.testing.assert_allclose(
+      labels, boxes_lib.to_crop_frame(batch.boxes, boxes_lib.context_window(windows)), atol=1e-4)
+
+
+def test_ground_truth_windows_cover_the_truth(params, batch):
+  _, _, _, windows = _unroll(params, batch, 0.0)
+  cover = np.asarray(jitter.coverage(windows, batch.boxes))
+  assert (cover >= OPTIM.min_coverage - 1e-4).all()
+  # Jittered: later windows are not simply the true boxes.
+  assert not np.allclose(windows[:, 1:], batch.boxes[:, 1:])
+
+
+def test_self_training_places_windows_at_own_predictions(params, batch):
+  optim = train_step.OptimConfig(min_coverage=0.0)  # no repair: windows are the predictions
+  _, _, preds, windows = _unroll(params, batch, 1.0, optim)
+  np.testing.assert_allclose(windows[:, 1:], preds[:, :-1], rtol=1e-5, atol=1e-3)
+
+
+def test_self_training_probability_is_per_sequence(params):
+  b = next(pipeline.Pipeline(DATA, seq_len=3, batch_size=64, seed=1, process_index=0,
+                             process_count=1))
+  big = train_step.Batch(jnp.asarray(b.frames), jnp.asarray(b.valid_sizes), jnp.asarray(b.boxes))
+  optim = train_step.OptimConfig(min_coverage=0.0)
+  _, _, preds, windows = _unroll(params, big, 0.5, optim, key=3)
+  own = np.all(np.isclose(windows[:, 1:], preds[:, :-1], rtol=1e-5, atol=1e-3), axis=(1, 2))
+  assert 16 < own.sum() < 48, own.sum()
+
+
+def test_loss_decreases_with_adam(params, batch):
+  # Windows at the previous true boxes (no jitter): the same crops every step.
+  optim = train_step.OptimConfig(learning_rate=3e-3, keep_prob=1.0)
+  optimizer = train_step.make_optimizer(optim)
+  state = train_step.init_state(jax.random.key(1), TINY, optimizer, params=params)
+  step = jax.jit(lambda s, b: train_step.train_step(s, b, 0.0, model_config=TINY, optim=optim,
+                                                  optimizer=optimizer))
+  losses = []
+  for _ in range(20):
+    state, metrics = step(state, batch)
+    losses.append(float(metrics['l1']))
+  # Adam moves each weight by at most ~lr a step; from a zero head (L1 ~20) the loss
+  # falls steadily (measured: 19.8 -> 17.9 in 20 steps).
+  assert losses[-1] < losses[0] - 1.0 and losses[-1] == min(losses[-5:]), losses
+  assert int(state.step) == 20 and int(state.nonfinite_step) == -1
+  assert 0 <= float(metrics['mean_iou']) <= 1
+
+
+def test_same_seed_same_numbers(params, batch):
+  optimizer = train_step.make_optimizer(OPTIM)
+  step = jax.jit(lambda s, b: train_step.train_step(s, b, 0.5, model_config=TINY, optim=OPTIM,
+                                                  optimizer=optimizer))
+  runs = []
+  for _ in range(2):
+    state = train_step.init_state(jax.random.key(2), TINY, optimizer, params=params)
+    for _ in range(2):
+      state, metrics = step(state, batch)
+    runs.append((float(metrics['loss']), state.params['fc6']['w']))
+  assert runs[0][0] == runs[1][0]
+  np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+
+@pytest.mark.slow
+def test_unrolled_scan_is_the_same_step(params, batch):
+  # scan_unroll changes how XLA runs the loop over time, not what it computes. What is
+  # compared is what does not depend on how rounding falls on this CPU's instruction set
+  # (the parameters after an Adam step do: an element whose gradient is ~0 moves by up to
+  # +-lr depending on its sign, so AVX2 and AVX-512 runs once differed by 2 lr there).
+  prob = 0.5  # half the sequences place windows at the network's own predictions
+  key = jax.random.key(0)  # its per-sequence draw: one sequence of each kind
+
+  def run(unroll):
+    loss = functools.partial(train_step.loss_fn, model_config=TINY, optim=OPTIM, scan_unroll=unroll)
+    (value, _), grads = jax.value_and_grad(loss, has_aux=True)(params, batch, key, prob)
+    _, _, _, windows = train_step.unroll(params, batch, key, prob, model_config=TINY, optim=OPTIM,
+                                       scan_unroll=unroll)
+    return value, grads, windows
+
+  use_own = np.asarray(jax.random.bernoulli(jax.random.split(key)[0], prob, (2,)))
+  assert use_own.any() and not use_own.all()  # both kinds of sequence are compared
+  # Rolled, unrolled by 3 (a remainder step, as T = 4) and fully unrolled.
+  results = [jax.jit(functools.partial(run, unroll=u))() for u in (1, 3, True)]
+  (loss0, grads0, windows0) = results[0]
+  for loss, grads, windows in results[1:]:
+    # Ground-truth windows are a function of the key and the truth alone: the same to
+    # rounding of the jitter arithmetic (4 ulp at 160 px is 6e-5 px). Self-training windows
+    # follow predictions, which differ by the rounding of the network's sums (measured: at
+    # most 4e-6 px, AVX-512 and AVX2); 1e-3 px is far below anything a crop resolves.
+    np.testing.assert_allclose(windows[~use_own], windows0[~use_own], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(windows[use_own], windows0[use_own], rtol=0, atol=1e-3)
+    # The loss is a mean of |output - label| over 32 numbers of size ~1-10: outputs agree
+    # to ~1e-6 (a few ulp), so the loss to well within 1e-5 relative (measured: 1.5e-7).
+    np.testing.assert_allclose(loss, loss0, rtol=1e-5)
+    # A gradient entry sums up to ~1.6e4 products (fc6's input); float32 summation in
+    # another order can differ by K * eps ~ 1e-3 of the terms' size, bounded here by the
+    # leaf's largest entry (measured: at most 3.6e-5 of it, AVX-512 and AVX2).
+    for path, g in jax.tree_util.tree_leaves_with_path(grads):
+      g0 = functools.reduce(lambda tree, k: tree[k.key], path, grads0)
+      scale = float(np.max(np.abs(g0)))
+      assert scale > 0, jax.tree_util.keystr(path)
+      np.testing.assert_allclose(g, g0, rtol=0, atol=1e-3 * scale,
+                                 err_msg=jax.tree_util.keystr(path))
+
+
+def test_default_scan_unroll_rule():
+  mb = 1 << 20
+  assert train_step.default_scan_unroll(16, 2 * mb, 'cpu') is True
+  # The small model (343 MB) at 32 unrolls: 5 steps' gradients fit in 2 GiB.
+  assert train_step.default_scan_unroll(32, 343 * mb, 'cpu') == 5
+  assert train_step.default_scan_unroll(4, 4096 * mb, 'cpu') == 1
+  assert train_step.default_scan_unroll(16, 2 * mb, 'gpu') == 1
+
+
+def test_nonfinite_loss_skips_the_update_and_records_the_step(params, batch):
+  optimizer = train_step.make_optimizer(OPTIM)
+  state = train_step.init_state(jax.random.key(1), TINY, optimizer, params=params)
+  step = jax.jit(lambda s, b: train_step.train_step(s, b, 0.0, model_config=TINY, optim=OPTIM,
+                                                  optimizer=optimizer))
+  state, _ = step(state, batch)
+  bad = batch._replace(boxes=batch.boxes.at[0, 2, 0].set(jnp.nan))
+  before = jax.tree.map(np.asarray, (state.params, state.opt_state))
+  state, metrics = step(state, bad)
+  assert not np.isfinite(float(metrics['loss']))
+  assert int(state.nonfinite_step) == 1 and int(state.step) == 2
+  for a, b in zip(jax.tree.leaves(before), jax.tree.leaves((state.params, state.opt_state))):
+    np.testing.assert_array_equal(a, b)
+  state, _ = step(state, batch)  # a later good step updates again; the first bad step stays
+  assert int(state.nonfinite_step) == 1
+  assert not np.array_equal(before[0]['fc6']['w'], state.params['fc6']['w'])
+
+
+def test_optim_config_rejects_bad_values():
+  with pytest.raises(ValueError, match='learning_rate'):
+    train_step.OptimConfig(learning_rate=-1.0)
+  with pytest.raises(ValueError, match='min_coverage'):
+    train_step.OptimConfig(min_coverage=1.5)
+
+
+def test_batch_not_dividing_the_devices_is_refused():
+  mesh = train_step.make_mesh()
+  b = pipeline.Batch(np.zeros((3, 2, 8, 8, 3), np.uint8), np.full((3, 2, 2), 8, np.int32),
+                     np.zeros((3, 2, 4), np.float32), np.zeros(3, np.int32))
+  if mesh.size == 1:
+    train_step.shard_batch(mesh, b)  # anything divides by one device
+  else:
+    with pytest.raises(ValueError, match='does not divide'):
+      train_step.shard_batch(mesh, b)
+
+
+_SHARDED = textwrap.dedent('''
+    import jax, numpy as np, optax
+    from re3_jax import model
+    from re3_jax.input import pipeline
+    from re3_jax.training import train_step
+    assert jax.device_count() == 8, jax.devices()
+    config = model.get_config('tiny')
+    data = pipeline.PipelineConfig(frame_size=(120, 160), sim_size=(96, 128), num_distractors=4,
+                                   num_threads=1)
+    with pipeline.Pipeline(data, seq_len=3, batch_size=8, seed=0, process_index=0,
+                           process_count=1) as inputs:
+      host = next(inputs)
+    lr = 1e-3
+    optim = train_step.OptimConfig(learning_rate=lr)
+    # Plain SGD: a parameter's change is -lr x its gradient, so the comparison below is one
+    # of gradients. (Adam's first step is ~lr x sign(gradient): where a gradient is ~0, its
+    # sign is rounding, and 1- and 8-device runs on an AVX2 CPU once differed by 2 lr there.)
+    optimizer = optax.sgd(lr)
+    results = []
+    for devices in (jax.devices()[:1], jax.devices()):
+      mesh = train_step.make_mesh(devices)
+      step = train_step.make_train_step(mesh, model_config=config, optim=optim, optimizer=optimizer)
+      state = jax.device_put(train_step.init_state(jax.random.key(0), config, optimizer),
+                             train_step.replicated(mesh))
+      start = jax.tree.map(np.asarray, state.params)
+      # Step 1 places windows from the ground truth: its update is compared. Step 2 places
+      # every window at the network's own predictions after the sharded update: its loss is.
+      state, m1 = step(state, train_step.shard_batch(mesh, host), 0.0)
+      after = jax.tree.map(np.asarray, state.params)
+      state, m2 = step(state, train_step.shard_batch(mesh, host), 1.0)
+      results.append(([float(m1['loss']), float(m2['loss'])], start, after))
+    (l1, start, p1), (l8, _, p8) = results
+    print('losses', l1, l8)
+    # The 8-device step sums the gradient in another order (per-device partial sums, then
+    # an all-reduce): the outputs and so the loss move by float32 rounding, ~1e-7 relative
+    # (measured: at most 4e-7, AVX-512 and AVX2); 1e-5 relative bounds it with margin.
+    np.testing.assert_allclose(l8, l1, rtol=1e-5)
+    # Each parameter moved by -lr x its gradient. A gradient entry is a sum of up to ~1.6e4
+    # terms (fc6's inputs; a bias sums over every position) that cancel, so its rounding is
+    # bounded by the terms' size, not its own: 1e-2 of the leaf's largest move (measured: at
+    # most 3.5e-4 of it), plus 8 ulp of the parameter for the update's own rounding.
+    worst = 0.0
+    for (path, a), b, s in zip(jax.tree_util.tree_leaves_with_path(p1), jax.tree.leaves(p8),
+                               jax.tree.leaves(start)):
+      move = float(np.max(np.abs(a - s)))
+      assert move > 0, jax.tree_util.keystr(path)
+      bound = 1e-2 * move + 8 * np.spacing(np.abs(s).astype(np.float32))
+      worst = max(worst, float(np.max(np.abs(a - b) / bound)))
+    print('worst parameter difference / its bound', worst)
+    assert worst <= 1, worst
+    print('OK')
+''')
+
+
+@pytest.mark.slow
+def test_sharded_step_equals_one_device():
+  # 8 CPU devices need XLA_FLAGS before JAX starts: run in a fresh process.
+  # Keep the caller's XLA flags (e.g. --xla_cpu_max_isa=AVX2 to imitate another CPU).
+  flags = os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=8'
+  env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS='cpu')
+  result = subprocess.run([sys.executable, '-c', _SHARDED], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0 and 'OK' in result.stdout, result.stdout + result.stderr[-3000:]
