@@ -441,7 +441,7 @@ def test_cli_writes_a_restorable_checkpoint(tracking_net):
 
 def _track_with_tf(net, frames, box, initial=None):
   """Reference section 7 with the TF graph: crops by re3_jax.core.crops, decoding by re3_jax.core.boxes."""
-  crop = jax.jit(crops_lib.crop)
+  crop = jax.jit(lambda image, box: crops_lib.crop(image, boxes_lib.context_window(box)))
   run = lambda prev, cur, state: net.run(np.stack([prev, cur])[None, None], state)
   zeros = tuple(np.zeros((1, refs.REDUCED.lstm), np.float32) for _ in range(4))
   first = np.asarray(crop(frames[0], box))

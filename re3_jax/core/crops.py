@@ -1,6 +1,7 @@
 """The crop function: one for the tracker and for the jitted train step.
 
-A crop is the 2x context window of a box (`boxes.context_window`), warped to
+A crop is a window of an image (Re3's: the 2x context window of a box,
+`boxes.context_window`, derived once by the caller, who decodes with it), warped to
 CROP_SIZE x CROP_SIZE (aspect ratio not preserved), sampled bilinearly with
 pixel centres at half-integers, as OpenCV's ``cv2.resize`` does. Samples whose
 position falls outside the image's valid region are zero, so padding a frame
@@ -15,7 +16,7 @@ rounded; here the window is used exactly, so crop and decoding agree. For a
 window inside the image the difference is at most half a source pixel of
 shift; where the window crosses the left or top border, the original also
 truncates its zero padding to whole output pixels (up to one more output
-pixel). `tests/test_crops.py` compares with a re-implementation of the
+pixel). `tests/core/test_crops.py` compares with a re-implementation of the
 original on OpenCV and states the tolerances.
 
 The output is float32 in [0, 255], not rounded to integers.
@@ -26,7 +27,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from re3_jax.core import boxes as boxes_lib
 
 CROP_SIZE = 227
 
@@ -61,13 +61,18 @@ def _sample_axis(image, coords, valid, axis):
   return a * w0 + b * w1
 
 
-def crop(image, box, valid_size=None, *, size: int = CROP_SIZE):
-  """Cuts the context-window crop of one box out of one image.
+def crop(image, window, valid_size=None, *, size: int = CROP_SIZE):
+  """Samples one window of one image into a square crop.
+
+  Re3's crop of a box is ``crop(image, boxes.context_window(box))`` (the 2x
+  context); the caller keeps that window to decode the network's output
+  (``boxes.from_crop_frame(out, window)``) or to build a label
+  (``boxes.to_crop_frame(truth, window)``), so the window is derived once.
 
   Args:
     image: (H, W, C) image, uint8 or float, values 0..255; may be zero-padded
       beyond `valid_size`.
-    box: (4,) xyxy box in pixels of `image`; the crop covers its 2x window.
+    window: (4,) xyxy region of `image` to sample, in pixels.
     valid_size: optional (2,) int (height, width) of the valid top-left region
       of `image`; defaults to the whole image.
     size: output side length.
@@ -80,7 +85,7 @@ def crop(image, box, valid_size=None, *, size: int = CROP_SIZE):
     valid_h, valid_w = height, width
   else:
     valid_h, valid_w = valid_size[0], valid_size[1]
-  window = boxes_lib.context_window(jnp.asarray(box, jnp.float32))
+  window = jnp.asarray(window, jnp.float32)
   steps = (jnp.arange(size, dtype=jnp.float32) + 0.5) / size
   ys = window[1] + steps * (window[3] - window[1])
   xs = window[0] + steps * (window[2] - window[0])
@@ -88,15 +93,15 @@ def crop(image, box, valid_size=None, *, size: int = CROP_SIZE):
   return _sample_axis(rows, xs, valid_w, axis=1)    # (size, size, C)
 
 
-def crop_batch(images, boxes, valid_sizes=None, *, size: int = CROP_SIZE):
-  """Batched `crop`: one box per image.
+def crop_batch(images, windows, valid_sizes=None, *, size: int = CROP_SIZE):
+  """Batched `crop`: one window per image.
 
   Frames of different sizes share a batch by zero-padding them to a common
   (H, W) and passing each frame's valid size.
 
   Args:
     images: (B, H, W, C) images, uint8 or float.
-    boxes: (B, 4) xyxy boxes.
+    windows: (B, 4) xyxy windows.
     valid_sizes: optional (B, 2) int (height, width) of each image's valid region.
     size: output side length.
 
@@ -104,10 +109,10 @@ def crop_batch(images, boxes, valid_sizes=None, *, size: int = CROP_SIZE):
     (B, size, size, C) float32 crops.
   """
   if valid_sizes is None:
-    return jax.vmap(lambda im, b: crop(im, b, size=size))(images, boxes)
-  return jax.vmap(lambda im, b, v: crop(im, b, v, size=size))(images, boxes, valid_sizes)
+    return jax.vmap(lambda im, w: crop(im, w, size=size))(images, windows)
+  return jax.vmap(lambda im, w, v: crop(im, w, v, size=size))(images, windows, valid_sizes)
 
 
-def crop_many(image, boxes, valid_size=None, *, size: int = CROP_SIZE):
-  """Crops of several boxes from one image: (H, W, C), (N, 4) -> (N, size, size, C)."""
-  return jax.vmap(lambda b: crop(image, b, valid_size, size=size))(boxes)
+def crop_many(image, windows, valid_size=None, *, size: int = CROP_SIZE):
+  """Crops of several windows of one image: (H, W, C), (N, 4) -> (N, size, size, C)."""
+  return jax.vmap(lambda w: crop(image, w, valid_size, size=size))(windows)

@@ -367,7 +367,7 @@ def _vot_from_sums(iou_sum: float, failures: int, frames: int) -> VOTResult:
 
 
 def vot(ious, kinds, burn_in: int = VOT_BURN_IN, burn_in_at_start: bool = True) -> VOTResult:
-  """Reset-based VOT metrics of one run (see `evaluate.run_vot` for the loop).
+  """Reset-based VOT metrics of one run (see `protocols.run_vot` for the loop).
 
   A scored frame (see `vot_scored`) with a true box contributes its IoU to the
   accuracy; one with IoU 0 is a failure. Robustness is Re3's

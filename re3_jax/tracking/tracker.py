@@ -99,17 +99,17 @@ def _advance(params, state: TrackState, image, config, reset_interval, start_box
     if start_mask is None:
       start_mask = jnp.ones((n,), bool)
     window_box = jnp.where(start_mask[:, None], start_boxes, state.box)
-  cur = crops_lib.crop_many(image, window_box)
+  windows = boxes_lib.context_window(window_box)
+  cur = crops_lib.crop_many(image, windows)
   prev = _where_rows(start_mask, cur, state.prev_crop)
   zeros = model.initial_state(n, config)
   lstm_in = _where_rows(start_mask, zeros, state.lstm)
   outputs, lstm_out = model.apply(params, _pair(prev, cur), lstm_in, config)
-  windows = boxes_lib.context_window(window_box)
   pred = _sanitize(boxes_lib.from_crop_frame(outputs[:, 0], windows), window_box, hw)
   box = pred if start_boxes is None else jnp.where(start_mask[:, None], start_boxes, pred)
   initial = _where_rows(start_mask, lstm_out, state.initial_lstm)
   count = jnp.where(start_mask, 0, state.frame_count)
-  next_crop = crops_lib.crop_many(image, box)
+  next_crop = crops_lib.crop_many(image, boxes_lib.context_window(box))
   reset = (count > 0) & (count % reset_interval == 0)
 
   def do_reset(current):

@@ -169,11 +169,11 @@ def unroll(params, batch: Batch, key: jax.Array, self_train_prob, *,
                                   min_coverage=optim.min_coverage)
     box = jnp.where(use_own[:, None], from_own, from_truth)
     box = jnp.where(index == 0, true, box)
-    pair = jnp.stack([crops.crop_batch(prev_frame, box, prev_valid),
-                      crops.crop_batch(frame, box, valid)], axis=1)
+    window = boxes_lib.context_window(box)
+    pair = jnp.stack([crops.crop_batch(prev_frame, window, prev_valid),
+                      crops.crop_batch(frame, window, valid)], axis=1)
     out, state = model.apply(params, pair[:, None], state, model_config)
     out = out[:, 0]
-    window = boxes_lib.context_window(box)
     label = boxes_lib.to_crop_frame(true, window)
     pred = boxes_lib.from_crop_frame(lax.stop_gradient(out), window)
     return (state, frame, valid, true, pred), (out, label, pred, box)

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import crops
 
 OUT = 227
@@ -100,7 +101,9 @@ def smooth_image(height=240, width=360):
 
 
 def crop_np(image, box, valid_size=None):
-  return np.asarray(crops.crop(image, np.asarray(box, np.float32), valid_size))
+  """Re3's crop of `box`: its 2x context window."""
+  window = boxes_lib.context_window(np.asarray(box, np.float32))
+  return np.asarray(crops.crop(image, window, valid_size))
 
 
 # ---------------------------------------------------------------------------
@@ -231,7 +234,7 @@ def test_zero_padding_with_valid_size_changes_no_crop(box_a, box_b):
   padded[1, :30, :70] = frame_b
   boxes = np.array([box_a, box_b], np.float32)
   valid = np.array([[40, 50], [30, 70]], np.int32)
-  out = np.asarray(crops.crop_batch(padded, boxes, valid))
+  out = np.asarray(crops.crop_batch(padded, boxes_lib.context_window(boxes), valid))
   np.testing.assert_allclose(out[0], crop_np(frame_a, box_a), atol=1e-4)
   np.testing.assert_allclose(out[1], crop_np(frame_b, box_b), atol=1e-4)
   if box_b[2] > 70:
@@ -419,11 +422,12 @@ BATCH_BOXES = np.array([
     [-5.5, 20.1, 15.2, 45.0],
     [30.0, 25.0, 60.0, 52.0],
 ], np.float32)
+BATCH_WINDOWS = np.asarray(boxes_lib.context_window(BATCH_BOXES))
 
 
 def test_jitted_crop_batch_matches_per_image_crop():
   images = np.random.default_rng(2).integers(0, 256, (3, 40, 50, 3), dtype=np.uint8)
-  out = jax.jit(crops.crop_batch)(images, BATCH_BOXES)
+  out = jax.jit(crops.crop_batch)(images, BATCH_WINDOWS)
   assert out.shape == (3, OUT, OUT, 3) and out.dtype == jnp.float32
   for i in range(3):
     np.testing.assert_allclose(np.asarray(out[i]), crop_np(images[i], BATCH_BOXES[i]),
@@ -436,7 +440,7 @@ def test_jitted_crop_batch_with_valid_sizes_matches_per_image_crop():
   for i, (vh, vw) in enumerate(valid):
     images[i, vh:] = 0
     images[i, :, vw:] = 0
-  out = np.asarray(jax.jit(crops.crop_batch)(images, BATCH_BOXES, valid))
+  out = np.asarray(jax.jit(crops.crop_batch)(images, BATCH_WINDOWS, valid))
   for i, (vh, vw) in enumerate(valid):
     np.testing.assert_allclose(out[i], crop_np(images[i, :vh, :vw], BATCH_BOXES[i]),
                                atol=NOISE_ATOL)
@@ -444,7 +448,7 @@ def test_jitted_crop_batch_with_valid_sizes_matches_per_image_crop():
 
 def test_crop_many_matches_looped_crop():
   image = np.random.default_rng(4).integers(0, 256, (40, 50, 3), dtype=np.uint8)
-  out = crops.crop_many(image, BATCH_BOXES)
+  out = crops.crop_many(image, BATCH_WINDOWS)
   assert out.shape == (3, OUT, OUT, 3) and out.dtype == jnp.float32
   for i, box in enumerate(BATCH_BOXES):
     np.testing.assert_allclose(np.asarray(out[i]), crop_np(image, box), atol=1e-4)
@@ -457,5 +461,5 @@ def test_uint8_and_float32_inputs_agree():
     from_float = crop_np(image.astype(np.float32), box)
     assert from_uint8.dtype == from_float.dtype == np.float32
     np.testing.assert_allclose(from_uint8, from_float, atol=1e-4)
-  batched = crops.crop_batch(image[None].astype(np.float32), BATCH_BOXES[:1])
+  batched = crops.crop_batch(image[None].astype(np.float32), BATCH_WINDOWS[:1])
   assert batched.dtype == jnp.float32

@@ -36,9 +36,9 @@ def _clip(n=12, seed=0):
 def reference_track(params, config, frames, box, reset_interval):
   """The original tracker's loop (reference section 7), written with model.apply on the host."""
   def run(pair_images, window_box, state):
-    c = [crops.crop(im, window_box) for im in pair_images]
+    window = boxes_lib.context_window(np.asarray(window_box, np.float32))
+    c = [crops.crop(im, window) for im in pair_images]
     out, state = model.apply(params, jnp.stack(c)[None, None], state, config)
-    window = boxes_lib.context_window(np.asarray(window_box))
     return boxes_lib.from_crop_frame(np.asarray(out[0, 0]), window), state
 
   zero = model.initial_state(1, config)

@@ -217,8 +217,7 @@ _WITHOUT_TEST_PACKAGES = textwrap.dedent('''
     from re3_jax import evaluate, track, train  # noqa
     from re3_jax.training import loop
     from re3_jax.tracking import tracker
-    from re3_jax import model
-from re3_jax.input import pipeline
+    from re3_jax.input import pipeline
     config = pipeline.PipelineConfig(frame_size=(96, 128), sim_size=(96, 128), num_threads=1)
     with pipeline.Pipeline(config, seq_len=2, batch_size=2, seed=0, process_index=0,
                            process_count=1) as inputs:

@@ -57,8 +57,9 @@ def test_outputs_equal_the_network_on_the_recorded_crops(params, batch):
   prev = jnp.concatenate([batch.frames[:, :1], batch.frames[:, :-1]], axis=1)
   prev_valid = jnp.concatenate([batch.valid_sizes[:, :1], batch.valid_sizes[:, :-1]], axis=1)
   flat = lambda x: x.reshape(-1, *x.shape[2:])
-  pairs = jnp.stack([crops.crop_batch(flat(prev), flat(windows), flat(prev_valid)),
-                     crops.crop_batch(flat(batch.frames), flat(windows),
+  regions = flat(boxes_lib.context_window(windows))
+  pairs = jnp.stack([crops.crop_batch(flat(prev), regions, flat(prev_valid)),
+                     crops.crop_batch(flat(batch.frames), regions,
                                       flat(batch.valid_sizes))], axis=1)
   pairs = pairs.reshape(2, 4, *pairs.shape[1:])
   expected, _ = model.apply(params, pairs, model.initial_state(2, TINY), TINY)

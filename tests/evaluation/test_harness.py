@@ -1,4 +1,5 @@
-"""Tests of the evaluation harness (`re3_jax.evaluate`) and the OpenCV baselines.
+"""Tests of the evaluation harness (`re3_jax.evaluation`: protocols, result files, report,
+harness), its command line (`python -m re3_jax.evaluate`) and the OpenCV baselines.
 
 The loops are checked with a scripted tracker on tiny PNG sequences whose
 frames encode their index; the command line runs in a subprocess (absl flags
@@ -18,12 +19,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from re3_jax import evaluate
 from re3_jax.evaluation import baselines
+from re3_jax.evaluation import harness
 from re3_jax.evaluation import metrics
+from re3_jax.evaluation import protocols
+from re3_jax.evaluation import results
 from re3_jax.media import sequences
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 K = metrics.FrameKind
 TRUTH = np.array([10.0, 10, 30, 30])
 
@@ -71,7 +74,7 @@ class ScriptedTracker:
 def test_run_ope(tmp_path):
   seq = make_sequence(tmp_path / 's', 6, missing=[0])
   tracker = ScriptedTracker(lose=[4], offset=0.25)
-  run = evaluate.run_ope(tracker, seq)
+  run = protocols.run_ope(tracker, seq)
   # Frame 0 has no truth: the tracker starts at frame 1.
   assert tracker.calls == [('init', 1, TRUTH.tolist())] + [('update', t) for t in range(2, 6)]
   assert run.kinds.tolist() == [K.SKIPPED, K.START] + [K.TRACKED] * 4
@@ -88,7 +91,7 @@ def test_run_vot_restarts_after_failures(tmp_path):
   # 3 is inside the first burn-in (ignored); 12 fails; restart at 18; 20 is in its burn-in;
   # 30 fails; restart at 36.
   tracker = ScriptedTracker(lose=[3, 12, 20, 30])
-  run = evaluate.run_vot(tracker, seq)
+  run = protocols.run_vot(tracker, seq)
   inits = [c[1] for c in tracker.calls if c[0] == 'init']
   assert inits == [0, 18, 36]
   assert all(c[2] == TRUTH.tolist() for c in tracker.calls if c[0] == 'init')
@@ -106,7 +109,7 @@ def test_run_vot_restarts_after_failures(tmp_path):
   # Re3's original script: no burn-in after the first start, so frame 3 fails; restart at 9
   # (burn-in to 18: 12 is not checked); 20 fails; restart at 26 (30 is in its burn-in).
   tracker = ScriptedTracker(lose=[3, 12, 20, 30])
-  original = evaluate.run_vot(tracker, seq, burn_in_at_start=False)
+  original = protocols.run_vot(tracker, seq, burn_in_at_start=False)
   assert [c[1] for c in tracker.calls if c[0] == 'init'] == [0, 9, 26]
   assert np.flatnonzero(original.failures).tolist() == [3, 20]
   assert metrics.vot(original.ious, original.kinds, burn_in_at_start=False).failures == 2
@@ -115,7 +118,7 @@ def test_run_vot_restarts_after_failures(tmp_path):
 def test_run_vot_waits_for_truth_to_restart(tmp_path):
   seq = make_sequence(tmp_path / 's', 25, missing=[0, 12, 13])
   tracker = ScriptedTracker(lose=[11, 12])
-  run = evaluate.run_vot(tracker, seq, burn_in=2, restart_gap=0)
+  run = protocols.run_vot(tracker, seq, burn_in=2, restart_gap=0)
   # Start at 1 (no truth at 0); 11 fails; 12 and 13 have no truth to restart from.
   assert [c[1] for c in tracker.calls if c[0] == 'init'] == [1, 14]
   assert run.kinds[[0, 12, 13]].tolist() == [K.SKIPPED] * 3
@@ -130,13 +133,13 @@ def _rescore(out: pathlib.Path, tracker: str, seqs) -> dict:
   """Metrics recomputed from the written result files."""
   rescored = {}
   for seq in seqs:
-    stem = evaluate.file_name(seq.name)
-    otb = evaluate.read_boxes(out / tracker / 'otb' / f'{stem}.txt')
-    got = evaluate.read_boxes(out / tracker / 'got10k' / stem / f'{stem}_001.txt')
+    stem = results.file_name(seq.name)
+    otb = results.read_boxes(out / tracker / 'otb' / f'{stem}.txt')
+    got = results.read_boxes(out / tracker / 'got10k' / stem / f'{stem}_001.txt')
     np.testing.assert_array_equal(got, otb)
     times = np.loadtxt(out / tracker / 'got10k' / stem / f'{stem}_time.txt', ndmin=1)
     assert len(times) == len(seq) and np.all(times[~np.isnan(times)] >= 0)
-    vot_boxes, kinds = evaluate.read_vot_results(
+    vot_boxes, kinds = results.read_vot_results(
         out / tracker / 'vot' / stem / f'{stem}_001.txt', seq.boxes)
     rescored[seq.name] = {
         'ope': metrics.ope(otb, seq.boxes), 'got10k': metrics.got10k(otb, seq.boxes),
@@ -165,7 +168,7 @@ def test_run_writes_files_that_rescore_to_the_json(tmp_path):
   seqs = [make_sequence(tmp_path / 'a', 30), make_sequence(tmp_path / 'b', 20, name='vid/7')]
   trackers = {'good': ScriptedTracker(offset=0.5), 'bad': ScriptedTracker(lose=range(14, 30))}
   lines = []
-  report = evaluate.run(trackers, seqs, tmp_path / 'out', protocols=('ope', 'vot'),
+  report = harness.run(trackers, seqs, tmp_path / 'out', protocols=('ope', 'vot'),
                         max_frames=25, log=lines.append, info={'note': 'test'})
   out = tmp_path / 'out'
   assert len(lines) == 8 and lines[0].startswith('[1/8] good ope a: 25 frames')
@@ -185,29 +188,29 @@ def test_run_writes_files_that_rescore_to_the_json(tmp_path):
   table = report.table()
   assert 'OVERALL (2)' in table and 'vid/7' in table and len(table.splitlines()) == 1 + 4 * 3
   with pytest.raises(ValueError, match='unknown protocol'):
-    evaluate.run(trackers, seqs, tmp_path / 'x', protocols=('otb',))
+    harness.run(trackers, seqs, tmp_path / 'x', protocols=('otb',))
 
 
 def test_result_lines_round_trip():
   box = np.array([10.25, 20.5, 30.125, 40.0], np.float32)
-  assert evaluate.format_box(box) == '11.250,21.500,19.875,19.500'
-  np.testing.assert_array_equal(evaluate.parse_box('11.250,21.500,19.875,19.500'), box)
-  np.testing.assert_array_equal(evaluate.parse_box('11.25\t21.5\t19.875\t19.5'), box)
-  assert evaluate.format_box([np.nan] * 4) == 'nan,nan,nan,nan'
+  assert results.format_box(box) == '11.250,21.500,19.875,19.500'
+  np.testing.assert_array_equal(results.parse_box('11.250,21.500,19.875,19.500'), box)
+  np.testing.assert_array_equal(results.parse_box('11.25\t21.5\t19.875\t19.5'), box)
+  assert results.format_box([np.nan] * 4) == 'nan,nan,nan,nan'
   with pytest.raises(ValueError, match='x,y,w,h'):
-    evaluate.parse_box('1,2,3')
+    results.parse_box('1,2,3')
 
 
 def test_make_tracker(tmp_path):
   with pytest.raises(ValueError, match='needs --checkpoint'):
-    evaluate.make_tracker('re3')
-  tracker, what = evaluate.make_tracker('re3', config='tiny')
+    harness.make_tracker('re3')
+  tracker, what = harness.make_tracker('re3', config='tiny')
   assert 'RANDOM weights, model tiny' in what
   frame = np.zeros((60, 80, 3), np.uint8)
   tracker.init(frame, [10, 10, 30, 30])
   assert tracker.update(frame).shape == (4,)
   with pytest.raises(ValueError, match='unknown tracker'):
-    evaluate.make_tracker('siamfc')
+    harness.make_tracker('siamfc')
 
 
 # ---------------------------------------------------------------------------
@@ -281,7 +284,7 @@ def test_csrt_on_the_shared_sequences(sequences_dir, tmp_path):
   if not baselines.available('opencv_csrt'):
     pytest.skip('CSRT needs opencv-contrib-python-headless')
   seqs = [sequences.open_sequence(sequences_dir / n) for n in ('otb_crossing', 'vot15_bag')]
-  report = evaluate.run({'opencv_csrt': baselines.OpenCVTracker('opencv_csrt')}, seqs, tmp_path,
+  report = harness.run({'opencv_csrt': baselines.OpenCVTracker('opencv_csrt')}, seqs, tmp_path,
                         log=lambda _: None)
   by_name = {r.sequence: r for r in report.results[('opencv_csrt', 'ope')]}
   # CSRT's result depends on the CPU: OpenCV runs its FFTs through Intel IPP, whose code path

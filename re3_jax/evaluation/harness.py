@@ -1,0 +1,190 @@
+"""The evaluation harness: every tracker on every sequence under each protocol (`run`),
+writing the result files, ``results.json``, the plots and optional videos; trackers by
+name (`make_tracker`). ``python -m re3_jax.evaluate`` is its command line, and its
+docstring lists the outputs."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import platform
+import sys
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from re3_jax.evaluation import baselines
+from re3_jax.evaluation import metrics
+from re3_jax.evaluation import protocols as protocols_lib
+from re3_jax.evaluation import report as report_lib
+from re3_jax.evaluation import results as results_lib
+from re3_jax.media import sequences as sequences_lib
+from re3_jax.media import video
+
+TRACKERS = ('re3',) + tuple(baselines.OPENCV_TRACKERS)
+PROTOCOLS = ('ope', 'vot')
+_GREEN = (0, 255, 0)
+
+
+def make_tracker(name: str, checkpoint: str | None = None, config: str | None = None,
+                 seed: int = 0) -> tuple[protocols_lib.Tracker, str]:
+  """A tracker by harness name, and a line describing it (weights, OpenCV version).
+
+  Args:
+    name: one of `TRACKERS`.
+    checkpoint: for ``re3``: a checkpoint directory (`re3_jax.model.checkpoints`).
+    config: for ``re3`` without a checkpoint: a model config name; random weights.
+    seed: the random weights' seed.
+
+  Raises:
+    ValueError: an unknown name, or ``re3`` with neither checkpoint nor config.
+  """
+  if name == 're3':
+    from re3_jax.tracking import tracker as tracker_lib  # pylint: disable=g-import-not-at-top
+    import jax  # pylint: disable=g-import-not-at-top
+    if not (checkpoint or config):
+      raise ValueError('--tracker=re3 needs --checkpoint=DIR, or --config=tiny|small|paper for '
+                       'random weights (which do not track: a smoke test of the harness)')
+    tracker = tracker_lib.load_tracker(checkpoint, None if checkpoint else config, seed=seed)
+    if checkpoint:
+      what = f'checkpoint {pathlib.Path(checkpoint).absolute()} (model {tracker.config.name})'
+    else:
+      what = f'RANDOM weights, model {config}, seed {seed}'
+    return protocols_lib.Re3SingleTracker(tracker), f're3: {what}, JAX {jax.default_backend()}'
+  if name in baselines.OPENCV_TRACKERS:
+    import cv2  # pylint: disable=g-import-not-at-top
+    return baselines.OpenCVTracker(name), f'{name}: OpenCV {cv2.__version__}'
+  raise ValueError(f'unknown tracker {name!r}; known: {", ".join(TRACKERS)}')
+
+
+def write_video(seq: sequences_lib.SequenceFiles, boxes: Mapping[str, np.ndarray],
+                path: pathlib.Path, fps: float = 25.0) -> pathlib.Path:
+  """A video of `seq` with the true box (green) and each tracker's boxes (`video.annotate`).
+
+  Writes mp4 (``mp4v``) with OpenCV; if OpenCV has no mp4 encoder, a GIF
+  (``path`` with suffix ``.gif``) instead. Frames are streamed (`video` writers).
+
+  Returns:
+    The file written.
+  """
+  path.parent.mkdir(parents=True, exist_ok=True)
+  frames = seq.frames()
+  first = next(frames)
+  size = first.shape[:2]
+  try:
+    writer = video.open_video_writer(path, fps, size)
+  except video.VideoError:
+    path = path.with_suffix('.gif')
+    writer = video.open_video_writer(path, fps, size)
+  names = ['truth'] + list(boxes)
+  colors = [_GREEN] + [video.color(k) for k in range(len(boxes))]
+  with writer:
+    for t, frame in enumerate(_chain(first, frames)):
+      boxes_t = np.stack([seq.boxes[t]] + [b[t] for b in boxes.values()])
+      drawn = np.all(np.isfinite(boxes_t), axis=1)  # a missing box is not drawn
+      labels = [f'{name} #{t}' if k == 0 else name for k, name in enumerate(names)]
+      writer.write(video.annotate(frame, boxes_t[drawn], [l for l, d in zip(labels, drawn) if d],
+                                  [c for c, d in zip(colors, drawn) if d]))
+  return path
+
+
+def _chain(first, rest):
+  yield first
+  yield from rest
+
+
+def run(trackers: Mapping[str, protocols_lib.Tracker],
+        seqs: Sequence[sequences_lib.SequenceFiles],
+        out: str | os.PathLike, *, protocols: Sequence[str] = ('ope',),
+        max_frames: int | None = None, video: bool = False,
+        burn_in: int = metrics.VOT_BURN_IN, restart_gap: int = metrics.VOT_RESTART_GAP,
+        burn_in_at_start: bool = True, info: dict | None = None,
+        log: Callable[[str], None] = print) -> report_lib.Report:
+  """Runs every tracker on every sequence under each protocol; writes and returns the report.
+
+  Args:
+    trackers: name -> tracker (`protocols.Tracker` interface), e.g. from `make_tracker`.
+    seqs: the sequences (frames are read as they are tracked).
+    out: the output folder (see the module docstring for its files).
+    protocols: 'ope' and/or 'vot'.
+    max_frames: track only the first frames of each sequence.
+    video: also write a video per sequence (``videos/NAME.mp4``).
+    burn_in: see `protocols.run_vot`.
+    restart_gap: see `protocols.run_vot`.
+    burn_in_at_start: see `protocols.run_vot`.
+    info: extra settings stored in ``results.json``.
+    log: where progress lines go.
+
+  Returns:
+    The `report.Report` (also written to ``out/results.json``).
+  """
+  for p in protocols:
+    if p not in PROTOCOLS:
+      raise ValueError(f'unknown protocol {p!r}; known: {", ".join(PROTOCOLS)}')
+  if not trackers:
+    raise ValueError('no trackers to evaluate')
+  if not seqs:
+    raise ValueError('no sequences to evaluate')
+  out = pathlib.Path(out)
+  out.mkdir(parents=True, exist_ok=True)
+  seqs = [s.head(max_frames) for s in seqs]
+  info = dict(info or {})
+  info.update({
+      'protocols': list(protocols), 'max_frames': max_frames,
+      'vot': {'burn_in': burn_in, 'restart_gap': restart_gap,
+              'burn_in_at_start': burn_in_at_start,
+              'robustness': f'exp(-{metrics.VOT_ROBUSTNESS_SCALE:g} * failures / frames)'},
+      'sequences': [s.name for s in seqs],
+      'machine': f'{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}',
+      'python': sys.version.split()[0],
+      'date': datetime.datetime.now().isoformat(timespec='seconds')})
+  results: dict[tuple[str, str], list[report_lib.SequenceResult]] = {
+      (t, p): [] for t in trackers for p in protocols}
+  total, done = len(seqs) * len(trackers) * len(protocols), 0
+  for seq in seqs:
+    seq.check()
+    video_boxes = {}
+    for name, tracker in trackers.items():
+      protocols_lib.warm_up(tracker, seq)
+      for protocol in protocols:
+        if protocol == 'ope':
+          r = protocols_lib.run_ope(tracker, seq)
+          result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
+                                  ope=metrics.ope(r.boxes, seq.boxes),
+                                  got10k=metrics.got10k(r.boxes, seq.boxes))
+          stem = results_lib.file_name(seq.name)
+          results_lib.write_boxes(out / name / 'otb' / f'{stem}.txt', r.boxes)
+          results_lib.write_boxes(out / name / 'got10k' / stem / f'{stem}_001.txt', r.boxes)
+          results_lib.write_times(out / name / 'got10k' / stem / f'{stem}_time.txt', r.frame_times)
+          summary = (f'success {result.ope.success_score:.3f}, '
+                     f'P@20 {result.ope.precision_score:.3f}, AO {result.got10k.ao:.3f}')
+        else:
+          r = protocols_lib.run_vot(tracker, seq, burn_in=burn_in, restart_gap=restart_gap,
+                      burn_in_at_start=burn_in_at_start)
+          result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
+                                  vot=metrics.vot(r.ious, r.kinds, burn_in, burn_in_at_start))
+          stem = results_lib.file_name(seq.name)
+          vot_dir = out / name / 'vot' / stem
+          vot_dir.mkdir(parents=True, exist_ok=True)
+          lines = map(results_lib.vot_line, r.kinds, r.failures, r.boxes)
+          (vot_dir / f'{stem}_001.txt').write_text(''.join(line + '\n' for line in lines))
+          results_lib.write_times(vot_dir / f'{stem}_time.txt', r.frame_times)
+          summary = (f'accuracy {result.vot.accuracy:.3f}, robustness '
+                     f'{result.vot.robustness:.3f}, {result.vot.failures} failures')
+        if protocol == 'ope' or name not in video_boxes:
+          video_boxes[name] = r.boxes
+        results[(name, protocol)].append(result)
+        done += 1
+        tm = report_lib.timing([r])
+        log(f'[{done}/{total}] {name} {protocol} {seq.name}: {len(seq)} frames, '
+            f'{tm.fps:.1f} frames/s, {summary}')
+    if video:
+      stem = results_lib.file_name(seq.name)
+      path = write_video(seq, video_boxes, out / 'videos' / f'{stem}.mp4')
+      log(f'wrote {path}')
+  report = report_lib.Report(results, info)
+  (out / 'results.json').write_text(json.dumps(report.to_json(), indent=1))
+  report_lib.plot_curves(report, out)
+  return report

@@ -1,0 +1,171 @@
+"""The evaluation protocols: one tracker on one sequence, timed.
+
+* ``ope`` (one-pass evaluation, `run_ope`): start at the first frame's true box,
+  track to the end.
+* ``vot`` (reset-based, Re3's evaluation script, `run_vot`): after a failure
+  (IoU 0) skip 5 frames and restart from the true box; accuracy leaves out the
+  10 frames after each (re)start; robustness ``exp(-30 failures/frames)``.
+
+Every tracker runs through the same two-method interface (`Tracker`) and is
+timed the same way: the wall time of its ``update`` calls only (frames are
+decoded before the clock starts), the first frame's ``init`` separately; before
+each sequence an untimed warm-up (`warm_up`: init on frame 0, update on frame 1)
+keeps JAX compilation and lazy allocations out of the timings.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from re3_jax.evaluation import metrics
+from re3_jax.evaluation import results
+from re3_jax.media import sequences as sequences_lib
+
+
+class Tracker(Protocol):
+  """What the harness runs: start on a box, then one box per frame (xyxy float pixels)."""
+
+  def init(self, frame: np.ndarray, box: np.ndarray) -> None:
+    ...
+
+  def update(self, frame: np.ndarray) -> np.ndarray:
+    ...
+
+
+class Re3SingleTracker:
+  """`re3_jax.tracking.tracker.Re3Tracker` with one object, behind the `Tracker` interface.
+
+  `init` (re)starts the object from a box (a restart reuses the track's slot,
+  so nothing recompiles); `update` tracks it into the next frame.
+  """
+
+  def __init__(self, tracker, track_id: str = 'object'):
+    self.tracker = tracker
+    self.track_id = track_id
+
+  def init(self, frame, box) -> None:
+    self.tracker.track(self.track_id, frame, box)
+
+  def update(self, frame) -> np.ndarray:
+    return self.tracker.track(self.track_id, frame)
+
+
+class Run(NamedTuple):
+  """One tracker on one sequence.
+
+  Attributes:
+    boxes: (T, 4) float32 xyxy boxes as written (NaN where nothing was predicted).
+    kinds: (T,) `metrics.FrameKind` per frame.
+    ious: (T,) IoU with the truth (`metrics.iou`; NaN where truth is missing).
+    failures: (T,) bool, the reset-based loop's failures (all False for OPE).
+    frame_times: (T,) seconds of the tracker call at each frame (init at
+      starts, update at tracked frames, NaN at skipped frames).
+  """
+  boxes: np.ndarray
+  kinds: np.ndarray
+  ious: np.ndarray
+  failures: np.ndarray
+  frame_times: np.ndarray
+
+  @property
+  def init_times(self) -> np.ndarray:
+    return self.frame_times[self.kinds == metrics.FrameKind.START]
+
+  @property
+  def update_times(self) -> np.ndarray:
+    return self.frame_times[self.kinds == metrics.FrameKind.TRACKED]
+
+
+def _first_truth(seq: sequences_lib.SequenceFiles) -> int:
+  valid = np.flatnonzero(metrics.valid_truth(seq.boxes))
+  if not len(valid):
+    raise sequences_lib.SequenceError(f'sequence {seq.name} has no true box to start from')
+  return int(valid[0])
+
+
+def warm_up(tracker: Tracker, seq: sequences_lib.SequenceFiles) -> None:
+  """An untimed init and update on the sequence's first frames (compilation, allocation)."""
+  start = _first_truth(seq)
+  frame = seq.read(start)
+  tracker.init(frame, seq.boxes[start])
+  tracker.update(seq.read(start + 1) if start + 1 < len(seq) else frame)
+
+
+def run_ope(tracker: Tracker, seq: sequences_lib.SequenceFiles) -> Run:
+  """One-pass evaluation: start at the first true box, then one update per frame.
+
+  Frames before the first frame with a true box are skipped (NaN boxes).
+  """
+  start = _first_truth(seq)
+  n = len(seq)
+  boxes = np.full((n, 4), np.nan, np.float32)
+  kinds = np.zeros(n, np.int8)
+  times = np.full(n, np.nan)
+  for t in range(start, n):
+    frame = seq.read(t)
+    if t == start:
+      t0 = time.perf_counter()
+      tracker.init(frame, seq.boxes[t])
+      times[t] = time.perf_counter() - t0
+      box, kinds[t] = seq.boxes[t], metrics.FrameKind.START
+    else:
+      t0 = time.perf_counter()
+      box = tracker.update(frame)
+      times[t] = time.perf_counter() - t0
+      kinds[t] = metrics.FrameKind.TRACKED
+    boxes[t] = results.as_written(box)
+  return Run(boxes, kinds, metrics.iou(boxes, seq.boxes), np.zeros(n, bool), times)
+
+
+def run_vot(tracker: Tracker, seq: sequences_lib.SequenceFiles, *,
+            burn_in: int = metrics.VOT_BURN_IN, restart_gap: int = metrics.VOT_RESTART_GAP,
+            burn_in_at_start: bool = True) -> Run:
+  """Reset-based evaluation, the loop of Re3's evaluation script (reference section 8).
+
+  Start from the first true box. At each frame outside the burn-in (see
+  `metrics.vot_scored`) with a true box, an IoU of 0 is a failure: the next
+  `restart_gap` frames are skipped and the tracker restarts from the true box
+  on the frame after (failure at t, restart at t + restart_gap + 1, or at the
+  first later frame with a true box). Inside the burn-in nothing is checked.
+  Score the run with ``metrics.vot(run.ious, run.kinds, burn_in, burn_in_at_start)``.
+
+  Args:
+    tracker: the tracker.
+    seq: the sequence.
+    burn_in: frames after each (re)start, the start included, that are
+      neither scored nor checked for failure.
+    restart_gap: frames skipped after a failure.
+    burn_in_at_start: whether the first start has a burn-in too (Re3's
+      original script: no).
+  """
+  n = len(seq)
+  valid = metrics.valid_truth(seq.boxes)
+  boxes = np.full((n, 4), np.nan, np.float32)
+  kinds = np.zeros(n, np.int8)
+  ious = np.full(n, np.nan)
+  failures = np.zeros(n, bool)
+  times = np.full(n, np.nan)
+  resume_at, last_start, starts = 0, None, 0
+  for t in range(n):
+    if t < resume_at or (last_start is None and not valid[t]):
+      continue  # skipped: after a failure, or no true box to (re)start from yet
+    frame = seq.read(t)
+    t0 = time.perf_counter()
+    if last_start is None:
+      tracker.init(frame, seq.boxes[t])
+      times[t] = time.perf_counter() - t0
+      box, kinds[t], last_start, starts = seq.boxes[t], metrics.FrameKind.START, t, starts + 1
+    else:
+      box = tracker.update(frame)
+      times[t] = time.perf_counter() - t0
+      kinds[t] = metrics.FrameKind.TRACKED
+    boxes[t] = results.as_written(box)
+    ious[t] = metrics.iou(boxes[t], seq.boxes[t])
+    scored = t - last_start >= burn_in or (starts == 1 and not burn_in_at_start)
+    if scored and valid[t] and ious[t] <= 0:
+      failures[t] = True
+      resume_at, last_start = t + restart_gap + 1, None
+  return Run(boxes, kinds, ious, failures, times)

@@ -1,0 +1,100 @@
+"""Result files of the evaluation harness, in the benchmarks' own formats.
+
+* OTB / GOT-10k: one ``x,y,w,h`` line per frame (OTB's 1-based convention, 3
+  decimals; `format_box`, `parse_box`); GOT-10k's ``NAME_time.txt`` holds
+  seconds per frame.
+* VOT toolkit codes for the reset-based protocol: ``1`` a (re)start, ``2`` a
+  failure, ``0`` a skipped frame, else the box (`vot_line`, `read_vot_results`).
+
+Metrics are computed from the boxes as written (`as_written`), so reading the
+files back gives the report's numbers exactly. Sequence names with ``/`` (VID
+tracks) use ``.`` in file names (`file_name`).
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.evaluation import metrics
+
+
+def file_name(sequence: str) -> str:
+  """A sequence name as a file name (VID's ``video/trackid`` -> ``video.trackid``)."""
+  return sequence.replace('/', '.')
+
+
+def format_box(box) -> str:
+  """An xyxy box as an OTB ``x,y,w,h`` line (1-based, 3 decimals; ``nan`` values kept)."""
+  return ','.join(f'{v:.3f}' for v in np.asarray(boxes_lib.to_otb(np.asarray(box, np.float64))))
+
+
+def parse_box(line: str, where: str = '') -> np.ndarray:
+  """An OTB ``x,y,w,h`` line -> (4,) float32 xyxy (see `boxes.from_otb`)."""
+  try:
+    values = [float(v) for v in line.replace('\t', ',').replace(' ', ',').split(',') if v]
+  except ValueError:
+    raise ValueError(f'{where}: not numbers: {line!r}') from None
+  if len(values) != 4:
+    raise ValueError(f'{where}: expected x,y,w,h, got {line!r}')
+  return np.asarray(boxes_lib.from_otb(np.asarray(values, np.float64)), np.float32)
+
+
+def as_written(boxes) -> np.ndarray:
+  """(..., 4) xyxy boxes as they read back from a result file (float32, 3 decimals in OTB)."""
+  boxes = np.asarray(boxes, np.float64)
+  flat = [parse_box(format_box(b)) for b in boxes.reshape(-1, 4)]
+  return np.stack(flat).reshape(boxes.shape).astype(np.float32) if flat else boxes.astype(
+      np.float32)
+
+
+def write_boxes(path: pathlib.Path, boxes) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(''.join(format_box(b) + '\n' for b in boxes))
+
+
+def read_boxes(path: str | pathlib.Path) -> np.ndarray:
+  """An OTB/GOT-10k result file -> (T, 4) float32 xyxy."""
+  path = pathlib.Path(path)
+  lines = [l for l in path.read_text().splitlines() if l.strip()]
+  return np.stack([parse_box(l, f'{path}:{i + 1}') for i, l in enumerate(lines)])
+
+
+def vot_line(kind: int, failure: bool, box) -> str:
+  if kind == metrics.FrameKind.SKIPPED:
+    return '0'
+  if kind == metrics.FrameKind.START:
+    return '1'
+  return '2' if failure else format_box(box)
+
+
+def read_vot_results(path: str | pathlib.Path, truth) -> tuple[np.ndarray, np.ndarray]:
+  """A reset-based result file -> ((T, 4) xyxy boxes, (T,) `metrics.FrameKind`).
+
+  Start frames get their true box, failure frames (``2``) and skipped frames
+  NaN boxes (a failure's IoU is 0 by definition: NaN predictions score 0).
+  """
+  path = pathlib.Path(path)
+  truth = np.asarray(truth, np.float32)
+  lines = [l.strip() for l in path.read_text().splitlines() if l.strip()]
+  if len(lines) != len(truth):
+    raise ValueError(f'{path}: {len(lines)} lines for {len(truth)} frames')
+  boxes = np.full((len(lines), 4), np.nan, np.float32)
+  kinds = np.zeros(len(lines), np.int8)
+  for i, line in enumerate(lines):
+    if line == '0':
+      kinds[i] = metrics.FrameKind.SKIPPED
+    elif line == '1':
+      kinds[i], boxes[i] = metrics.FrameKind.START, truth[i]
+    elif line == '2':
+      kinds[i] = metrics.FrameKind.TRACKED
+    else:
+      kinds[i], boxes[i] = metrics.FrameKind.TRACKED, parse_box(line, f'{path}:{i + 1}')
+  return boxes, kinds
+
+
+def write_times(path: pathlib.Path, times) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(''.join(f'{t:.8f}\n' for t in times))
