@@ -1,4 +1,5 @@
-"""Tests of `re3_jax.convert`: importing the official Re3 weights, checked against TF and torch.
+"""Tests of the official-weights import (`re3_jax.model.official_weights`, `tf_weights`,
+`torch_weights`) and `python -m re3_jax.convert`, checked against TF and torch.
 
 The references are independent networks built from each framework's own ops
 (`re3_references`): a TensorFlow 1 graph with TF's ``LSTMCell(use_peepholes=
@@ -24,16 +25,18 @@ import numpy as np
 import pytest
 
 import re3_references as refs
-from re3_jax import convert
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import crops as crops_lib
 from re3_jax.media import sequences
 from re3_jax.model import checkpoints
 from re3_jax.model import lstm
+from re3_jax.model import official_weights
+from re3_jax.model import tf_weights
+from re3_jax.model import torch_weights
 from re3_jax.tracking import tracker as tracker_lib
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 TOL = 1e-4  # crop-frame coordinates (x10 normalised), and LSTM states
 RESET = 32  # reference section 7
 
@@ -113,23 +116,23 @@ def test_reference_tables_match_section_5():
 def test_tf_shapes_and_config_inference(name, widths, layout):
   table = _reference_tf_shapes(widths, layout)
   config = model.get_config(name)
-  assert convert.tf_variable_shapes(config) == table
-  assert convert.tf_config_from_shapes(table) == config
+  assert tf_weights.tf_variable_shapes(config) == table
+  assert tf_weights.tf_config_from_shapes(table) == config
 
 
 def test_torch_shapes_and_config_inference():
   table = _reference_torch_shapes(PAPER_WIDTHS)
-  assert convert.pytorch_key_shapes(model.get_config('paper')) == table
-  assert convert.pytorch_config_from_shapes(table) == model.get_config('paper')
+  assert torch_weights.pytorch_key_shapes(model.get_config('paper')) == table
+  assert torch_weights.pytorch_config_from_shapes(table) == model.get_config('paper')
 
 
 def test_reduced_widths_get_a_custom_config():
-  config = convert.tf_config_from_shapes(_reference_tf_shapes(refs.REDUCED, 'small'))
+  config = tf_weights.tf_config_from_shapes(_reference_tf_shapes(refs.REDUCED, 'small'))
   assert config == model.get_config('small').replace(
       name='small_custom', conv_channels=refs.REDUCED.conv, skip_channels=refs.REDUCED.skips,
       fc6_units=refs.REDUCED.fc6, lstm_units=refs.REDUCED.lstm)
   assert config.forget_bias == 1.0  # TF LSTMCell's run-time forget bias
-  paper = convert.tf_config_from_shapes(_reference_tf_shapes(refs.REDUCED, 'paper'))
+  paper = tf_weights.tf_config_from_shapes(_reference_tf_shapes(refs.REDUCED, 'paper'))
   assert (paper.name, paper.peepholes, paper.forget_bias) == ('paper_custom', 'full', 0.0)
 
 
@@ -144,13 +147,13 @@ def _variables(layout='small', widths=refs.REDUCED) -> dict:
 
 def test_training_state_is_ignored():
   variables = _variables()
-  params, config = convert.params_from_tf_variables(variables)
+  params, config = tf_weights.params_from_tf_variables(variables)
   with_state = dict(variables, global_step=np.int64(12), beta1_power=np.float32(0.9),
                     beta2_power=np.float32(0.99))
   for name, value in variables.items():
     with_state[f'{name}/Adam'] = value + 1
     with_state[f'{name}/Adam_1'] = value + 2
-  params2, config2 = convert.params_from_tf_variables(with_state)
+  params2, config2 = tf_weights.params_from_tf_variables(with_state)
   assert config2 == config
   jax.tree_util.tree_map(np.testing.assert_array_equal, params2, params)
 
@@ -160,21 +163,21 @@ def test_missing_variable_is_named(layout):
   variables = _variables(layout)
   del variables['re3/conv2_skip/prelu']
   with pytest.raises(ValueError, match=r'missing re3/conv2_skip/prelu \(expected shape \[4\]\)'):
-    convert.params_from_tf_variables(variables)
+    tf_weights.params_from_tf_variables(variables)
   variables = _variables(layout)
   del variables['re3/fc6/W_fc']  # a width is read from it (and from re3/fc6/b_fc)
   with pytest.raises(ValueError, match=r'missing re3/fc6/W_fc \(expected shape \[9688, 32\]\)'):
-    convert.params_from_tf_variables(variables)
+    tf_weights.params_from_tf_variables(variables)
   del variables['re3/fc6/b_fc']
   with pytest.raises(ValueError, match='has none of re3/fc6/b_fc, re3/fc6/W_fc'):
-    convert.params_from_tf_variables(variables)
+    tf_weights.params_from_tf_variables(variables)
 
 
 def test_extra_variable_is_named():
   variables = _variables()
   variables['re3/conv6/W_conv'] = np.zeros((3, 3, 16, 16), np.float32)
   with pytest.raises(ValueError, match=r'unexpected re3/conv6/W_conv \(shape \[3, 3, 16, 16\]\)'):
-    convert.params_from_tf_variables(variables)
+    tf_weights.params_from_tf_variables(variables)
 
 
 @pytest.mark.parametrize('layout,name,bad,good', [
@@ -187,46 +190,46 @@ def test_misshaped_variable_names_both_shapes(layout, name, bad, good):
   variables[name] = np.zeros(bad, np.float32)
   expected = f'{name} has shape [{", ".join(map(str, bad))}] but [{", ".join(map(str, good))}]'
   with pytest.raises(ValueError, match=expected.replace('[', r'\[').replace(']', r'\]')):
-    convert.params_from_tf_variables(variables)
+    tf_weights.params_from_tf_variables(variables)
 
 
 def test_no_lstm_or_two_layouts():
   variables = {n: v for n, v in _variables().items() if '/lstm' not in n}
   with pytest.raises(ValueError, match='no LSTM variables'):
-    convert.params_from_tf_variables(variables)
+    tf_weights.params_from_tf_variables(variables)
   both = dict(_variables(), **_variables('paper'))
   with pytest.raises(ValueError, match='both LSTM layouts'):
-    convert.params_from_tf_variables(both)
+    tf_weights.params_from_tf_variables(both)
 
 
 def test_pytorch_errors_name_keys():
   rng = np.random.default_rng(0)
   state = {k: rng.standard_normal(s).astype(np.float32)
            for k, s in _reference_torch_shapes(refs.REDUCED).items()}
-  params, config = convert.params_from_pytorch_state_dict(state)
+  params, config = torch_weights.params_from_pytorch_state_dict(state)
   assert config.name == 'paper_custom'
   transposed = dict(state, **{'fc6.weight': state['fc6.weight'].T})
   with pytest.raises(ValueError, match=r'fc6.weight has shape \[9688, 32\] but \[32, 9688\]'):
-    convert.params_from_pytorch_state_dict(transposed)
+    torch_weights.params_from_pytorch_state_dict(transposed)
   missing = {k: v for k, v in state.items() if k != 'lstm2.output_gate.bias'}
   with pytest.raises(ValueError, match=r'missing lstm2.output_gate.bias \(expected shape \[16\]\)'):
-    convert.params_from_pytorch_state_dict(missing)
+    torch_weights.params_from_pytorch_state_dict(missing)
   with pytest.raises(ValueError, match=r'unexpected lrn.0.weight'):
-    convert.params_from_pytorch_state_dict(dict(state, **{'lrn.0.weight': np.zeros(3)}))
+    torch_weights.params_from_pytorch_state_dict(dict(state, **{'lrn.0.weight': np.zeros(3)}))
 
 
 def test_bad_format_and_sources(tmp_path):
   with pytest.raises(ValueError, match="unknown format 'onnx'"):
-    convert.convert(tmp_path, 'onnx', tmp_path / 'out')
+    official_weights.convert(tmp_path, 'onnx', tmp_path / 'out')
   with pytest.raises(FileNotFoundError, match='no checkpoint at'):
-    convert.from_tf_checkpoint(tmp_path / 'nothing')
+    tf_weights.from_tf_checkpoint(tmp_path / 'nothing')
   junk = tmp_path / 'junk.ckpt'
   junk.write_bytes(b'not a checkpoint at all')
   pytest.importorskip('tensorflow')
   with pytest.raises(ValueError, match='is not a TensorFlow checkpoint'):
-    convert.from_tf_checkpoint(junk)
+    tf_weights.from_tf_checkpoint(junk)
   with pytest.raises(ValueError, match='is not a TensorFlow checkpoint'):
-    convert.from_tf_checkpoint(tmp_path)  # a directory without a "checkpoint" file
+    tf_weights.from_tf_checkpoint(tmp_path)  # a directory without a "checkpoint" file
 
 
 def test_missing_frameworks_have_install_hints(tmp_path, monkeypatch):
@@ -235,14 +238,14 @@ def test_missing_frameworks_have_install_hints(tmp_path, monkeypatch):
   monkeypatch.setitem(sys.modules, 'tensorflow', None)
   monkeypatch.setitem(sys.modules, 'torch', None)
   with pytest.raises(ImportError, match=r're3_jax\[convert\]'):
-    convert.from_tf_checkpoint(weights)
+    tf_weights.from_tf_checkpoint(weights)
   with pytest.raises(ImportError, match='pip install torch'):
-    convert.from_pytorch_state_dict(weights)
+    torch_weights.from_pytorch_state_dict(weights)
 
 
 def test_importable_without_tensorflow_and_torch():
   code = ('import sys; sys.modules.update(tensorflow=None, torch=None, tf_keras=None); '
-          'import re3_jax.convert')
+          'import re3_jax.model.official_weights')
   result = subprocess.run([sys.executable, '-c', code], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
@@ -319,13 +322,13 @@ def test_tf_small_layout_matches_tf_graph(tf, tmp_path):
     names = tf.train.load_checkpoint(net.prefix).get_variable_to_shape_map()
     assert 're3/lstm1/rnn/lstm_cell/kernel/Adam_1' in names and 'beta2_power' in names
     assert 'global_step' in names
-    params, config = convert.from_tf_checkpoint(net.prefix)
+    params, config = tf_weights.from_tf_checkpoint(net.prefix)
     assert (config.name, config.peepholes, config.forget_bias) == ('small_custom', 'diagonal', 1.0)
     np.testing.assert_array_equal(params['lstm1']['bias'],
                                   net.values['re3/lstm1/rnn/lstm_cell/bias'])  # as stored
     crops, tf_out = _assert_same_as_tf(net, params, config, batch=2, unrolls=4)
     # One of the checkpoint's files names it too (its prefix is used).
-    assert convert.from_tf_checkpoint(net.prefix + '.index')[1] == config
+    assert tf_weights.from_tf_checkpoint(net.prefix + '.index')[1] == config
     # The run-time forget bias matters here: without it the outputs differ.
     zeros = model.initial_state(2, config)
     out, _ = model.apply(params, crops, zeros, config.replace(forget_bias=0.0))
@@ -340,7 +343,7 @@ def test_tf_small_model_true_shapes(tf, tmp_path):
     tf_out, tf_state = net.run(_crops(1, 2), _states(1, 512)[1])
   finally:
     net.close()
-  params, config = convert.from_tf_checkpoint(tmp_path)  # the directory: latest checkpoint
+  params, config = tf_weights.from_tf_checkpoint(tmp_path)  # the directory: latest checkpoint
   assert config == model.get_config('small')
   assert model.count_params(params) == 85_699_684
   out, state = model.apply(params, _crops(1, 2), lstm.LSTMState(*_states(1, 512)[1]), config)
@@ -353,7 +356,7 @@ def test_tf_small_model_true_shapes(tf, tmp_path):
 def test_tf_paper_layout_matches_tf_ops(tf, tmp_path):
   net = TFNet(tf, refs.REDUCED, 'paper', 2, 3, tmp_path, seed=2)
   try:
-    params, config = convert.from_tf_checkpoint(net.prefix)
+    params, config = tf_weights.from_tf_checkpoint(net.prefix)
     assert (config.name, config.peepholes, config.forget_bias) == ('paper_custom', 'full', 0.0)
     assert lstm.cell_peepholes(params['lstm2']) == 'full'
     _assert_same_as_tf(net, params, config, batch=2, unrolls=3)
@@ -370,7 +373,7 @@ def test_pytorch_paper_model_matches_torch(tmp_path):
   net = refs.torch_paper_module(refs.REDUCED)
   path = tmp_path / 're3_paper.pt'
   torch.save(net.state_dict(), path)
-  params, config = convert.from_pytorch_state_dict(path)
+  params, config = torch_weights.from_pytorch_state_dict(path)
   assert (config.name, config.peepholes, config.forget_bias) == ('paper_custom', 'full', 0.0)
   crops = _crops(2, 3, seed=4)
   c1, h1, c2, h2 = _states(2, refs.REDUCED.lstm, seed=5)[1]
@@ -388,16 +391,16 @@ def test_pytorch_paper_model_matches_torch(tmp_path):
     np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
   assert np.abs(torch_out).max() > 0.1 and np.ptp(torch_out, axis=1).max() > 0.01
   # The library entry point writes a checkpoint that restores the same parameters.
-  out_dir, _ = convert.convert(path, 'pytorch', tmp_path / 'converted')
+  out_dir, _ = official_weights.convert(path, 'pytorch', tmp_path / 'converted')
   restored, restored_config = checkpoints.load_params(out_dir)
   assert restored_config == config
   jax.tree_util.tree_map(np.testing.assert_array_equal, restored, params)
   with pytest.raises(FileExistsError, match='already holds a checkpoint'):
-    convert.convert(path, 'pytorch', out_dir)
+    official_weights.convert(path, 'pytorch', out_dir)
   junk = tmp_path / 'junk.pt'
   junk.write_bytes(b'not a zip file')
   with pytest.raises(ValueError, match='is not a PyTorch state_dict file'):
-    convert.from_pytorch_state_dict(junk)
+    torch_weights.from_pytorch_state_dict(junk)
 
 
 # ----------------------------------------------------------------------------
@@ -432,7 +435,7 @@ def test_cli_writes_a_restorable_checkpoint(tracking_net):
   net, out, stdout, command, env = tracking_net
   assert 'small_custom' in stdout and str(out) in stdout
   params, config = checkpoints.load_params(out)
-  expected, expected_config = convert.from_tf_checkpoint(net.prefix)
+  expected, expected_config = tf_weights.from_tf_checkpoint(net.prefix)
   assert config == expected_config
   jax.tree_util.tree_map(np.testing.assert_array_equal, params, expected)
   again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, env=env)

@@ -1,0 +1,154 @@
+"""What the official-weights import checks, for both formats: the variable layout's names
+and shapes, the model config inferred from them (`infer_config`), and `check_shapes`,
+whose error names every missing, unexpected or mis-shaped variable."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+from typing import Mapping
+
+import numpy as np
+
+from re3_jax import model
+from re3_jax.model import lstm
+
+FORMATS = ('tf', 'pytorch')
+
+# TF variable names live under this scope.
+TF_SCOPE = 're3/'
+# Training state in TF checkpoints, ignored by the import.
+TF_IGNORED_NAMES = ('global_step', 'beta1_power', 'beta2_power')
+TF_IGNORED_SUFFIXES = ('/Adam', '/Adam_1')
+
+CONVS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5')
+SKIPS = ('conv1_skip', 'conv2_skip', 'conv5_skip')
+LSTMS = ('lstm1', 'lstm2')
+GATES = ('block_input', 'input_gate', 'forget_gate', 'output_gate')
+DIAGONAL_PARAMS = ('kernel', 'bias', 'w_f_diag', 'w_i_diag', 'w_o_diag')
+# The paper layout's LSTM scope and the small layout's (TF LSTMCell under dynamic_rnn).
+FULL_SCOPE = 'rnn/LSTM'
+DIAGONAL_SCOPE = 'rnn/lstm_cell'
+# params leaf -> TF variable name, for conv (and skip) layers and dense layers.
+TF_CONV_NAMES = {'w': 'W_conv', 'b': 'b_conv', 'prelu': 'prelu'}
+TF_DENSE_NAMES = {'w': 'W_fc', 'b': 'b_fc'}
+# PyTorch port: module lists indexed like the conv tower and the skips.
+TORCH_SKIP_INDEX = {'conv1_skip': 0, 'conv2_skip': 1, 'conv5_skip': 2}
+
+# The files of a TF checkpoint: PREFIX.index, PREFIX.meta, PREFIX.data-00000-of-00001.
+TF_CHECKPOINT_FILE = re.compile(r'\.(index|meta|data-\d+-of-\d+)$')
+
+Shape = tuple[int, ...]
+
+
+def fmt_shape(shape) -> str:
+  return '[' + ', '.join(str(int(d)) for d in shape) + ']'
+
+
+def check_shapes(found: Mapping[str, Shape], expected: Mapping[str, Shape], what: str,
+                 config: model.ModelConfig) -> None:
+  """Raises ValueError naming every missing, unexpected or mis-shaped entry.
+
+  Args:
+    found: name -> shape, as read from the source.
+    expected: name -> shape, as `config` needs them.
+    what: how to name the source in the message.
+    config: the (inferred) model config, named in the message.
+  """
+  problems = []
+  for name in sorted(set(expected) - set(found)):
+    problems.append(f'missing {name} (expected shape {fmt_shape(expected[name])})')
+  for name in sorted(set(found) - set(expected)):
+    problems.append(f'unexpected {name} (shape {fmt_shape(found[name])})')
+  for name in sorted(set(found) & set(expected)):
+    if tuple(found[name]) != tuple(expected[name]):
+      problems.append(f'{name} has shape {fmt_shape(found[name])} but {fmt_shape(expected[name])} '
+                      'is expected')
+  if problems:
+    raise ValueError(
+        f'{what} does not match a Re3 model (widths inferred: {describe(config)}):\n  '
+        + '\n  '.join(problems))
+
+
+def describe(config: model.ModelConfig) -> str:
+  return (f'config {config.name!r}, conv {list(config.conv_channels)}, '
+          f'skips {list(config.skip_channels)}, fc6 {config.fc6_units}, '
+          f'lstm {config.lstm_units}, {config.peepholes} peepholes')
+
+
+def width(shapes: Mapping[str, Shape], candidates, what: str) -> int:
+  """One layer width, read from the entries that carry it (a vote).
+
+  Args:
+    shapes: name -> shape.
+    candidates: (name, axis, ndim) tuples: ``shapes[name][axis]`` is the width
+      when `name` has `ndim` dimensions. Biases are listed first.
+    what: how to name the source in the message.
+
+  Returns:
+    The value most candidates agree on (ties: the first listed), so that one
+    mis-shaped entry is reported as such instead of changing the inferred model.
+  """
+  votes = [shapes[name][axis] for name, axis, ndim in candidates
+           if name in shapes and len(shapes[name]) == ndim]
+  if not votes:
+    names = ', '.join(name for name, _, _ in candidates)
+    raise ValueError(f'{what} has none of {names}, which give a layer width of a Re3 model '
+                     f'(found: {sorted(shapes)[:20]})')
+  return max(dict.fromkeys(votes), key=votes.count)
+
+
+def infer_config(conv_channels, skip_channels, fc6_units: int, lstm_units: int,
+                 peepholes: str) -> model.ModelConfig:
+  """The named config with these widths ('paper' or 'small'), else a custom one.
+
+  The structure (and forget-bias convention) follows the LSTM cell: 'full'
+  peepholes are the paper model's cell, 'diagonal' the small model's TF
+  LSTMCell.
+  """
+  base = model.get_config('paper' if peepholes == 'full' else 'small')
+  try:
+    config = base.replace(conv_channels=tuple(conv_channels), skip_channels=tuple(skip_channels),
+                          fc6_units=int(fc6_units), lstm_units=int(lstm_units))
+  except ValueError as e:
+    raise ValueError(f'the checkpoint\'s layer widths do not describe a Re3 model: {e}') from e
+  if config == base:
+    return config
+  return config.replace(name=f'{base.name}_custom')
+
+
+def abstract_shapes(config: model.ModelConfig) -> dict[tuple[str, str], Shape]:
+  """(layer, param) -> shape of `model.init(..., config)`."""
+  params = model.abstract_params(config)
+  return {(layer, name): tuple(leaf.shape) for layer, group in params.items()
+          for name, leaf in group.items()}
+
+
+def full_gate_shapes(config: model.ModelConfig, layer: str) -> dict[str, tuple[Shape, Shape]]:
+  """The paper cell's gate -> (weights [in, H], biases [H]), in TF's [in, out] layout."""
+  units = config.lstm_units
+  in_dim = config.fc6_units + (units if layer == 'lstm2' else 0)
+  return {gate: ((in_dim + units if gate == 'block_input' else in_dim + 2 * units, units),
+                 (units,))
+          for gate in GATES}
+
+
+def as_float32(x, name: str) -> np.ndarray:
+  x = np.asarray(x)
+  if not np.issubdtype(x.dtype, np.floating):
+    raise ValueError(f'{name} has dtype {x.dtype}, expected floating point weights')
+  return x.astype(np.float32, copy=False)
+
+
+def full_cell(gates: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+  """The paper cell's four (weights [in, H], biases [H]) -> the 'full' cell layout."""
+  cell = lstm.full_cell_from_gates(*gates['block_input'], *gates['input_gate'],
+                                   *gates['forget_gate'], *gates['output_gate'])
+  return {k: np.asarray(v, np.float32) for k, v in cell.items()}
+
+
+def check_exists(path: str, allow_prefix: bool = False) -> None:
+  p = pathlib.Path(path)
+  if p.exists() or (allow_prefix and pathlib.Path(path + '.index').exists()):
+    return
+  raise FileNotFoundError(f'no checkpoint at {path}')
