@@ -19,6 +19,7 @@ from re3_jax.core import boxes as boxes_lib
 from re3_jax.media import sequences
 from re3_jax.media import video
 from re3_jax.model import checkpoints
+from re3_jax.tracking import track_files
 from re3_jax.tracking import tracker as tracker_lib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -85,14 +86,14 @@ def gif_frames(path):
 
 def test_batched_objects_match_one_by_one(steady, clip, tmp_path):
   boxes = BOXES + ([5.0, 50.0, 45.0, 92.0],)
-  result = track.track_frames(tracker_lib.Re3Tracker(*steady), iter(clip.frames), boxes,
+  result = track_files.track_frames(tracker_lib.Re3Tracker(*steady), iter(clip.frames), boxes,
                               boxes_out=tmp_path / 'b.csv')
   assert result.boxes.shape == (N_FRAMES, 3, 4) and result.object_ids == [0, 1, 2]
   np.testing.assert_array_equal(result.boxes[0], np.asarray(boxes, np.float32))
   expected = expected_boxes(steady, clip.frames, boxes)
   np.testing.assert_allclose(result.boxes, expected, atol=1e-3)
   assert np.abs(expected[-1] - expected[0]).max() > 1  # the boxes did move
-  csv_boxes, ids = track.read_boxes_csv(tmp_path / 'b.csv')
+  csv_boxes, ids = track_files.read_boxes_csv(tmp_path / 'b.csv')
   assert ids == [0, 1, 2]
   np.testing.assert_allclose(csv_boxes, result.boxes, atol=1e-3)
   assert result.tracker_fps > 0 and result.decode_fps > 0
@@ -111,7 +112,7 @@ def test_cli_folder_to_gif_and_csv(steady, checkpoint, clip, folder, tmp_path):
   assert lines[0] == 'frame,object_id,x1,y1,x2,y2' and len(lines) == 1 + 2 * N_FRAMES
   assert lines[1:3] == ['0,0,20.000,15.000,70.000,60.000', '0,1,60.000,30.000,120.000,90.000']
   # Natural order (img2 before img10), and the same boxes as tracking in this process.
-  got, _ = track.read_boxes_csv(tmp_path / 'boxes.csv')
+  got, _ = track_files.read_boxes_csv(tmp_path / 'boxes.csv')
   np.testing.assert_allclose(got, expected_boxes(steady, clip.frames, BOXES), atol=2e-3)
   frames = gif_frames(tmp_path / 'out.gif')
   assert len(frames) == N_FRAMES and frames[0].shape == (96, 128, 3)
@@ -187,29 +188,29 @@ def test_import_defines_no_flags():
 def test_input_errors(steady, folder, tmp_path):
   tr = tracker_lib.Re3Tracker(*steady)
   with pytest.raises(video.VideoError, match=r'input .*nothing\.mp4 does not exist'):
-    track.track_video_file(tr, tmp_path / 'nothing.mp4', [BOXES[0]])
+    track_files.track_video_file(tr, tmp_path / 'nothing.mp4', [BOXES[0]])
   (tmp_path / 'junk.mp4').write_bytes(b'junk' * 50)
   with pytest.raises(video.VideoError, match=r'cannot read .*junk\.mp4'):
-    track.track_video_file(tr, tmp_path / 'junk.mp4', [BOXES[0]])
+    track_files.track_video_file(tr, tmp_path / 'junk.mp4', [BOXES[0]])
   (tmp_path / 'empty').mkdir()
   with pytest.raises(video.VideoError, match=r'folder .*empty holds no images'):
-    track.track_video_file(tr, tmp_path / 'empty', [BOXES[0]])
+    track_files.track_video_file(tr, tmp_path / 'empty', [BOXES[0]])
   with pytest.raises(ValueError, match=r'box 1 \(object 1\) in the first frame of .*frames.*'
                      r'lies entirely outside the 128x96'):
-    track.track_video_file(tr, folder, [BOXES[0], [-50, 10, -5, 40]])
+    track_files.track_video_file(tr, folder, [BOXES[0], [-50, 10, -5, 40]])
   with pytest.raises(ValueError, match='no boxes to track'):
-    track.track_video_file(tr, folder, [])
+    track_files.track_video_file(tr, folder, [])
   with pytest.raises(ValueError, match='has no frames'):
-    track.track_frames(tr, [], [BOXES[0]])
+    track_files.track_frames(tr, [], [BOXES[0]])
   with pytest.raises(ValueError, match=r"malformed box '1,2,3,x'"):
     track.parse_box('1,2,3,x')
   with pytest.raises(ValueError, match=r"box '50,10,10,50' .* has width -40 and height 40"):
     track.parse_box('50,10,10,50')
   with pytest.raises(ValueError, match=r"unknown boxes file extension '\.txt'"):
-    track.track_video_file(tr, folder, [BOXES[0]], boxes_out=tmp_path / 'b.txt')
+    track_files.track_video_file(tr, folder, [BOXES[0]], boxes_out=tmp_path / 'b.txt')
   with pytest.raises(ValueError, match=r'cannot write output video .*no/o\.gif: folder .*no does '
                      'not exist'):
-    track.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'no' / 'o.gif')
+    track_files.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'no' / 'o.gif')
   np.testing.assert_array_equal(track.parse_box(' 1, 2.5,3,4 '), [1, 2.5, 3, 4])
   with pytest.raises(ValueError, match='no model: give a checkpoint'):
     track.make_tracker()
@@ -237,11 +238,11 @@ def test_failure_mid_run_leaves_no_output(steady, clip, tmp_path):
       raise KeyboardInterrupt
 
   with pytest.raises(video.VideoError, match=r'frame 6: cannot read frame .*006\.png'):
-    track.track_video_file(tr, frames_dir, [BOXES[0]], output=out / 'new.mp4',
+    track_files.track_video_file(tr, frames_dir, [BOXES[0]], output=out / 'new.mp4',
                            boxes_out=out / 'b.json', progress=lambda p: seen.append(p.frame))
   assert seen == [1, 2, 3, 4, 5, 6]  # it failed mid-run, after writing frames
   with pytest.raises(KeyboardInterrupt):  # Ctrl-C at frame 3
-    track.track_video_file(tr, frames_dir, [BOXES[0]], output=out / 'old.gif',
+    track_files.track_video_file(tr, frames_dir, [BOXES[0]], output=out / 'old.gif',
                            boxes_out=out / 'b.csv',
                            progress=interrupt_at_frame_3)
   assert sorted(p.name for p in out.iterdir()) == ['old.gif']  # no partial files

@@ -1,2 +1,3 @@
-"""Online tracking: pure jitted ``init``/``step``, ``track_video`` and the `Re3Tracker` API.
-Imports `re3_jax.core` and `re3_jax.model`."""
+"""Online tracking: pure jitted ``init``/``step``, ``track_video``, the `Re3Tracker` API and
+`load_tracker` (`tracker`); videos and image folders through it (`track_files`). Imports
+`re3_jax.core`, `re3_jax.model` and `re3_jax.media`."""

@@ -1,4 +1,4 @@
-"""Independent Re3 networks for `test_official_weights.py`: TensorFlow 1 graphs and a PyTorch module.
+"""Independent Re3 networks for `test_official_weights.py`: TF1 graphs and a PyTorch module.
 
 Written from the reference (sections 3-5) with each framework's own ops, not
 from re3_jax: the conv tower as the original ``tf_util.conv`` builds it

@@ -443,7 +443,7 @@ def test_cli_writes_a_restorable_checkpoint(tracking_net):
 
 
 def _track_with_tf(net, frames, box, initial=None):
-  """Reference section 7 with the TF graph: crops by re3_jax.core.crops, decoding by re3_jax.core.boxes."""
+  """Reference section 7 with the TF graph: crops by `core.crops`, decoding by `core.boxes`."""
   crop = jax.jit(lambda image, box: crops_lib.crop(image, boxes_lib.context_window(box)))
   run = lambda prev, cur, state: net.run(np.stack([prev, cur])[None, None], state)
   zeros = tuple(np.zeros((1, refs.REDUCED.lstm), np.float32) for _ in range(4))

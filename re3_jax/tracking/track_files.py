@@ -1,0 +1,310 @@
+"""Tracking through a video file or an image folder, streamed, with atomic outputs.
+
+`track_video_file` (and `track_frames` over any iterable of frames) starts each object
+at its box in the first frame, tracks all objects together with one batched network
+pass per frame (`tracker.Re3Tracker.multi_track`), and decodes, tracks, draws and writes
+one frame at a time: the video is never held in memory. Outputs (an annotated
+``.mp4``/``.gif``; boxes as ``.csv`` or ``.json``, see `write_boxes_csv` and
+`write_boxes_json`) are written under temporary names and renamed when the whole video
+is done, so an output file is always complete. ``python -m re3_jax.track`` is the
+command line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import itertools
+import json
+import os
+import pathlib
+import time
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import images as images_lib
+from re3_jax.media import video
+from re3_jax.tracking import tracker as tracker_lib
+
+BOXES_OUTPUTS = ('.csv', '.json')
+CSV_HEADER = ('frame', 'object_id', 'x1', 'y1', 'x2', 'y2')
+BOX_FORMAT = 'x1,y1,x2,y2 float pixels, 0-based; the top-left pixel covers [0,1)x[0,1)'
+
+
+@dataclasses.dataclass
+class Progress:
+  """Where a tracking run is, passed to a progress callback after each frame.
+
+  Attributes:
+    frame: frames done.
+    total: frames expected (None when unknown).
+    tracker_fps: frames/s of the tracker calls after the first (None before
+      the second frame).
+    decode_fps: frames/s of reading and decoding the input.
+    write_fps: frames/s of drawing and encoding the output video (None
+      without one).
+  """
+  frame: int
+  total: int | None
+  tracker_fps: float | None
+  decode_fps: float | None
+  write_fps: float | None
+
+  def line(self) -> str:
+    """One line of text, e.g. ``frame 40/120: tracker 85.2 frames/s, decode 410.0 ...``."""
+    rate = lambda v: '-' if v is None else f'{v:.1f}'
+    text = f'frame {self.frame}' + (f'/{self.total}' if self.total else '')
+    text += f': tracker {rate(self.tracker_fps)} frames/s, decode {rate(self.decode_fps)} frames/s'
+    if self.write_fps is not None:
+      text += f', draw+write {rate(self.write_fps)} frames/s'
+    return text
+
+
+@dataclasses.dataclass
+class TrackResult:
+  """The outcome of `track_frames`.
+
+  Attributes:
+    boxes: (T, N, 4) float32 xyxy boxes, frame by object; row 0 holds the
+      starting boxes.
+    object_ids: the N ids (0 ... N-1 in `--box` order by default).
+    height, width: the frames' size.
+    fps: the input's frames per second (None if unknown).
+    tracker_fps: frames/s of the tracker calls after the first (None for one frame).
+    decode_fps: frames/s of reading the input.
+    output, boxes_out: the files written (None if not asked for).
+  """
+  boxes: np.ndarray
+  object_ids: list
+  height: int
+  width: int
+  fps: float | None
+  tracker_fps: float | None
+  decode_fps: float | None
+  output: pathlib.Path | None = None
+  boxes_out: pathlib.Path | None = None
+
+  @property
+  def num_frames(self) -> int:
+    return self.boxes.shape[0]
+
+
+def write_boxes_csv(path: str | os.PathLike, boxes: np.ndarray, object_ids: Sequence) -> None:
+  """Writes (T, N, 4) boxes as CSV: a header, then ``frame,object_id,x1,y1,x2,y2`` rows.
+
+  Rows go frame by frame, objects in order within a frame; coordinates have 3
+  decimals.
+  """
+  with open(path, 'w', newline='') as f:
+    out = csv.writer(f)
+    out.writerow(CSV_HEADER)
+    for t, frame_boxes in enumerate(np.asarray(boxes)):
+      for object_id, box in zip(object_ids, frame_boxes):
+        out.writerow([t, object_id] + [f'{v:.3f}' for v in box])
+
+
+def write_boxes_json(path: str | os.PathLike, result: TrackResult, input_name: str) -> None:
+  """Writes the boxes of `result` as JSON.
+
+  Structure::
+
+    {"input": "clip.mp4", "width": 640, "height": 360, "fps": 30.0 (or null),
+     "num_frames": T, "box_format": "x1,y1,x2,y2 float pixels, 0-based; ...",
+     "objects": [{"object_id": 0, "boxes": [[x1, y1, x2, y2], ... T boxes]}, ...]}
+
+  ``objects[k]["boxes"][t]`` is object k's box in frame t (0-based);
+  ``boxes[0]`` is its starting box.
+  """
+  boxes = np.round(np.asarray(result.boxes, np.float64), 3)
+  doc = {'input': input_name, 'width': result.width, 'height': result.height, 'fps': result.fps,
+         'num_frames': result.num_frames, 'box_format': BOX_FORMAT,
+         'objects': [{'object_id': object_id, 'boxes': boxes[:, k].tolist()}
+                     for k, object_id in enumerate(result.object_ids)]}
+  pathlib.Path(path).write_text(json.dumps(doc, indent=1) + '\n')
+
+
+def read_boxes_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[int]]:
+  """Reads a `write_boxes_csv` file back: ((T, N, 4) boxes, object ids)."""
+  with open(path, newline='') as f:
+    rows = list(csv.reader(f))
+  if not rows or tuple(rows[0]) != CSV_HEADER:
+    raise ValueError(f'{path}: expected the header {",".join(CSV_HEADER)}')
+  ids = list(dict.fromkeys(int(r[1]) for r in rows[1:]))
+  values = np.asarray([[float(v) for v in r[2:]] for r in rows[1:]], np.float32)
+  return values.reshape(-1, len(ids), 4), ids
+
+
+def check_outputs(output: str | os.PathLike | None, boxes_out: str | os.PathLike | None) -> None:
+  """Checks the output files' extensions and that their folders exist, before any work.
+
+  Raises:
+    ValueError: naming the file: an unknown extension or a missing folder.
+  """
+  for path, allowed, what in ((output, video.VIDEO_OUTPUTS, 'output video'),
+                              (boxes_out, BOXES_OUTPUTS, 'boxes file')):
+    if path is None:
+      continue
+    path = pathlib.Path(path)
+    video.check_output_suffix(path, allowed, what)
+    if not path.absolute().parent.is_dir():
+      raise video.VideoError(f'cannot write {what} {path}: folder {path.parent} does not exist')
+
+
+def _host_rgb(frame, name: str) -> np.ndarray:
+  """`frame` as a host uint8 (H, W, 3) array (other layouts checked by `images.to_rgb`)."""
+  if isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and \
+      frame.shape[2] == 3 and frame.size:
+    return frame
+  return np.asarray(images_lib.to_rgb(frame, name))
+
+
+def _rate(count: int, seconds: float) -> float | None:
+  return count / seconds if count and seconds > 0 else None
+
+
+def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
+                 start_boxes: Sequence, *, object_ids: Sequence | None = None,
+                 output: str | os.PathLike | None = None,
+                 boxes_out: str | os.PathLike | None = None, fps: float | None = None,
+                 output_fps: float | None = None, output_scale: float = 1.0,
+                 num_frames: int | None = None, input_name: str = 'frames',
+                 progress: Callable[[Progress], None] | None = None) -> TrackResult:
+  """Tracks objects from their boxes in the first frame through a stream of frames.
+
+  Frames are taken from `frames` one at a time, tracked in one batched pass
+  per frame, drawn and written at once. Outputs are written to temporary
+  files renamed at the end (`video.atomic_output`): if anything fails (or
+  Ctrl-C), no output file appears and existing ones are left as they were.
+
+  Args:
+    tracker: the tracker; the objects are started in it under `object_ids`.
+    frames: (H, W, 3) uint8 RGB frames of one size (see `images.to_rgb` for
+      other layouts), e.g. a `video.FrameSource`.
+    start_boxes: N xyxy boxes in the first frame.
+    object_ids: N track ids (default 0 ... N-1), also the labels drawn.
+    output: an annotated ``.mp4`` or ``.gif`` to write.
+    boxes_out: a ``.csv`` or ``.json`` file of the boxes to write.
+    fps: the input's frames per second, recorded in the JSON and the default
+      of `output_fps`.
+    output_fps: the output video's frames per second (default `fps`, else 30).
+    output_scale: scale of the output video's frames (e.g. 0.5 for a small GIF).
+    num_frames: the expected frame count, for progress lines.
+    input_name: how to name the input in errors and in the JSON.
+    progress: called with a `Progress` after each frame.
+
+  Returns:
+    A `TrackResult`.
+
+  Raises:
+    ValueError: a bad box (naming it; a box entirely outside the first frame
+      included), no frames, an unknown output extension, or a frame of another
+      size (`video.VideoError`, naming the frame).
+  """
+  start_boxes = [np.asarray(b, np.float32) for b in start_boxes]
+  if not start_boxes:
+    raise ValueError('no boxes to track: give at least one starting box')
+  object_ids = list(range(len(start_boxes))) if object_ids is None else list(object_ids)
+  if len(object_ids) != len(start_boxes):
+    raise ValueError(f'{len(object_ids)} object ids for {len(start_boxes)} boxes')
+  check_outputs(output, boxes_out)
+  output = None if output is None else pathlib.Path(output)
+  boxes_out = None if boxes_out is None else pathlib.Path(boxes_out)
+  if not output_scale > 0:
+    raise ValueError(f'output_scale must be > 0, got {output_scale}')
+  frames = iter(frames)
+  t0 = time.perf_counter()
+  first = next(frames, None)
+  decode_time = time.perf_counter() - t0
+  if first is None:
+    raise ValueError(f'{input_name} has no frames')
+  first = _host_rgb(first, f'{input_name} frame 0')
+  height, width = first.shape[:2]
+  for k, box in enumerate(start_boxes):
+    boxes_lib.validate_box(box, (height, width),
+                           f'box {k} (object {object_ids[k]!r}) in the first frame of '
+                           f'{input_name}:')
+  labels = [str(i) for i in object_ids]
+  colors = [video.color(k) for k in range(len(object_ids))]
+  out_fps = output_fps or fps or video.DEFAULT_FPS
+  out_size = (max(1, round(height * output_scale)), max(1, round(width * output_scale)))
+
+  results = []
+  track_time, track_frames_timed, write_time = 0.0, 0, 0.0
+  with contextlib.ExitStack() as outputs:  # temporary files, renamed when all went well
+    video_tmp = outputs.enter_context(video.atomic_output(output)) if output else None
+    boxes_tmp = outputs.enter_context(video.atomic_output(boxes_out)) if boxes_out else None
+    writer = (video.open_video_writer(video_tmp, out_fps, out_size, suffix=output.suffix)
+              if output else None)
+    try:
+      frame, index = first, 0
+      while frame is not None:
+        if index:
+          frame = _host_rgb(frame, f'{input_name} frame {index}')
+          if frame.shape[:2] != (height, width):
+            raise video.VideoError(f'{input_name}: frame {index} is {frame.shape[1]}x'
+                                   f'{frame.shape[0]}, frame 0 {width}x{height}')
+        t = time.perf_counter()
+        if index == 0:
+          boxes = tracker.multi_track(object_ids, frame, dict(zip(object_ids, start_boxes)))
+        else:
+          boxes = tracker.multi_track(object_ids, frame)
+          track_time += time.perf_counter() - t  # the first call (compiling) is not counted
+          track_frames_timed += 1
+        results.append(boxes)
+        if writer is not None:
+          t = time.perf_counter()
+          writer.write(video.resize(video.annotate(frame, boxes, labels, colors), output_scale))
+          write_time += time.perf_counter() - t
+        index += 1
+        if progress is not None:
+          progress(Progress(index, num_frames, _rate(track_frames_timed, track_time),
+                            _rate(index, decode_time),
+                            _rate(index, write_time) if writer is not None else None))
+        t = time.perf_counter()
+        frame = next(frames, None)
+        decode_time += time.perf_counter() - t
+    finally:
+      if writer is not None:
+        writer.close()
+    result = TrackResult(np.stack(results).astype(np.float32), object_ids, height, width, fps,
+                         _rate(track_frames_timed, track_time), _rate(index, decode_time),
+                         output, boxes_out)
+    if boxes_out is not None:
+      if boxes_out.suffix.lower() == '.csv':
+        write_boxes_csv(boxes_tmp, result.boxes, object_ids)
+      else:
+        write_boxes_json(boxes_tmp, result, input_name)
+  return result
+
+
+def track_video_file(tracker: tracker_lib.Re3Tracker, input_path: str | os.PathLike,
+                     start_boxes: Sequence, *, max_frames: int | None = None,
+                     **kwargs) -> TrackResult:
+  """Tracks objects through a video file or image folder (see `track_frames`).
+
+  Args:
+    tracker: the tracker.
+    input_path: a video file or a folder of images (`video.open_frames`).
+    start_boxes: N xyxy boxes in the first frame.
+    max_frames: track only the first `max_frames` frames.
+    **kwargs: more arguments of `track_frames` (output, boxes_out, output_fps,
+      output_scale, object_ids, progress).
+
+  Raises:
+    ValueError: the errors of `video.open_frames` and `track_frames`, each
+      naming the file, frame or box.
+  """
+  if max_frames is not None and max_frames < 1:
+    raise ValueError(f'max_frames must be >= 1, got {max_frames}')
+  check_outputs(kwargs.get('output'), kwargs.get('boxes_out'))  # before decoding anything
+  with video.open_frames(input_path) as source:
+    total = source.num_frames
+    frames: Iterable[np.ndarray] = source
+    if max_frames is not None:
+      frames = itertools.islice(source, max_frames)
+      total = max_frames if total is None else min(total, max_frames)
+    return track_frames(tracker, frames, start_boxes, fps=source.fps, num_frames=total,
+                        input_name=str(input_path), **kwargs)

@@ -1,0 +1,54 @@
+"""The package's layering: every import inside `re3_jax` points down (WORKSPACE.md's map)."""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 're3_jax'
+# Lowest first; a sub-package may import its own modules and those of lower layers.
+LAYERS = ('core', 'model', 'media', 'tracking', 'input', 'evaluation', 'training')
+TESTING = 'testing'  # test helpers: imported by tests and the benchmark only
+
+
+def _layer(module: str) -> str:
+  """'re3_jax.core.boxes' -> 'core'; a top-level module (an entry point) -> 'entry'."""
+  parts = module.split('.')
+  if len(parts) >= 2 and parts[1] in LAYERS + (TESTING,):
+    return parts[1]
+  return 'entry'
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+  """The re3_jax modules that `path` imports (anywhere in the file, lazily or not)."""
+  found = set()
+  for node in ast.walk(ast.parse(path.read_text())):
+    if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith('re3_jax'):
+      found.update(f'{node.module}.{a.name}' for a in node.names)
+    elif isinstance(node, ast.Import):
+      found.update(a.name for a in node.names if a.name.startswith('re3_jax'))
+  return found
+
+
+def _modules():
+  for path in sorted(PACKAGE.rglob('*.py')):
+    yield '.'.join(('re3_jax',) + path.relative_to(PACKAGE).with_suffix('').parts), path
+
+
+@pytest.mark.parametrize('name, path', list(_modules()), ids=lambda x: str(x))
+def test_imports_point_down(name, path):
+  mine = _layer(name)
+  for imported in _imports(path):
+    theirs = _layer(imported)
+    if mine == 'entry':  # a command line may use anything but another command line
+      assert theirs != 'entry' or imported == 're3_jax.cli', f'{name} imports {imported}'
+      continue
+    assert theirs not in ('entry', TESTING), f'{name} imports {imported}'
+    if mine != TESTING:
+      assert LAYERS.index(theirs) <= LAYERS.index(mine), (
+          f'{name} ({mine}) imports {imported} ({theirs}), a higher layer')
+
+
+def test_the_layers_are_the_folders():
+  folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / '__init__.py').exists()}
+  assert folders == set(LAYERS) | {TESTING}
