@@ -13,11 +13,29 @@ Rules (documented in README):
 from __future__ import annotations
 
 import pathlib
+import re
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
+
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+def natural_key(path: str | pathlib.Path) -> tuple:
+  """Sort key comparing the digit runs of a file name as numbers (``f2`` < ``f10``)."""
+  name = pathlib.Path(path).name
+  parts = tuple((0, int(part), '') if part.isdigit() else (1, 0, part.lower())
+                for part in re.split(r'(\d+)', name) if part)
+  return parts, name
+
+
+def list_images(folder: str | pathlib.Path) -> list[pathlib.Path]:
+  """The image files of a folder (`IMAGE_SUFFIXES`, any case), in natural order; may be empty."""
+  return sorted((p for p in pathlib.Path(folder).iterdir()
+                 if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=natural_key)
 
 
 def read_frame(path: str | pathlib.Path) -> np.ndarray:

@@ -42,7 +42,6 @@ from PIL import Image
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import images as images_lib
 
-_IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 _FRAME_FOLDERS = ('img', 'imgs', 'color', '.')
 OTB_GROUNDTRUTH = 'groundtruth_rect.txt'
 VOT_GROUNDTRUTH = 'groundtruth.txt'
@@ -205,10 +204,6 @@ class SequenceFiles:
     return Sequence(self.name, np.stack(frames), self.boxes)
 
 
-def _image_files(folder: pathlib.Path, suffixes=_IMAGE_SUFFIXES) -> list[pathlib.Path]:
-  return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file())
-
-
 def frame_number(path: pathlib.Path) -> int | None:
   """The number in a frame file's name (``0001.jpg`` -> 1), or None if it has none."""
   return int(path.stem) if path.stem.isdigit() else None
@@ -279,7 +274,7 @@ def frame_files(folder: pathlib.Path, name: str | None = None) -> list[pathlib.P
   candidates = [_vot_frames_folder(folder)] + [folder / sub for sub in _FRAME_FOLDERS]
   for d in candidates:
     if d is not None and d.is_dir():
-      paths = _image_files(d)
+      paths = images_lib.list_images(d)
       if paths:
         return paths
   raise SequenceError(f'sequence {name}: {folder} has no frames in img/, imgs/, color/ or itself')

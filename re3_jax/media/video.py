@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
-import re
 import secrets
 from typing import Iterator, Sequence
 
@@ -33,7 +32,6 @@ from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
 
 from re3_jax.core import images as images_lib
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
 VIDEO_OUTPUTS = ('.mp4', '.gif')
 MP4_FOURCC = 'mp4v'
 DEFAULT_FPS = 30.0
@@ -49,16 +47,8 @@ class VideoError(ValueError):
   """An input or output that cannot be used; the message names the file (and frame)."""
 
 
-def natural_key(path: str | os.PathLike) -> tuple:
-  """Sort key comparing the digit runs of a file name as numbers (``f2`` < ``f10``)."""
-  name = pathlib.Path(path).name
-  parts = tuple((0, int(part), '') if part.isdigit() else (1, 0, part.lower())
-                for part in re.split(r'(\d+)', name) if part)
-  return parts, name
-
-
 def image_files(folder: str | os.PathLike) -> list[pathlib.Path]:
-  """The image files of `folder` (`IMAGE_SUFFIXES`, any case), sorted naturally.
+  """The image files of `folder` (`images.list_images`: natural order), at least one.
 
   Raises:
     VideoError: `folder` is not a directory or holds no images.
@@ -66,10 +56,10 @@ def image_files(folder: str | os.PathLike) -> list[pathlib.Path]:
   folder = pathlib.Path(folder)
   if not folder.is_dir():
     raise VideoError(f'{folder} is not a folder')
-  paths = sorted((p for p in folder.iterdir()
-                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=natural_key)
+  paths = images_lib.list_images(folder)
   if not paths:
-    raise VideoError(f'folder {folder} holds no images ({", ".join(IMAGE_SUFFIXES)})')
+    raise VideoError(f'folder {folder} holds no images '
+                     f'({", ".join(images_lib.IMAGE_SUFFIXES)})')
   return paths
 
 

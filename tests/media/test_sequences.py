@@ -149,3 +149,12 @@ def test_shared_sequences(sequences_dir):
   assert otb.check() == (240, 360) and vot.check() == (360, 480)
   np.testing.assert_array_equal(otb.boxes[0], [204, 150, 221, 200])
   assert otb.read(119).shape == (240, 360, 3)
+
+
+def test_frames_numbered_without_padding_are_in_numeric_order(tmp_path):
+  # One image lister for sequences and videos (`images.list_images`): natural order, so
+  # 2.png comes before 10.png.
+  (tmp_path / 'img').mkdir()
+  for i in range(1, 13):
+    Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(tmp_path / 'img' / f'{i}.png')
+  assert [p.name for p in sequences.frame_files(tmp_path)] == [f'{i}.png' for i in range(1, 13)]

@@ -5,6 +5,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from re3_jax.core import images as images_lib
 from re3_jax.media import video
 
 H, W = 48, 64
@@ -43,7 +44,7 @@ def test_natural_order_and_suffixes(tmp_path):
   (tmp_path / 'sub.png').mkdir()
   assert [p.name for p in video.image_files(tmp_path)] == [
       'f1.JPEG', 'f2.jpg', 'F3.bmp', 'f9.png', 'f10.png']
-  assert sorted(['a10b2', 'a2b10', 'a2b3', 'a10'], key=video.natural_key) == [
+  assert sorted(['a10b2', 'a2b10', 'a2b3', 'a10'], key=images_lib.natural_key) == [
       'a2b3', 'a2b10', 'a10', 'a10b2']
 
 
