@@ -1,7 +1,7 @@
 """Result files of the evaluation harness, in the benchmarks' own formats.
 
 * OTB / GOT-10k: one ``x,y,w,h`` line per frame (OTB's 1-based convention, 3
-  decimals; `format_box`, `parse_box`); GOT-10k's ``NAME_time.txt`` holds
+  decimals; `format_otb_line`, `parse_otb_line`); GOT-10k's ``NAME_time.txt`` holds
   seconds per frame.
 * VOT toolkit codes for the reset-based protocol: ``1`` a (re)start, ``2`` a
   failure, ``0`` a skipped frame, else the box (`vot_line`, `read_vot_results`).
@@ -26,12 +26,12 @@ def file_name(sequence: str) -> str:
   return sequence.replace('/', '.')
 
 
-def format_box(box) -> str:
+def format_otb_line(box) -> str:
   """An xyxy box as an OTB ``x,y,w,h`` line (1-based, 3 decimals; ``nan`` values kept)."""
   return ','.join(f'{v:.3f}' for v in np.asarray(boxes_lib.to_otb(np.asarray(box, np.float64))))
 
 
-def parse_box(line: str, where: str = '') -> np.ndarray:
+def parse_otb_line(line: str, where: str = '') -> np.ndarray:
   """An OTB ``x,y,w,h`` line -> (4,) float32 xyxy (see `boxes.from_otb`)."""
   try:
     values = [float(v) for v in line.replace('\t', ',').replace(' ', ',').split(',') if v]
@@ -45,21 +45,21 @@ def parse_box(line: str, where: str = '') -> np.ndarray:
 def as_written(boxes) -> np.ndarray:
   """(..., 4) xyxy boxes as they read back from a result file (float32, 3 decimals in OTB)."""
   boxes = np.asarray(boxes, np.float64)
-  flat = [parse_box(format_box(b)) for b in boxes.reshape(-1, 4)]
+  flat = [parse_otb_line(format_otb_line(b)) for b in boxes.reshape(-1, 4)]
   return np.stack(flat).reshape(boxes.shape).astype(np.float32) if flat else boxes.astype(
       np.float32)
 
 
 def write_boxes(path: pathlib.Path, boxes) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(''.join(format_box(b) + '\n' for b in boxes))
+  path.write_text(''.join(format_otb_line(b) + '\n' for b in boxes))
 
 
 def read_boxes(path: str | pathlib.Path) -> np.ndarray:
   """An OTB/GOT-10k result file -> (T, 4) float32 xyxy."""
   path = pathlib.Path(path)
   lines = [l for l in path.read_text().splitlines() if l.strip()]
-  return np.stack([parse_box(l, f'{path}:{i + 1}') for i, l in enumerate(lines)])
+  return np.stack([parse_otb_line(l, f'{path}:{i + 1}') for i, l in enumerate(lines)])
 
 
 def vot_line(kind: int, failure: bool, box) -> str:
@@ -67,7 +67,7 @@ def vot_line(kind: int, failure: bool, box) -> str:
     return '0'
   if kind == metrics.FrameKind.START:
     return '1'
-  return '2' if failure else format_box(box)
+  return '2' if failure else format_otb_line(box)
 
 
 def read_vot_results(path: str | pathlib.Path, truth) -> tuple[np.ndarray, np.ndarray]:
@@ -91,7 +91,7 @@ def read_vot_results(path: str | pathlib.Path, truth) -> tuple[np.ndarray, np.nd
     elif line == '2':
       kinds[i] = metrics.FrameKind.TRACKED
     else:
-      kinds[i], boxes[i] = metrics.FrameKind.TRACKED, parse_box(line, f'{path}:{i + 1}')
+      kinds[i], boxes[i] = metrics.FrameKind.TRACKED, parse_otb_line(line, f'{path}:{i + 1}')
   return boxes, kinds
 
 

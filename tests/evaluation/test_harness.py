@@ -193,12 +193,12 @@ def test_run_writes_files_that_rescore_to_the_json(tmp_path):
 
 def test_result_lines_round_trip():
   box = np.array([10.25, 20.5, 30.125, 40.0], np.float32)
-  assert results.format_box(box) == '11.250,21.500,19.875,19.500'
-  np.testing.assert_array_equal(results.parse_box('11.250,21.500,19.875,19.500'), box)
-  np.testing.assert_array_equal(results.parse_box('11.25\t21.5\t19.875\t19.5'), box)
-  assert results.format_box([np.nan] * 4) == 'nan,nan,nan,nan'
+  assert results.format_otb_line(box) == '11.250,21.500,19.875,19.500'
+  np.testing.assert_array_equal(results.parse_otb_line('11.250,21.500,19.875,19.500'), box)
+  np.testing.assert_array_equal(results.parse_otb_line('11.25\t21.5\t19.875\t19.5'), box)
+  assert results.format_otb_line([np.nan] * 4) == 'nan,nan,nan,nan'
   with pytest.raises(ValueError, match='x,y,w,h'):
-    results.parse_box('1,2,3')
+    results.parse_otb_line('1,2,3')
 
 
 def test_make_tracker(tmp_path):
