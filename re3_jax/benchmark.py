@@ -350,7 +350,7 @@ def bench_train_step(config: model.ModelConfig, unrolls: int, batch: int, runs: 
   optim = train_step.OptimConfig()
   optimizer = train_step.make_optimizer(optim)
   step = train_step.make_train_step(mesh, model_config=config, optim=optim, optimizer=optimizer,
-                                  scan_unroll=scan_unroll)
+                                    scan_unroll=scan_unroll)
   state = jax.device_put(train_step.init_state(jax.random.key(0), config, optimizer),
                          train_step.replicated(mesh))
   device_batch = train_step.shard_batch(mesh, host)

@@ -58,7 +58,7 @@ def _define_flags():
   flags.DEFINE_multi_string('dataset', None, 'KIND:ROOT with KIND otb, vot, got10k or vid '
                             '(repeatable).', required=True)
   flags.DEFINE_multi_enum('tracker', ['re3'], harness.TRACKERS,
-                           'Trackers to run (repeatable).')
+                          'Trackers to run (repeatable).')
   flags.DEFINE_list('protocol', ['ope'], 'ope (one pass) and/or vot (reset-based), e.g. ope,vot.')
   flags.DEFINE_string('out', None, 'Output folder.', required=True)
   flags.DEFINE_string('checkpoint', None, 'Re3 parameters checkpoint (re3_jax.model.checkpoints).')

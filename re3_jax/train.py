@@ -104,8 +104,8 @@ def config_from_flags() -> loop.TrainConfig:
       frame_size=tuple(int(v) for v in _FRAME_SIZE.value), num_threads=_THREADS.value,
       num_workers=_WORKERS.value)
   optim = train_step.OptimConfig(learning_rate=_LEARNING_RATE.value,
-                               weight_decay=_WEIGHT_DECAY.value,
-                               grad_clip_norm=_GRAD_CLIP.value, min_coverage=_MIN_COVERAGE.value)
+                                 weight_decay=_WEIGHT_DECAY.value,
+                                 grad_clip_norm=_GRAD_CLIP.value, min_coverage=_MIN_COVERAGE.value)
   return loop.TrainConfig(
       model=_MODEL.value, precision=_PRECISION.value, input_scale=_INPUT_SCALE.value,
       seed=_SEED.value, steps=_STEPS.value,

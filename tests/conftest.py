@@ -46,6 +46,19 @@ def tiny():
 
 
 @pytest.fixture(scope='session')
+def cpu_devices_env():
+  """``env(n)``: the environment for a subprocess whose JAX sees `n` CPU devices.
+
+  The caller's XLA flags are kept (e.g. ``--xla_cpu_max_isa=AVX2`` to imitate
+  a CPU without AVX-512), and so is the shared compilation cache.
+  """
+  def env(n: int) -> dict[str, str]:
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n}"
+    return dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS='cpu')
+  return env
+
+
+@pytest.fixture(scope='session')
 def sequences_dir():
   if not SEQUENCES.is_dir():
     pytest.skip(f'real sequences not found at {SEQUENCES} (they sit beside the checkout)')

@@ -87,7 +87,7 @@ def gif_frames(path):
 def test_batched_objects_match_one_by_one(steady, clip, tmp_path):
   boxes = BOXES + ([5.0, 50.0, 45.0, 92.0],)
   result = track_files.track_frames(tracker_lib.Re3Tracker(*steady), iter(clip.frames), boxes,
-                              boxes_out=tmp_path / 'b.csv')
+                                    boxes_out=tmp_path / 'b.csv')
   assert result.boxes.shape == (N_FRAMES, 3, 4) and result.object_ids == [0, 1, 2]
   np.testing.assert_array_equal(result.boxes[0], np.asarray(boxes, np.float32))
   expected = expected_boxes(steady, clip.frames, boxes)
@@ -239,12 +239,12 @@ def test_failure_mid_run_leaves_no_output(steady, clip, tmp_path):
 
   with pytest.raises(video.VideoError, match=r'frame 6: cannot read frame .*006\.png'):
     track_files.track_video_file(tr, frames_dir, [BOXES[0]], output=out / 'new.mp4',
-                           boxes_out=out / 'b.json', progress=lambda p: seen.append(p.frame))
+                                 boxes_out=out / 'b.json', progress=lambda p: seen.append(p.frame))
   assert seen == [1, 2, 3, 4, 5, 6]  # it failed mid-run, after writing frames
   with pytest.raises(KeyboardInterrupt):  # Ctrl-C at frame 3
     track_files.track_video_file(tr, frames_dir, [BOXES[0]], output=out / 'old.gif',
-                           boxes_out=out / 'b.csv',
-                           progress=interrupt_at_frame_3)
+                                 boxes_out=out / 'b.csv',
+                                 progress=interrupt_at_frame_3)
   assert sorted(p.name for p in out.iterdir()) == ['old.gif']  # no partial files
   assert (out / 'old.gif').read_bytes() == b'an earlier result'
   # The same failure through the command line.

@@ -1,2 +1,3 @@
 """The conventions everything else keeps: boxes (xyxy pixels, the crop frame, IoU), the crop
-function (2x context window, bilinear, zero outside) and image checks. Imports only NumPy/JAX."""
+function (2x context window, bilinear, zero outside), image files and checks. Imports only
+NumPy, JAX and PIL."""

@@ -4,16 +4,30 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
 from re3_jax import model
 from re3_jax.model.weight_shapes import (
-    abstract_shapes, as_float32, check_exists, check_shapes, CONVS, DIAGONAL_PARAMS,
-    DIAGONAL_SCOPE, full_cell, full_gate_shapes, FULL_SCOPE, GATES, infer_config, LSTMS, Shape,
-    SKIPS, TF_CHECKPOINT_FILE, TF_CONV_NAMES, TF_DENSE_NAMES, TF_IGNORED_NAMES,
-    TF_IGNORED_SUFFIXES, TF_SCOPE, width)
+    abstract_shapes, as_float32, check_exists, check_shapes, CONVS, full_cell, full_gate_shapes,
+    GATES, infer_config, LSTMS, Shape, SKIPS, width)
+
+# TF variable names live under this scope.
+TF_SCOPE = 're3/'
+# Training state in TF checkpoints, ignored by the import.
+TF_IGNORED_NAMES = ('global_step', 'beta1_power', 'beta2_power')
+TF_IGNORED_SUFFIXES = ('/Adam', '/Adam_1')
+# The files of a TF checkpoint: PREFIX.index, PREFIX.meta, PREFIX.data-00000-of-00001.
+_TF_CHECKPOINT_FILE = re.compile(r'\.(index|meta|data-\d+-of-\d+)$')
+_DIAGONAL_PARAMS = ('kernel', 'bias', 'w_f_diag', 'w_i_diag', 'w_o_diag')
+# The paper layout's LSTM scope and the small layout's (TF LSTMCell under dynamic_rnn).
+_FULL_SCOPE = 'rnn/LSTM'
+_DIAGONAL_SCOPE = 'rnn/lstm_cell'
+# params leaf -> TF variable name, for conv (and skip) layers and dense layers.
+_TF_CONV_NAMES = {'w': 'W_conv', 'b': 'b_conv', 'prelu': 'prelu'}
+_TF_DENSE_NAMES = {'w': 'W_fc', 'b': 'b_fc'}
 
 
 def tf_variable_names_ignored(name: str) -> bool:
@@ -24,15 +38,15 @@ def tf_variable_names_ignored(name: str) -> bool:
 
 def tf_layout(names) -> str:
   """'full' (paper layout) or 'diagonal' (small layout), from the LSTM variable names."""
-  full = any(n.startswith(f'{TF_SCOPE}lstm1/{FULL_SCOPE}/') for n in names)
-  diagonal = any(n.startswith(f'{TF_SCOPE}lstm1/{DIAGONAL_SCOPE}/') for n in names)
+  full = any(n.startswith(f'{TF_SCOPE}lstm1/{_FULL_SCOPE}/') for n in names)
+  diagonal = any(n.startswith(f'{TF_SCOPE}lstm1/{_DIAGONAL_SCOPE}/') for n in names)
   if full and diagonal:
-    raise ValueError(f'the checkpoint holds both LSTM layouts ({TF_SCOPE}lstm1/{FULL_SCOPE}/... '
-                     f'and {TF_SCOPE}lstm1/{DIAGONAL_SCOPE}/...)')
+    raise ValueError(f'the checkpoint holds both LSTM layouts ({TF_SCOPE}lstm1/{_FULL_SCOPE}/... '
+                     f'and {TF_SCOPE}lstm1/{_DIAGONAL_SCOPE}/...)')
   if not (full or diagonal):
     raise ValueError(
-        f'no LSTM variables under {TF_SCOPE}lstm1/{FULL_SCOPE}/ (paper model) or '
-        f'{TF_SCOPE}lstm1/{DIAGONAL_SCOPE}/ (small model); is this a Re3 checkpoint? '
+        f'no LSTM variables under {TF_SCOPE}lstm1/{_FULL_SCOPE}/ (paper model) or '
+        f'{TF_SCOPE}lstm1/{_DIAGONAL_SCOPE}/ (small model); is this a Re3 checkpoint? '
         f'found: {sorted(names)[:20]}')
   return 'full' if full else 'diagonal'
 
@@ -48,9 +62,9 @@ def tf_config_from_shapes(shapes: Mapping[str, Shape]) -> model.ModelConfig:
                            (scoped(c, 'W_conv'), 3, 4)], what) for c in SKIPS]
   fc6 = width(shapes, [(scoped('fc6', 'b_fc'), 0, 1), (scoped('fc6', 'W_fc'), 1, 2)], what)
   if peepholes == 'diagonal':
-    vectors = [scoped(c, f'{DIAGONAL_SCOPE}/{p}') for c in LSTMS for p in DIAGONAL_PARAMS[2:]]
+    vectors = [scoped(c, f'{_DIAGONAL_SCOPE}/{p}') for c in LSTMS for p in _DIAGONAL_PARAMS[2:]]
   else:
-    vectors = [scoped(c, f'{FULL_SCOPE}/{g}/biases') for c in LSTMS for g in GATES]
+    vectors = [scoped(c, f'{_FULL_SCOPE}/{g}/biases') for c in LSTMS for g in GATES]
   units = width(shapes, [(v, 0, 1) for v in vectors] + [(scoped('fc_output', 'W_fc'), 0, 2)],
                  what)
   return infer_config(conv, skips, fc6, units, peepholes)
@@ -59,10 +73,10 @@ def tf_config_from_shapes(shapes: Mapping[str, Shape]) -> model.ModelConfig:
 def _tf_name(layer: str, param: str) -> str:
   """The TF variable of params[layer][param] (not for the paper cell, see `full_cell`)."""
   if layer in CONVS or layer in SKIPS:
-    return f'{TF_SCOPE}{layer}/{TF_CONV_NAMES[param]}'
+    return f'{TF_SCOPE}{layer}/{_TF_CONV_NAMES[param]}'
   if layer in ('fc6', 'fc_output'):
-    return f'{TF_SCOPE}{layer}/{TF_DENSE_NAMES[param]}'
-  return f'{TF_SCOPE}{layer}/{DIAGONAL_SCOPE}/{param}'
+    return f'{TF_SCOPE}{layer}/{_TF_DENSE_NAMES[param]}'
+  return f'{TF_SCOPE}{layer}/{_DIAGONAL_SCOPE}/{param}'
 
 
 def _direct_leaves(config: model.ModelConfig) -> dict[tuple[str, str], Shape]:
@@ -77,8 +91,8 @@ def tf_variable_shapes(config: model.ModelConfig) -> dict[str, Shape]:
   if config.peepholes == 'full':
     for layer in LSTMS:
       for gate, (w, b) in full_gate_shapes(config, layer).items():
-        shapes[f'{TF_SCOPE}{layer}/{FULL_SCOPE}/{gate}/weights'] = w
-        shapes[f'{TF_SCOPE}{layer}/{FULL_SCOPE}/{gate}/biases'] = b
+        shapes[f'{TF_SCOPE}{layer}/{_FULL_SCOPE}/{gate}/weights'] = w
+        shapes[f'{TF_SCOPE}{layer}/{_FULL_SCOPE}/{gate}/biases'] = b
   return shapes
 
 
@@ -95,7 +109,7 @@ def _params_from_tf(shapes: Mapping[str, Shape], get: Callable[[str], Any],
     params.setdefault(layer, {})[param] = read(_tf_name(layer, param))
   if config.peepholes == 'full':
     for layer in LSTMS:
-      scope = f'{TF_SCOPE}{layer}/{FULL_SCOPE}'
+      scope = f'{TF_SCOPE}{layer}/{_FULL_SCOPE}'
       params[layer] = full_cell({g: (read(f'{scope}/{g}/weights'), read(f'{scope}/{g}/biases'))
                                   for g in GATES})
   return params, config
@@ -147,7 +161,7 @@ def from_tf_checkpoint(path: str | os.PathLike) -> tuple[model.Params, model.Mod
     ValueError: `path` is not a TF checkpoint, or its variables do not make a
       Re3 model (the message names them).
   """
-  path = TF_CHECKPOINT_FILE.sub('', os.fspath(path))
+  path = _TF_CHECKPOINT_FILE.sub('', os.fspath(path))
   check_exists(path, allow_prefix=True)
   tf = _import_tensorflow()
   try:

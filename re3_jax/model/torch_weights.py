@@ -10,8 +10,11 @@ import numpy as np
 
 from re3_jax import model
 from re3_jax.model.weight_shapes import (
-    abstract_shapes, as_float32, check_exists, check_shapes, CONVS, full_cell,
-    full_gate_shapes, GATES, infer_config, LSTMS, Shape, SKIPS, TORCH_SKIP_INDEX, width)
+    abstract_shapes, as_float32, check_exists, check_shapes, CONVS, full_cell, full_gate_shapes,
+    GATES, infer_config, LSTMS, Shape, SKIPS, width)
+
+# PyTorch port: module lists indexed like the conv tower and the skips.
+_TORCH_SKIP_INDEX = {'conv1_skip': 0, 'conv2_skip': 1, 'conv5_skip': 2}
 
 
 def pytorch_key_shapes(config: model.ModelConfig) -> dict[str, Shape]:
@@ -24,13 +27,13 @@ def pytorch_key_shapes(config: model.ModelConfig) -> dict[str, Shape]:
     if layer in CONVS:
       key = f'conv.{CONVS.index(layer)}'
     elif layer in SKIPS:
-      key = f'conv_skip.{TORCH_SKIP_INDEX[layer]}'
+      key = f'conv_skip.{_TORCH_SKIP_INDEX[layer]}'
     elif layer in ('fc6', 'fc_output'):
       key = 'fc6' if layer == 'fc6' else 'fc_output_out'
     else:
       continue
     if param == 'prelu':
-      shapes[f'prelu_skip.{TORCH_SKIP_INDEX[layer]}.weight'] = shape
+      shapes[f'prelu_skip.{_TORCH_SKIP_INDEX[layer]}.weight'] = shape
     elif param == 'b':
       shapes[f'{key}.bias'] = shape
     elif len(shape) == 4:  # HWIO -> OIHW
@@ -86,7 +89,7 @@ def params_from_pytorch_state_dict(state_dict: Mapping[str, Any]) -> tuple[model
   params = {}
   for i, layer in enumerate(CONVS):
     params[layer] = {'w': conv(f'conv.{i}.weight'), 'b': read(f'conv.{i}.bias')}
-  for layer, i in TORCH_SKIP_INDEX.items():
+  for layer, i in _TORCH_SKIP_INDEX.items():
     params[layer] = {'w': conv(f'conv_skip.{i}.weight'), 'b': read(f'conv_skip.{i}.bias'),
                      'prelu': read(f'prelu_skip.{i}.weight')}
   params['fc6'] = {'w': dense('fc6.weight'), 'b': read('fc6.bias')}

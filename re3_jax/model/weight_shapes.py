@@ -5,7 +5,6 @@ whose error names every missing, unexpected or mis-shaped variable."""
 from __future__ import annotations
 
 import pathlib
-import re
 from typing import Mapping
 
 import numpy as np
@@ -13,35 +12,15 @@ import numpy as np
 from re3_jax import model
 from re3_jax.model import lstm
 
-FORMATS = ('tf', 'pytorch')
-
-# TF variable names live under this scope.
-TF_SCOPE = 're3/'
-# Training state in TF checkpoints, ignored by the import.
-TF_IGNORED_NAMES = ('global_step', 'beta1_power', 'beta2_power')
-TF_IGNORED_SUFFIXES = ('/Adam', '/Adam_1')
-
 CONVS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5')
 SKIPS = ('conv1_skip', 'conv2_skip', 'conv5_skip')
 LSTMS = ('lstm1', 'lstm2')
 GATES = ('block_input', 'input_gate', 'forget_gate', 'output_gate')
-DIAGONAL_PARAMS = ('kernel', 'bias', 'w_f_diag', 'w_i_diag', 'w_o_diag')
-# The paper layout's LSTM scope and the small layout's (TF LSTMCell under dynamic_rnn).
-FULL_SCOPE = 'rnn/LSTM'
-DIAGONAL_SCOPE = 'rnn/lstm_cell'
-# params leaf -> TF variable name, for conv (and skip) layers and dense layers.
-TF_CONV_NAMES = {'w': 'W_conv', 'b': 'b_conv', 'prelu': 'prelu'}
-TF_DENSE_NAMES = {'w': 'W_fc', 'b': 'b_fc'}
-# PyTorch port: module lists indexed like the conv tower and the skips.
-TORCH_SKIP_INDEX = {'conv1_skip': 0, 'conv2_skip': 1, 'conv5_skip': 2}
-
-# The files of a TF checkpoint: PREFIX.index, PREFIX.meta, PREFIX.data-00000-of-00001.
-TF_CHECKPOINT_FILE = re.compile(r'\.(index|meta|data-\d+-of-\d+)$')
 
 Shape = tuple[int, ...]
 
 
-def fmt_shape(shape) -> str:
+def _fmt(shape) -> str:
   return '[' + ', '.join(str(int(d)) for d in shape) + ']'
 
 
@@ -57,12 +36,12 @@ def check_shapes(found: Mapping[str, Shape], expected: Mapping[str, Shape], what
   """
   problems = []
   for name in sorted(set(expected) - set(found)):
-    problems.append(f'missing {name} (expected shape {fmt_shape(expected[name])})')
+    problems.append(f'missing {name} (expected shape {_fmt(expected[name])})')
   for name in sorted(set(found) - set(expected)):
-    problems.append(f'unexpected {name} (shape {fmt_shape(found[name])})')
+    problems.append(f'unexpected {name} (shape {_fmt(found[name])})')
   for name in sorted(set(found) & set(expected)):
     if tuple(found[name]) != tuple(expected[name]):
-      problems.append(f'{name} has shape {fmt_shape(found[name])} but {fmt_shape(expected[name])} '
+      problems.append(f'{name} has shape {_fmt(found[name])} but {_fmt(expected[name])} '
                       'is expected')
   if problems:
     raise ValueError(

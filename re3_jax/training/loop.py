@@ -253,8 +253,8 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
     raise ValueError('steps=0 runs until the curriculum ends, but its last stage never ends '
                      "(advance='plateau' or a last stage_steps of 0): give steps")
   step_fn = train_step.make_train_step(mesh, model_config=model_config, optim=config.optim,
-                                     optimizer=optimizer,
-                                     scan_unroll=config.scan_unroll or None)
+                                       optimizer=optimizer,
+                                       scan_unroll=config.scan_unroll or None)
   rep = train_step.replicated(mesh)
 
   start = ckpts.latest()
@@ -274,7 +274,7 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
       raise ValueError(f'{ckpt_dir} holds checkpoints of model {stored}, not of {model_config}: '
                        'use another workdir or the same model')
     abstract = jax.eval_shape(lambda: train_step.init_state(jax.random.key(0), model_config,
-                                                          optimizer))
+                                                            optimizer))
     abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=rep),
                             abstract)
     params, opt_state, meta = ckpts.restore(start, abstract)

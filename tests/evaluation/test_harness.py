@@ -169,7 +169,7 @@ def test_run_writes_files_that_rescore_to_the_json(tmp_path):
   trackers = {'good': ScriptedTracker(offset=0.5), 'bad': ScriptedTracker(lose=range(14, 30))}
   lines = []
   report = harness.run(trackers, seqs, tmp_path / 'out', protocols=('ope', 'vot'),
-                        max_frames=25, log=lines.append, info={'note': 'test'})
+                       max_frames=25, log=lines.append, info={'note': 'test'})
   out = tmp_path / 'out'
   assert len(lines) == 8 and lines[0].startswith('[1/8] good ope a: 25 frames')
   assert (out / 'good/otb/vid.7.txt').is_file()  # '/' in names -> '.'
@@ -285,7 +285,7 @@ def test_csrt_on_the_shared_sequences(sequences_dir, tmp_path):
     pytest.skip('CSRT needs opencv-contrib-python-headless')
   seqs = [sequences.open_sequence(sequences_dir / n) for n in ('otb_crossing', 'vot15_bag')]
   report = harness.run({'opencv_csrt': baselines.OpenCVTracker('opencv_csrt')}, seqs, tmp_path,
-                        log=lambda _: None)
+                       log=lambda _: None)
   by_name = {r.sequence: r for r in report.results[('opencv_csrt', 'ope')]}
   # CSRT's result depends on the CPU: OpenCV runs its FFTs through Intel IPP, whose code path
   # is chosen per CPU (and differs on AMD), and a tracker amplifies rounding. Measured with

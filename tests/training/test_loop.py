@@ -179,14 +179,12 @@ def test_experiment_flagfiles_parse():
 
 
 @pytest.mark.slow
-def test_two_processes_with_jax_distributed_train_and_agree(tmp_path):
+def test_two_processes_with_jax_distributed_train_and_agree(tmp_path, cpu_devices_env):
   import socket
   with socket.socket() as s:
     s.bind(('localhost', 0))
     port = s.getsockname()[1]
-  # Keep the caller's XLA flags (e.g. --xla_cpu_max_isa=AVX2 to imitate another CPU).
-  flags = os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=1'
-  env = dict(os.environ, JAX_PLATFORMS='cpu', XLA_FLAGS=flags.strip())
+  env = cpu_devices_env(1)
   # One curriculum stage (the curriculum is tested above): one compile per process.
   procs = [subprocess.Popen(
       [sys.executable, '-m', 're3_jax.train', '--flagfile=experiments/smoke.flags',

@@ -1,7 +1,6 @@
 """Tests of the train step: window placement, labels, self-training, loss, NaN guard, sharding."""
 
 import functools
-import os
 import pathlib
 import subprocess
 import sys
@@ -98,7 +97,7 @@ def test_loss_decreases_with_adam(params, batch):
   optimizer = train_step.make_optimizer(optim)
   state = train_step.init_state(jax.random.key(1), TINY, optimizer, params=params)
   step = jax.jit(lambda s, b: train_step.train_step(s, b, 0.0, model_config=TINY, optim=optim,
-                                                  optimizer=optimizer))
+                                                    optimizer=optimizer))
   losses = []
   for _ in range(20):
     state, metrics = step(state, batch)
@@ -113,7 +112,7 @@ def test_loss_decreases_with_adam(params, batch):
 def test_same_seed_same_numbers(params, batch):
   optimizer = train_step.make_optimizer(OPTIM)
   step = jax.jit(lambda s, b: train_step.train_step(s, b, 0.5, model_config=TINY, optim=OPTIM,
-                                                  optimizer=optimizer))
+                                                    optimizer=optimizer))
   runs = []
   for _ in range(2):
     state = train_step.init_state(jax.random.key(2), TINY, optimizer, params=params)
@@ -138,7 +137,7 @@ def test_unrolled_scan_is_the_same_step(params, batch):
     loss = functools.partial(train_step.loss_fn, model_config=TINY, optim=OPTIM, scan_unroll=unroll)
     (value, _), grads = jax.value_and_grad(loss, has_aux=True)(params, batch, key, prob)
     _, _, _, windows = train_step.unroll(params, batch, key, prob, model_config=TINY, optim=OPTIM,
-                                       scan_unroll=unroll)
+                                         scan_unroll=unroll)
     return value, grads, windows
 
   use_own = np.asarray(jax.random.bernoulli(jax.random.split(key)[0], prob, (2,)))
@@ -180,7 +179,7 @@ def test_nonfinite_loss_skips_the_update_and_records_the_step(params, batch):
   optimizer = train_step.make_optimizer(OPTIM)
   state = train_step.init_state(jax.random.key(1), TINY, optimizer, params=params)
   step = jax.jit(lambda s, b: train_step.train_step(s, b, 0.0, model_config=TINY, optim=OPTIM,
-                                                  optimizer=optimizer))
+                                                    optimizer=optimizer))
   state, _ = step(state, batch)
   bad = batch._replace(boxes=batch.boxes.at[0, 2, 0].set(jnp.nan))
   before = jax.tree.map(np.asarray, (state.params, state.opt_state))
@@ -267,11 +266,8 @@ _SHARDED = textwrap.dedent('''
 
 
 @pytest.mark.slow
-def test_sharded_step_equals_one_device():
+def test_sharded_step_equals_one_device(cpu_devices_env):
   # 8 CPU devices need XLA_FLAGS before JAX starts: run in a fresh process.
-  # Keep the caller's XLA flags (e.g. --xla_cpu_max_isa=AVX2 to imitate another CPU).
-  flags = os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=8'
-  env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS='cpu')
-  result = subprocess.run([sys.executable, '-c', _SHARDED], cwd=REPO, env=env,
+  result = subprocess.run([sys.executable, '-c', _SHARDED], cwd=REPO, env=cpu_devices_env(8),
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0 and 'OK' in result.stdout, result.stdout + result.stderr[-3000:]
