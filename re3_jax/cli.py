@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+import typing
+from typing import Any, Callable, TypeVar
+
 from absl import flags
 from absl import logging
+
+T = TypeVar('T')
 
 
 def quiet_library_logs(flag_values: flags.FlagValues = flags.FLAGS) -> None:
@@ -16,3 +23,175 @@ def quiet_library_logs(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """
   if not flag_values['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+
+
+# ---------------------------------------------------------------------------
+# Settings as flags: every field of a tree of frozen dataclasses is a flag.
+
+
+def define_config_flags(default: T, name: str = 'config',
+                        flag_values: flags.FlagValues = flags.FLAGS) -> Callable[[], T]:
+  """Defines ``--NAME.a.b`` for every field of the dataclass tree `default`.
+
+  A field whose default is itself a dataclass is a branch (its fields are
+  flags one level down); every other field is a flag of its annotated type:
+  ``bool`` (``--NAME.x`` / ``--noNAME.x``), ``int``, ``float``, ``str``,
+  ``str | None`` (the text ``None`` for None), a tuple of numbers written
+  ``1,2``, or any type whose field carries ``metadata={'parse': text ->
+  value, 'format': value -> text}`` (how the library writes it as text). The
+  flag's default is the field's default and its help the field's entry in
+  the dataclass's ``Attributes:`` docstring, so the dataclasses are the one
+  source of the settings. `flags_into_string` writes the flags back as a
+  flagfile that rebuilds the same config.
+
+  Args:
+    default: the config the flags start from (a frozen dataclass instance).
+    name: the flags' prefix.
+    flag_values: where to define them.
+
+  Returns:
+    A function that, after flag parsing, returns `default` with every flag
+    given on the command line or in a flagfile applied; the dataclasses'
+    own checks run on the result (a `ValueError` names the bad setting).
+  """
+  leaves = []
+  for path, field, value, owner in _config_leaves(default, (name,)):
+    flag_name = '.'.join(path)
+    help_text = _field_help(owner, field.name)
+    if typing.get_type_hints(owner)[field.name] is bool:
+      flags.DEFINE_bool(flag_name, value, help_text, flag_values)
+    else:
+      parser, serializer = _field_codec(owner, field)
+      flags.DEFINE(parser, flag_name, value, help_text, flag_values, serializer)
+    leaves.append((path[1:], flag_name))
+
+  def config() -> T:
+    changes = {path: flag_values[flag].value for path, flag in leaves
+               if flag_values[flag].present}
+    return _replace_paths(default, changes)
+  return config
+
+
+def suggest_config_flag(error: flags.UnrecognizedFlagError,
+                        flag_values: flags.FlagValues = flags.FLAGS) -> str:
+  """The error, plus the defined flags whose last part is its flag's last part.
+
+  ``--learning_rate`` -> ``... did you mean --config.optim.learning_rate?``
+  """
+  wanted = error.flagname.split('.')[-1]
+  if wanted.startswith('no') and wanted not in flag_values:
+    wanted = wanted[2:]
+  names = sorted(n for n in flag_values if n.split('.')[-1] == wanted and n != error.flagname)
+  if not names:
+    return str(error)
+  return f'{error}; did you mean ' + ' or '.join(f'--{n}' for n in names) + '?'
+
+
+def _config_leaves(config, path):
+  for field in dataclasses.fields(config):
+    value = getattr(config, field.name)
+    if dataclasses.is_dataclass(value):
+      yield from _config_leaves(value, path + (field.name,))
+    else:
+      yield path + (field.name,), field, value, type(config)
+
+
+def _replace_paths(config, changes: dict[tuple[str, ...], Any]):
+  """`config` with ``changes[('a', 'b')]`` at ``config.a.b``, innermost first."""
+  mine = {path[0]: value for path, value in changes.items() if len(path) == 1}
+  for field in {path[0] for path in changes if len(path) > 1}:
+    inner = {path[1:]: value for path, value in changes.items()
+             if len(path) > 1 and path[0] == field}
+    mine[field] = _replace_paths(getattr(config, field), inner)
+  return dataclasses.replace(config, **mine) if mine else config
+
+
+class _TextParser(flags.ArgumentParser):
+  """A flag parser from a text -> value function (a ValueError is a flag error)."""
+
+  def __init__(self, parse: Callable[[str], Any], type_name: str):
+    self._parse = parse
+    self._type_name = type_name
+
+  def parse(self, argument):
+    return self._parse(argument) if isinstance(argument, str) else argument
+
+  def flag_type(self) -> str:
+    return self._type_name
+
+
+class _TextSerializer(flags.ArgumentSerializer):
+
+  def __init__(self, format_fn: Callable[[Any], str]):
+    self._format = format_fn
+
+  def serialize(self, value) -> str:
+    return self._format(value)
+
+
+def _field_codec(owner: type, field: dataclasses.Field):
+  """(absl parser, serializer) for one dataclass field, from its metadata or type."""
+  if 'parse' in field.metadata:
+    return (_TextParser(field.metadata['parse'], field.name),
+            _TextSerializer(field.metadata['format']))
+  hint = typing.get_type_hints(owner)[field.name]
+  if hint in (int, float):
+    parser = flags.IntegerParser() if hint is int else flags.FloatParser()
+    return parser, flags.ArgumentSerializer()
+  if hint is str:
+    return flags.ArgumentParser(), flags.ArgumentSerializer()
+  if hint == (str | None):
+    return (_TextParser(lambda text: None if text == 'None' else text, 'string or None'),
+            flags.ArgumentSerializer())
+  origin, args = typing.get_origin(hint), typing.get_args(hint)
+  if origin is tuple and args and all(a in (int, float, Ellipsis) for a in args):
+    item = args[0]
+    length = None if Ellipsis in args else len(args)
+
+    def parse(text: str):
+      parts = [part.strip() for part in text.split(',') if part.strip()]
+      if length is not None and len(parts) != length:
+        raise ValueError(f'expected {length} comma-separated numbers, got {text!r}')
+      try:
+        return tuple(item(part) for part in parts)
+      except ValueError:
+        raise ValueError(f'expected comma-separated {item.__name__}s, got {text!r}') from None
+    return (_TextParser(parse, f'{item.__name__} list'),
+            _TextSerializer(lambda value: ','.join(repr(v) for v in value)))
+  raise TypeError(f'{owner.__name__}.{field.name}: no flag for type {hint}; give the field '
+                  "metadata={'parse': ..., 'format': ...}")
+
+
+def _field_help(owner: type, field: str) -> str:
+  """The field's entry in ``owner``'s ``Attributes:`` docstring section, joined to one line."""
+  lines = (owner.__doc__ or '').splitlines()
+  try:
+    start = next(i for i, line in enumerate(lines) if line.strip() == 'Attributes:')
+  except StopIteration:
+    return field
+  found, indent = [], None
+  for line in lines[start + 1:]:
+    if not line.strip():
+      if found:
+        break
+      continue
+    depth = len(line) - len(line.lstrip())
+    if found and depth > indent:
+      found.append(line.strip())
+    elif found:
+      break
+    elif line.strip().startswith(f'{field}:'):
+      indent = depth
+      found.append(line.strip()[len(field) + 1:].strip())
+  return ' '.join(found) or field
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """`app.run`'s flag parser, with `suggest_config_flag` for an unknown flag."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    message = suggest_config_flag(e) if isinstance(e, flags.UnrecognizedFlagError) else e
+    print(f'FATAL Flags parsing error: {message}\nPass --helpshort or --helpfull to see help '
+          'on flags.', file=sys.stderr)
+    sys.exit(1)

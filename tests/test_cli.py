@@ -1,10 +1,17 @@
 """Tests of what the command lines share."""
 
+import dataclasses
+
 from absl import flags
 from absl import logging
 from absl.testing import flagsaver
+import pytest
 
 from re3_jax import cli
+from re3_jax.input import pipeline
+from re3_jax.training import curriculum
+from re3_jax.training import loop
+from re3_jax.training import train_step
 
 
 def test_library_logs_quiet_unless_verbosity_is_given():
@@ -18,3 +25,115 @@ def test_library_logs_quiet_unless_verbosity_is_given():
     flags.FLAGS(['prog', '--verbosity=0'])  # the user asked for INFO records
     cli.quiet_library_logs()
     assert logging.get_verbosity() == logging.INFO
+
+
+# Settings as flags, on their own FlagValues (absl's global flags belong to the entry points).
+
+
+def _defined(default=None):
+  flag_values = flags.FlagValues()
+  get = cli.define_config_flags(loop.TrainConfig() if default is None else default,
+                                flag_values=flag_values)
+  return flag_values, get
+
+
+def _leaves(config, prefix='config'):
+  for field in dataclasses.fields(config):
+    value = getattr(config, field.name)
+    if dataclasses.is_dataclass(value):
+      yield from _leaves(value, f'{prefix}.{field.name}')
+    else:
+      yield f'{prefix}.{field.name}', field.name
+
+
+def test_every_train_setting_is_a_documented_flag():
+  flag_values, get = _defined()
+  leaves = dict(_leaves(loop.TrainConfig()))
+  assert {n for n in flag_values if n.startswith('config.')} == set(leaves)
+  assert len(leaves) >= 38  # keep_prob, mirror_prob, num_distractors, sim_size, split, ...
+  for name, field in leaves.items():
+    help_text = flag_values[name].help
+    assert help_text != field and len(help_text) > 10, (name, help_text)  # from the docstring
+  flag_values(['prog'])
+  assert get() == loop.TrainConfig()  # nothing given: the dataclasses' defaults
+
+
+def test_flags_set_nested_fields_and_write_back_a_flagfile_of_the_same_config(tmp_path):
+  flag_values, get = _defined()
+  flag_values(['prog', '--config.model=tiny', '--config.optim.learning_rate=3e-4',
+               '--config.optim.keep_prob=0.3', '--config.curriculum.stages=2x8@0.1,4x4',
+               '--config.curriculum.advance=steps', '--config.curriculum.stage_steps=5,0',
+               '--config.data.mixture=procedural=0.7,imagenet_vid=0.3',
+               '--config.data.data_dir=~/tfds', '--config.data.sim_size=300,200',
+               '--config.data.num_distractors=3', '--noconfig.centred_head'])
+  config = get()
+  assert config.model == 'tiny' and not config.centred_head
+  assert config.optim == train_step.OptimConfig(learning_rate=3e-4, keep_prob=0.3)
+  assert config.curriculum.stages == (curriculum.Stage(2, 8, 0.1), curriculum.Stage(4, 4, 0.5))
+  assert config.curriculum.stage_steps == (5, 0)
+  assert config.data.mixture == (('procedural', 0.7), ('imagenet_vid', 0.3))
+  assert config.data.data_dir == '~/tfds' and config.data.sim_size == (300, 200)
+  assert config.data.num_distractors == 3
+  assert config.data.num_threads == pipeline.PipelineConfig().num_threads  # untouched
+  # The written flagfile rebuilds the config exactly (1/3 and 0.1 have no short decimal form).
+  config = config.replace(curriculum=dataclasses.replace(
+      config.curriculum, stages=(curriculum.Stage(2, 8, 1 / 3), curriculum.Stage(4, 4, 0.1))))
+  flag_values['config.curriculum.stages'].value = config.curriculum.stages
+  flagfile = tmp_path / 'flags.txt'
+  flagfile.write_text(flag_values.flags_into_string())
+  again, get_again = _defined()
+  again(['prog', f'--flagfile={flagfile}'])
+  assert get_again() == config
+
+
+@pytest.mark.parametrize('arg, message', [
+    ('--config.optim.learning_rate=fast', 'config.optim.learning_rate'),
+    ('--config.data.frame_size=200', 'expected 2 comma-separated numbers'),
+    ('--config.data.frame_size=200,x', 'expected comma-separated ints'),
+    ('--config.curriculum.stages=2y8', "expected UNROLLSxBATCH"),
+    ('--config.data.mixture=vid=x', "weight 'x' is not a number"),
+])
+def test_a_malformed_value_is_a_flag_error_naming_the_flag(arg, message):
+  flag_values, _ = _defined()
+  with pytest.raises(flags.IllegalFlagValueError, match=message) as e:
+    flag_values(['prog', arg])
+  assert arg.split('=')[0][2:] in str(e.value)
+
+
+@pytest.mark.parametrize('arg, message', [
+    ('--config.model=huge', "unknown model config 'huge'"),
+    ('--config.precision=float8', "unknown precision 'float8'"),
+    ('--config.optim.learning_rate=-1', 'learning_rate must be finite and >= 0'),
+    ('--config.data.mirror_prob=2', r'mirror_prob must be in \[0, 1\]'),
+])
+def test_an_invalid_setting_is_named_by_the_dataclass_check(arg, message):
+  flag_values, get = _defined()
+  flag_values(['prog', arg])
+  with pytest.raises(ValueError, match=message):
+    get()
+
+
+def test_an_unknown_flag_suggests_the_config_flag_of_the_same_name():
+  flag_values, _ = _defined()
+  with pytest.raises(flags.UnrecognizedFlagError) as e:
+    flag_values(['prog', '--learning_rate=1'])
+  assert cli.suggest_config_flag(e.value, flag_values).endswith(
+      'did you mean --config.optim.learning_rate?')
+  with pytest.raises(flags.UnrecognizedFlagError) as e:
+    flag_values(['prog', '--nocentred_head'])
+  assert cli.suggest_config_flag(e.value, flag_values).endswith(
+      'did you mean --config.centred_head?')
+  with pytest.raises(flags.UnrecognizedFlagError) as e:
+    flag_values(['prog', '--no_such_setting=1'])
+  assert 'did you mean' not in cli.suggest_config_flag(e.value, flag_values)
+
+
+def test_a_field_type_without_a_text_form_is_refused_when_defined():
+  @dataclasses.dataclass(frozen=True)
+  class Odd:
+    """Attributes:
+      table: a mapping.
+    """
+    table: dict = dataclasses.field(default_factory=dict)
+  with pytest.raises(TypeError, match=r"Odd.table: no flag for type.*metadata"):
+    cli.define_config_flags(Odd(), flag_values=flags.FlagValues())

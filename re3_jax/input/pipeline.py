@@ -89,6 +89,33 @@ class Batch(NamedTuple):
   source: np.ndarray
 
 
+def parse_mixture(text: str) -> tuple[tuple[str, float], ...]:
+  """Parses ``'imagenet_vid=0.45,alov300=0.05,imagenet_det=0.5'``.
+
+  A source without ``=weight`` gets weight 1. Sources with weight 0 are kept
+  (they are never drawn), so that a flag can switch one off.
+  """
+  out = []
+  for part in text.split(','):
+    part = part.strip()
+    if not part:
+      continue
+    name, _, weight = part.partition('=')
+    try:
+      value = float(weight) if weight else 1.0
+    except ValueError:
+      raise ValueError(f'mixture entry {part!r}: weight {weight!r} is not a number') from None
+    out.append((name.strip(), value))
+  if not out:
+    raise ValueError(f'mixture {text!r} names no source')
+  return tuple(out)
+
+
+def format_mixture(mixture: Sequence[tuple[str, float]]) -> str:
+  """``'imagenet_vid=0.45,imagenet_det=0.55'``: the text `parse_mixture` reads back."""
+  return ','.join(f'{name}={float(weight)!r}' for name, weight in mixture)
+
+
 @dataclasses.dataclass(frozen=True)
 class PipelineConfig:
   """What the pipeline reads and how it shapes sequences.
@@ -113,7 +140,8 @@ class PipelineConfig:
     num_workers: worker processes (0: threads in this process only). Workers
       need absl flags parsed (``app.run``), as Grain reads its own flags.
   """
-  mixture: tuple[tuple[str, float], ...] = ((PROCEDURAL, 1.0),)
+  mixture: tuple[tuple[str, float], ...] = dataclasses.field(
+      default=((PROCEDURAL, 1.0),), metadata={'parse': parse_mixture, 'format': format_mixture})
   data_dir: str | None = None
   split: str = 'train'
   frame_size: tuple[int, int] = (400, 400)
@@ -144,28 +172,6 @@ class PipelineConfig:
 
   def replace(self, **changes) -> PipelineConfig:
     return dataclasses.replace(self, **changes)
-
-
-def parse_mixture(text: str) -> tuple[tuple[str, float], ...]:
-  """Parses ``'imagenet_vid=0.45,alov300=0.05,imagenet_det=0.5'``.
-
-  A source without ``=weight`` gets weight 1. Sources with weight 0 are kept
-  (they are never drawn), so that a flag can switch one off.
-  """
-  out = []
-  for part in text.split(','):
-    part = part.strip()
-    if not part:
-      continue
-    name, _, weight = part.partition('=')
-    try:
-      value = float(weight) if weight else 1.0
-    except ValueError:
-      raise ValueError(f'mixture entry {part!r}: weight {weight!r} is not a number') from None
-    out.append((name.strip(), value))
-  if not out:
-    raise ValueError(f'mixture {text!r} names no source')
-  return tuple(out)
 
 
 # ---------------------------------------------------------------------------

@@ -122,7 +122,7 @@ class Stage:
       raise ValueError(f'self_train_prob must be in [0, 1], got {prob}')
 
   def __str__(self) -> str:
-    return f'{self.unrolls}x{self.batch}@{self.self_train_prob:g}'
+    return f'{self.unrolls}x{self.batch}@{float(self.self_train_prob)!r}'  # exact: parses back
 
 
 def default_self_train(num_stages: int) -> tuple[float, ...]:
@@ -183,13 +183,15 @@ def parse_stage(text: str) -> tuple[int, int]:
 
 
 def parse_stages(text: str, self_train: str | None = None) -> tuple[Stage, ...]:
-  """Parses stages from flag text.
+  """Parses stages from text; ``','.join(map(str, stages))`` is its inverse.
 
   Args:
-    text: comma-separated ``UNROLLSxBATCH`` pairs, e.g.
-      ``'2x64,4x32,8x16,16x8,32x4'`` (spaces allowed, ``x`` or ``X``).
-    self_train: comma-separated probabilities, one per stage, or a single one
-      for every stage (``'0.8'``); default `default_self_train`.
+    text: comma-separated stages, each ``UNROLLSxBATCH`` or
+      ``UNROLLSxBATCH@PROB`` (spaces allowed, ``x`` or ``X``), e.g.
+      ``'2x64@0.25,4x32@0.5'`` or ``'2x64,4x32,8x16,16x8,32x4'``.
+    self_train: comma-separated probabilities for the stages without
+      ``@PROB``, one per stage, or a single one for every stage (``'0.8'``);
+      default `default_self_train`.
 
   Returns:
     The stages in order.
@@ -197,37 +199,49 @@ def parse_stages(text: str, self_train: str | None = None) -> tuple[Stage, ...]:
   Raises:
     ValueError: naming the part that does not parse or is invalid.
   """
-  parts = [part.strip() for part in text.split(',')]
   if not text.strip():
     raise ValueError('no stages given: expected e.g. 2x64,4x32,8x16,16x8,32x4')
-  pairs = []
+  parts = [part.strip() for part in text.split(',')]
+  pairs, own = [], []
   for i, part in enumerate(parts):
+    stage, at, prob = part.partition('@')
     try:
-      pairs.append(parse_stage(part))
+      pairs.append(parse_stage(stage))
+      own.append(_parse_prob(prob, i, '') if at else None)
     except ValueError as e:
       raise ValueError(f'stage {i} {e} (in {text!r})') from None
   if self_train is None:
     probs = default_self_train(len(pairs))
   else:
-    prob_parts = [part.strip() for part in self_train.split(',')]
-    probs = []
-    for i, part in enumerate(prob_parts):
-      try:
-        prob = float(part)
-      except ValueError:
-        raise ValueError(f'self-training probability {i} {part!r} of {self_train!r} '
-                         'is not a number') from None
-      if not 0.0 <= prob <= 1.0:  # Also rejects NaN.
-        raise ValueError(f'self-training probability {i} {part!r} of {self_train!r} '
-                         'is not in [0, 1]')
-      probs.append(prob)
+    probs = [_parse_prob(part.strip(), i, f' of {self_train!r}')
+             for i, part in enumerate(self_train.split(','))]
     if len(probs) == 1:
       probs = probs * len(pairs)
     if len(probs) != len(pairs):
       raise ValueError(f'{len(probs)} self-training probabilities ({self_train!r}) '
                        f'for {len(pairs)} stages ({text!r}): give one per stage or one '
                        'for all')
-  return tuple(Stage(unrolls, batch, prob) for (unrolls, batch), prob in zip(pairs, probs))
+    if any(p is not None for p in own):
+      raise ValueError(f'stages {text!r} carry @PROB and self-training probabilities '
+                       f'{self_train!r} are given too: give them one way')
+  return tuple(Stage(unrolls, batch, prob if mine is None else mine)
+               for (unrolls, batch), prob, mine in zip(pairs, probs, own))
+
+
+def format_stages(stages: Sequence[Stage]) -> str:
+  """``'2x64@0.25,4x32@0.5'``: the text `parse_stages` reads back."""
+  return ','.join(str(stage) for stage in stages)
+
+
+def _parse_prob(text: str, index: int, context: str) -> float:
+  where = f'self-training probability {index} {text!r}{context}'
+  try:
+    prob = float(text)
+  except ValueError:
+    raise ValueError(f'{where} is not a number') from None
+  if not 0.0 <= prob <= 1.0:  # Also rejects NaN.
+    raise ValueError(f'{where} is not in [0, 1]')
+  return prob
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,7 +267,8 @@ class CurriculumConfig:
     max_steps: plateau: steps after which a stage (not the last) advances in
       any case; 0 for no limit.
   """
-  stages: tuple[Stage, ...] = PAPER_STAGES
+  stages: tuple[Stage, ...] = dataclasses.field(
+      default=PAPER_STAGES, metadata={'parse': parse_stages, 'format': format_stages})
   advance: str = 'plateau'
   stage_steps: tuple[int, ...] = ()
   ema_decay: float = 0.99

@@ -96,6 +96,9 @@ class TrainConfig:
   eval_clips: int = 8
   eval_frames: int = 64
 
+  def __post_init__(self):
+    self.model_config()  # a ValueError naming an unknown model or precision
+
   def replace(self, **changes) -> TrainConfig:
     return dataclasses.replace(self, **changes)
 

@@ -49,6 +49,8 @@ def test_parse_mixture():
     pipeline.parse_mixture('vid=x')
   with pytest.raises(ValueError, match='names no source'):
     pipeline.parse_mixture(' , ')
+  mixture = (('imagenet_vid', 1 / 3), ('alov300', 0.0), ('procedural', 2.0))
+  assert pipeline.parse_mixture(pipeline.format_mixture(mixture)) == mixture
 
 
 @pytest.mark.parametrize('kwargs, match', [

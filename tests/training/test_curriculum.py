@@ -64,6 +64,14 @@ def test_parse_stages_good():
   # More stages than the paper's: the last probability is repeated.
   stages = curriculum.parse_stages('1x1,2x1,3x1,4x1,5x1,6x1')
   assert [s.self_train_prob for s in stages] == [0.25, 0.5, 0.75, 0.75, 0.75, 0.75]
+  # A stage's own @PROB; the others take the default of their place.
+  assert curriculum.parse_stages('2x64@0.1, 4x32') == (Stage(2, 64, 0.1), Stage(4, 32, 0.5))
+
+
+def test_format_stages_parses_back_exactly():
+  stages = (Stage(2, 64, 1 / 3), Stage(4, 32, 0.1), Stage(8, 16, 1.0), Stage(16, 8, 0))
+  assert curriculum.format_stages(stages) == '2x64@0.3333333333333333,4x32@0.1,8x16@1.0,16x8@0.0'
+  assert curriculum.parse_stages(curriculum.format_stages(stages)) == stages
 
 
 @pytest.mark.parametrize('text, self_train, match', [
@@ -78,6 +86,9 @@ def test_parse_stages_good():
     ('2x64,4x32', '0.5,1.5', "probability 1 '1.5'.*not in"),
     ('2x64,4x32', 'nan', "probability 0 'nan'.*not in"),
     ('2x64,4x32', '0.1,0.2,0.3', '3 self-training probabilities.*2 stages'),
+    ('2x64@0.5,4x32', '0.5', 'give them one way'),
+    ('2x64@x', None, "stage 0 self-training probability 0 'x' is not a number"),
+    ('2x64,4x32@1.5', None, "stage 1 self-training probability 1 '1.5' is not in"),
 ])
 def test_parse_stages_bad(text, self_train, match):
   with pytest.raises(ValueError, match=match):

@@ -123,8 +123,9 @@ def test_workdir_of_another_model_is_refused(tmp_path):
 @pytest.mark.slow
 def test_command_line_writes_effective_flags_and_rejects_unknown_ones(tmp_path):
   base = [sys.executable, '-m', 're3_jax.train', '--flagfile=experiments/smoke.flags',
-          f'--workdir={tmp_path}', '--stages=2x8', '--self_train=0.5', '--stage_steps=4',
-          '--eval_every=0', '--log_every=2', '--checkpoint_every=2']
+          f'--workdir={tmp_path}', '--config.curriculum.stages=2x8@0.5',
+          '--config.curriculum.stage_steps=4', '--config.eval_every=0', '--config.log_every=2',
+          '--config.checkpoint_every=2']
   env = dict(os.environ, JAX_PLATFORMS='cpu')
   run = subprocess.run(base, cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
   assert run.returncode == 0, run.stderr[-3000:]
@@ -133,10 +134,18 @@ def test_command_line_writes_effective_flags_and_rejects_unknown_ones(tmp_path):
   records = [line for line in run.stderr.splitlines() if re.match(r'[IV]\d{4} ', line)]
   assert not records, records[:3]
   written = (tmp_path / 'flags.txt').read_text()
-  assert '--stage_steps=4' in written and '--stages=2x8' in written and '--model=tiny' in written
-  bad = subprocess.run(base + ['--no_such_flag=1'], cwd=REPO, capture_output=True, text=True,
-                       timeout=600, env=env)
-  assert bad.returncode != 0 and 'no_such_flag' in bad.stderr
+  for line in ('--config.curriculum.stage_steps=4', '--config.curriculum.stages=2x8@0.5',
+               '--config.model=tiny', '--config.optim.learning_rate=0.001'):
+    assert line in written.splitlines(), (line, written)
+  # Unknown: named, with the --config flag of the same last name when there is one.
+  for flag, message in [('--no_such_flag=1', "Unknown command line flag 'no_such_flag'\n"),
+                        ('--learning_rate=1', 'did you mean --config.optim.learning_rate?'),
+                        ('--config.optim.learnig_rate=1', "'config.optim.learnig_rate'"),
+                        ('--config.model=huge', "unknown model config 'huge'"),
+                        ('--config.curriculum.stages=2x8@2', "probability 0 '2'.*not in")]:
+    bad = subprocess.run(base + [flag], cwd=REPO, capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert bad.returncode != 0 and re.search(message, bad.stderr), (flag, bad.stderr[-2000:])
 
 
 _PARSE_FLAGFILES = textwrap.dedent('''
@@ -188,9 +197,9 @@ def test_two_processes_with_jax_distributed_train_and_agree(tmp_path, cpu_device
   # One curriculum stage (the curriculum is tested above): one compile per process.
   procs = [subprocess.Popen(
       [sys.executable, '-m', 're3_jax.train', '--flagfile=experiments/smoke.flags',
-       f'--workdir={tmp_path / "run"}', '--stages=2x8', '--self_train=0.5', '--stage_steps=4',
-       '--eval_every=0', '--log_every=1',
-       '--checkpoint_every=2', f'--coordinator_address=localhost:{port}', '--num_processes=2',
+       f'--workdir={tmp_path / "run"}', '--config.curriculum.stages=2x8@0.5',
+       '--config.curriculum.stage_steps=4', '--config.eval_every=0', '--config.log_every=1',
+       '--config.checkpoint_every=2', f'--coordinator_address=localhost:{port}', '--num_processes=2',
        f'--process_id={i}'], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
       text=True) for i in range(2)]
   outs = []
