@@ -59,7 +59,7 @@ from re3_jax.input import pipeline
 from re3_jax.media import sequences
 from re3_jax.testing import fake_datasets
 from re3_jax.tracking import tracker as tracker_lib
-from re3_jax.training import curriculum
+from re3_jax.training import stages as stages_lib
 
 _CONFIGS = flags.DEFINE_list('configs', ['paper', 'small'], 'Model configs to benchmark.')
 _PRECISIONS = flags.DEFINE_list('precisions', ['float32', 'bf16_weights'],
@@ -278,7 +278,7 @@ def run_input_benchmark(sources, stages, n_batches, runs, threads, workers, vid_
       else:
         raise ValueError(f'unknown source {source!r}: synthetic or vid_fake')
       for stage in stages:
-        unrolls, batch = curriculum.parse_stage(stage)
+        unrolls, batch = stages_lib.parse_stage(stage)
         row = {'source': source, 'stage': stage, 'frame_size': list(config.frame_size)}
         row.update(pipeline_rate(config, unrolls, batch, n_batches, runs))
         if compare_models:
@@ -383,7 +383,7 @@ def run_train_benchmark(configs, precision, stages, runs, out, peak: float = 0.0
   for name in configs:
     config = model.with_precision(model.get_config(name), precision)
     for stage in stages:
-      unrolls, batch = curriculum.parse_stage(stage)
+      unrolls, batch = stages_lib.parse_stage(stage)
       row = {'config': name, 'stage': stage}
       row.update(bench_train_step(config, unrolls, batch, runs, peak=peak,
                                   scan_unroll=scan_unroll))

@@ -9,8 +9,8 @@ import pytest
 
 from re3_jax import cli
 from re3_jax.input import pipeline
-from re3_jax.training import curriculum
 from re3_jax.training import loop
+from re3_jax.training import stages as stages_lib
 from re3_jax.training import train_step
 
 
@@ -69,7 +69,7 @@ def test_flags_set_nested_fields_and_write_back_a_flagfile_of_the_same_config(tm
   config = get()
   assert config.model == 'tiny' and not config.centred_head
   assert config.optim == train_step.OptimConfig(learning_rate=3e-4, keep_prob=0.3)
-  assert config.curriculum.stages == (curriculum.Stage(2, 8, 0.1), curriculum.Stage(4, 4, 0.5))
+  assert config.curriculum.stages == (stages_lib.Stage(2, 8, 0.1), stages_lib.Stage(4, 4, 0.5))
   assert config.curriculum.stage_steps == (5, 0)
   assert config.data.mixture == (('procedural', 0.7), ('imagenet_vid', 0.3))
   assert config.data.data_dir == '~/tfds' and config.data.sim_size == (300, 200)
@@ -77,7 +77,7 @@ def test_flags_set_nested_fields_and_write_back_a_flagfile_of_the_same_config(tm
   assert config.data.num_threads == pipeline.PipelineConfig().num_threads  # untouched
   # The written flagfile rebuilds the config exactly (1/3 and 0.1 have no short decimal form).
   config = config.replace(curriculum=dataclasses.replace(
-      config.curriculum, stages=(curriculum.Stage(2, 8, 1 / 3), curriculum.Stage(4, 4, 0.1))))
+      config.curriculum, stages=(stages_lib.Stage(2, 8, 1 / 3), stages_lib.Stage(4, 4, 0.1))))
   flag_values['config.curriculum.stages'].value = config.curriculum.stages
   flagfile = tmp_path / 'flags.txt'
   flagfile.write_text(flag_values.flags_into_string())

@@ -18,13 +18,14 @@ from re3_jax.input import pipeline
 from re3_jax.model import checkpoints
 from re3_jax.training import curriculum
 from re3_jax.training import loop
+from re3_jax.training import stages as stages_lib
 from re3_jax.training import train_step
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 CONFIG = loop.TrainConfig(
     model='tiny', seed=3, steps=0,
     optim=train_step.OptimConfig(learning_rate=1e-3),
-    curriculum=curriculum.CurriculumConfig(stages=curriculum.parse_stages('2x4,3x2', '0.5,0.5'),
+    curriculum=curriculum.CurriculumConfig(stages=stages_lib.parse_stages('2x4,3x2', '0.5,0.5'),
                                            advance='steps', stage_steps=(3, 3)),
     data=pipeline.PipelineConfig(frame_size=(120, 160), sim_size=(96, 128), num_distractors=4,
                                  num_threads=1, prefetch=1),
@@ -178,7 +179,7 @@ def test_experiment_flagfiles_parse():
     assert text.startswith('#') and 'python -m re3_jax.train' in text.split('\n--')[0], name
     config = configs[name]
     if name.startswith('paper') or name == 'small':
-      assert [tuple(s) for s in config['stages']] == list(curriculum.CURRICULUM), name
+      assert [tuple(s) for s in config['stages']] == list(stages_lib.CURRICULUM), name
       assert config['lr'] == 1e-5 and config['wd'] == 5e-4, name
       sources = dict(config['mixture'])
       assert ('alov300' in sources) == (name != 'paper_no_alov'), name
@@ -243,7 +244,7 @@ PRE_LAYOUT = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'pre_layout'
 # The configuration tests/data/pre_layout/workdir_tiny was trained with (its README).
 PRE_LAYOUT_CONFIG = loop.TrainConfig(
     model='tiny', seed=3, steps=4, optim=train_step.OptimConfig(learning_rate=1e-3),
-    curriculum=curriculum.CurriculumConfig(stages=curriculum.parse_stages('2x2', '0.5'),
+    curriculum=curriculum.CurriculumConfig(stages=stages_lib.parse_stages('2x2', '0.5'),
                                            advance='steps', stage_steps=(4,)),
     data=pipeline.PipelineConfig(frame_size=(96, 128), sim_size=(96, 128), num_distractors=2,
                                  num_threads=1, prefetch=1),
