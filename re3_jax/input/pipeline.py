@@ -47,15 +47,16 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
-import pathlib
 import threading
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
 
+from re3_jax.input import batch as batch_lib
 from re3_jax.input import procedural
 from re3_jax.input import synthetic
+from re3_jax.input import tfds_sources
 
 PROCEDURAL = 'procedural'
 # The released code's mix: half synthetic (simulated over ImageNet DET images), the
@@ -64,29 +65,8 @@ PAPER_MIXTURE = (('imagenet_vid', 0.45), ('alov300', 0.05), ('imagenet_det', 0.5
 # The OTB / VOT setting: ALOV300++ overlaps those benchmarks and is left out.
 PAPER_NO_ALOV_MIXTURE = (('imagenet_vid', 0.5), ('imagenet_det', 0.5))
 
-_TRACK, _IMAGE = 'track', 'image'
 _IMAGE_STREAM = 0x1A6E  # a seed word that separates procedural images from sequences
 _IMAGE_CACHE = 64
-_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
-            (2, cv2.IMREAD_REDUCED_COLOR_2), (1, cv2.IMREAD_COLOR))
-
-
-class Batch(NamedTuple):
-  """One host's batch; a pytree of NumPy arrays.
-
-  Attributes:
-    frames: uint8 ``(B, T, H, W, 3)`` RGB frames, zero-padded to the canvas
-      ``(H, W)`` at the bottom and right.
-    valid_sizes: int32 ``(B, T, 2)``: each frame's ``(height, width)`` before
-      padding.
-    boxes: float32 ``(B, T, 4)``: the true box in each frame, xyxy pixels.
-    source: int32 ``(B,)``: index in ``PipelineConfig.mixture`` of each
-      sequence's source.
-  """
-  frames: np.ndarray
-  valid_sizes: np.ndarray
-  boxes: np.ndarray
-  source: np.ndarray
 
 
 def parse_mixture(text: str) -> tuple[tuple[str, float], ...]:
@@ -174,150 +154,6 @@ class PipelineConfig:
     return dataclasses.replace(self, **changes)
 
 
-# ---------------------------------------------------------------------------
-# TFDS sources.
-
-
-def _tfds():
-  try:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError('reading a TFDS source needs tensorflow-datasets: pip install '
-                      '"re3_jax[data]" (or pip install tensorflow-datasets array_record)') from e
-  return tfds
-
-
-def dataset_dir(name: str, data_dir: str | None) -> pathlib.Path:
-  """The folder of a built TFDS dataset: ``data_dir/name/<highest version>``.
-
-  ``name`` may also be the path of such a folder.
-  """
-  direct = pathlib.Path(name)
-  if (direct / 'dataset_info.json').is_file():
-    return direct
-  if data_dir is None:
-    raise FileNotFoundError(
-        f'source {name!r}: no data_dir given; build it with '
-        f'`tfds build data/{name} --manual_dir=... --data_dir=DIR` and pass DIR')
-  root = pathlib.Path(data_dir).expanduser() / name
-  versions = sorted((p for p in root.glob('*') if (p / 'dataset_info.json').is_file()),
-                    key=lambda p: tuple(int(x) for x in p.name.split('.') if x.isdigit()))
-  if not versions:
-    raise FileNotFoundError(
-        f'source {name!r}: no built dataset under {root} '
-        f'(expected {root}/<version>/dataset_info.json); '
-        f'build it with `tfds build data/{name} --manual_dir=... --data_dir={data_dir}`')
-  return versions[-1]
-
-
-class _TfdsSource:
-  """Random access to one split of a built TFDS dataset, images kept encoded."""
-
-  def __init__(self, name: str, data_dir: str | None, split: str):
-    tfds = _tfds()
-    from re3_jax.input import builder_utils  # pylint: disable=g-import-not-at-top
-    self.name = name
-    self.path = dataset_dir(name, data_dir)
-    builder = tfds.builder_from_directory(str(self.path))
-    features = builder.info.features
-    if 'frames' in features and 'boxes' in features:
-      self.kind, image_key = _TRACK, 'frames'
-    elif 'image' in features and 'boxes' in features:
-      self.kind, image_key = _IMAGE, 'image'
-    else:
-      raise ValueError(f'source {name!r} at {self.path} has neither frames+boxes nor image+boxes '
-                       f'features (it has {sorted(features.keys())})')
-    if split not in builder.info.splits:
-      raise ValueError(f'source {name!r} has no split {split!r} '
-                       f'(it has {sorted(builder.info.splits)})')
-    self.data = builder.as_data_source(split=split, decoders={image_key: builder_utils.RawBytes()})
-    if len(self.data) == 0:
-      raise ValueError(f'source {name!r} split {split!r} at {self.path} has no examples')
-
-  def __len__(self):
-    return len(self.data)
-
-  def __getitem__(self, index):
-    return self.data[index]
-
-
-# ---------------------------------------------------------------------------
-# Making one sequence.
-
-
-def _decode(data: bytes, reduction: int, where: str) -> np.ndarray:
-  flag = dict(_REDUCED)[reduction]
-  image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-  if image is None:
-    raise ValueError(f'{where}: the JPEG cannot be decoded')
-  # Contiguous RGB (OpenCV's SIMD swap) so that the copy to the canvas is a plain memcpy.
-  return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
-def _fit_scale(height: int, width: int, canvas: tuple[int, int]) -> float:
-  return min(1.0, canvas[0] / height, canvas[1] / width)
-
-
-def _fit(image: np.ndarray, canvas: tuple[int, int]) -> np.ndarray:
-  """Scales an image down (never up) to fit the canvas."""
-  h, w = image.shape[:2]
-  scale = _fit_scale(h, w, canvas)
-  if scale >= 1:
-    return image
-  size = (max(1, min(canvas[1], round(w * scale))), max(1, min(canvas[0], round(h * scale))))
-  return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def _decode_fitted(data: bytes, height: int, width: int, canvas, where: str) -> np.ndarray:
-  """Decodes a JPEG of known size straight to the canvas-fitting size."""
-  scale = _fit_scale(height, width, canvas)
-  reduction = next(r for r, _ in _REDUCED if r == 1 or scale * r <= 1)
-  image = _decode(data, reduction, where)
-  expected = (-(-height // reduction), -(-width // reduction))
-  if abs(image.shape[0] - expected[0]) > 1 or abs(image.shape[1] - expected[1]) > 1:
-    raise ValueError(f'{where}: the JPEG is '
-                     f'{image.shape[0] * reduction}x{image.shape[1] * reduction} '
-                     f'but the dataset records {height}x{width}')
-  return _fit(image, canvas)
-
-
-def visible_window(visible: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
-  """Indices of ``length`` frames to use from a track with per-frame visibility.
-
-  A random run of ``length`` consecutive visible frames when there is one;
-  otherwise the longest visible run played forwards and backwards.
-
-  Args:
-    visible: bool ``(N,)``.
-    length: ``T``, the number of indices wanted.
-    rng: the sequence's random generator.
-
-  Returns:
-    int ``(T,)`` indices into the track.
-  """
-  visible = np.asarray(visible, bool)
-  if not visible.any():
-    raise ValueError('the track has no visible frame')
-  padded = np.concatenate([[False], visible, [False]])
-  edges = np.flatnonzero(padded[1:] != padded[:-1])
-  starts, ends = edges[0::2], edges[1::2]  # runs [start, end)
-  lengths = ends - starts
-  fits = lengths >= length
-  if fits.any():
-    # Every start position of every long-enough run, equally likely.
-    counts = lengths[fits] - length + 1
-    k = rng.integers(counts.sum())
-    run = np.searchsorted(np.cumsum(counts), k, side='right')
-    offset = k - (np.cumsum(counts)[run] - counts[run])
-    return starts[fits][run] + offset + np.arange(length)
-  best = int(np.argmax(lengths))
-  run = np.arange(starts[best], ends[best])
-  if len(run) == 1:
-    return np.repeat(run, length)
-  cycle = np.concatenate([run, run[-2:0:-1]])  # 0 1 2 3 2 1 | 0 1 ...
-  return np.resize(cycle, length)
-
-
 class SequenceMaker:
   """Makes sequence ``i`` of a stream: a pure function of ``(seed, stage, T, i)``."""
 
@@ -331,7 +167,7 @@ class SequenceMaker:
     weights = np.array([w for _, w in config.mixture], np.float64)
     self.weights = weights / weights.sum()
     self.sources = [None if name == PROCEDURAL or weight == 0 else
-                    _TfdsSource(name, config.data_dir, config.split)
+                    tfds_sources.TfdsSource(name, config.data_dir, config.split)
                     for name, weight in config.mixture]
     self._images = collections.OrderedDict()  # recent procedural images, by number
     self._lock = threading.Lock()
@@ -371,7 +207,7 @@ class SequenceMaker:
     config = self.config
     if source is None:
       frames, boxes = self._simulate(rng, *self.procedural_image(index // config.procedural_reuse))
-    elif source.kind == _IMAGE:
+    elif source.kind == tfds_sources.IMAGE:
       frames, boxes = self._simulated(source, rng)
     else:
       frames, boxes = self._track(source, rng)
@@ -386,8 +222,8 @@ class SequenceMaker:
     config = self.config
     frames, boxes = synthetic.simulate(rng, image, boxes, self.seq_len, size=config.sim_size,
                                        num_distractors=config.num_distractors)
-    frames = [_fit(f, config.frame_size) for f in frames]
-    return frames, _scale_boxes(boxes, frames, config.sim_size)
+    frames = [tfds_sources.fit(f, config.frame_size) for f in frames]
+    return frames, tfds_sources.scale_boxes(boxes, frames, config.sim_size)
 
   def _simulated(self, source, rng):
     i = int(rng.integers(len(source)))
@@ -395,7 +231,7 @@ class SequenceMaker:
     where = f'{source.name}[{i}]'
     if 'image_id' in example:
       where += f' ({example["image_id"]!r})'
-    image = _decode(example['image'], 1, where)
+    image = tfds_sources.decode(example['image'], 1, where)
     try:
       return self._simulate(rng, image, np.asarray(example['boxes'], np.float32))
     except ValueError as e:
@@ -409,7 +245,7 @@ class SequenceMaker:
     name = name.decode() if isinstance(name, bytes) else str(name)
     where = f'{source.name}[{i}] (video {name!r}, track {int(example.get("track_id", 0))})'
     try:
-      indices = visible_window(example['visible'], self.seq_len, rng)
+      indices = tfds_sources.visible_window(example['visible'], self.seq_len, rng)
     except ValueError as e:
       raise ValueError(f'{where}: {e}') from None
     height, width = int(example['height']), int(example['width'])
@@ -417,34 +253,11 @@ class SequenceMaker:
     frames = []
     for t in indices:
       if t not in cache:
-        cache[t] = _decode_fitted(example['frames'][t], height, width, config.frame_size,
-                                  f'{where} frame {t}')
+        cache[t] = tfds_sources.decode_fitted(example['frames'][t], height, width,
+                                              config.frame_size, f'{where} frame {t}')
       frames.append(cache[t])
     boxes = np.asarray(example['boxes'], np.float32)[indices]
-    return frames, _scale_boxes(boxes, frames, (height, width))
-
-
-def _scale_boxes(boxes: np.ndarray, frames: Sequence[np.ndarray], original: tuple[int, int]):
-  """Boxes of frames that were ``original`` (h, w) and now have their own sizes."""
-  sizes = np.array([f.shape[:2] for f in frames], np.float32)
-  sy = sizes[:, 0] / original[0]
-  sx = sizes[:, 1] / original[1]
-  return np.asarray(boxes, np.float32) * np.stack([sx, sy, sx, sy], -1)
-
-
-def collate(sequences: Sequence[dict[str, Any]], frame_size: tuple[int, int]) -> Batch:
-  """Pads and stacks sequences into a `Batch` (one copy of every frame)."""
-  b, t = len(sequences), len(sequences[0]['frames'])
-  frames = np.zeros((b, t, *frame_size, 3), np.uint8)
-  valid = np.zeros((b, t, 2), np.int32)
-  for i, seq in enumerate(sequences):
-    for j, frame in enumerate(seq['frames']):
-      h, w = frame.shape[:2]
-      frames[i, j, :h, :w] = frame
-      valid[i, j] = h, w
-  return Batch(frames=frames, valid_sizes=valid,
-               boxes=np.stack([s['boxes'] for s in sequences]),
-               source=np.array([s['source'] for s in sequences], np.int32))
+    return frames, tfds_sources.scale_boxes(boxes, frames, (height, width))
 
 
 # ---------------------------------------------------------------------------
@@ -488,7 +301,8 @@ class Pipeline:
     # content does not depend on threads, workers or prefetching; they only change speed.
     dataset = (grain.MapDataset.range(0, 1 << 62)[process_index::process_count]
                .map(self.maker)
-               .batch(self.host_batch_size, batch_fn=lambda seqs: collate(seqs, frame_size)))
+               .batch(self.host_batch_size,
+                      batch_fn=lambda seqs: batch_lib.collate(seqs, frame_size)))
     dataset = dataset.to_iter_dataset(
         grain.ReadOptions(num_threads=config.num_threads, prefetch_buffer_size=config.prefetch))
     if config.num_workers > 0:
@@ -506,7 +320,7 @@ class Pipeline:
   def __iter__(self):
     return self
 
-  def __next__(self) -> Batch:
+  def __next__(self) -> batch_lib.Batch:
     return next(self._iterator)
 
   def close(self) -> None:

@@ -1,6 +1,6 @@
 """The train step: an unroll with self-training, the L1 loss, Adam; data parallel.
 
-One jitted pure function trains on a `pipeline.Batch` of ``B`` sequences of
+One jitted pure function trains on a `re3_jax.input.batch.Batch` of ``B`` sequences of
 ``T`` frames (reference section 6):
 
 * Time step 0 crops frame 0 twice at its true box (its label is the centred
@@ -47,6 +47,7 @@ import optax
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import crops
+from re3_jax.input import batch as batch_lib
 from re3_jax.training import jitter
 
 DATA_AXIS = 'data'
@@ -100,13 +101,6 @@ class TrainState(NamedTuple):
   nonfinite_step: jax.Array
 
 
-class Batch(NamedTuple):
-  """What the train step needs of a `pipeline.Batch` (device arrays)."""
-  frames: jax.Array       # uint8 (B, T, H, W, 3), zero-padded
-  valid_sizes: jax.Array  # int32 (B, T, 2): (height, width)
-  boxes: jax.Array        # float32 (B, T, 4): true boxes, xyxy pixels
-
-
 def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
   """Adam at the configured rate, after optional global-norm clipping."""
   parts = []
@@ -127,7 +121,7 @@ def init_state(key: jax.Array, model_config: model.ModelConfig,
                     nonfinite_step=jnp.full((), -1, jnp.int32))
 
 
-def unroll(params, batch: Batch, key: jax.Array, self_train_prob, *,
+def unroll(params, batch: batch_lib.Batch, key: jax.Array, self_train_prob, *,
            model_config: model.ModelConfig, optim: OptimConfig,
            scan_unroll: int | bool | None = 1):
   """Runs the network over the batch as training does, placing every crop window.
@@ -186,7 +180,7 @@ def unroll(params, batch: Batch, key: jax.Array, self_train_prob, *,
   return batch_major(outputs), batch_major(labels), batch_major(preds), batch_major(windows)
 
 
-def loss_fn(params, batch: Batch, key, self_train_prob, *, model_config, optim,
+def loss_fn(params, batch: batch_lib.Batch, key, self_train_prob, *, model_config, optim,
             scan_unroll: int | bool | None = 1):
   """The training loss and its metrics (see the module docstring)."""
   outputs, labels, preds, _ = unroll(params, batch, key, self_train_prob,
@@ -201,7 +195,7 @@ def loss_fn(params, batch: Batch, key, self_train_prob, *, model_config, optim,
   return loss, {'loss': loss, 'l1': l1, 'mean_iou': jnp.mean(iou)}
 
 
-def train_step(state: TrainState, batch: Batch, self_train_prob, *,
+def train_step(state: TrainState, batch: batch_lib.Batch, self_train_prob, *,
                model_config: model.ModelConfig, optim: OptimConfig,
                optimizer: optax.GradientTransformation,
                scan_unroll: int | bool | None = 1):
@@ -287,12 +281,12 @@ def make_train_step(mesh: jax.sharding.Mesh, *, model_config: model.ModelConfig,
   fn = functools.partial(train_step, model_config=model_config, optim=optim,
                          optimizer=optimizer, scan_unroll=scan_unroll)
   rep, data = replicated(mesh), batch_sharding(mesh)
-  return jax.jit(fn, in_shardings=(rep, Batch(data, data, data), rep),
+  return jax.jit(fn, in_shardings=(rep, batch_lib.Batch(data, data, data), rep),
                  out_shardings=(rep, rep), donate_argnums=(0,))
 
 
-def shard_batch(mesh: jax.sharding.Mesh, host_batch) -> Batch:
-  """Global device arrays of a batch from this host's part (`pipeline.Batch` or `Batch`).
+def shard_batch(mesh: jax.sharding.Mesh, host_batch) -> batch_lib.Batch:
+  """Global device arrays of a `batch_lib.Batch` from this host's part (``source`` dropped).
 
   Each host passes its own ``B / process_count`` sequences; the global batch
   size must divide by the number of devices.
@@ -301,10 +295,11 @@ def shard_batch(mesh: jax.sharding.Mesh, host_batch) -> Batch:
     ValueError: the global batch does not divide by the number of devices.
   """
   sharding = batch_sharding(mesh)
-  local = Batch(np.asarray(host_batch.frames), np.asarray(host_batch.valid_sizes),
-                np.asarray(host_batch.boxes, np.float32))
+  local = batch_lib.Batch(np.asarray(host_batch.frames), np.asarray(host_batch.valid_sizes),
+                          np.asarray(host_batch.boxes, np.float32))  # source: not used
   global_b = local.boxes.shape[0] * jax.process_count()
   if global_b % mesh.size:
     raise ValueError(f'the global batch size {global_b} does not divide by the number of '
                      f'devices ({mesh.size}): choose a batch size that is a multiple of it')
-  return Batch(*(jax.make_array_from_process_local_data(sharding, x) for x in local))
+  return batch_lib.Batch(*(jax.make_array_from_process_local_data(sharding, x)
+                           for x in local[:3]))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from re3_jax.input import pipeline
+from re3_jax.input import tfds_sources
 from re3_jax.testing import fake_datasets
 
 SMALL = pipeline.PipelineConfig(frame_size=(120, 160), sim_size=(96, 128), num_distractors=4,
@@ -63,41 +64,6 @@ def test_parse_mixture():
 def test_config_rejects(kwargs, match):
   with pytest.raises(ValueError, match=match):
     pipeline.PipelineConfig(**kwargs)
-
-
-def test_visible_window_takes_consecutive_visible_frames():
-  visible = np.array([1, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1], bool)
-  rng = np.random.default_rng(0)
-  starts = set()
-  for _ in range(300):
-    idx = pipeline.visible_window(visible, 3, rng)
-    assert np.all(np.diff(idx) == 1) and visible[idx].all()
-    starts.add(int(idx[0]))
-  # Runs [3, 7) and [8, 11): starts 3, 4 and 8; all of them occur.
-  assert starts == {3, 4, 8}
-
-
-def test_visible_window_ping_pongs_short_tracks():
-  visible = np.array([0, 1, 1, 1, 0, 1], bool)
-  idx = pipeline.visible_window(visible, 9, np.random.default_rng(0))
-  np.testing.assert_array_equal(idx, [1, 2, 3, 2, 1, 2, 3, 2, 1])
-  idx = pipeline.visible_window(np.array([0, 1, 0], bool), 4, np.random.default_rng(0))
-  np.testing.assert_array_equal(idx, [1, 1, 1, 1])
-  with pytest.raises(ValueError, match='no visible frame'):
-    pipeline.visible_window(np.zeros(3, bool), 2, np.random.default_rng(0))
-
-
-def test_collate_pads_and_records_valid_sizes():
-  a = {'frames': [np.full((4, 6, 3), 7, np.uint8)] * 2, 'boxes': np.ones((2, 4), np.float32),
-       'source': 1}
-  b = {'frames': [np.full((5, 3, 3), 9, np.uint8)] * 2, 'boxes': np.zeros((2, 4), np.float32),
-       'source': 0}
-  batch = pipeline.collate([a, b], (5, 6))
-  assert batch.frames.shape == (2, 2, 5, 6, 3) and batch.frames.dtype == np.uint8
-  np.testing.assert_array_equal(batch.valid_sizes[:, 0], [[4, 6], [5, 3]])
-  assert (batch.frames[0, :, :4, :6] == 7).all() and (batch.frames[0, :, 4:] == 0).all()
-  assert (batch.frames[1, :, :, :3] == 9).all() and (batch.frames[1, :, :, 3:] == 0).all()
-  np.testing.assert_array_equal(batch.source, [1, 0])
 
 
 # --- the procedural default -------------------------------------------------
@@ -205,7 +171,7 @@ def built(tmp_path_factory):
 
 
 def _source(built, name):
-  return pipeline._TfdsSource(name, built, 'train')
+  return tfds_sources.TfdsSource(name, built, 'train')
 
 
 def test_track_source_gives_consecutive_visible_frames_and_their_boxes(built):
@@ -220,7 +186,7 @@ def test_track_source_gives_consecutive_visible_frames_and_their_boxes(built):
     rng.choice(1, p=[1.0])
     k = int(rng.integers(len(source)))
     example = source[k]
-    idx = pipeline.visible_window(example['visible'], 5, rng)
+    idx = tfds_sources.visible_window(example['visible'], 5, rng)
     assert np.all(np.diff(example['frame_index'][idx]) == 1)
     for t, j in enumerate(idx):
       decoded = cv2.imdecode(np.frombuffer(example['frames'][j], np.uint8), cv2.IMREAD_COLOR)

@@ -200,7 +200,8 @@ def test_two_processes_with_jax_distributed_train_and_agree(tmp_path, cpu_device
       [sys.executable, '-m', 're3_jax.train', '--flagfile=experiments/smoke.flags',
        f'--workdir={tmp_path / "run"}', '--config.curriculum.stages=2x8@0.5',
        '--config.curriculum.stage_steps=4', '--config.eval_every=0', '--config.log_every=1',
-       '--config.checkpoint_every=2', f'--coordinator_address=localhost:{port}', '--num_processes=2',
+       '--config.checkpoint_every=2', f'--coordinator_address=localhost:{port}',
+       '--num_processes=2',
        f'--process_id={i}'], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
       text=True) for i in range(2)]
   outs = []

@@ -14,6 +14,7 @@ import pytest
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import crops
+from re3_jax.input import batch as batch_lib
 from re3_jax.input import pipeline
 from re3_jax.training import jitter
 from re3_jax.training import train_step
@@ -29,7 +30,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 def batch():
   b = next(pipeline.Pipeline(DATA, seq_len=4, batch_size=2, seed=0, process_index=0,
                              process_count=1))
-  return train_step.Batch(jnp.asarray(b.frames), jnp.asarray(b.valid_sizes), jnp.asarray(b.boxes))
+  return batch_lib.Batch(jnp.asarray(b.frames), jnp.asarray(b.valid_sizes), jnp.asarray(b.boxes))
 
 
 @pytest.fixture(scope='module')
@@ -84,7 +85,7 @@ def test_self_training_places_windows_at_own_predictions(params, batch):
 def test_self_training_probability_is_per_sequence(params):
   b = next(pipeline.Pipeline(DATA, seq_len=3, batch_size=64, seed=1, process_index=0,
                              process_count=1))
-  big = train_step.Batch(jnp.asarray(b.frames), jnp.asarray(b.valid_sizes), jnp.asarray(b.boxes))
+  big = batch_lib.Batch(jnp.asarray(b.frames), jnp.asarray(b.valid_sizes), jnp.asarray(b.boxes))
   optim = train_step.OptimConfig(min_coverage=0.0)
   _, _, preds, windows = _unroll(params, big, 0.5, optim, key=3)
   own = np.all(np.isclose(windows[:, 1:], preds[:, :-1], rtol=1e-5, atol=1e-3), axis=(1, 2))
@@ -202,7 +203,7 @@ def test_optim_config_rejects_bad_values():
 
 def test_batch_not_dividing_the_devices_is_refused():
   mesh = train_step.make_mesh()
-  b = pipeline.Batch(np.zeros((3, 2, 8, 8, 3), np.uint8), np.full((3, 2, 2), 8, np.int32),
+  b = batch_lib.Batch(np.zeros((3, 2, 8, 8, 3), np.uint8), np.full((3, 2, 2), 8, np.int32),
                      np.zeros((3, 2, 4), np.float32), np.zeros(3, np.int32))
   if mesh.size == 1:
     train_step.shard_batch(mesh, b)  # anything divides by one device
