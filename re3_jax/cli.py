@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import sys
+import traceback
 import typing
 from typing import Any, Callable, TypeVar
 
+from absl import app
 from absl import flags
 from absl import logging
 
@@ -195,3 +198,49 @@ def parse_flags(argv: list[str]) -> list[str]:
     print(f'FATAL Flags parsing error: {message}\nPass --helpshort or --helpfull to see help '
           'on flags.', file=sys.stderr)
     sys.exit(1)
+
+
+# ---------------------------------------------------------------------------
+# One way to run a command line, one error style.
+
+_TRACEBACK = flags.DEFINE_bool('traceback', False,
+                               'On an error, print the Python traceback too (for a bug report).')
+
+
+def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> None:
+  """Runs ``main(argv)`` as ``python -m re3_jax.NAME``: the way every command line runs.
+
+  Flags are parsed by `parse_flags` (an unknown flag names itself and its
+  ``--config.*`` namesake); library logs are quieted (`quiet_library_logs`);
+  positional arguments are a usage error unless `takes_arguments`. A user's
+  mistake that the library reports as a ``ValueError`` or ``OSError`` (a bad
+  box, a missing or unreadable file, a checkpoint of another model) ends the
+  program with one line, ``re3_jax.NAME: error: MESSAGE``, and status 1, not
+  a traceback (``--traceback`` adds it); Ctrl-C ends it with status 130.
+  What ``main`` returns is the exit status (None: 0).
+  """
+
+  def wrapped(argv):
+    quiet_library_logs()
+    name = _program_name()
+    if len(argv) > 1 and not takes_arguments:
+      raise app.UsageError(f'unexpected arguments {argv[1:]}')
+    try:
+      return main(argv)
+    except KeyboardInterrupt:
+      print(f'{name}: interrupted', file=sys.stderr)
+      return 130
+    except (ValueError, OSError) as e:
+      if _TRACEBACK.value:
+        traceback.print_exc()
+      print(f'{name}: error: {e}', file=sys.stderr)
+      return 1
+
+  app.run(wrapped, flags_parser=parse_flags)
+
+
+def _program_name() -> str:
+  """``re3_jax.track`` for ``python -m re3_jax.track``."""
+  main = sys.modules.get('__main__')
+  spec = getattr(main, '__spec__', None)
+  return spec.name if spec is not None else pathlib.Path(sys.argv[0]).stem

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 
-from absl import app
 from absl import flags
 
 from re3_jax import cli
@@ -28,9 +27,7 @@ _OUT = flags.DEFINE_string('out', None, 'Output directory (a re3_jax parameters 
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  cli.quiet_library_logs()
+  del argv
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   out, config = official_weights.convert(_SOURCE.value, _FORMAT.value, _OUT.value)
   print(f'converted {_SOURCE.value} ({_FORMAT.value}) -> {out}\n'
@@ -39,4 +36,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

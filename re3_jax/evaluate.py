@@ -50,67 +50,67 @@ from __future__ import annotations
 import pathlib
 import sys
 
+from absl import flags
+
+from re3_jax import cli
+from re3_jax.evaluation import datasets
 from re3_jax.evaluation import harness
+from re3_jax import model
 
-
-def _define_flags():
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_multi_string('dataset', None, 'KIND:ROOT with KIND otb, vot, got10k or vid '
-                            '(repeatable).', required=True)
-  flags.DEFINE_multi_enum('tracker', ['re3'], harness.TRACKERS,
-                          'Trackers to run (repeatable).')
-  flags.DEFINE_list('protocol', ['ope'], 'ope (one pass) and/or vot (reset-based), e.g. ope,vot.')
-  flags.DEFINE_string('out', None, 'Output folder.', required=True)
-  flags.DEFINE_string('checkpoint', None, 'Re3 parameters checkpoint (re3_jax.model.checkpoints).')
-  flags.DEFINE_enum('config', None, ['tiny', 'small', 'paper'],
-                    'Re3 without --checkpoint: this model config with RANDOM weights.')
-  flags.DEFINE_integer('seed', 0, 'Seed of the random Re3 weights.')
-  flags.DEFINE_integer('max_frames', None, 'Track only the first frames of each sequence.')
-  flags.DEFINE_list('sequences', None, 'Only these sequences (names; a multi-target OTB name '
-                    'or a VID video selects all its targets).')
-  flags.DEFINE_bool('video', False, 'Also write videos/NAME.mp4 per sequence.')
-  flags.DEFINE_bool('vot_burn_in_at_start', True, 'Reset-based protocol: leave out the burn-in '
-                    'after the first start too (Re3\'s original script did not).')
+_DATASET = flags.DEFINE_multi_string('dataset', None, 'KIND:ROOT with KIND otb, vot, got10k or '
+                                     'vid (repeatable).', required=True)
+_TRACKER = flags.DEFINE_multi_enum('tracker', ['re3'], harness.TRACKERS,
+                                   'Trackers to run (repeatable).')
+_PROTOCOL = flags.DEFINE_list('protocol', ['ope'],
+                              'ope (one pass) and/or vot (reset-based), e.g. ope,vot.')
+_OUT = flags.DEFINE_string('out', None, 'Output folder.', required=True)
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None,
+                                  'Re3 parameters checkpoint (re3_jax.model.checkpoints).')
+_CONFIG = flags.DEFINE_enum('config', None, sorted(model.CONFIGS),
+                            'Re3 without --checkpoint: this model config with RANDOM weights.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the random Re3 weights.')
+_MAX_FRAMES = flags.DEFINE_integer('max_frames', None,
+                                   'Track only the first frames of each sequence.')
+_SEQUENCES = flags.DEFINE_list('sequences', None, 'Only these sequences (names; a multi-target '
+                               'OTB name or a VID video selects all its targets).')
+_VIDEO = flags.DEFINE_bool('video', False, 'Also write videos/NAME.mp4 per sequence.')
+_VOT_BURN_IN_AT_START = flags.DEFINE_bool(
+    'vot_burn_in_at_start', True,
+    "Reset-based protocol: leave out the burn-in after the first start too (Re3's original "
+    'script did not).')
 
 
 def main(argv):
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from re3_jax import cli  # pylint: disable=g-import-not-at-top
-  from re3_jax.evaluation import datasets  # pylint: disable=g-import-not-at-top
   del argv
-  cli.quiet_library_logs()
-  fl = flags.FLAGS
   trackers, described = {}, []
-  for name in dict.fromkeys(fl.tracker):
-    tracker, what = harness.make_tracker(name, fl.checkpoint, fl.config, fl.seed)
+  for name in dict.fromkeys(_TRACKER.value):
+    tracker, what = harness.make_tracker(name, _CHECKPOINT.value, _CONFIG.value, _SEED.value)
     trackers[name] = tracker
     described.append(what)
-    if name == 're3' and not fl.checkpoint:
+    if name == 're3' and not _CHECKPOINT.value:
       print(f'WARNING: {what}: random weights do not track; these numbers only exercise the '
             'harness.', file=sys.stderr)
   seqs = []
-  for spec in fl.dataset:
+  for spec in _DATASET.value:
     kind, root = datasets.parse_spec(spec)
     if kind == 'vid':  # parse only the selected videos' annotations
-      seqs.extend(datasets.vid(root, videos=fl.sequences).sequences)
+      seqs.extend(datasets.vid(root, videos=_SEQUENCES.value).sequences)
     else:
       seqs.extend(datasets.open_dataset(spec).sequences)
-  if fl.sequences:
-    seqs = list(datasets.select(seqs, fl.sequences, ' + '.join(fl.dataset)))
+  if _SEQUENCES.value:
+    seqs = list(datasets.select(seqs, _SEQUENCES.value, ' + '.join(_DATASET.value)))
   names = [s.name for s in seqs]
   if len(set(names)) != len(names):
     raise ValueError(f'sequence names repeat across datasets: {names}')
-  report = harness.run(trackers, seqs, fl.out, protocols=fl.protocol,
-                       max_frames=fl.max_frames, video=fl.video,
-                       burn_in_at_start=fl.vot_burn_in_at_start,
-                       info={'datasets': fl.dataset, 'trackers': described,
+  report = harness.run(trackers, seqs, _OUT.value, protocols=_PROTOCOL.value,
+                       max_frames=_MAX_FRAMES.value, video=_VIDEO.value,
+                       burn_in_at_start=_VOT_BURN_IN_AT_START.value,
+                       info={'datasets': _DATASET.value, 'trackers': described,
                              'command': ' '.join(sys.argv)})
   print(report.table())
-  print(f'wrote {pathlib.Path(fl.out) / "results.json"}, success.png, precision.png and the '
+  print(f'wrote {pathlib.Path(_OUT.value) / "results.json"}, success.png, precision.png and the '
         'result files')
 
 
 if __name__ == '__main__':
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -1,73 +1,28 @@
-r"""Plots (matplotlib, headless): training curves.
+r"""Plots a training run's curves: ``python -m re3_jax.plots --workdir=runs/synthetic --out=curve.png``.
 
-  python -m re3_jax.plots --workdir=runs/synthetic --out=curve.png
-
-reads ``WORKDIR/metrics.jsonl`` (written by `re3_jax.training.loop`) and plots the
-training loss, the batch mean IoU and the validation mean IoU against the step.
+The loss, the batch mean IoU and the validation mean IoU against the step, from
+``WORKDIR/metrics.jsonl``; the work is in `re3_jax.training.curves`.
 """
 
 from __future__ import annotations
 
-import json
 import pathlib
 
+from absl import flags
 
-def read_metrics(path: str | pathlib.Path) -> list[dict]:
-  """The JSON lines of a ``metrics.jsonl``; a corrupt line raises naming file:line."""
-  rows = []
-  path = pathlib.Path(path)
-  for n, line in enumerate(path.read_text().splitlines(), 1):
-    if line.strip():
-      try:
-        rows.append(json.loads(line))
-      except json.JSONDecodeError as e:
-        raise ValueError(f'{path}:{n}: not JSON ({e})') from None
-  return rows
+from re3_jax import cli
+from re3_jax.training import curves
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'A training workdir.', required=True)
+_OUT = flags.DEFINE_string('out', 'training_curves.png', 'Where to write the PNG.')
+_TITLE = flags.DEFINE_string('title', '', 'Figure title.')
 
 
-def training_curves(rows: list[dict], out: str | pathlib.Path, title: str = '') -> pathlib.Path:
-  """Loss, batch IoU and validation IoU against the step, as a PNG."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-
-  def series(key):
-    pts = [(r['step'], r[key]) for r in rows if key in r]
-    return [p[0] for p in pts], [p[1] for p in pts]
-
-  fig, (ax_loss, ax_iou) = plt.subplots(1, 2, figsize=(10, 3.8))
-  ax_loss.plot(*series('l1'), label='L1 loss (crop frame)')
-  ax_loss.set_xlabel('step')
-  ax_loss.set_ylabel('loss')
-  ax_loss.legend()
-  ax_iou.plot(*series('mean_iou'), label='training batch mean IoU')
-  ax_iou.plot(*series('val_mean_iou'), 'o-', label='validation: tracker mean IoU')
-  ax_iou.axhline(0.5, color='grey', lw=0.8, ls='--')
-  ax_iou.set_ylim(0, 1)
-  ax_iou.set_xlabel('step')
-  ax_iou.legend(loc='lower right')
-  if title:
-    fig.suptitle(title)
-  fig.tight_layout()
-  out = pathlib.Path(out)
-  fig.savefig(out, dpi=100)
-  plt.close(fig)
-  return out
-
-
-def _main(argv):
-  from absl import flags  # pylint: disable=g-import-not-at-top
+def main(argv):
   del argv
-  workdir = pathlib.Path(flags.FLAGS.workdir)
-  out = training_curves(read_metrics(workdir / 'metrics.jsonl'), flags.FLAGS.out,
-                        flags.FLAGS.title)
-  print(f'wrote {out}')
+  rows = curves.read_metrics(pathlib.Path(_WORKDIR.value).expanduser() / 'metrics.jsonl')
+  print(f'wrote {curves.training_curves(rows, _OUT.value, _TITLE.value)}')
 
 
 if __name__ == '__main__':
-  from absl import app  # pylint: disable=g-import-not-at-top
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string('workdir', None, 'A training workdir.', required=True)
-  flags.DEFINE_string('out', 'training_curves.png', 'Where to write the PNG.')
-  flags.DEFINE_string('title', '', 'Figure title.')
-  app.run(_main)
+  cli.run(main)

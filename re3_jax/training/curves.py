@@ -1,0 +1,52 @@
+"""Training curves: ``WORKDIR/metrics.jsonl`` (written by `re3_jax.training.loop`) read back and
+plotted (matplotlib, headless): the training loss, the batch mean IoU and the
+validation mean IoU against the step. ``python -m re3_jax.plots`` is its command line.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+
+def read_metrics(path: str | pathlib.Path) -> list[dict]:
+  """The JSON lines of a ``metrics.jsonl``; a corrupt line raises naming file:line."""
+  rows = []
+  path = pathlib.Path(path)
+  for n, line in enumerate(path.read_text().splitlines(), 1):
+    if line.strip():
+      try:
+        rows.append(json.loads(line))
+      except json.JSONDecodeError as e:
+        raise ValueError(f'{path}:{n}: not JSON ({e})') from None
+  return rows
+
+
+def training_curves(rows: list[dict], out: str | pathlib.Path, title: str = '') -> pathlib.Path:
+  """Loss, batch IoU and validation IoU against the step, as a PNG."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  def series(key):
+    pts = [(r['step'], r[key]) for r in rows if key in r]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+  fig, (ax_loss, ax_iou) = plt.subplots(1, 2, figsize=(10, 3.8))
+  ax_loss.plot(*series('l1'), label='L1 loss (crop frame)')
+  ax_loss.set_xlabel('step')
+  ax_loss.set_ylabel('loss')
+  ax_loss.legend()
+  ax_iou.plot(*series('mean_iou'), label='training batch mean IoU')
+  ax_iou.plot(*series('val_mean_iou'), 'o-', label='validation: tracker mean IoU')
+  ax_iou.axhline(0.5, color='grey', lw=0.8, ls='--')
+  ax_iou.set_ylim(0, 1)
+  ax_iou.set_xlabel('step')
+  ax_iou.legend(loc='lower right')
+  if title:
+    fig.suptitle(title)
+  fig.tight_layout()
+  out = pathlib.Path(out)
+  fig.savefig(out, dpi=100)
+  plt.close(fig)
+  return out
