@@ -18,7 +18,7 @@ figures from noisy machines can be compared as ratios.
 ``--stages`` (unrolls x batch): sequences/s and frames/s for the synthetic
 default (procedural simulator) and for a VID-like fake (``--vid_frames``
 frames of 1280x720 JPEG per video, written and built with the real
-``data/imagenet_vid`` builder in a temporary folder). Next to each, in the same
+``imagenet_vid`` builder in a temporary folder). Next to each, in the same
 process, the frame-steps/s of a stand-in train step for ``--compare_models``
 (crops at the true boxes + forward + backward of the L1 loss, jitted; the
 self-training train step of ``re3_jax.train`` does the same work plus one
@@ -36,12 +36,10 @@ device memory where the backend reports it.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import pathlib
 import platform
-import sys
 import tempfile
 import time
 
@@ -56,6 +54,7 @@ from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import crops
 from re3_jax.input import pipeline
+from re3_jax.input.builders import build as build_lib
 from re3_jax.media import sequences
 from re3_jax.testing import fake_datasets
 from re3_jax.tracking import tracker as tracker_lib
@@ -193,22 +192,12 @@ def _format_row(r, objects) -> str:
 
 
 
-def data_build():
-  """The ``data.build`` module of this checkout (the builders live in ``data/``)."""
-  root = pathlib.Path(__file__).resolve().parents[1]
-  if not (root / 'data' / 'build.py').is_file():
-    raise FileNotFoundError(f'no data/build.py beside {root / "re3_jax"}: run from a checkout')
-  if str(root) not in sys.path:
-    sys.path.insert(0, str(root))
-  return importlib.import_module('data.build')
-
-
 def build_fake_vid(workdir: pathlib.Path, videos: int, frames: int, size=(720, 1280)) -> str:
   """Writes a VID-like fake of 1280x720 JPEGs, builds it, returns the data_dir."""
   manual = fake_datasets.write_vid(workdir / 'raw', videos=videos, frames=frames, size=size,
                                    tracks_per_video=1, quality=90)
   data_dir = workdir / 'tfds'
-  data_build().build('imagenet_vid', str(manual), str(data_dir))
+  build_lib.build('imagenet_vid', str(manual), str(data_dir))
   return str(data_dir)
 
 

@@ -65,6 +65,7 @@ PAPER_MIXTURE = (('imagenet_vid', 0.45), ('alov300', 0.05), ('imagenet_det', 0.5
 PAPER_NO_ALOV_MIXTURE = (('imagenet_vid', 0.5), ('imagenet_det', 0.5))
 
 _TRACK, _IMAGE = 'track', 'image'
+_BUILD = 'python -m re3_jax.input.builders.build'  # the command that builds a TFDS source
 _IMAGE_STREAM = 0x1A6E  # a seed word that separates procedural images from sequences
 _IMAGE_CACHE = 64
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
@@ -97,7 +98,8 @@ class PipelineConfig:
     mixture: ``(source, weight)`` pairs; a source is ``procedural`` or the name
       of a TFDS dataset built under ``data_dir`` (``imagenet_vid``,
       ``alov300``, ``imagenet_det``). Weights are normalised.
-    data_dir: where the TFDS datasets were built (``tfds build --data_dir``).
+    data_dir: where the TFDS datasets were built (``--data_dir`` of
+      ``python -m re3_jax.input.builders.build``).
     split: the split to read from every TFDS source.
     frame_size: ``(height, width)`` of the canvas frames are padded to;
       larger frames are scaled down to fit.
@@ -191,8 +193,8 @@ def dataset_dir(name: str, data_dir: str | None) -> pathlib.Path:
     return direct
   if data_dir is None:
     raise FileNotFoundError(
-        f'source {name!r}: no data_dir given; build it with '
-        f'`tfds build data/{name} --manual_dir=... --data_dir=DIR` and pass DIR')
+        f'source {name!r}: no data_dir given; build it with `{_BUILD} {name} '
+        '--manual_dir=... --data_dir=DIR` and pass DIR')
   root = pathlib.Path(data_dir).expanduser() / name
   versions = sorted((p for p in root.glob('*') if (p / 'dataset_info.json').is_file()),
                     key=lambda p: tuple(int(x) for x in p.name.split('.') if x.isdigit()))
@@ -200,7 +202,7 @@ def dataset_dir(name: str, data_dir: str | None) -> pathlib.Path:
     raise FileNotFoundError(
         f'source {name!r}: no built dataset under {root} '
         f'(expected {root}/<version>/dataset_info.json); '
-        f'build it with `tfds build data/{name} --manual_dir=... --data_dir={data_dir}`')
+        f'build it with `{_BUILD} {name} --manual_dir=... --data_dir={data_dir}`')
   return versions[-1]
 
 
@@ -209,7 +211,7 @@ class _TfdsSource:
 
   def __init__(self, name: str, data_dir: str | None, split: str):
     tfds = _tfds()
-    from re3_jax.input import builder_utils  # pylint: disable=g-import-not-at-top
+    from re3_jax.input.builders import common  # pylint: disable=g-import-not-at-top
     self.name = name
     self.path = dataset_dir(name, data_dir)
     builder = tfds.builder_from_directory(str(self.path))
@@ -224,7 +226,7 @@ class _TfdsSource:
     if split not in builder.info.splits:
       raise ValueError(f'source {name!r} has no split {split!r} '
                        f'(it has {sorted(builder.info.splits)})')
-    self.data = builder.as_data_source(split=split, decoders={image_key: builder_utils.RawBytes()})
+    self.data = builder.as_data_source(split=split, decoders={image_key: common.RawBytes()})
     if len(self.data) == 0:
       raise ValueError(f'source {name!r} split {split!r} at {self.path} has no examples')
 
