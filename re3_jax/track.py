@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from typing import Sequence
 import warnings
 
@@ -53,6 +52,7 @@ import numpy as np
 from re3_jax import cli
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import progress
 from re3_jax.media import video
 from re3_jax.tracking import track_files
 from re3_jax.tracking import tracker as tracker_lib
@@ -85,26 +85,6 @@ def make_tracker(checkpoint: str | os.PathLike | None = None, config: str | None
     warnings.warn(f'tracking with RANDOM weights of model config {config!r} (no checkpoint): '
                   'the boxes are meaningless; this is for tests and timing', stacklevel=2)
   return tracker
-
-
-class _ProgressLine:
-  """Prints `track_files.Progress` lines on one line (every `interval` s and at the end)."""
-
-  def __init__(self, stream=sys.stderr, interval: float = 0.5):
-    self.stream, self.interval, self.last, self.text = stream, interval, 0.0, ''
-
-  def __call__(self, p: track_files.Progress) -> None:
-    self.text = p.line()
-    now = time.monotonic()
-    if now - self.last >= self.interval or (p.total and p.frame >= p.total):
-      self.last = now
-      self.stream.write('\r' + self.text + '\033[K' if self.stream.isatty() else self.text + '\n')
-      self.stream.flush()
-
-  def finish(self) -> None:
-    if self.stream.isatty():
-      self.stream.write('\n')
-      self.stream.flush()
 
 
 def _define_flags():
@@ -161,11 +141,13 @@ def main(argv: Sequence[str], flag_values) -> int:
       tracker = make_tracker(f.checkpoint, f.config, precision=f.precision, seed=f.seed)
     for w in caught:
       print(f'{name}: WARNING: {w.message}', file=sys.stderr)
-    line = _ProgressLine() if f.progress else None
+    line = progress.StatusLine() if f.progress else None
+    report = None if line is None else (
+        lambda p: line.update(p.line(), final=bool(p.total) and p.frame >= p.total))
     try:
       result = track_files.track_video_file(
           tracker, f.input, start_boxes, max_frames=f.max_frames, output=f.output,
-          boxes_out=f.boxes_out, output_fps=f.fps, output_scale=f.output_scale, progress=line)
+          boxes_out=f.boxes_out, output_fps=f.fps, output_scale=f.output_scale, progress=report)
     finally:
       if line is not None:
         line.finish()

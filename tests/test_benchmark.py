@@ -1,25 +1,33 @@
-"""Tests of the benchmark helpers (not of speed: figures live in WORKSPACE.md)."""
+"""Tests of the benchmark command line: its flags, its JSON report, its usage error."""
 
-import pytest
+import json
+import os
+import pathlib
+import subprocess
+import sys
 
-from re3_jax import benchmark
-from re3_jax import model
-from re3_jax.input import pipeline
-
-
-def test_forward_flops_per_frame_counts_the_conv_tower():
-  paper = benchmark.forward_flops_per_frame(model.get_config('paper'))
-  small = benchmark.forward_flops_per_frame(model.get_config('small'))
-  tiny = benchmark.forward_flops_per_frame(model.get_config('tiny'))
-  # Two crops through the CaffeNet-sized tower are ~2.7 GFLOP; fc6 and the LSTMs add the rest.
-  assert 2.6e9 < paper < 3.1e9 and 2.5e9 < small < paper and tiny < 0.1e9
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.slow
-def test_train_step_and_pipeline_rates_are_measured():
-  row = benchmark.bench_train_step(model.get_config('tiny'), unrolls=2, batch=2, runs=1,
-                                   steps_per_run=1)
-  assert row['frame_steps_per_s'] > 0 and row['step_tflop'] > 0
-  config = pipeline.PipelineConfig(frame_size=(120, 160), sim_size=(96, 128), num_threads=1)
-  rates = benchmark.pipeline_rate(config, unrolls=2, batch=2, n_batches=1, runs=1)
-  assert rates['frames_per_s'] == pytest.approx(2 * rates['sequences_per_s'])
+def _run(*args, cwd):
+  return subprocess.run([sys.executable, '-m', 're3_jax.benchmark', *args], cwd=cwd,
+                        capture_output=True, text=True, timeout=600,
+                        env=dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS='cpu'))
+
+
+def test_input_benchmark_writes_its_report(tmp_path):
+  proc = _run('input', '--sources=synthetic', '--stages=2x2', '--batches=1', '--runs=1',
+              '--threads=1', '--compare_models=', '--out=b.json', cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'saved b.json' in proc.stdout and 'frames/s' in proc.stdout
+  report = json.loads((tmp_path / 'b.json').read_text())
+  assert report['info']['threads'] == 1 and report['info']['runs'] == 1
+  (row,) = report['results']
+  assert (row['source'], row['stage'], row['frame_size']) == ('synthetic', '2x2', [400, 400])
+  assert row['frames_per_s'] > 0 and 'train_step_proxy_frame_steps_per_s' not in row
+
+
+def test_unknown_benchmark_is_a_usage_error(tmp_path):
+  proc = _run('speed', cwd=tmp_path)
+  assert proc.returncode != 0
+  assert 'usage: python -m re3_jax.benchmark tracker|input|train' in proc.stderr

@@ -24,7 +24,7 @@ dataset never sits in memory. `open_dataset('otb:ROOT')` picks the reader:
   ``ILSVRC2015/Annotations/VID/val/<video>/000000.xml``; one sequence per
   track (``<video>/<trackid>``), from the object's first to its last visible
   frame, NaN truth where it is not visible (the track rules of
-  `re3_jax.input.annotations.vid_tracks`).
+  `re3_jax.input.tracks.vid_tracks`).
 
 A root that is itself one sequence folder (it holds the ground-truth file) is
 a one-sequence dataset.
@@ -40,6 +40,7 @@ import numpy as np
 
 from re3_jax.input import annotations
 from re3_jax.input import layouts
+from re3_jax.input import tracks as tracks_lib
 from re3_jax.media import sequences
 
 SequenceError = sequences.SequenceError
@@ -249,7 +250,7 @@ def _vid_video_sequences(data_dir: pathlib.Path, ann_dir: pathlib.Path,
     raise SequenceError(f'sequence {video}: {e}') from e
   by_index = dict(zip(index, jpegs))
   out = []
-  for track in annotations.vid_tracks(frames, index, annotations.SkipCounter(), video):
+  for track in tracks_lib.vid_tracks(frames, index, annotations.SkipCounter(), video):
     boxes = np.where(track.visible[:, None], track.boxes, np.nan).astype(np.float32)
     paths = tuple(by_index[int(t)] for t in track.frame_index)
     out.append(sequences.SequenceFiles(f'{video}/{track.track_id}', paths, boxes,

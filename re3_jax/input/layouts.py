@@ -1,13 +1,13 @@
 """Walking the download layouts of ImageNet VID, ALOV300++ and ImageNet DET for
-the dataset builders (``data/``): finding a dataset's root folder, listing its
-videos and images, loading each one (every xml and JPEG read and checked once)
-into tracks or boxes, and reading ahead in threads. Pure Python and NumPy: no
+the dataset builders (``re3_jax/input/builders/``): finding a dataset's root folder,
+listing its videos and images, loading each one (every xml and JPEG read and checked
+once) into tracks or boxes, and reading ahead in threads. Pure Python and NumPy: no
 TensorFlow, no tfds.
 
 What counts as damage (raised as `annotations.AnnotationError`, naming the
 file) and what is skipped and counted (in an `annotations.SkipCounter`) is the
 error/skip rule in the module docstring of `re3_jax.input.annotations`, which holds
-the parsers and the track assembly used here.
+the parsers used here; `re3_jax.input.tracks` assembles the tracks.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 import numpy as np
 
 from re3_jax.input import annotations
+from re3_jax.input import tracks as tracks_lib
 
 PathLike = annotations.PathLike
 
@@ -126,7 +127,7 @@ class Video:
   name: str
   height: int
   width: int
-  tracks: list[annotations.Track]
+  tracks: list[tracks_lib.Track]
   frames: dict[int, bytes]
   skips: annotations.SkipCounter
 
@@ -198,7 +199,7 @@ def load_vid_video(data_split_dir: PathLike, ann_split_dir: PathLike, video: str
   if not any(a.objects for a in frame_anns):
     skips.add('videos_without_objects', video)
     return Video(video, height, width, [], {}, skips)
-  tracks = annotations.vid_tracks(frame_anns, index, skips, video)
+  tracks = tracks_lib.vid_tracks(frame_anns, index, skips, video)
   used = {int(t) for track in tracks for t in track.frame_index}
   return Video(video, height, width, tracks, {t: frames[t] for t in sorted(used)}, skips)
 
@@ -263,7 +264,7 @@ def load_alov_video(frames_root: PathLike, ann_root: PathLike, video: str) -> Vi
           f'{path}: frame is {size[1]} x {size[0]}, the video\'s first annotated frame '
           f'{width} x {height} (width x height)')
     frames[number - 1] = data
-  track = annotations.alov_track(numbers, boxes, height, width, video.split('/', 1)[0], skips,
+  track = tracks_lib.alov_track(numbers, boxes, height, width, video.split('/', 1)[0], skips,
                                  video)
   if track is None:
     return Video(video, height, width, [], {}, skips)
@@ -331,7 +332,7 @@ def load_det_image(data_split_dir: PathLike, ann_split_dir: PathLike,
     skips.add('images_without_objects', image_id)
     return None, skips
   height, width = size
-  clipped, valid = annotations.clip_boxes(np.stack([o.box for o in ann.objects]), height, width)
+  clipped, valid = tracks_lib.clip_boxes(np.stack([o.box for o in ann.objects]), height, width)
   skips.add('degenerate_boxes', image_id, int(np.sum(~valid)))
   areas = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
   big = valid & (areas >= MIN_DET_AREA_FRACTION * height * width)

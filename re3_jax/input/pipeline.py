@@ -104,7 +104,8 @@ class PipelineConfig:
     mixture: ``(source, weight)`` pairs; a source is ``procedural`` or the name
       of a TFDS dataset built under ``data_dir`` (``imagenet_vid``,
       ``alov300``, ``imagenet_det``). Weights are normalised.
-    data_dir: where the TFDS datasets were built (``tfds build --data_dir``).
+    data_dir: where the TFDS datasets were built (``--data_dir`` of
+      ``python -m re3_jax.input.builders.build``).
     split: the split to read from every TFDS source.
     frame_size: ``(height, width)`` of the canvas frames are padded to;
       larger frames are scaled down to fit.

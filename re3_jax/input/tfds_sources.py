@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 TRACK, IMAGE = 'track', 'image'  # `TfdsSource.kind`
+_BUILD = 'python -m re3_jax.input.builders.build'  # the command that builds a TFDS source
 _REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
             (2, cv2.IMREAD_REDUCED_COLOR_2), (1, cv2.IMREAD_COLOR))
 
@@ -40,8 +41,8 @@ def dataset_dir(name: str, data_dir: str | None) -> pathlib.Path:
     return direct
   if data_dir is None:
     raise FileNotFoundError(
-        f'source {name!r}: no data_dir given; build it with '
-        f'`tfds build data/{name} --manual_dir=... --data_dir=DIR` and pass DIR')
+        f'source {name!r}: no data_dir given; build it with `{_BUILD} {name} '
+        '--manual_dir=... --data_dir=DIR` and pass DIR')
   root = pathlib.Path(data_dir).expanduser() / name
   versions = sorted((p for p in root.glob('*') if (p / 'dataset_info.json').is_file()),
                     key=lambda p: tuple(int(x) for x in p.name.split('.') if x.isdigit()))
@@ -49,7 +50,7 @@ def dataset_dir(name: str, data_dir: str | None) -> pathlib.Path:
     raise FileNotFoundError(
         f'source {name!r}: no built dataset under {root} '
         f'(expected {root}/<version>/dataset_info.json); '
-        f'build it with `tfds build data/{name} --manual_dir=... --data_dir={data_dir}`')
+        f'build it with `{_BUILD} {name} --manual_dir=... --data_dir={data_dir}`')
   return versions[-1]
 
 
@@ -58,7 +59,7 @@ class TfdsSource:
 
   def __init__(self, name: str, data_dir: str | None, split: str):
     tfds = _tfds()
-    from re3_jax.input import builder_utils  # pylint: disable=g-import-not-at-top
+    from re3_jax.input.builders import common  # pylint: disable=g-import-not-at-top
     self.name = name
     self.path = dataset_dir(name, data_dir)
     builder = tfds.builder_from_directory(str(self.path))
@@ -73,7 +74,7 @@ class TfdsSource:
     if split not in builder.info.splits:
       raise ValueError(f'source {name!r} has no split {split!r} '
                        f'(it has {sorted(builder.info.splits)})')
-    self.data = builder.as_data_source(split=split, decoders={image_key: builder_utils.RawBytes()})
+    self.data = builder.as_data_source(split=split, decoders={image_key: common.RawBytes()})
     if len(self.data) == 0:
       raise ValueError(f'source {name!r} split {split!r} at {self.path} has no examples')
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import images as images_lib
+from re3_jax.core import progress as progress_lib
 from re3_jax.media import video
 from re3_jax.tracking import tracker as tracker_lib
 
@@ -161,10 +162,6 @@ def _host_rgb(frame, name: str) -> np.ndarray:
   return np.asarray(images_lib.to_rgb(frame, name))
 
 
-def _rate(count: int, seconds: float) -> float | None:
-  return count / seconds if count and seconds > 0 else None
-
-
 def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
                  start_boxes: Sequence, *, object_ids: Sequence | None = None,
                  output: str | os.PathLike | None = None,
@@ -260,9 +257,9 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
           write_time += time.perf_counter() - t
         index += 1
         if progress is not None:
-          progress(Progress(index, num_frames, _rate(track_frames_timed, track_time),
-                            _rate(index, decode_time),
-                            _rate(index, write_time) if writer is not None else None))
+          progress(Progress(index, num_frames, progress_lib.rate(track_frames_timed, track_time),
+                            progress_lib.rate(index, decode_time),
+                            progress_lib.rate(index, write_time) if writer is not None else None))
         t = time.perf_counter()
         frame = next(frames, None)
         decode_time += time.perf_counter() - t
@@ -270,8 +267,8 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
       if writer is not None:
         writer.close()
     result = TrackResult(np.stack(results).astype(np.float32), object_ids, height, width, fps,
-                         _rate(track_frames_timed, track_time), _rate(index, decode_time),
-                         output, boxes_out)
+                         progress_lib.rate(track_frames_timed, track_time),
+                         progress_lib.rate(index, decode_time), output, boxes_out)
     if boxes_out is not None:
       if boxes_out.suffix.lower() == '.csv':
         write_boxes_csv(boxes_tmp, result.boxes, object_ids)

@@ -37,6 +37,7 @@ import orbax.checkpoint as ocp
 
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import progress
 from re3_jax.evaluation import metrics
 from re3_jax.input import pipeline
 from re3_jax.input import synthetic
@@ -344,14 +345,12 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
         means.update(steps_per_s=rate, frames_per_s=rate * stage.batch * stage.unrolls,
                      learning_rate=config.optim.learning_rate, stage=curriculum.stage_index)
         writer.scalars(step, means)
-        eta = curriculum.steps_left(step)
-        eta_text = f'{eta / rate / 60:.1f} min' if eta is not None and rate > 0 else '?'
         print(f'stage {curriculum.stage_index + 1}/{len(config.curriculum.stages)} '
               f'({stage.unrolls}x{stage.batch}) step {step}: {rate:.2f} steps/s '
               f'{means["frames_per_s"]:.0f} frames/s, loss {means["loss"]:.4f} '
               f'(l1 {means["l1"]:.4f}) iou {means["mean_iou"]:.3f} lr '
               f'{config.optim.learning_rate:g} self-train {stage.self_train_prob:.2f}, '
-              f'stage ETA {eta_text}', flush=True)
+              f'stage ETA {progress.eta_text(curriculum.steps_left(step), rate)}', flush=True)
         last = dict(means, step=step)
         last_loss = means['loss']
         advanced = curriculum.update(step, last_loss)

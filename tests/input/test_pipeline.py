@@ -154,7 +154,7 @@ def test_missing_tfds_source_names_it(tmp_path):
 
 def _build(name, manual, data_dir):
   pytest.importorskip('tensorflow_datasets')
-  from data import build
+  from re3_jax.input.builders import build  # pylint: disable=g-import-not-at-top
   return build.build(name, str(manual), str(data_dir))
 
 

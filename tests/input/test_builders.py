@@ -1,4 +1,4 @@
-"""Tests of the TFDS builders in data/: the real builders on fake downloads."""
+"""Tests of the TFDS builders (re3_jax/input/builders/): the real builders on fake downloads."""
 
 from __future__ import annotations
 
@@ -15,14 +15,14 @@ import pytest
 
 tfds = pytest.importorskip('tensorflow_datasets')
 
-from data.alov300 import alov300_dataset_builder  # noqa: E402
-from data.imagenet_det import imagenet_det_dataset_builder  # noqa: E402
-from data.imagenet_vid import imagenet_vid_dataset_builder  # noqa: E402
 from re3_jax.input import annotations  # noqa: E402
-from re3_jax.input import builder_utils  # noqa: E402
+from re3_jax.input.builders import common  # noqa: E402
+from re3_jax.input.builders.alov300 import alov300_dataset_builder  # noqa: E402
+from re3_jax.input.builders.imagenet_det import imagenet_det_dataset_builder  # noqa: E402
+from re3_jax.input.builders.imagenet_vid import imagenet_vid_dataset_builder  # noqa: E402
 from re3_jax.testing import fake_datasets  # noqa: E402
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 VID_TRAIN = 'ILSVRC2015/Data/VID/train/ILSVRC2015_VID_train_0000'
 VID_TRAIN_ANN = 'ILSVRC2015/Annotations/VID/train/ILSVRC2015_VID_train_0000'
 VIDEO0 = 'ILSVRC2015_train_00000000'
@@ -43,7 +43,7 @@ def _read(builder, split: str, raw: bool = False) -> dict[str, dict]:
   decoders = None
   if raw:
     name = 'image' if 'image' in builder.info.features else 'frames'
-    decoders = {name: builder_utils.RawBytes()}
+    decoders = {name: common.RawBytes()}
   source = builder.as_data_source(split=split, decoders=decoders)
   examples = [source[i] for i in range(len(source))]
   key = 'image_id' if 'image_id' in builder.info.features else None
@@ -456,7 +456,8 @@ def test_tfds_build_cli(tmp_path):
   except ImportError as e:
     pytest.skip(f'the tfds CLI needs TensorFlow: {e}')
   manual = _vid_fake(tmp_path / 'm', videos=1, frames=3)
-  args = ['data/imagenet_vid', f'--manual_dir={manual}', f'--data_dir={tmp_path / "d"}',
+  args = ['re3_jax/input/builders/imagenet_vid', f'--manual_dir={manual}',
+          f'--data_dir={tmp_path / "d"}',
           '--file_format=array_record']
   full_cli = shutil.which('tfds') and all(
       importlib.util.find_spec(m) for m in ('apache_beam', 'mlcroissant'))
@@ -466,16 +467,16 @@ def test_tfds_build_cli(tmp_path):
   out = tmp_path / 'd/imagenet_vid/1.0.0'
   assert list(out.glob('imagenet_vid-train.array_record-*'))
   source = tfds.data_source('imagenet_vid', split='train', data_dir=tmp_path / 'd',
-                            decoders={'frames': builder_utils.RawBytes()})
+                            decoders={'frames': common.RawBytes()})
   assert len(source) == 2
   assert tfds.builder_from_directory(out).info.metadata['skipped'] == {'train': {}, 'val': {}}
 
 
 def test_data_build_command(tmp_path):
-  # The TensorFlow-free route: python -m data.build NAME --manual_dir --data_dir.
+  # The TensorFlow-free route: python -m re3_jax.input.builders.build NAME --manual_dir --data_dir.
   manual = fake_datasets.write_alov(tmp_path / 'm', videos=2, frames=11)
-  command = [sys.executable, '-m', 'data.build', 'alov300', f'--manual_dir={manual}',
-             f'--data_dir={tmp_path / "d"}']
+  command = [sys.executable, '-m', 're3_jax.input.builders.build', 'alov300',
+             f'--manual_dir={manual}', f'--data_dir={tmp_path / "d"}']
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   assert 'train: 2 examples' in result.stdout

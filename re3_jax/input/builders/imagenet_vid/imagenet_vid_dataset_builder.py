@@ -4,22 +4,16 @@ from __future__ import annotations
 
 import functools
 import pathlib
-import sys
 
 import tensorflow_datasets as tfds
 
-try:
-  from re3_jax.input import builder_utils
-  from re3_jax.input import layouts
-except ImportError:  # `tfds build data/imagenet_vid` from a checkout that is not installed.
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-  from re3_jax.input import builder_utils
-  from re3_jax.input import layouts
+from re3_jax.input import layouts
+from re3_jax.input.builders import common
 
 SPLITS = ('train', 'val')
 
 
-class Builder(builder_utils.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
+class Builder(common.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
   """ImageNet VID object tracks: frames (original JPEG bytes), boxes, flags."""
 
   VERSION = tfds.core.Version('1.0.0')
@@ -39,7 +33,7 @@ class Builder(builder_utils.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilde
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        features=builder_utils.track_features(),
+        features=common.track_features(),
         homepage='https://image-net.org/challenges/LSVRC/2015/',
         metadata=tfds.core.MetadataDict(),
     )
@@ -47,9 +41,9 @@ class Builder(builder_utils.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilde
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = layouts.resolve_root(dl_manager.manual_dir, ['ILSVRC2015'],
                                 ['Data/VID', 'Annotations/VID'], 'ImageNet VID')
-    return builder_utils.split_generators(
+    return common.split_generators(
         self, root / 'Data/VID', root / 'Annotations/VID', SPLITS, 'ImageNet VID')
 
   def _generate_examples(self, data_dir: pathlib.Path, ann_dir: pathlib.Path, split: str):
     load = functools.partial(layouts.load_vid_video, data_dir, ann_dir)
-    yield from builder_utils.generate_tracks(self, split, load, layouts.vid_videos(data_dir, ann_dir))
+    yield from common.generate_tracks(self, split, load, layouts.vid_videos(data_dir, ann_dir))

@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import functools
 import pathlib
-import sys
 
 import tensorflow_datasets as tfds
 
-try:
-  from re3_jax.input import builder_utils
-  from re3_jax.input import layouts
-except ImportError:  # `tfds build data/alov300` from a checkout that is not installed.
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-  from re3_jax.input import builder_utils
-  from re3_jax.input import layouts
+from re3_jax.input import layouts
+from re3_jax.input.builders import common
 
 FRAMES_FOLDER = 'imagedata++'
 ANNOTATIONS_FOLDER = 'alov300++_rectangleAnnotation_full'
 
 
-class Builder(builder_utils.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
+class Builder(common.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
   """ALOV300++ tracks: frames (original JPEG bytes), boxes, flags.
 
   Its videos overlap OTB and VOT: leave it out for models evaluated there.
@@ -43,7 +37,7 @@ class Builder(builder_utils.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilde
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        features=builder_utils.track_features(),
+        features=common.track_features(),
         homepage='http://alov300pp.joomlafree.it/',
         metadata=tfds.core.MetadataDict(),
     )
@@ -56,4 +50,4 @@ class Builder(builder_utils.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilde
   def _generate_examples(self, frames_root: pathlib.Path, ann_root: pathlib.Path):
     load = functools.partial(layouts.load_alov_video, frames_root, ann_root)
     videos = layouts.alov_videos(frames_root, ann_root)
-    yield from builder_utils.generate_tracks(self, 'train', load, videos)
+    yield from common.generate_tracks(self, 'train', load, videos)

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import functools
 import pathlib
-import sys
 
 import numpy as np
 import tensorflow_datasets as tfds
 
-try:
-  from re3_jax.input import annotations
-  from re3_jax.input import builder_utils
-  from re3_jax.input import layouts
-except ImportError:  # `tfds build data/imagenet_det` from a checkout that is not installed.
-  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
-  from re3_jax.input import annotations
-  from re3_jax.input import builder_utils
-  from re3_jax.input import layouts
+from re3_jax.input import annotations
+from re3_jax.input import layouts
+from re3_jax.input.builders import common
 
 SPLITS = ('train', 'val')
 
 
-class Builder(builder_utils.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
+class Builder(common.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
   """ImageNet DET images (original JPEG bytes) with boxes of >= 1% of the image."""
 
   VERSION = tfds.core.Version('1.0.0')
@@ -57,7 +50,7 @@ class Builder(builder_utils.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilde
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     root = layouts.resolve_root(dl_manager.manual_dir, ['ILSVRC', 'ILSVRC2015'],
                                 ['Data/DET', 'Annotations/DET'], 'ImageNet DET')
-    return builder_utils.split_generators(
+    return common.split_generators(
         self, root / 'Data/DET', root / 'Annotations/DET', SPLITS, 'ImageNet DET')
 
   def _generate_examples(self, data_dir: pathlib.Path, ann_dir: pathlib.Path, split: str):
@@ -78,4 +71,4 @@ class Builder(builder_utils.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilde
           'boxes': image.boxes,
           'labels': image.labels,
       }
-    builder_utils.record_skips(self, split, skips, count)
+    common.record_skips(self, split, skips, count)

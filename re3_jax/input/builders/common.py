@@ -1,4 +1,4 @@
-"""What the three TFDS builders in ``data/`` share: the track feature spec and
+"""What the three TFDS builders of this package share: the track feature spec and
 example, ArrayRecord as the default file format, and the skip counts in the
 dataset's metadata.
 
@@ -16,6 +16,7 @@ from absl import logging
 
 from re3_jax.input import annotations
 from re3_jax.input import layouts
+from re3_jax.input import tracks as tracks_lib
 
 DEFAULT_FILE_FORMAT = 'array_record'
 
@@ -53,7 +54,7 @@ def track_features() -> tfds.features.FeaturesDict:
   })
 
 
-def track_example(video: layouts.Video, track: annotations.Track) -> dict[str, Any]:
+def track_example(video: layouts.Video, track: tracks_lib.Track) -> dict[str, Any]:
   """The example of `track` of `video`; frames are the original JPEG bytes."""
   return {
       'video': video.name,

@@ -1,0 +1,114 @@
+"""The tracker's speed: one object per frame, N objects batched, and a clip on the device.
+
+For each model config and precision (`run_tracker_benchmark`):
+
+* ``per_frame_fps``: one object through `Re3Tracker.track` (host uint8 frames
+  in, host box out: crops, transfer and Python included);
+* ``object_frames_per_s_N`` for N objects through `Re3Tracker.multi_track`;
+* ``track_video_fps``: `tracker.track_video` over a clip already on the device.
+
+Each figure is the median over `runs` timed runs after one warm-up run. Each
+result also carries a reference measured in the same process next to it (the
+time of a float32 fc6-sized matrix-vector product, memory-bound on CPUs), so
+figures from noisy machines can be compared as ratios.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from re3_jax import model
+from re3_jax.benchmarks import timing
+from re3_jax.media import sequences
+from re3_jax.tracking import tracker as tracker_lib
+
+# The frames taken by default, if present: ../shared/sequences/otb_crossing beside the checkout.
+DEFAULT_SEQUENCE = (pathlib.Path(__file__).resolve().parents[3] / 'shared' / 'sequences' /
+                    'otb_crossing')
+
+
+def load_frames(n: int, sequence: str | os.PathLike | None = None):
+  """(frames (T, H, W, 3) uint8, the first box, a description) of `n` frames.
+
+  From `sequence` (an OTB or VOT folder), else `DEFAULT_SEQUENCE` if present, else a
+  synthetic 360x240 clip.
+  """
+  if sequence is None and DEFAULT_SEQUENCE.exists():
+    sequence = DEFAULT_SEQUENCE
+  if sequence is not None:
+    seq = sequences.load_sequence(sequence, max_frames=n)
+    return seq.frames, seq.boxes[0], str(sequence)
+  clip = sequences.synthetic_clip(n, seed=0)
+  return clip.frames, clip.boxes[0], 'synthetic 360x240'
+
+
+def bench_tracker(config: model.ModelConfig, frames, box, objects: Sequence[int],
+                  runs: int) -> dict:
+  """The three rates of random weights of `config` on `frames` (see the module docstring)."""
+  params = model.init(jax.random.key(0), config)
+  result = {}
+  tr = tracker_lib.Re3Tracker(params, config)
+
+  def per_frame():
+    tr.track(0, frames[0], box)
+    for f in frames[1:]:
+      tr.track(0, f)
+  result['per_frame_fps'] = timing.median_rate(per_frame, len(frames), runs)
+
+  h, w = frames.shape[1:3]
+  for n in objects:
+    rng = np.random.default_rng(n)
+    centers = rng.uniform(0.2, 0.8, (n, 2)) * [w, h]
+    sizes = rng.uniform(0.1, 0.3, (n, 2)) * [w, h]
+    starts = np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
+    ids = list(range(n))
+    mt = tracker_lib.Re3Tracker(params, config)
+    nf = max(2, len(frames) // 4)
+
+    def multi():
+      mt.multi_track(ids, frames[0], list(starts))
+      for f in frames[1:nf]:
+        mt.multi_track(ids, f)
+    result[f'object_frames_per_s_{n}'] = timing.median_rate(multi, n * nf, runs)
+
+  device_frames = jnp.asarray(frames)
+  prepared = tr.params
+  run_video = lambda: tracker_lib.track_video(prepared, device_frames, box,
+                                              config=config).block_until_ready()
+  result['track_video_fps'] = timing.median_rate(run_video, len(frames), runs)
+  return result
+
+
+def run_tracker_benchmark(configs: Sequence[str], precisions: Sequence[str],
+                          objects: Sequence[int], n_frames: int, runs: int,
+                          out: str | os.PathLike,
+                          sequence: str | os.PathLike | None = None) -> dict:
+  """Every config x precision: prints a row each, saves and returns the JSON report."""
+  frames, box, source = load_frames(n_frames, sequence)
+  info = timing.device_info()
+  info.update(frames=source, frame_size=list(frames.shape[1:3]), n_frames=len(frames), runs=runs)
+  rows = []
+  for name in configs:
+    for precision in precisions:
+      config = model.with_precision(model.get_config(name), precision)
+      ref_before = timing.reference_matvec_ms()
+      res = bench_tracker(config, frames, box, objects, runs)
+      res.update(config=name, precision=precision,
+                 reference_matvec_ms=(ref_before + timing.reference_matvec_ms()) / 2)
+      rows.append(res)
+      print(format_row(res, objects), flush=True)
+  return timing.write_report(info, rows, out)
+
+
+def format_row(r: dict, objects: Sequence[int]) -> str:
+  """One printed line of a `bench_tracker` result."""
+  multi = ' '.join(f'{n}obj={r[f"object_frames_per_s_{n}"]:9.1f}' for n in objects)
+  return (f'{r["config"]:>6} {r["precision"]:>12}  per_frame={r["per_frame_fps"]:8.1f} fps  '
+          f'track_video={r["track_video_fps"]:8.1f} fps  object-frames/s: {multi}  '
+          f'(ref fc6 f32 matvec {r["reference_matvec_ms"]:.2f} ms)')
