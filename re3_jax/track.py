@@ -40,14 +40,10 @@ functions take plain arguments.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Sequence
-import warnings
 
-from absl import app
 from absl import flags
-import numpy as np
 
 from re3_jax import cli
 from re3_jax import model
@@ -58,119 +54,79 @@ from re3_jax.tracking import track_files
 from re3_jax.tracking import tracker as tracker_lib
 
 
-def parse_box(text: str) -> np.ndarray:
-  """Parses ``x1,y1,x2,y2`` (commas, optional spaces) into a (4,) float32 box.
+_CHECKPOINT = flags.DEFINE_string(
+    'checkpoint', None, "A re3_jax checkpoint directory (save_params, a training run's "
+    "WORKDIR/checkpoints, or re3_jax.convert's output).")
+_CONFIG = flags.DEFINE_enum('config', None, sorted(model.CONFIGS),
+                            'Without --checkpoint: track with RANDOM weights of this model '
+                            'config (meaningless boxes; for tests and timing).')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the random weights (--config).')
+_PRECISION = flags.DEFINE_enum('precision', None, sorted(model.PRECISIONS),
+                               "Run in this dtype policy (default: the checkpoint's).")
+_INPUT = flags.DEFINE_string('input', None, 'A video file or a folder of images.')
+_BOX = flags.DEFINE_multi_string('box', [], 'x1,y1,x2,y2 of an object in the first frame '
+                                 '(pixels, 0-based); repeat for more objects.')
+_OUTPUT = flags.DEFINE_string('output', None, 'Annotated video to write: .mp4 or .gif.')
+_BOXES_OUT = flags.DEFINE_string('boxes_out', None, 'Boxes to write: .csv or .json.')
+_FPS = flags.DEFINE_float('fps', None,
+                          "The output video's frames/s (default: the input's, else 30).")
+_OUTPUT_SCALE = flags.DEFINE_float('output_scale', 1.0, "Scale of the output video's frames.")
+_MAX_FRAMES = flags.DEFINE_integer('max_frames', None, 'Track only the first frames.')
+_PROGRESS = flags.DEFINE_bool('progress', True, 'Print a progress line on stderr.')
 
-  Raises:
-    ValueError: naming `text`, if it is not 4 finite numbers with x1 < x2 and
-      y1 < y2.
-  """
-  fields = [f.strip() for f in str(text).split(',')]
+
+def main(argv: Sequence[str]) -> int:
+  """Tracks; a user's mistake is a ValueError or OSError (`cli.run` prints it in one line)."""
+  del argv
   try:
-    values = [float(f) for f in fields]
-  except ValueError:
-    raise ValueError(f'malformed box {text!r}: expected 4 comma-separated numbers '
-                     'x1,y1,x2,y2') from None
-  if len(values) != 4:
-    raise ValueError(f'malformed box {text!r}: expected 4 comma-separated numbers x1,y1,x2,y2, '
-                     f'got {len(values)}')
-  return boxes_lib.validate_box(values, name=f'box {text!r}')
-
-
-def make_tracker(checkpoint: str | os.PathLike | None = None, config: str | None = None, *,
-                 precision: str | None = None, seed: int = 0) -> tracker_lib.Re3Tracker:
-  """`tracker.load_tracker`, warning when the weights are random (see it for the arguments)."""
-  tracker = tracker_lib.load_tracker(checkpoint, config, precision=precision, seed=seed)
-  if not checkpoint:
-    warnings.warn(f'tracking with RANDOM weights of model config {config!r} (no checkpoint): '
-                  'the boxes are meaningless; this is for tests and timing', stacklevel=2)
-  return tracker
-
-
-def _define_flags():
-  """Defines the command line's flags (called only when run as the program)."""
-  flags.DEFINE_string('checkpoint', None, 'A re3_jax checkpoint directory (save_params, a '
-                      "training run's WORKDIR/checkpoints, or re3_jax.convert's output).")
-  flags.DEFINE_enum('config', None, sorted(model.CONFIGS),
-                    'Without --checkpoint: track with RANDOM weights of this model config '
-                    '(meaningless boxes; for tests and timing).')
-  flags.DEFINE_integer('seed', 0, 'Seed of the random weights (--config).')
-  flags.DEFINE_enum('precision', None, sorted(model.PRECISIONS),
-                    'Run in this dtype policy (default: the checkpoint\'s).')
-  flags.DEFINE_string('input', None, 'A video file or a folder of images.')
-  flags.DEFINE_multi_string('box', [], 'x1,y1,x2,y2 of an object in the first frame (pixels, '
-                            '0-based); repeat for more objects.')
-  flags.DEFINE_string('output', None, 'Annotated video to write: .mp4 or .gif.')
-  flags.DEFINE_string('boxes_out', None, 'Boxes to write: .csv or .json.')
-  flags.DEFINE_float('fps', None, "The output video's frames/s (default: the input's, else 30).")
-  flags.DEFINE_float('output_scale', 1.0, "Scale of the output video's frames.")
-  flags.DEFINE_integer('max_frames', None, 'Track only the first frames.')
-  flags.DEFINE_bool('progress', True, 'Print a progress line on stderr.')
-  return flags.FLAGS
-
-
-def main(argv: Sequence[str], flag_values) -> int:
-  """Runs the command line with parsed `flag_values`; returns the exit status."""
-  f = flag_values
-  name = 're3_jax.track'
-  cli.quiet_library_logs(f)
-  if len(argv) > 1:
-    print(f'{name}: error: unexpected arguments {argv[1:]}', file=sys.stderr)
-    return 2
-  try:
-    if not f.input:
+    if not _INPUT.value:
       raise ValueError('--input is required (a video file or a folder of images)')
-    if not f.box:
+    if not _BOX.value:
       raise ValueError('give at least one --box=x1,y1,x2,y2')
     start_boxes = []
-    for k, text in enumerate(f.box):
+    for k, text in enumerate(_BOX.value):
       try:
-        start_boxes.append(parse_box(text))
+        start_boxes.append(boxes_lib.parse_box(text))
       except ValueError as e:
         raise ValueError(f'--box number {k + 1}: {e}') from None
-    track_files.check_outputs(f.output, f.boxes_out)
-    if not f.checkpoint and not f.config:
+    track_files.check_outputs(_OUTPUT.value, _BOXES_OUT.value)
+    if not _CHECKPOINT.value and not _CONFIG.value:
       raise ValueError('give --checkpoint=DIR (a trained or converted re3_jax checkpoint), or '
                        '--config=tiny|small|paper to track with random weights (for tests)')
-    with video.open_frames(f.input) as source:  # check the input before the slow model set-up
+    # Check the input before the slow model set-up.
+    with video.open_frames(_INPUT.value) as source:
       for k, box in enumerate(start_boxes):
         boxes_lib.validate_box(box, (source.height, source.width),
-                               f'--box number {k + 1} in the first frame of {f.input}:')
-    with warnings.catch_warnings(record=True) as caught:
-      warnings.simplefilter('always')
-      tracker = make_tracker(f.checkpoint, f.config, precision=f.precision, seed=f.seed)
-    for w in caught:
-      print(f'{name}: WARNING: {w.message}', file=sys.stderr)
-    line = progress.StatusLine() if f.progress else None
+                               f'--box number {k + 1} in the first frame of {_INPUT.value}:')
+    tracker = tracker_lib.load_tracker(_CHECKPOINT.value, _CONFIG.value,
+                                       precision=_PRECISION.value, seed=_SEED.value)
+    if not _CHECKPOINT.value:
+      print(f're3_jax.track: WARNING: tracking with RANDOM weights of model config '
+            f'{_CONFIG.value!r} (no checkpoint): the boxes are meaningless; this is for tests '
+            'and timing', file=sys.stderr)
+    line = progress.StatusLine() if _PROGRESS.value else None
     report = None if line is None else (
         lambda p: line.update(p.line(), final=bool(p.total) and p.frame >= p.total))
     try:
       result = track_files.track_video_file(
-          tracker, f.input, start_boxes, max_frames=f.max_frames, output=f.output,
-          boxes_out=f.boxes_out, output_fps=f.fps, output_scale=f.output_scale, progress=report)
+          tracker, _INPUT.value, start_boxes, max_frames=_MAX_FRAMES.value,
+          output=_OUTPUT.value, boxes_out=_BOXES_OUT.value, output_fps=_FPS.value,
+          output_scale=_OUTPUT_SCALE.value, progress=report)
     finally:
       if line is not None:
         line.finish()
   except KeyboardInterrupt:
-    print(f'{name}: interrupted; no output written', file=sys.stderr)
+    print('re3_jax.track: interrupted; no output written', file=sys.stderr)
     return 130
-  except (ValueError, OSError) as e:
-    print(f'{name}: error: {e}', file=sys.stderr)
-    return 1
   tracker_fps = 'n/a' if result.tracker_fps is None else f'{result.tracker_fps:.1f}'
   written = [str(p) for p in (result.output, result.boxes_out) if p is not None]
   print(f'tracked {len(result.object_ids)} object(s) through {result.num_frames} frames of '
-        f'{f.input} ({result.width}x{result.height}): tracker {tracker_fps} frames/s'
+        f'{_INPUT.value} ({result.width}x{result.height}): tracker {tracker_fps} frames/s'
         + (f'; wrote {", ".join(written)}' if written else ''))
   if not written:
     print('(no --output or --boxes_out given: nothing written)')
   return 0
 
 
-def _run():
-  flag_values = _define_flags()
-  app.run(lambda argv: main(argv, flag_values))
-
-
 if __name__ == '__main__':
-  _run()
+  cli.run(main)

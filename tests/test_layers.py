@@ -55,3 +55,15 @@ def test_imports_point_down(name, path):
 def test_the_layers_are_the_folders():
   folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / '__init__.py').exists()}
   assert folders == set(LAYERS) | {TESTING}
+
+
+def test_tests_import_no_command_line():
+  """Entry points define their flags on import (absl's global FLAGS): two in one process clash
+  (--config, --seed, ...). Tests run them as programs; what they test in-process is library."""
+  tests = pathlib.Path(__file__).resolve().parent
+  entry = {p.stem for p in PACKAGE.glob('*.py')} - {'__init__', 'cli'}
+  for path in sorted(tests.rglob('*.py')):
+    imported = {m.split('.')[1] for m in _imports(path) if m.count('.') >= 1}
+    imported |= {node.names[0].name for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, ast.ImportFrom) and node.module == 're3_jax'}
+    assert not imported & entry, f'{path.relative_to(tests)} imports {sorted(imported & entry)}'

@@ -7,14 +7,12 @@ import re
 import subprocess
 import sys
 
-from absl import flags
 import cv2
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 import pytest
 
-from re3_jax import track
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.media import sequences
 from re3_jax.media import video
@@ -180,11 +178,6 @@ def test_cli_model_choice(folder, tmp_path):
   assert json.loads((tmp_path / 'b.json').read_text())['num_frames'] == 3
 
 
-def test_import_defines_no_flags():
-  # Other entry points define flags at import (demo: --config, --seed) and share the test process.
-  assert not {'box', 'input', 'boxes_out', 'output_scale'} & set(flags.FLAGS)
-
-
 def test_input_errors(steady, folder, tmp_path):
   tr = tracker_lib.Re3Tracker(*steady)
   with pytest.raises(video.VideoError, match=r'input .*nothing\.mp4 does not exist'):
@@ -202,22 +195,15 @@ def test_input_errors(steady, folder, tmp_path):
     track_files.track_video_file(tr, folder, [])
   with pytest.raises(ValueError, match='has no frames'):
     track_files.track_frames(tr, [], [BOXES[0]])
-  with pytest.raises(ValueError, match=r"malformed box '1,2,3,x'"):
-    track.parse_box('1,2,3,x')
-  with pytest.raises(ValueError, match=r"box '50,10,10,50' .* has width -40 and height 40"):
-    track.parse_box('50,10,10,50')
   with pytest.raises(ValueError, match=r"unknown boxes file extension '\.txt'"):
     track_files.track_video_file(tr, folder, [BOXES[0]], boxes_out=tmp_path / 'b.txt')
   with pytest.raises(ValueError, match=r'cannot write output video .*no/o\.gif: folder .*no does '
                      'not exist'):
     track_files.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'no' / 'o.gif')
-  np.testing.assert_array_equal(track.parse_box(' 1, 2.5,3,4 '), [1, 2.5, 3, 4])
   with pytest.raises(ValueError, match='no model: give a checkpoint'):
-    track.make_tracker()
+    tracker_lib.load_tracker()
   with pytest.raises(ValueError, match='not both'):
-    track.make_tracker('somewhere', 'tiny')
-  with pytest.warns(UserWarning, match='RANDOM weights'):
-    assert track.make_tracker(config='tiny').config.name == 'tiny'
+    tracker_lib.load_tracker('somewhere', 'tiny')
   assert sorted(p.name for p in tmp_path.iterdir()) == ['empty', 'junk.mp4']
 
 

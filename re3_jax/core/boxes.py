@@ -186,3 +186,22 @@ def validate_box(box, image_size=None, name: str = 'box') -> np.ndarray:
       raise ValueError(
           f'{name} {arr.tolist()} lies entirely outside the {iw}x{ih} (width x height) image')
   return arr.astype(np.float32)
+
+
+def parse_box(text: str) -> np.ndarray:
+  """Parses ``x1,y1,x2,y2`` (commas, optional spaces) into a (4,) float32 box.
+
+  Raises:
+    ValueError: naming `text`, if it is not 4 finite numbers with x1 < x2 and
+      y1 < y2.
+  """
+  fields = [f.strip() for f in str(text).split(',')]
+  try:
+    values = [float(f) for f in fields]
+  except ValueError:
+    raise ValueError(f'malformed box {text!r}: expected 4 comma-separated numbers '
+                     'x1,y1,x2,y2') from None
+  if len(values) != 4:
+    raise ValueError(f'malformed box {text!r}: expected 4 comma-separated numbers x1,y1,x2,y2, '
+                     f'got {len(values)}')
+  return validate_box(values, name=f'box {text!r}')

@@ -276,3 +276,19 @@ def test_validate_box_accepts_any_valid_box_without_image_size():
 def test_validate_box_rejects_non_numbers():
   with pytest.raises(ValueError, match='abc'):
     boxes.validate_box(['abc', 1, 2, 3])
+
+
+# parse_box: the command lines' x1,y1,x2,y2.
+
+
+def test_parse_box():
+  np.testing.assert_array_equal(boxes.parse_box(' 1, 2.5,3,4 '), [1, 2.5, 3, 4])
+  assert boxes.parse_box('1,2,3,4').dtype == np.float32
+  with pytest.raises(ValueError, match=r"malformed box '1,2,3,x'"):
+    boxes.parse_box('1,2,3,x')
+  with pytest.raises(ValueError, match=r"malformed box '1,2,3'.*got 3"):
+    boxes.parse_box('1,2,3')
+  with pytest.raises(ValueError, match=r"box '50,10,10,50' .* has width -40 and height 40"):
+    boxes.parse_box('50,10,10,50')
+  with pytest.raises(ValueError, match=r"box '1,2,nan,4' .* NaN"):
+    boxes.parse_box('1,2,nan,4')
