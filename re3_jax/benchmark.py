@@ -57,6 +57,7 @@ from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import crops
 from re3_jax.input import pipeline
 from re3_jax.media import sequences
+from re3_jax.media import synthetic_clips
 from re3_jax.testing import fake_datasets
 from re3_jax.tracking import tracker as tracker_lib
 from re3_jax.training import curriculum
@@ -127,7 +128,7 @@ def _load_frames(n: int):
   if folder is not None:
     seq = sequences.load_sequence(folder, max_frames=n)
     return seq.frames, seq.boxes[0], str(folder)
-  clip = sequences.synthetic_clip(n, seed=0)
+  clip = synthetic_clips.synthetic_clip(n, seed=0)
   return clip.frames, clip.boxes[0], 'synthetic 360x240'
 
 
