@@ -1,3 +1,3 @@
 """The conventions everything else keeps: boxes (xyxy pixels, the crop frame, IoU), the crop
-function (2x context window, bilinear, zero outside), image files and checks. Imports only
-NumPy, JAX and PIL."""
+function (2x context window, bilinear, zero outside), image files and checks, smooth noise.
+Imports only NumPy, JAX, PIL and OpenCV (`noise`: NumPy and OpenCV only)."""
