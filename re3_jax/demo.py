@@ -4,9 +4,9 @@ By default it makes a procedural synthetic clip (no download), builds a model
 with random weights (or restores --checkpoint), tracks the object frame by
 frame through `Re3Tracker`, prints frames/s and the mean IoU with the ground
 truth, and writes the boxes (JSON) and a contact sheet of frames with the
-tracked (red) and true (green) boxes (PNG) to --out. With random weights the
-IoU is low: this exercises the whole pipeline; training (re3_jax.train)
-makes it track.
+tracked (red) and true (green) boxes (PNG, `drawing.contact_sheet`) to --out.
+With random weights the IoU is low: this exercises the whole pipeline;
+training (re3_jax.train) makes it track.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ import json
 import pathlib
 import time
 
-from absl import app
 from absl import flags
 import jax
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from re3_jax import cli
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
+from re3_jax.media import drawing
 from re3_jax.media import sequences
+from re3_jax.media import synthetic_clips
 from re3_jax.tracking import tracker as tracker_lib
 
 _CONFIG = flags.DEFINE_enum('config', 'small', sorted(model.CONFIGS), 'Model config (random init).')
@@ -35,20 +36,6 @@ _SEQUENCE = flags.DEFINE_string('sequence', None, 'An OTB/VOT sequence folder in
 _FRAMES = flags.DEFINE_integer('frames', 120, 'Frames of the synthetic clip.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the clip and of the random weights.')
 _OUT = flags.DEFINE_string('out', 'demo_out', 'Output folder.')
-
-
-def contact_sheet(seq: sequences.Sequence, predicted: np.ndarray, n: int = 8) -> Image.Image:
-  """A row of n frames with predicted (red) and true (green) boxes."""
-  idx = np.linspace(0, len(seq.frames) - 1, n).astype(int)
-  h, w = seq.frames.shape[1:3]
-  sheet = Image.new('RGB', (w * n, h))
-  for k, i in enumerate(idx):
-    im = Image.fromarray(seq.frames[i])
-    draw = ImageDraw.Draw(im)
-    draw.rectangle(seq.boxes[i].tolist(), outline=(0, 255, 0), width=2)
-    draw.rectangle(predicted[i].tolist(), outline=(255, 0, 0), width=2)
-    sheet.paste(im, (w * k, 0))
-  return sheet
 
 
 def run(seq: sequences.Sequence, tracker: tracker_lib.Re3Tracker, out: pathlib.Path) -> dict:
@@ -66,13 +53,14 @@ def run(seq: sequences.Sequence, tracker: tracker_lib.Re3Tracker, out: pathlib.P
              'mean_iou': float(ious[1:].mean()), 'all_finite': bool(np.isfinite(predicted).all()),
              'config': tracker.config.name, 'backend': jax.default_backend()}
   (out / 'boxes.json').write_text(json.dumps({'boxes_xyxy': predicted.tolist(), **summary}))
-  contact_sheet(seq, predicted).save(out / 'contact_sheet.png')
+  sheet = drawing.contact_sheet([(seq.frames, seq.boxes, predicted)],
+                                thumb=max(seq.frames.shape[1:3]))
+  Image.fromarray(sheet).save(out / 'contact_sheet.png')
   return summary
 
 
 def main(argv):
   del argv
-  cli.quiet_library_logs()
   if _CHECKPOINT.value:
     tracker = tracker_lib.load_tracker(_CHECKPOINT.value)
   else:
@@ -81,7 +69,7 @@ def main(argv):
   if _SEQUENCE.value:
     seq = sequences.load_sequence(_SEQUENCE.value)
   else:
-    seq = sequences.synthetic_clip(_FRAMES.value, seed=_SEED.value)
+    seq = synthetic_clips.synthetic_clip(_FRAMES.value, seed=_SEED.value)
   summary = run(seq, tracker, pathlib.Path(_OUT.value))
   print(f'{summary["sequence"]}: {summary["frames"]} frames, {summary["fps"]:.1f} frames/s '
         f'({summary["backend"]}, model {summary["config"]}), mean IoU {summary["mean_iou"]:.3f}; '
@@ -89,4 +77,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

@@ -14,7 +14,8 @@ from PIL import Image
 import pytest
 
 from re3_jax.core import boxes as boxes_lib
-from re3_jax.media import sequences
+from re3_jax.media import drawing
+from re3_jax.media import synthetic_clips
 from re3_jax.media import video
 from re3_jax.model import checkpoints
 from re3_jax.tracking import track_files
@@ -46,7 +47,7 @@ def checkpoint(steady, tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def clip():
-  return sequences.synthetic_clip(N_FRAMES, seed=3, size=(96, 128))
+  return synthetic_clips.synthetic_clip(N_FRAMES, seed=3, size=(96, 128))
 
 
 @pytest.fixture(scope='module')
@@ -89,7 +90,10 @@ def test_batched_objects_match_one_by_one(steady, clip, tmp_path):
   assert result.boxes.shape == (N_FRAMES, 3, 4) and result.object_ids == [0, 1, 2]
   np.testing.assert_array_equal(result.boxes[0], np.asarray(boxes, np.float32))
   expected = expected_boxes(steady, clip.frames, boxes)
-  np.testing.assert_allclose(result.boxes, expected, atol=1e-3)
+  # Batched vs one by one: float rounding that the random network carries from frame to frame.
+  # Measured 1.0e-3 px on this clip (its boxes move up to 18.5 px; 1.8e-4 px on the clip before
+  # `synthetic_clips`, whose boxes moved 7.5 px), this CPU, 2026-12-01.
+  np.testing.assert_allclose(result.boxes, expected, atol=3e-3)
   assert np.abs(expected[-1] - expected[0]).max() > 1  # the boxes did move
   csv_boxes, ids = track_files.read_boxes_csv(tmp_path / 'b.csv')
   assert ids == [0, 1, 2]
@@ -116,7 +120,7 @@ def test_cli_folder_to_gif_and_csv(steady, checkpoint, clip, folder, tmp_path):
   assert len(frames) == N_FRAMES and frames[0].shape == (96, 128, 3)
   # Object 1's box is drawn in its own colour on frame 0 (its left edge, x = 60).
   edge = frames[0][40:80, 60].astype(int)
-  assert np.abs(edge - video.color(1)).max(axis=1).min() < 40
+  assert np.abs(edge - drawing.color(1)).max(axis=1).min() < 40
 
 
 def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):

@@ -26,6 +26,7 @@ import numpy as np
 from re3_jax import model
 from re3_jax.benchmarks import timing
 from re3_jax.media import sequences
+from re3_jax.media import synthetic_clips
 from re3_jax.tracking import tracker as tracker_lib
 
 # The frames taken by default, if present: ../shared/sequences/otb_crossing beside the checkout.
@@ -44,7 +45,7 @@ def load_frames(n: int, sequence: str | os.PathLike | None = None):
   if sequence is not None:
     seq = sequences.load_sequence(sequence, max_frames=n)
     return seq.frames, seq.boxes[0], str(sequence)
-  clip = sequences.synthetic_clip(n, seed=0)
+  clip = synthetic_clips.synthetic_clip(n, seed=0)
   return clip.frames, clip.boxes[0], 'synthetic 360x240'
 
 

@@ -17,15 +17,16 @@ import numpy as np
 
 from re3_jax.evaluation import baselines
 from re3_jax.evaluation import metrics
+from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import protocols as protocols_lib
 from re3_jax.evaluation import report as report_lib
 from re3_jax.evaluation import results as results_lib
+from re3_jax.media import drawing
 from re3_jax.media import sequences as sequences_lib
 from re3_jax.media import video
 
 TRACKERS = ('re3',) + tuple(baselines.OPENCV_TRACKERS)
 PROTOCOLS = ('ope', 'vot')
-_GREEN = (0, 255, 0)
 
 
 def make_tracker(name: str, checkpoint: str | None = None, config: str | None = None,
@@ -61,7 +62,7 @@ def make_tracker(name: str, checkpoint: str | None = None, config: str | None = 
 
 def write_video(seq: sequences_lib.SequenceFiles, boxes: Mapping[str, np.ndarray],
                 path: pathlib.Path, fps: float = 25.0) -> pathlib.Path:
-  """A video of `seq` with the true box (green) and each tracker's boxes (`video.annotate`).
+  """A video of `seq` with the true box (green) and each tracker's boxes (`drawing.annotate`).
 
   Writes mp4 (``mp4v``) with OpenCV; if OpenCV has no mp4 encoder, a GIF
   (``path`` with suffix ``.gif``) instead. Frames are streamed (`video` writers).
@@ -79,13 +80,13 @@ def write_video(seq: sequences_lib.SequenceFiles, boxes: Mapping[str, np.ndarray
     path = path.with_suffix('.gif')
     writer = video.open_video_writer(path, fps, size)
   names = ['truth'] + list(boxes)
-  colors = [_GREEN] + [video.color(k) for k in range(len(boxes))]
+  colors = [drawing.GREEN] + [drawing.color(k) for k in range(len(boxes))]
   with writer:
     for t, frame in enumerate(_chain(first, frames)):
       boxes_t = np.stack([seq.boxes[t]] + [b[t] for b in boxes.values()])
       drawn = np.all(np.isfinite(boxes_t), axis=1)  # a missing box is not drawn
       labels = [f'{name} #{t}' if k == 0 else name for k, name in enumerate(names)]
-      writer.write(video.annotate(frame, boxes_t[drawn], [l for l, d in zip(labels, drawn) if d],
+      writer.write(drawing.annotate(frame, boxes_t[drawn], [l for l, d in zip(labels, drawn) if d],
                                   [c for c, d in zip(colors, drawn) if d]))
   return path
 
@@ -99,7 +100,7 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
         seqs: Sequence[sequences_lib.SequenceFiles],
         out: str | os.PathLike, *, protocols: Sequence[str] = ('ope',),
         max_frames: int | None = None, video: bool = False,
-        burn_in: int = metrics.VOT_BURN_IN, restart_gap: int = metrics.VOT_RESTART_GAP,
+        burn_in: int = vot_metrics.VOT_BURN_IN, restart_gap: int = vot_metrics.VOT_RESTART_GAP,
         burn_in_at_start: bool = True, info: dict | None = None,
         log: Callable[[str], None] = print) -> report_lib.Report:
   """Runs every tracker on every sequence under each protocol; writes and returns the report.
@@ -135,7 +136,7 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
       'protocols': list(protocols), 'max_frames': max_frames,
       'vot': {'burn_in': burn_in, 'restart_gap': restart_gap,
               'burn_in_at_start': burn_in_at_start,
-              'robustness': f'exp(-{metrics.VOT_ROBUSTNESS_SCALE:g} * failures / frames)'},
+              'robustness': f'exp(-{vot_metrics.VOT_ROBUSTNESS_SCALE:g} * failures / frames)'},
       'sequences': [s.name for s in seqs],
       'machine': f'{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}',
       'python': sys.version.split()[0],
@@ -164,7 +165,7 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
           r = protocols_lib.run_vot(tracker, seq, burn_in=burn_in, restart_gap=restart_gap,
                       burn_in_at_start=burn_in_at_start)
           result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
-                                  vot=metrics.vot(r.ious, r.kinds, burn_in, burn_in_at_start))
+                                  vot=vot_metrics.vot(r.ious, r.kinds, burn_in, burn_in_at_start))
           stem = results_lib.file_name(seq.name)
           vot_dir = out / name / 'vot' / stem
           vot_dir.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from re3_jax.evaluation import metrics
+from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import results
 from re3_jax.media import sequences as sequences_lib
 
@@ -58,7 +59,7 @@ class Run(NamedTuple):
 
   Attributes:
     boxes: (T, 4) float32 xyxy boxes as written (NaN where nothing was predicted).
-    kinds: (T,) `metrics.FrameKind` per frame.
+    kinds: (T,) `vot_metrics.FrameKind` per frame.
     ious: (T,) IoU with the truth (`metrics.iou`; NaN where truth is missing).
     failures: (T,) bool, the reset-based loop's failures (all False for OPE).
     frame_times: (T,) seconds of the tracker call at each frame (init at
@@ -72,11 +73,11 @@ class Run(NamedTuple):
 
   @property
   def init_times(self) -> np.ndarray:
-    return self.frame_times[self.kinds == metrics.FrameKind.START]
+    return self.frame_times[self.kinds == vot_metrics.FrameKind.START]
 
   @property
   def update_times(self) -> np.ndarray:
-    return self.frame_times[self.kinds == metrics.FrameKind.TRACKED]
+    return self.frame_times[self.kinds == vot_metrics.FrameKind.TRACKED]
 
 
 def _first_truth(seq: sequences_lib.SequenceFiles) -> int:
@@ -110,27 +111,27 @@ def run_ope(tracker: Tracker, seq: sequences_lib.SequenceFiles) -> Run:
       t0 = time.perf_counter()
       tracker.init(frame, seq.boxes[t])
       times[t] = time.perf_counter() - t0
-      box, kinds[t] = seq.boxes[t], metrics.FrameKind.START
+      box, kinds[t] = seq.boxes[t], vot_metrics.FrameKind.START
     else:
       t0 = time.perf_counter()
       box = tracker.update(frame)
       times[t] = time.perf_counter() - t0
-      kinds[t] = metrics.FrameKind.TRACKED
+      kinds[t] = vot_metrics.FrameKind.TRACKED
     boxes[t] = results.as_written(box)
   return Run(boxes, kinds, metrics.iou(boxes, seq.boxes), np.zeros(n, bool), times)
 
 
 def run_vot(tracker: Tracker, seq: sequences_lib.SequenceFiles, *,
-            burn_in: int = metrics.VOT_BURN_IN, restart_gap: int = metrics.VOT_RESTART_GAP,
+            burn_in: int = vot_metrics.VOT_BURN_IN, restart_gap: int = vot_metrics.VOT_RESTART_GAP,
             burn_in_at_start: bool = True) -> Run:
   """Reset-based evaluation, the loop of Re3's evaluation script (reference section 8).
 
   Start from the first true box. At each frame outside the burn-in (see
-  `metrics.vot_scored`) with a true box, an IoU of 0 is a failure: the next
+  `vot_metrics.vot_scored`) with a true box, an IoU of 0 is a failure: the next
   `restart_gap` frames are skipped and the tracker restarts from the true box
   on the frame after (failure at t, restart at t + restart_gap + 1, or at the
   first later frame with a true box). Inside the burn-in nothing is checked.
-  Score the run with ``metrics.vot(run.ious, run.kinds, burn_in, burn_in_at_start)``.
+  Score the run with ``vot_metrics.vot(run.ious, run.kinds, burn_in, burn_in_at_start)``.
 
   Args:
     tracker: the tracker.
@@ -157,11 +158,11 @@ def run_vot(tracker: Tracker, seq: sequences_lib.SequenceFiles, *,
     if last_start is None:
       tracker.init(frame, seq.boxes[t])
       times[t] = time.perf_counter() - t0
-      box, kinds[t], last_start, starts = seq.boxes[t], metrics.FrameKind.START, t, starts + 1
+      box, kinds[t], last_start, starts = seq.boxes[t], vot_metrics.FrameKind.START, t, starts + 1
     else:
       box = tracker.update(frame)
       times[t] = time.perf_counter() - t0
-      kinds[t] = metrics.FrameKind.TRACKED
+      kinds[t] = vot_metrics.FrameKind.TRACKED
     boxes[t] = results.as_written(box)
     ious[t] = metrics.iou(boxes[t], seq.boxes[t])
     scored = t - last_start >= burn_in or (starts == 1 and not burn_in_at_start)

@@ -11,6 +11,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 
 from re3_jax.evaluation import metrics
+from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import protocols
 
 
@@ -35,7 +36,7 @@ class SequenceResult:
   run: protocols.Run
   ope: metrics.OPEResult | None = None
   got10k: metrics.GOT10kResult | None = None
-  vot: metrics.VOTResult | None = None
+  vot: vot_metrics.VOTResult | None = None
 
 
 class Timing(NamedTuple):
@@ -97,7 +98,7 @@ class Report:
       out['ope'] = metrics.ope_average([r.ope for r in rs])
       out['got10k'] = metrics.got10k_pooled([r.run.boxes for r in rs], [r.truth for r in rs])
     else:
-      out['vot'] = metrics.vot_pooled([r.vot for r in rs])
+      out['vot'] = vot_metrics.vot_pooled([r.vot for r in rs])
     out['timing'] = timing(r.run for r in rs)
     return out
 

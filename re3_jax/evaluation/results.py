@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 
 from re3_jax.core import boxes as boxes_lib
-from re3_jax.evaluation import metrics
+from re3_jax.evaluation import vot_metrics
 
 
 def file_name(sequence: str) -> str:
@@ -63,15 +63,15 @@ def read_boxes(path: str | pathlib.Path) -> np.ndarray:
 
 
 def vot_line(kind: int, failure: bool, box) -> str:
-  if kind == metrics.FrameKind.SKIPPED:
+  if kind == vot_metrics.FrameKind.SKIPPED:
     return '0'
-  if kind == metrics.FrameKind.START:
+  if kind == vot_metrics.FrameKind.START:
     return '1'
   return '2' if failure else format_otb_line(box)
 
 
 def read_vot_results(path: str | pathlib.Path, truth) -> tuple[np.ndarray, np.ndarray]:
-  """A reset-based result file -> ((T, 4) xyxy boxes, (T,) `metrics.FrameKind`).
+  """A reset-based result file -> ((T, 4) xyxy boxes, (T,) `vot_metrics.FrameKind`).
 
   Start frames get their true box, failure frames (``2``) and skipped frames
   NaN boxes (a failure's IoU is 0 by definition: NaN predictions score 0).
@@ -85,13 +85,13 @@ def read_vot_results(path: str | pathlib.Path, truth) -> tuple[np.ndarray, np.nd
   kinds = np.zeros(len(lines), np.int8)
   for i, line in enumerate(lines):
     if line == '0':
-      kinds[i] = metrics.FrameKind.SKIPPED
+      kinds[i] = vot_metrics.FrameKind.SKIPPED
     elif line == '1':
-      kinds[i], boxes[i] = metrics.FrameKind.START, truth[i]
+      kinds[i], boxes[i] = vot_metrics.FrameKind.START, truth[i]
     elif line == '2':
-      kinds[i] = metrics.FrameKind.TRACKED
+      kinds[i] = vot_metrics.FrameKind.TRACKED
     else:
-      kinds[i], boxes[i] = metrics.FrameKind.TRACKED, parse_otb_line(line, f'{path}:{i + 1}')
+      kinds[i], boxes[i] = vot_metrics.FrameKind.TRACKED, parse_otb_line(line, f'{path}:{i + 1}')
   return boxes, kinds
 
 

@@ -14,6 +14,8 @@ import math
 import cv2
 import numpy as np
 
+from re3_jax.core import noise
+
 
 def check_size(size, name: str = 'size', minimum: int = 16) -> tuple[int, int]:
   """Checks a (height, width) size: two integers >= `minimum`; returns them as ints.
@@ -62,24 +64,6 @@ def _object_colors(rng: np.random.Generator, n: int) -> np.ndarray:
   return _hsv_to_rgb(np.stack([hue, sat, val], -1))
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: float,
-                  octaves: int = 1, persistence: float = 0.5) -> np.ndarray:
-  """Multi-scale value noise in about [0, 1], float32 (H, W): random grids upsampled (cubic)."""
-  h, w = shape
-  out = np.zeros((h, w), np.float32)
-  total = 0.0
-  amp = 1.0
-  for o in range(octaves):
-    c = cells * 2 ** o
-    gh = max(2, int(round(c * h / max(h, w))) + 1)
-    gw = max(2, int(round(c * w / max(h, w))) + 1)
-    grid = rng.random((gh, gw), dtype=np.float32)
-    out += amp * cv2.resize(grid, (w, h), interpolation=cv2.INTER_CUBIC)
-    total += amp
-    amp *= persistence
-  return out / total
-
-
 def _normalise(x: np.ndarray) -> np.ndarray:
   lo, hi = float(x.min()), float(x.max())
   return (x - lo) / max(hi - lo, 1e-6)
@@ -90,12 +74,13 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
   # Work at half resolution: everything here is smooth.
   sh, sw = (h + 1) // 2, (w + 1) // 2
   c = _natural_colors(rng, 3)
-  f1 = _normalise(_smooth_noise(rng, (sh, sw), rng.uniform(1.5, 4), 4, rng.uniform(0.35, 0.65)))
-  f2 = _normalise(_smooth_noise(rng, (sh, sw), rng.uniform(2, 8), 3, 0.5))
+  f1 = _normalise(noise.smooth_noise(rng, (sh, sw), rng.uniform(1.5, 4), 4,
+                                     rng.uniform(0.35, 0.65)))
+  f2 = _normalise(noise.smooth_noise(rng, (sh, sw), rng.uniform(2, 8), 3, 0.5))
   bg = c[0] + f1[..., None] * (c[1] - c[0]) + (f2[..., None] - 0.5) * (c[2] - c[0]) * 0.6
   if rng.random() < 0.5:  # a horizon: sky or wall above, ground below
     y = np.arange(sh, dtype=np.float32)[:, None]
-    wave = (_smooth_noise(rng, (1, sw), rng.uniform(2, 6))[0] - 0.5) * sh * rng.uniform(0, 0.3)
+    wave = (noise.smooth_noise(rng, (1, sw), rng.uniform(2, 6))[0] - 0.5) * sh * rng.uniform(0, 0.3)
     horizon = sh * rng.uniform(0.2, 0.7) + wave[None, :]
     soft = max(1.0, sh * rng.uniform(0.002, 0.05))
     up = 1 / (1 + np.exp(np.clip((y - horizon) / soft, -30, 30)))
@@ -190,7 +175,7 @@ def _shape_mask(rng: np.random.Generator, bh: int, bw: int) -> np.ndarray:
   elif kind == 'blob':
     u = np.linspace(-1, 1, bw, dtype=np.float32)[None, :]
     v = np.linspace(-1, 1, bh, dtype=np.float32)[:, None]
-    field = 1 - (u * u + v * v) + (_smooth_noise(rng, (bh, bw), rng.uniform(2, 5)) - 0.5) * 1.2
+    field = 1 - (u * u + v * v) + (noise.smooth_noise(rng, (bh, bw), rng.uniform(2, 5)) - 0.5) * 1.2
     mask[...] = (cv2.GaussianBlur((field > 0.25).astype(np.float32), (0, 0), 0.7) * 255).astype(np.uint8)
   else:  # ring or crescent
     ellipse(0, 0, bw, bh)
@@ -208,7 +193,8 @@ def _pattern(rng: np.random.Generator, bh: int, bw: int) -> np.ndarray:
   if kind == 'plain':
     return np.zeros((bh, bw), np.float32)
   if kind == 'noise':
-    return _normalise(_smooth_noise(rng, (bh, bw), rng.uniform(1.5, 10), int(rng.integers(1, 4))))
+    return _normalise(noise.smooth_noise(rng, (bh, bw), rng.uniform(1.5, 10),
+                                         int(rng.integers(1, 4))))
   if kind == 'spots':
     t = np.zeros((bh, bw), np.float32)
     r_max = max(2, int(min(bh, bw) * rng.uniform(0.04, 0.2)))

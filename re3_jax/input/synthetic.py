@@ -26,11 +26,7 @@ purpose:
   Distractors start at 0.3-1x the target's size.
 * Sub-pixel rendering: textures are placed with ``cv2.warpAffine`` at their
   exact (unrounded) float boxes, so the returned box matches the pasted pixels.
-* Speed is capped at 0.35 (the original's cap, 1.5, is three object widths per
-  frame, far outside the 2x crop window); a bounce reflects every axis that
-  left the canvas (the original reflected one) and points it back inside;
-  hitting a size limit stops the size change (the original set the height's
-  rate to 2, an evident slip); size rates are relative to the current size.
+* Motion: see `re3_jax.input.motion`.
 * Distractor patches really avoid the target (the original tested them against
   a dummy box ``[1, 1, 2, 2]``) and have aspect ratios within 1:4.
 
@@ -56,12 +52,13 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Sequence
 
 import cv2
 import numpy as np
 
+from re3_jax.input import motion
 from re3_jax.input import procedural
+from re3_jax.media import drawing
 
 SIM_SIZE = (400, 400)  # (height, width) of simulated frames
 
@@ -81,17 +78,6 @@ DISTRACTOR_INIT_SCALE = (0.3, 1.0)  # geometric-mean side, x the target box's
 DISTRACTOR_SIZE = (0.03, 0.3)  # its initial geometric-mean side, clipped to this
 DISTRACTOR_SIZE_RANGE = (0.5, 1.6)  # a distractor's sides stay within this x initial
 
-# Motion (Re3's TrackedObject unless noted).
-INITIAL_VELOCITY = 1 / 15  # |Laplace(0, this)|: initial speed
-VELOCITY_NOISE = 0.01  # Laplace scale of the speed's change per step
-MAX_VELOCITY = 0.35  # speed cap (Re3: 1.5)
-MOVE_SCALE = 0.5  # position step = speed * MOVE_SCALE * texture size (per axis)
-ANGLE_NOISE = math.pi / 32  # Gaussian std of the direction's change per step
-SIZE_VELOCITY_NOISE = 0.004  # Gaussian std of the relative size rate's change
-MAX_SIZE_VELOCITY = 0.04  # |relative size change| per step, at most
-MAX_ASPECT_CHANGE = 2.0  # width/height stays within [1/2, 2] x the native ratio
-BOUNCE_DAMPING = 0.5  # speed factor on a bounce
-
 # Rendering.
 FEATHER = 0.02  # alpha ramp width at each texture edge, x its size (Re3: 4/227)
 
@@ -100,11 +86,6 @@ WARMUP_MAX_STEPS = 200
 WARMUP_OCCLUSION = 0.2
 CLEAR_OCCLUSION = 0.01
 CLEAR_MAX_STEPS = 300
-_OCCLUSION_GRID = 12  # occlusion is measured on a grid of this many points per side
-
-_NOISE_CHUNK = 64  # steps of motion noise drawn at a time
-
-
 # ----------------------------------------------------------------------------
 # Input checks (sizes are checked by `procedural.check_size`, shared with the images).
 
@@ -215,107 +196,6 @@ def _fit_texture(texture: np.ndarray, max_w: float, max_h: float) -> np.ndarray:
     return np.ascontiguousarray(texture)
   size = (max(2, int(math.ceil(tw * f))), max(2, int(math.ceil(th * f))))
   return cv2.resize(texture, size, interpolation=cv2.INTER_AREA)
-
-
-class _World:
-  """Texture boxes and motion of all objects, one column per object, in drawing order.
-
-  Attributes:
-    pos: (2, N) centres (x, y) of the texture boxes on the canvas.
-    size: (2, N) sizes (width, height) of the texture boxes on the canvas.
-    v, angle: (N,) speed (in MOVE_SCALE x texture size per step) and direction.
-    rate: (2, N) relative rates of change of width and height per step.
-  """
-
-  def __init__(self, rng: np.random.Generator, canvas_hw: tuple[int, int], size: np.ndarray,
-               lo: np.ndarray, hi: np.ndarray, speed: float, target: int):
-    n = size.shape[1]
-    self.rng = rng
-    self.canvas = np.array([[canvas_hw[1]], [canvas_hw[0]]], np.float64)
-    self.size = size.astype(np.float64)
-    self.lo, self.hi = lo, hi  # (2, N) size limits
-    aspect = self.size[0] / self.size[1]  # each texture's native aspect ratio
-    self.thin, self.wide = aspect / MAX_ASPECT_CHANGE, aspect * MAX_ASPECT_CHANGE
-    self.speed = speed
-    self.target = target
-    self.pos = self.size / 2 + rng.random((2, n)) * (self.canvas - self.size)
-    self.v = np.minimum(np.abs(rng.laplace(0, INITIAL_VELOCITY, n)), MAX_VELOCITY)
-    self.angle = rng.random(n) * 2 * math.pi
-    self.rate = np.zeros((2, n))
-    self._noise: list[np.ndarray] = []
-
-  def _next_noise(self) -> np.ndarray:
-    if not self._noise:
-      n = self.size.shape[1]
-      noise = self.rng.standard_normal((_NOISE_CHUNK, 4, n))
-      noise[:, 0] = self.rng.laplace(0, VELOCITY_NOISE, (_NOISE_CHUNK, n))
-      noise[:, 1] *= ANGLE_NOISE
-      noise[:, 2:] *= SIZE_VELOCITY_NOISE
-      self._noise = list(noise[::-1])
-    return self._noise.pop()
-
-  def step(self) -> None:
-    """One time step of every object (Re3's TrackedObject.step, vectorised)."""
-    noise = self._next_noise()
-    s = self.speed
-    self.v = np.minimum(np.maximum(self.v + noise[0], 0), MAX_VELOCITY)
-    self.angle = self.angle + noise[1]
-    self.rate = np.minimum(np.maximum(self.rate + noise[2:], -MAX_SIZE_VELOCITY), MAX_SIZE_VELOCITY)
-    size = self.size * (1 + self.rate * s)
-    # Aspect ratio within [1/2, 2] x native, size within its limits; either stops the size change.
-    ratio = size[0] / size[1]
-    thin, wide = ratio < self.thin, ratio > self.wide
-    stop = thin | wide
-    if stop.any():
-      size[1] = np.where(thin, size[0] / self.thin, size[1])
-      size[0] = np.where(wide, size[1] * self.wide, size[0])
-    clipped = np.minimum(np.maximum(size, self.lo), self.hi)
-    # A side raised to its minimum can break the aspect ratio: raise the other side then.
-    clipped[0] = np.minimum(np.maximum(clipped[0], clipped[1] * self.thin), self.hi[0])
-    clipped[1] = np.minimum(np.maximum(clipped[1], clipped[0] / self.wide), self.hi[1])
-    stop |= (clipped != size).any(0)
-    if stop.any():
-      self.rate[:, stop] = 0
-    self.size = clipped
-    # Move; bounce off the borders, pointing back inside, at reduced speed.
-    d = np.stack([np.cos(self.angle), np.sin(self.angle)])
-    pos = self.pos + d * (self.v * (MOVE_SCALE * s)) * clipped
-    half = clipped / 2
-    low, high = pos < half, pos > self.canvas - half
-    if low.any() or high.any():
-      d = np.where(low, np.abs(d), np.where(high, -np.abs(d), d))
-      bounced = (low | high).any(0)
-      self.angle = np.where(bounced, np.arctan2(d[1], d[0]), self.angle)
-      self.v = np.where(bounced, self.v * BOUNCE_DAMPING, self.v)
-      pos = np.minimum(np.maximum(pos, half), self.canvas - half)
-    self.pos = pos
-
-  def texture_boxes(self) -> np.ndarray:
-    """(N, 4) xyxy boxes of the textures on the canvas."""
-    half = self.size / 2
-    return np.concatenate([self.pos - half, self.pos + half]).T
-
-  def target_box(self, inner: np.ndarray) -> np.ndarray:
-    """The target's object box on the canvas; `inner` is it normalised to its texture."""
-    t = self.target
-    w, h = self.size[:, t]
-    x0, y0 = self.pos[:, t] - self.size[:, t] / 2
-    return np.array([x0 + inner[0] * w, y0 + inner[1] * h, x0 + inner[2] * w, y0 + inner[3] * h])
-
-  def occlusion(self, inner: np.ndarray) -> float:
-    """The fraction of the target's box covered by the textures drawn above it (on a grid)."""
-    t = self.target
-    if t + 1 == self.size.shape[1]:
-      return 0.0
-    half = self.size[:, t + 1:] / 2
-    lo, hi = self.pos[:, t + 1:] - half, self.pos[:, t + 1:] + half  # (2, K)
-    box = self.target_box(inner)
-    u = (np.arange(_OCCLUSION_GRID) + 0.5) / _OCCLUSION_GRID
-    pts = box[:2, None] + u * (box[2:] - box[:2])[:, None]  # (2, G): x and y samples
-    inside = (pts[:, None, :] >= lo[:, :, None]) & (pts[:, None, :] < hi[:, :, None])  # (2, K, G)
-    inside = inside.astype(np.float32)
-    covered = inside[1].T @ inside[0]  # (G, G): occluders over each grid point
-    return float(np.count_nonzero(covered)) / covered.size
 
 
 def _paste(frame: np.ndarray, texture: np.ndarray, box: np.ndarray) -> None:
@@ -440,7 +320,8 @@ def simulate(rng: np.random.Generator, image: np.ndarray, boxes: np.ndarray, len
   order = list(range(1, below + 1)) + [0] + list(range(below + 1, num_distractors + 1))
   textures = [textures[i] for i in order]
   sz = np.array([sizes[i] for i in order], np.float64).T
-  world = _World(rng, (out_h, out_w), sz[[0, 1]], sz[[2, 4]], sz[[3, 5]], float(speed), target=below)
+  world = motion.World(rng, (out_h, out_w), sz[[0, 1]], sz[[2, 4]], sz[[3, 5]], float(speed),
+                       target=below)
 
   # Warm-up (Re3's get_data_sequence): wander until occluded, then until clear.
   for _ in range(int(rng.integers(0, WARMUP_MAX_STEPS + 1))):
@@ -484,56 +365,6 @@ def procedural_sequence(rng: np.random.Generator, length: int, *,
   return simulate(rng, image, boxes, length, size=size, **kwargs)
 
 
-# ----------------------------------------------------------------------------
-# Looking at sequences.
-
-
-def contact_sheet(sequences: Sequence[tuple[np.ndarray, np.ndarray]], *, frames_per_row: int = 8,
-                  thumb: int = 128) -> np.ndarray:
-  """A grid image of sequences: one row each, evenly spaced frames with the box drawn.
-
-  Args:
-    sequences: (frames uint8 (T, H, W, 3), boxes (T, 4) xyxy) pairs.
-    frames_per_row: frames shown per sequence (all of them if fewer; first
-      and last always shown).
-    thumb: the side of each square cell; frames are scaled to fit, keeping
-      their aspect ratio.
-
-  Returns:
-    uint8 RGB (rows * (thumb + 2) + 2, frames_per_row * (thumb + 2) + 2, 3).
-  """
-  frames_per_row = _check_int(frames_per_row, 'frames_per_row', 1)
-  thumb = _check_int(thumb, 'thumb', 8)
-  if not len(sequences):
-    raise ValueError('contact_sheet needs at least one sequence')
-  gap = 2
-  sheet = np.full((len(sequences) * (thumb + gap) + gap, frames_per_row * (thumb + gap) + gap, 3),
-                  32, np.uint8)
-  for row, (frames, boxes) in enumerate(sequences):
-    frames, boxes = np.asarray(frames), np.asarray(boxes, np.float64)
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-      raise ValueError(f'sequence {row}: frames must be uint8 (T, H, W, 3), got {frames.dtype} '
-                       f'{frames.shape}')
-    if boxes.shape != (len(frames), 4):
-      raise ValueError(f'sequence {row}: boxes must have shape ({len(frames)}, 4), got {boxes.shape}')
-    n = len(frames)
-    picks = np.round(np.linspace(0, n - 1, min(n, frames_per_row))).astype(int)
-    fh, fw = frames.shape[1:3]
-    f = thumb / max(fh, fw)
-    tw, th = max(1, round(fw * f)), max(1, round(fh * f))
-    ox, oy = (thumb - tw) // 2, (thumb - th) // 2
-    for col, i in enumerate(picks):
-      cell = cv2.resize(frames[i], (tw, th), interpolation=cv2.INTER_AREA)
-      cell = np.ascontiguousarray(cell)
-      b = boxes[i] * [tw / fw, th / fh, tw / fw, th / fh]
-      p1 = tuple(int(round(v * 4)) for v in b[:2])
-      p2 = tuple(int(round(v * 4)) for v in b[2:])
-      cv2.rectangle(cell, p1, p2, (0, 255, 0), 1, cv2.LINE_8, 2)
-      y, x = gap + row * (thumb + gap) + oy, gap + col * (thumb + gap) + ox
-      sheet[y:y + th, x:x + tw] = cell
-  return sheet
-
-
 def _main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
@@ -553,7 +384,7 @@ def _main(argv):
       image = np.asarray(im.convert('RGB'))
     box = np.array([float(v) for v in box.split(',')], np.float32)
     sequences.append(simulate(rng, image, box[None], fl.length, target=0))
-  sheet = contact_sheet(sequences, frames_per_row=fl.frames_per_row)
+  sheet = drawing.contact_sheet(sequences, frames_per_row=fl.frames_per_row)
   Image.fromarray(sheet).save(fl.out)
   print(f'wrote {fl.out} ({sheet.shape[1]}x{sheet.shape[0]})')
 

@@ -1,5 +1,5 @@
-"""Tracking sequences: a frames + ground-truth container, benchmark folder readers
-with frames read on demand, and a procedural synthetic clip that needs no files.
+"""Tracking sequences: a frames + ground-truth container and benchmark folder readers
+with frames read on demand (a clip that needs no files: `synthetic_clips.synthetic_clip`).
 
 One sequence folder in the benchmarks' layouts (`open_sequence`; whole dataset
 roots are `re3_jax.evaluation.datasets`):
@@ -368,54 +368,3 @@ def load_sequence(folder: str | pathlib.Path, max_frames: int | None = None) -> 
       (each named).
   """
   return open_sequence(folder).head(max_frames).load()
-
-
-def _smooth_noise(rng, shape, cells):
-  """Smooth random texture: low-resolution noise upsampled bilinearly."""
-  h, w = shape
-  low = rng.uniform(0, 1, (cells + 1, cells + 1, 3))
-  ys = np.linspace(0, cells, h)
-  xs = np.linspace(0, cells, w)
-  y0 = np.minimum(ys.astype(int), cells - 1)
-  x0 = np.minimum(xs.astype(int), cells - 1)
-  fy = (ys - y0)[:, None, None]
-  fx = (xs - x0)[None, :, None]
-  top = low[y0][:, x0] * (1 - fx) + low[y0][:, x0 + 1] * fx
-  bottom = low[y0 + 1][:, x0] * (1 - fx) + low[y0 + 1][:, x0 + 1] * fx
-  return top * (1 - fy) + bottom * fy
-
-
-def synthetic_clip(n_frames: int, seed: int = 0, size=(240, 360)) -> Sequence:
-  """A procedural clip: a textured object moving and resizing over a textured background.
-
-  The object bounces off the borders; its velocity and size drift randomly.
-  Deterministic given `seed`. Needs no files.
-  """
-  rng = np.random.default_rng(seed)
-  h, w = size
-  background = (_smooth_noise(rng, size, 6) * 160 + 40).astype(np.float32)
-  obj_tex = _smooth_noise(rng, (64, 64), 4) * 255
-  obj_h, obj_w = h * rng.uniform(0.15, 0.3), w * rng.uniform(0.1, 0.25)
-  cy, cx = h / 2, w / 2
-  vy, vx = rng.normal(0, 3, 2)
-  frames, boxes = [], []
-  for _ in range(n_frames):
-    vy, vx = 0.9 * vy + rng.normal(0, 1), 0.9 * vx + rng.normal(0, 1)
-    obj_h = float(np.clip(obj_h * np.exp(rng.normal(0, 0.02)), 0.08 * h, 0.4 * h))
-    obj_w = float(np.clip(obj_w * np.exp(rng.normal(0, 0.02)), 0.06 * w, 0.35 * w))
-    cy, cx = cy + vy, cx + vx
-    if not obj_h / 2 <= cy <= h - obj_h / 2:
-      vy = -vy
-      cy = float(np.clip(cy, obj_h / 2, h - obj_h / 2))
-    if not obj_w / 2 <= cx <= w - obj_w / 2:
-      vx = -vx
-      cx = float(np.clip(cx, obj_w / 2, w - obj_w / 2))
-    box = np.array([cx - obj_w / 2, cy - obj_h / 2, cx + obj_w / 2, cy + obj_h / 2], np.float32)
-    frame = background.copy()
-    x1, y1, x2, y2 = np.round(box).astype(int)
-    ty = np.linspace(0, 63, y2 - y1).astype(int)
-    tx = np.linspace(0, 63, x2 - x1).astype(int)
-    frame[y1:y2, x1:x2] = obj_tex[ty][:, tx]
-    frames.append(np.clip(frame, 0, 255).astype(np.uint8))
-    boxes.append(np.array([x1, y1, x2, y2], np.float32))
-  return Sequence(f'synthetic_{seed}', np.stack(frames), np.stack(boxes))

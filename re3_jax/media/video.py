@@ -1,4 +1,5 @@
-"""Frames in and out for tracking any video: sources, annotation, writers, atomic outputs.
+"""Frames in and out for tracking any video: sources, writers, atomic outputs (drawing on
+frames: `re3_jax.media.drawing`).
 
 Sources (`open_frames`) read a video file (OpenCV; its BGR frames are turned
 into RGB) or a folder of images (``.jpg``, ``.jpeg``, ``.png``, ``.bmp``,
@@ -28,7 +29,7 @@ from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
-from PIL import GifImagePlugin, Image, ImageDraw, ImageFont
+from PIL import GifImagePlugin, Image
 
 from re3_jax.core import images as images_lib
 
@@ -37,11 +38,6 @@ MP4_FOURCC = 'mp4v'
 DEFAULT_FPS = 30.0
 # Browsers show GIF frame delays under 20 ms as 100 ms; GIF delays are in 10 ms units.
 MIN_GIF_DELAY_MS = 20
-
-# One colour per object (matplotlib's tab10), reused cyclically.
-COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-          (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
-
 
 class VideoError(ValueError):
   """An input or output that cannot be used; the message names the file (and frame)."""
@@ -190,63 +186,6 @@ def open_frames(path: str | os.PathLike) -> FrameSource:
   if not path.exists():
     raise VideoError(f'input {path} does not exist')
   return VideoFileSource(path)
-
-
-# ----------------------------------------------------------------------------
-# Annotation.
-
-
-def color(index: int) -> tuple[int, int, int]:
-  """The RGB colour of object `index`."""
-  return COLORS[index % len(COLORS)]
-
-
-def _font(size: int):
-  try:
-    return ImageFont.load_default(size=size)
-  except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font.
-    return ImageFont.load_default()
-
-
-def annotate(frame: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
-             colors: Sequence[tuple[int, int, int]] | None = None) -> np.ndarray:
-  """Draws each box in its colour with its label on a copy of an RGB frame.
-
-  Args:
-    frame: (H, W, 3) uint8 RGB.
-    boxes: (N, 4) xyxy pixel boxes.
-    labels: N texts drawn at the boxes' top-left corners.
-    colors: N RGB colours (default: `color(i)` for box i).
-
-  Returns:
-    The annotated (H, W, 3) uint8 frame.
-  """
-  image = Image.fromarray(np.asarray(frame, np.uint8))
-  draw = ImageDraw.Draw(image)
-  h, w = frame.shape[:2]
-  width = max(2, round(min(h, w) / 160))
-  font = _font(max(10, round(min(h, w) / 24)))
-  for i, (box, label) in enumerate(zip(np.asarray(boxes, np.float64), labels)):
-    rgb = tuple(colors[i]) if colors is not None else color(i)
-    x1, y1, x2, y2 = box.tolist()
-    draw.rectangle([x1, y1, x2, y2], outline=rgb, width=width)
-    left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
-    tw, th = right - left + 2 * width, bottom - top + 2 * width
-    tx = min(max(x1, 0), max(w - tw, 0))
-    ty = y1 - th if y1 - th >= 0 else max(y1, 0)  # above the box, else inside it
-    draw.rectangle([tx, ty, tx + tw, ty + th], fill=rgb)
-    ink = (0, 0, 0) if sum(rgb) > 382 else (255, 255, 255)
-    draw.text((tx + width - left, ty + width - top), label, fill=ink, font=font)
-  return np.asarray(image)
-
-
-def resize(frame: np.ndarray, scale: float) -> np.ndarray:
-  """`frame` scaled by `scale` (at least 1x1 pixel); unchanged for scale 1."""
-  if scale == 1:
-    return frame
-  h, w = frame.shape[:2]
-  size = (max(1, round(w * scale)), max(1, round(h * scale)))
-  return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
 
 
 # ----------------------------------------------------------------------------

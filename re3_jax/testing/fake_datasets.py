@@ -5,7 +5,8 @@ section 9) with real JPEG frames and real-format annotations, and returns the
 folder to pass to the dataset builders as ``manual_dir``. The frames show
 something a tracker can learn from: a smooth random background that pans
 slowly, with each object a textured rectangle drawn at its box, moving and
-changing size smoothly. Everything is deterministic for a seed.
+changing size smoothly (drawn with `re3_jax.media.synthetic_clips`). Everything is
+deterministic for a seed.
 
 Used by the builder tests and by the input-pipeline benchmark (which writes a
 VID-like fake at 1280x720), so this module does not import pytest.
@@ -19,6 +20,9 @@ import pathlib
 import cv2
 import numpy as np
 
+from re3_jax.core import noise
+from re3_jax.media import synthetic_clips
+
 PathLike = str | os.PathLike
 
 # A few real VID / DET WordNet ids (lizard, dog, domestic cat, car, airplane).
@@ -27,29 +31,29 @@ DET_WNID = 'n01440764'  # tench: the first DET/CLS training folder.
 ALOV_CATEGORIES = ('01-Light', '02-SurfaceCover', '03-Specularity', '04-Transparency')
 
 
-def _smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int,
-                  channels: int = 3) -> np.ndarray:
-  """(height, width, channels) float32 in [0, 255]: random colours, cubic-upsampled."""
-  ch, cw = max(2, cells * height // max(height, width)), max(2, cells * width // max(height, width))
-  small = rng.uniform(0, 255, (ch, cw, channels)).astype(np.float32)
-  return np.clip(cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC), 0, 255)
-
-
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-  """A smooth random background, float32 (H, W, 3)."""
-  base = _smooth_noise(rng, height, width, 6)
-  base = 0.6 * base + 0.4 * base.mean(axis=-1, keepdims=True)  # Less saturated than objects.
-  detail = _smooth_noise(rng, height, width, 24) - 127.5
+  """A smooth random background: coarse, muted colours plus finer detail.
+
+  Returns:
+    float32 (height, width, 3) in [0, 255].
+  """
+  base = np.clip(noise.smooth_noise(rng, (height, width, 3), 6) * 255, 0, 255)
+  base = 0.6 * base + 0.4 * base.mean(axis=-1, keepdims=True)  # less saturated than objects
+  detail = np.clip(noise.smooth_noise(rng, (height, width, 3), 24) * 255, 0, 255) - 127.5
   return np.clip(base * 0.8 + detail * 0.25, 0, 255)
 
 
 def _texture(rng: np.random.Generator, size: int = 48) -> np.ndarray:
-  """A distinctive object texture: a colour, stripes and blotches, uint8 (size, size, 3)."""
+  """A distinctive object texture: a colour, stripes, blotches and a dark border.
+
+  Returns:
+    uint8 (size, size, 3).
+  """
   colour = rng.uniform(30, 225, 3).astype(np.float32)
   yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
   angle, period = rng.uniform(0, np.pi), rng.uniform(6, 14)
   stripes = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) * 2 * np.pi / period)
-  blotches = _smooth_noise(rng, size, size, 4) - 127.5
+  blotches = np.clip(noise.smooth_noise(rng, (size, size, 3), 4) * 255, 0, 255) - 127.5
   tex = colour + 45 * stripes[..., None] + 0.35 * blotches
   # A dark border makes the box's extent visible.
   tex[:2], tex[-2:], tex[:, :2], tex[:, -2:] = 20, 20, 20, 20
@@ -87,7 +91,7 @@ def _trajectories(rng: np.random.Generator, n_objects: int, frames: int, height:
 
 
 class _Renderer:
-  """Draws frames: a panning background with textured boxes on top."""
+  """Draws frames: a panning background with textured boxes on top (`synthetic_clips.draw_boxes`)."""
 
   def __init__(self, rng: np.random.Generator, height: int, width: int, n_objects: int):
     self.height, self.width = height, width
@@ -97,14 +101,11 @@ class _Renderer:
     self.pan_phase = rng.uniform(0, 6.3, 2)
 
   def frame(self, t: int, boxes: np.ndarray) -> np.ndarray:
-    """uint8 BGR (H, W, 3) frame `t` with object k drawn at int xyxy `boxes[k]`."""
+    """uint8 (H, W, 3) frame `t` with object k drawn at int xyxy `boxes[k]`."""
     m = self.margin
     dx, dy = np.round(m * np.sin(0.05 * t + self.pan_phase)).astype(int) + m
     image = self.background[dy:dy + self.height, dx:dx + self.width].astype(np.uint8)
-    for texture, (x1, y1, x2, y2) in zip(self.textures, boxes):
-      if x2 > x1 and y2 > y1:
-        image[y1:y2, x1:x2] = cv2.resize(texture, (int(x2 - x1), int(y2 - y1)),
-                                         interpolation=cv2.INTER_LINEAR)
+    synthetic_clips.draw_boxes(image, self.textures, boxes)
     return image
 
 

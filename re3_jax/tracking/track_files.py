@@ -27,6 +27,7 @@ import numpy as np
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import images as images_lib
 from re3_jax.core import progress as progress_lib
+from re3_jax.media import drawing
 from re3_jax.media import video
 from re3_jax.tracking import tracker as tracker_lib
 
@@ -224,7 +225,7 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
                            f'box {k} (object {object_ids[k]!r}) in the first frame of '
                            f'{input_name}:')
   labels = [str(i) for i in object_ids]
-  colors = [video.color(k) for k in range(len(object_ids))]
+  colors = [drawing.color(k) for k in range(len(object_ids))]
   out_fps = output_fps or fps or video.DEFAULT_FPS
   out_size = (max(1, round(height * output_scale)), max(1, round(width * output_scale)))
 
@@ -253,7 +254,7 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
         results.append(boxes)
         if writer is not None:
           t = time.perf_counter()
-          writer.write(video.resize(video.annotate(frame, boxes, labels, colors), output_scale))
+          writer.write(drawing.resize(drawing.annotate(frame, boxes, labels, colors), output_scale))
           write_time += time.perf_counter() - t
         index += 1
         if progress is not None:

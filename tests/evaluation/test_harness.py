@@ -22,12 +22,14 @@ from PIL import Image
 from re3_jax.evaluation import baselines
 from re3_jax.evaluation import harness
 from re3_jax.evaluation import metrics
+from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import protocols
 from re3_jax.evaluation import results
 from re3_jax.media import sequences
+from re3_jax.media import synthetic_clips
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-K = metrics.FrameKind
+K = vot_metrics.FrameKind
 TRUTH = np.array([10.0, 10, 30, 30])
 
 
@@ -101,7 +103,7 @@ def test_run_vot_restarts_after_failures(tmp_path):
   expected[13:18] = expected[31:36] = K.SKIPPED
   assert run.kinds.tolist() == expected.tolist()
   assert np.isnan(run.boxes[13:18]).all() and np.isnan(run.ious[13:18]).all()
-  r = metrics.vot(run.ious, run.kinds)
+  r = vot_metrics.vot(run.ious, run.kinds)
   # Scored: 10..12 and 28..30 (36..44 is the last burn-in): six frames, two failures.
   assert (r.frames, r.failures) == (6, 2)
   assert r.accuracy == pytest.approx(4 / 6)
@@ -112,7 +114,7 @@ def test_run_vot_restarts_after_failures(tmp_path):
   original = protocols.run_vot(tracker, seq, burn_in_at_start=False)
   assert [c[1] for c in tracker.calls if c[0] == 'init'] == [0, 9, 26]
   assert np.flatnonzero(original.failures).tolist() == [3, 20]
-  assert metrics.vot(original.ious, original.kinds, burn_in_at_start=False).failures == 2
+  assert vot_metrics.vot(original.ious, original.kinds, burn_in_at_start=False).failures == 2
 
 
 def test_run_vot_waits_for_truth_to_restart(tmp_path):
@@ -143,7 +145,7 @@ def _rescore(out: pathlib.Path, tracker: str, seqs) -> dict:
         out / tracker / 'vot' / stem / f'{stem}_001.txt', seq.boxes)
     rescored[seq.name] = {
         'ope': metrics.ope(otb, seq.boxes), 'got10k': metrics.got10k(otb, seq.boxes),
-        'vot': metrics.vot(metrics.iou(vot_boxes, seq.boxes), kinds), 'otb_boxes': otb}
+        'vot': vot_metrics.vot(metrics.iou(vot_boxes, seq.boxes), kinds), 'otb_boxes': otb}
   return rescored
 
 
@@ -266,7 +268,7 @@ def test_opencv_tracker_converts_and_keeps_the_box_when_lost(monkeypatch):
 def test_opencv_trackers_follow_a_synthetic_object(name):
   if not baselines.available(name):
     pytest.skip(f'{name} needs opencv-contrib-python-headless')
-  clip = sequences.synthetic_clip(25, seed=3)
+  clip = synthetic_clips.synthetic_clip(25, seed=3)
   tracker = baselines.OpenCVTracker(name)
   tracker.init(clip.frames[0], clip.boxes[0])
   boxes = np.stack([clip.boxes[0]] + [tracker.update(f) for f in clip.frames[1:]])

@@ -17,8 +17,6 @@ import pytest
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.evaluation import metrics
 
-K = metrics.FrameKind
-
 
 def _random_boxes(rng, n, scale=100.0):
   x1y1 = rng.uniform(-scale, scale, (n, 2))
@@ -175,46 +173,6 @@ def test_got10k_excludes_the_first_frame_and_pools_frames():
   pooled = metrics.got10k_pooled([t[:2], long_miss], [t[:2], t[:4]])
   assert short.ao == 1 and pooled.frames == 4 and pooled.ao == pytest.approx(0.25)
   assert math.isnan(metrics.got10k(t[:1], t[:1]).ao)
-
-
-# ---------------------------------------------------------------------------
-# Reset-based VOT.
-# ---------------------------------------------------------------------------
-
-
-def test_vot_scored_burn_in():
-  kinds = [K.START] + [K.TRACKED] * 12 + [K.SKIPPED] * 5 + [K.START] + [K.TRACKED] * 11
-  scored = metrics.vot_scored(kinds, burn_in=10)
-  assert np.flatnonzero(scored).tolist() == [10, 11, 12, 28, 29]
-  scored = metrics.vot_scored(kinds, burn_in=10, burn_in_at_start=False)
-  assert np.flatnonzero(scored).tolist() == list(range(13)) + [28, 29]
-  with pytest.raises(ValueError, match='before any start'):
-    metrics.vot_scored([K.TRACKED, K.START])
-  with pytest.raises(ValueError, match='frame 1 is 7'):
-    metrics.vot_scored([1, 7])
-
-
-def test_vot_by_hand():
-  # Start at 0; burn-in 0..9; 10..12 scored; failure at 12; restart at 18; 28, 29 scored.
-  kinds = [K.START] + [K.TRACKED] * 12 + [K.SKIPPED] * 5 + [K.START] + [K.TRACKED] * 11
-  ious = np.full(len(kinds), 0.9)
-  ious[[10, 11, 12, 28, 29]] = [0.6, 0.4, 0.0, 0.8, np.nan]  # 29 has no truth
-  ious[13:18] = 0.3  # skipped frames are ignored whatever they hold
-  r = metrics.vot(ious, kinds)
-  assert (r.frames, r.failures) == (4, 1)
-  assert r.accuracy == pytest.approx((0.6 + 0.4 + 0.0 + 0.8) / 4)
-  assert r.robustness == pytest.approx(math.exp(-30 * 1 / 4))
-  assert r.average == pytest.approx((r.accuracy + r.robustness) / 2)
-  original = metrics.vot(ious, kinds, burn_in_at_start=False)  # Re3's script: 0..12 scored
-  assert (original.frames, original.failures) == (14, 1)
-  pooled = metrics.vot_pooled([r, original])
-  assert pooled.frames == 18 and pooled.failures == 2
-  assert pooled.accuracy == pytest.approx((r.iou_sum + original.iou_sum) / 18)
-  assert pooled.robustness == pytest.approx(math.exp(-30 * 2 / 18))
-  none = metrics.vot([np.nan, 0.5], [K.START, K.TRACKED])
-  assert none.frames == 0 and math.isnan(none.accuracy) and math.isnan(none.robustness)
-  with pytest.raises(ValueError, match='differ in length'):
-    metrics.vot([0.5], [K.START, K.TRACKED])
 
 
 # ---------------------------------------------------------------------------

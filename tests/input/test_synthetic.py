@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from re3_jax.input import motion
 from re3_jax.input import synthetic
 
 # A plain grey image with one magenta rectangle: the colour tells where the target is drawn.
@@ -114,8 +115,8 @@ def test_size_and_aspect_limits():
     assert wh.min() >= synthetic.TARGET_MIN_SIDE * 400 - 1e-3
     assert wh.max() <= synthetic.TARGET_MAX_SIDE * 400 + 1e-3
     ratio = wh[:, 0] / wh[:, 1] / native
-    assert ratio.min() >= 1 / synthetic.MAX_ASPECT_CHANGE - 1e-3
-    assert ratio.max() <= synthetic.MAX_ASPECT_CHANGE + 1e-3
+    assert ratio.min() >= 1 / motion.MAX_ASPECT_CHANGE - 1e-3
+    assert ratio.max() <= motion.MAX_ASPECT_CHANGE + 1e-3
     assert np.ptp(wh[:, 0]) > 0  # the size does change
 
 
@@ -181,18 +182,6 @@ def test_grayscale_and_rgba_images_are_accepted():
   for image in (grey, rgba):
     frames, _ = synthetic.simulate(np.random.default_rng(0), image, RECT, 2, num_distractors=2)
     assert frames.shape == (2, 400, 400, 3)
-
-
-def test_contact_sheet(procedural):
-  sheet = synthetic.contact_sheet(procedural[:3], frames_per_row=5, thumb=40)
-  assert sheet.shape == (3 * 42 + 2, 5 * 42 + 2, 3) and sheet.dtype == np.uint8
-  # Fewer frames than columns, and non-square frames.
-  short = (np.zeros((2, 30, 60, 3), np.uint8), np.array([[10, 5, 20, 15]] * 2, np.float32))
-  sheet = synthetic.contact_sheet([short], frames_per_row=4, thumb=32)
-  assert sheet.shape == (36, 4 * 34 + 2, 3)
-  assert (sheet[..., 1] == 255).any()  # the box is drawn in green
-  with pytest.raises(ValueError):
-    synthetic.contact_sheet([])
 
 
 def test_command_line(tmp_path: pathlib.Path):

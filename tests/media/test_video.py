@@ -1,4 +1,4 @@
-"""Tests of frame sources, annotation, video writers and atomic outputs (re3_jax.media.video)."""
+"""Tests of frame sources, video writers and atomic outputs (re3_jax.media.video)."""
 
 import cv2
 import numpy as np
@@ -101,21 +101,6 @@ def test_unreadable_video_files(tmp_path):
     video.open_frames(tmp_path / 'broken.mp4')
   with pytest.raises(video.VideoError, match=r'input .*nothing\.mp4 does not exist'):
     video.open_frames(tmp_path / 'nothing.mp4')
-
-
-def test_annotate_draws_each_box_in_its_colour_with_a_label():
-  frame = solid((128, 128, 128), h=120, w=160)
-  boxes = np.array([[20, 40, 70, 100], [90, 30, 150, 90]], np.float32)
-  out = video.annotate(frame, boxes, ['0', 'car'])
-  assert out.shape == frame.shape and (frame == 128).all()  # the input is not modified
-  assert tuple(out[70, 20]) == video.color(0)  # left edge of box 0
-  assert tuple(out[60, 150]) == video.color(1)  # right edge of box 1
-  assert tuple(out[110, 5]) == (128, 128, 128)
-  # The labels sit on filled tabs of the box's colour above the boxes, with text in them
-  # (white on dark colours, black on light ones).
-  tab0, tab1 = out[:40, 20:70].reshape(-1, 3), out[:30, 90:150].reshape(-1, 3)
-  assert (tab0 == video.color(0)).all(-1).sum() > 50 and (tab0 > 200).all(-1).sum() > 3
-  assert (tab1 == video.color(1)).all(-1).sum() > 50 and (tab1 < 60).all(-1).sum() > 3
 
 
 @pytest.mark.parametrize('suffix', ['.gif', '.mp4'])

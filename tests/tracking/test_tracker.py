@@ -9,6 +9,7 @@ from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import crops
 from re3_jax.media import sequences
+from re3_jax.media import synthetic_clips
 from re3_jax.model import checkpoints
 from re3_jax.tracking import tracker as tracker_lib
 
@@ -30,7 +31,7 @@ def steady(tiny):
 
 
 def _clip(n=12, seed=0):
-  return sequences.synthetic_clip(n, seed=seed, size=(96, 128))
+  return synthetic_clips.synthetic_clip(n, seed=seed, size=(96, 128))
 
 
 def reference_track(params, config, frames, box, reset_interval):
