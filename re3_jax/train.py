@@ -54,13 +54,10 @@ def main(argv):
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
   config = config_from_flags()
   workdir = pathlib.Path(_WORKDIR.value).expanduser()
-  if jax.process_index() == 0:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / 'flags.txt').write_text(flags.FLAGS.flags_into_string())
   print(f'training {config.model} ({config.precision}) on {jax.device_count()} '
         f'{jax.default_backend()} device(s), {jax.process_count()} process(es), workdir {workdir}',
         flush=True)
-  result = loop.train(config, workdir)
+  result = loop.train(config, workdir, flagfile=flags.FLAGS.flags_into_string())
   print(f'done: step {result["step"]}, stage {result["stage"] + 1}', flush=True)
 
 

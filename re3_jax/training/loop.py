@@ -224,7 +224,7 @@ class _Writer:
 
 def train(config: TrainConfig, workdir: str | pathlib.Path, *,
           validation: Callable[[Any], dict[str, float]] | None = None,
-          stop_after: int | None = None) -> dict[str, Any]:
+          stop_after: int | None = None, flagfile: str | None = None) -> dict[str, Any]:
   """Trains (or resumes training) in `workdir`.
 
   Args:
@@ -235,6 +235,9 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
       default `make_validation`.
     stop_after: stop (without a final checkpoint) after this step; for tests of
       interrupted runs.
+    flagfile: the command line's flags as a flagfile; written to
+      ``workdir/flags.txt`` beside ``train_config.json`` once the workdir is
+      accepted, so a refused resume leaves the run's own flags in place.
 
   Returns:
     The last logged metrics, with ``step`` and ``stage``.
@@ -293,6 +296,8 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
   state = _to_global(state, rep)
   if jax.process_index() == 0:
     _write_atomic(workdir / 'train_config.json', config.to_json())
+    if flagfile is not None:
+      _write_atomic(workdir / 'flags.txt', flagfile)
   writer = _Writer(workdir / 'tb', workdir / 'metrics.jsonl')
   validation = validation or (make_validation(config) if config.eval_every else None)
 

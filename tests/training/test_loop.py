@@ -114,11 +114,15 @@ def test_nonfinite_loss_stops_with_the_step_and_keeps_the_good_checkpoint(tmp_pa
   assert checkpoints.resolve(tmp_path / 'checkpoints').name == '2'
 
 
-def test_workdir_of_another_model_is_refused(tmp_path):
-  loop.train(CONFIG.replace(steps=2), tmp_path)
+def test_workdir_of_another_model_is_refused_and_keeps_its_flags(tmp_path):
+  loop.train(CONFIG.replace(steps=2), tmp_path, flagfile='--config.steps=2\n')
+  config_json = (tmp_path / 'train_config.json').read_text()
   other = CONFIG.replace(model='small', steps=4)
   with pytest.raises(ValueError, match='holds checkpoints of model'):
-    loop.train(other, tmp_path)
+    loop.train(other, tmp_path, flagfile='--config.model=small\n')
+  # The refused command wrote nothing: flags.txt still reruns the run in the workdir.
+  assert (tmp_path / 'flags.txt').read_text() == '--config.steps=2\n'
+  assert (tmp_path / 'train_config.json').read_text() == config_json
 
 
 @pytest.mark.slow
