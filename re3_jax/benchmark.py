@@ -35,7 +35,8 @@ _PRECISIONS = flags.DEFINE_list('precisions', ['float32', 'bf16_weights'],
                                 f'Dtype policies, from {sorted(model.PRECISIONS)}.')
 _OBJECTS = flags.DEFINE_list('objects', ['8', '64'], 'Object counts for multi_track.')
 _FRAMES = flags.DEFINE_integer('frames', 60, 'Frames per timed run.')
-_RUNS = flags.DEFINE_integer('runs', 5, 'Timed runs (after one warm-up); the median is reported.')
+_RUNS = flags.DEFINE_integer('runs', 5, 'Timed runs (after one warm-up); the median is reported '
+                             '(train: 0 compiles and analyses the step only).')
 _SEQUENCE = flags.DEFINE_string(
     'sequence', None, 'A sequence folder (OTB or VOT layout) to take frames from; default: '
     '../shared/sequences/otb_crossing if present, else synthetic 360x240 frames.')
@@ -56,6 +57,13 @@ _TRAIN_PRECISION = flags.DEFINE_string('train_precision', 'float32',
 _SCAN_UNROLL = flags.DEFINE_integer(
     'scan_unroll', 0, 'train: unroll factor of the scan over time (0: the default, see '
     'train_step.default_scan_unroll).')
+_TOWER_CHUNK = flags.DEFINE_integer(
+    'tower_chunk', -1, 'train: crop pairs per tower call (-1: the default, see '
+    'train_step.default_tower_chunk; 0: all at once).')
+_REMAT = flags.DEFINE_bool('remat', False, "train: rematerialise the tower's activations.")
+_STEPWISE_TOO = flags.DEFINE_list(
+    'stepwise_too', [], 'train: CONFIG:STAGE pairs (tiny:2x64) whose stepwise step (the tower '
+    'inside the time loop) is timed too, for the ratio.')
 _COMPARE_MODELS = flags.DEFINE_list('compare_models', ['tiny', 'small'],
                                     'input: model configs of the stand-in train step '
                                     '(empty to skip).')
@@ -76,7 +84,9 @@ def main(argv):
   elif name == 'train':
     train_speed.run_train_benchmark(_CONFIGS.value, _TRAIN_PRECISION.value, _STAGES.value,
                                     _RUNS.value, out, _PEAK_TFLOPS.value,
-                                    _SCAN_UNROLL.value or None)
+                                    _SCAN_UNROLL.value or None, _STEPWISE_TOO.value,
+                                    None if _TOWER_CHUNK.value < 0 else _TOWER_CHUNK.value,
+                                    _REMAT.value)
   else:
     input_speed.run_input_benchmark(_SOURCES.value, _STAGES.value, _BATCHES.value, _RUNS.value,
                                     _THREADS.value, _WORKERS.value, _VID_FRAMES.value,

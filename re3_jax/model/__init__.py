@@ -1,16 +1,18 @@
 """The Re3 network and its parameters.
 
 ``from re3_jax import model`` gives the network's API (`network`: configs, ``init``,
-``apply``, ``conv_features``, ``initial_state``); the modules beside it hold the peephole
+``apply`` = ``pair_features`` (tower, fc6) then ``recurrent`` (LSTMs, head),
+``conv_features``, ``initial_state``); the modules beside it hold the peephole
 LSTM cells (`lstm`), dense products under the dtype policy (`matmul`) and parameter
 checkpoints (`checkpoints`). Imports `re3_jax.core` only.
 """
 
 from re3_jax.model.network import (
     CONFIGS, DTYPES, MEAN_RGB, PRECISIONS, ModelConfig, Params, abstract_params, apply,
-    cast_params, conv_features, count_params, get_config, init, initial_state, lstm_step,
-    with_precision)
+    cast_params, conv_features, count_params, fc6_layer, get_config, init, initial_state,
+    lstm_step, pair_features, recurrent, with_precision)
 
 __all__ = ['CONFIGS', 'DTYPES', 'MEAN_RGB', 'PRECISIONS', 'ModelConfig', 'Params',
-           'abstract_params', 'apply', 'cast_params', 'conv_features', 'count_params',
-           'get_config', 'init', 'initial_state', 'lstm_step', 'with_precision']
+           'abstract_params', 'apply', 'cast_params', 'conv_features', 'count_params', 'fc6_layer',
+           'get_config', 'init', 'initial_state', 'lstm_step', 'pair_features', 'recurrent',
+           'with_precision']

@@ -130,6 +130,11 @@ PRECISIONS = {
     # `matmul`), halving the bytes read per frame.
     'bf16_weights': ('float32', 'bfloat16'),
     'bfloat16': ('bfloat16', 'bfloat16'),
+    # bfloat16 compute over float32 weights: training on accelerators. The tower, fc6 and
+    # the LSTMs' products run in bfloat16 on bfloat16 copies of the weights; the weights,
+    # their gradients and Adam stay float32 (an update of lr 1e-5 is below bfloat16's
+    # resolution of a weight, 2^-8 of it), as do LSTM states, gates, outputs and the loss.
+    'mixed_bfloat16': ('bfloat16', 'float32'),
 }
 
 
@@ -313,12 +318,35 @@ def apply(params: Params, crop_pairs, state: lstm.LSTMState, config: ModelConfig
   if crop_pairs.shape[2:] != (2, CROP_SIZE, CROP_SIZE, 3):
     raise ValueError(f'crop_pairs must be (B, T, 2, {CROP_SIZE}, {CROP_SIZE}, 3), '
                      f'got {crop_pairs.shape}')
-  dtype = jnp.dtype(config.dtype)
-  feats = conv_features(params, crop_pairs.reshape(b * t * 2, CROP_SIZE, CROP_SIZE, 3), config)
-  feats = feats.reshape(b, t, -1)
-  fc6 = matmul.dense(feats, params['fc6']['w']) + params['fc6']['b'].astype(dtype)
-  fc6 = jax.nn.relu(fc6).astype(dtype)
+  fc6 = pair_features(params, crop_pairs.reshape(b * t, 2, CROP_SIZE, CROP_SIZE, 3), config)
+  return recurrent(params, fc6.reshape(b, t, -1), state, config)
 
+
+def pair_features(params: Params, crop_pairs, config: ModelConfig):
+  """The conv tower, skips and fc6 of crop pairs: (N, 2, 227, 227, 3) -> fc6 (N, fc6_units).
+
+  Each pair's two feature vectors are concatenated (previous crop first)
+  before fc6. Pairs are independent: any batching of them gives the same
+  features (the train step runs every pair of a batch at once).
+  """
+  n = crop_pairs.shape[0]
+  feats = conv_features(params, crop_pairs.reshape(n * 2, CROP_SIZE, CROP_SIZE, 3), config)
+  return fc6_layer(params, feats.reshape(n, -1), config)
+
+
+def fc6_layer(params: Params, pair_feats, config: ModelConfig):
+  """fc6 and its ReLU: (N, 2 * features_per_crop) concatenated pair features -> (N, fc6_units)."""
+  dtype = jnp.dtype(config.dtype)
+  fc6 = matmul.dense(pair_feats.astype(dtype), params['fc6']['w'])
+  fc6 = fc6 + params['fc6']['b'].astype(dtype)
+  return jax.nn.relu(fc6).astype(dtype)
+
+
+def recurrent(params: Params, fc6, state: lstm.LSTMState, config: ModelConfig):
+  """The two LSTMs and the head over time: fc6 (B, T, F) -> (outputs (B, T, 4), state).
+
+  A `lax.scan` of `lstm_step`; what needs the previous step is only this part.
+  """
   def step(carry, x):
     out, carry = lstm_step(params, carry, x, config)
     return carry, out

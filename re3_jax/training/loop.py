@@ -56,7 +56,8 @@ class TrainConfig:
 
   Attributes:
     model: the model config name (`model.CONFIGS`).
-    precision: `model.PRECISIONS` name (``bfloat16`` computes in bfloat16).
+    precision: `model.PRECISIONS` name (``mixed_bfloat16``: bfloat16 compute
+      over float32 weights, the policy for accelerators).
     input_scale: the model's `model.ModelConfig.input_scale` (1.0: the
       original; about 1/64 to train from scratch).
     seed: seeds parameters, the train step's randomness and the input stream.
@@ -70,9 +71,14 @@ class TrainConfig:
       7.5] (the "no motion" answer) instead of 0, so training from scratch
       starts at a sensible loss. Not in the original (which fine-tuned from
       CaffeNet conv weights).
-    scan_unroll: ``lax.scan``'s unroll factor over time in the train step;
-      0: `train_step.default_scan_unroll` (unrolled on CPUs as far as memory
-      allows, rolled elsewhere). The same computation either way.
+    scan_unroll: ``lax.scan``'s unroll factor of the train step's
+      window-placing pass; 0: rolled (`train_step.place_windows`). The same
+      computation either way.
+    tower_chunk: crop pairs per call of the conv tower in the train step; -1:
+      `train_step.default_tower_chunk` (8 on CPUs, all elsewhere), 0: all the
+      batch's pairs in one call.
+    remat: rematerialise the tower's activations per chunk in the backward
+      pass (less memory, one more tower forward).
     log_every: steps between progress lines (and host metric reads).
     checkpoint_every: steps between checkpoints (one is also written at the end).
     keep_checkpoints: how many checkpoints to keep.
@@ -90,6 +96,8 @@ class TrainConfig:
   data: pipeline.PipelineConfig = pipeline.PipelineConfig()
   centred_head: bool = True
   scan_unroll: int = 0
+  tower_chunk: int = -1
+  remat: bool = False
   log_every: int = 50
   checkpoint_every: int = 1000
   keep_checkpoints: int = 3
@@ -261,7 +269,10 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
                      "(advance='plateau' or a last stage_steps of 0): give steps")
   step_fn = train_step.make_train_step(mesh, model_config=model_config, optim=config.optim,
                                        optimizer=optimizer,
-                                       scan_unroll=config.scan_unroll or None)
+                                       scan_unroll=config.scan_unroll or None,
+                                       tower_chunk=(None if config.tower_chunk < 0
+                                                    else config.tower_chunk),
+                                       remat=config.remat)
   rep = train_step.replicated(mesh)
 
   start = ckpts.latest()

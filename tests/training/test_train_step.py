@@ -125,46 +125,97 @@ def test_same_seed_same_numbers(params, batch):
 
 
 
+def _compare_steps(result, reference, use_own):
+  """Asserts two runs of one step agree to what float rounding can change (derived below)."""
+  loss, grads, windows = result
+  loss0, grads0, windows0 = reference
+  # Ground-truth windows are a function of the key and the truth alone: the same to
+  # rounding of the jitter arithmetic (4 ulp at 160 px is 6e-5 px). Self-training windows
+  # follow predictions, which differ by the rounding of the network's sums (measured: at
+  # most 4e-6 px, AVX-512 and AVX2); 1e-3 px is far below anything a crop resolves.
+  np.testing.assert_allclose(windows[~use_own], windows0[~use_own], rtol=0, atol=1e-4)
+  np.testing.assert_allclose(windows[use_own], windows0[use_own], rtol=0, atol=1e-3)
+  # The loss is a mean of |output - label| over 32 numbers of size ~1-10: outputs agree
+  # to ~1e-6 (a few ulp), so the loss to well within 1e-5 relative (measured: 1.5e-7 across
+  # unrolls, 1e-7 batched against stepwise).
+  np.testing.assert_allclose(loss, loss0, rtol=1e-5)
+  # A gradient entry sums up to ~1.6e4 products (fc6's input; a conv weight's sums over
+  # every crop position); float32 summation in another order (per step, or over all the
+  # batch's crops at once) can differ by K * eps ~ 1e-3 of the terms' size, bounded here by
+  # the leaf's largest entry (measured: at most 3.6e-5 of it across unrolls, 1.7e-5 batched
+  # against stepwise, AVX-512 and AVX2).
+  for path, g in jax.tree_util.tree_leaves_with_path(grads):
+    g0 = functools.reduce(lambda tree, k: tree[k.key], path, grads0)
+    scale = float(np.max(np.abs(g0)))
+    assert scale > 0, jax.tree_util.keystr(path)
+    np.testing.assert_allclose(g, g0, rtol=0, atol=1e-3 * scale,
+                               err_msg=jax.tree_util.keystr(path))
+
+
+def _loss_grads_windows(params, batch, key, prob, *, stepwise, unroll, tower_chunk=None,
+                        remat=False):
+  loss = functools.partial(train_step.loss_fn, model_config=TINY, optim=OPTIM,
+                           scan_unroll=unroll, stepwise=stepwise, tower_chunk=tower_chunk,
+                           remat=remat)
+  (value, _), grads = jax.value_and_grad(loss, has_aux=True)(params, batch, key, prob)
+  unroll_fn = train_step.unroll_stepwise if stepwise else train_step.unroll
+  _, _, _, windows = unroll_fn(params, batch, key, prob, model_config=TINY, optim=OPTIM,
+                               scan_unroll=unroll)
+  return value, grads, windows
+
+
 @pytest.mark.slow
-def test_unrolled_scan_is_the_same_step(params, batch):
-  # scan_unroll changes how XLA runs the loop over time, not what it computes. What is
-  # compared is what does not depend on how rounding falls on this CPU's instruction set
-  # (the parameters after an Adam step do: an element whose gradient is ~0 moves by up to
-  # +-lr depending on its sign, so AVX2 and AVX-512 runs once differed by 2 lr there).
-  prob = 0.5  # half the sequences place windows at the network's own predictions
-  key = jax.random.key(0)  # its per-sequence draw: one sequence of each kind
-
-  def run(unroll):
-    loss = functools.partial(train_step.loss_fn, model_config=TINY, optim=OPTIM, scan_unroll=unroll)
-    (value, _), grads = jax.value_and_grad(loss, has_aux=True)(params, batch, key, prob)
-    _, _, _, windows = train_step.unroll(params, batch, key, prob, model_config=TINY, optim=OPTIM,
-                                         scan_unroll=unroll)
-    return value, grads, windows
-
+@pytest.mark.parametrize('prob', [0.0, 0.5])
+def test_batched_tower_is_the_stepwise_step_at_any_unroll(params, batch, prob):
+  # The batched step (tower over all B x T x 2 crops at once) against the step that runs the
+  # tower inside the time loop, and the scan unrolled or not: how XLA runs the step, not what
+  # it computes. Compared is what does not depend on how rounding falls on this CPU's
+  # instruction set (the parameters after an Adam step do: an element whose gradient is ~0
+  # moves by up to +-lr depending on its sign, so AVX2 and AVX-512 runs once differed by 2 lr).
+  key = jax.random.key(0)  # its per-sequence draw at 0.5: one sequence of each kind
   use_own = np.asarray(jax.random.bernoulli(jax.random.split(key)[0], prob, (2,)))
-  assert use_own.any() and not use_own.all()  # both kinds of sequence are compared
-  # Rolled, unrolled by 3 (a remainder step, as T = 4) and fully unrolled.
-  results = [jax.jit(functools.partial(run, unroll=u))() for u in (1, 3, True)]
-  (loss0, grads0, windows0) = results[0]
-  for loss, grads, windows in results[1:]:
-    # Ground-truth windows are a function of the key and the truth alone: the same to
-    # rounding of the jitter arithmetic (4 ulp at 160 px is 6e-5 px). Self-training windows
-    # follow predictions, which differ by the rounding of the network's sums (measured: at
-    # most 4e-6 px, AVX-512 and AVX2); 1e-3 px is far below anything a crop resolves.
-    np.testing.assert_allclose(windows[~use_own], windows0[~use_own], rtol=0, atol=1e-4)
-    np.testing.assert_allclose(windows[use_own], windows0[use_own], rtol=0, atol=1e-3)
-    # The loss is a mean of |output - label| over 32 numbers of size ~1-10: outputs agree
-    # to ~1e-6 (a few ulp), so the loss to well within 1e-5 relative (measured: 1.5e-7).
-    np.testing.assert_allclose(loss, loss0, rtol=1e-5)
-    # A gradient entry sums up to ~1.6e4 products (fc6's input); float32 summation in
-    # another order can differ by K * eps ~ 1e-3 of the terms' size, bounded here by the
-    # leaf's largest entry (measured: at most 3.6e-5 of it, AVX-512 and AVX2).
-    for path, g in jax.tree_util.tree_leaves_with_path(grads):
-      g0 = functools.reduce(lambda tree, k: tree[k.key], path, grads0)
-      scale = float(np.max(np.abs(g0)))
-      assert scale > 0, jax.tree_util.keystr(path)
-      np.testing.assert_allclose(g, g0, rtol=0, atol=1e-3 * scale,
-                                 err_msg=jax.tree_util.keystr(path))
+  assert use_own.any() == (prob > 0) and not use_own.all()
+  run = lambda **kw: jax.jit(functools.partial(_loss_grads_windows, **kw))(
+      params, batch, key, prob)
+  reference = run(stepwise=True, unroll=1)
+  # Batched, its window-placing scan rolled, unrolled by 3 (a remainder step, as T = 4) and
+  # fully unrolled, the tower in one call or in chunks of 3 pairs (a remainder chunk, as
+  # B x T = 8) rematerialised; and the stepwise step fully unrolled.
+  for kw in (dict(stepwise=False, unroll=1, tower_chunk=0),
+             dict(stepwise=False, unroll=3, tower_chunk=3, remat=True),
+             dict(stepwise=False, unroll=True), dict(stepwise=True, unroll=True)):
+    _compare_steps(run(**kw), reference, use_own)
+
+
+def test_self_training_windows_follow_an_independent_tracking_loop(params, batch):
+  # Every sequence self-trains: step t's window is its 2x context of the box predicted at
+  # t - 1 (moved to cover min_coverage of the truth). Recomputed here in a Python loop over
+  # time, one model.apply per step, as a tracker would run it.
+  optim = train_step.OptimConfig(min_coverage=0.5)
+  boxes = train_step.place_windows(params, batch, jax.random.key(5), 1.0, model_config=TINY,
+                                   optim=optim)
+  b, t = batch.boxes.shape[:2]
+  state = model.initial_state(b, TINY)
+  box, pred = batch.boxes[:, 0], None
+  expected = []
+  for step in range(t):
+    if step > 0:
+      box = jitter.cover_truth(pred, batch.boxes[:, step], min_coverage=optim.min_coverage)
+    expected.append(box)
+    window = boxes_lib.context_window(box)
+    prev = max(step - 1, 0)
+    pair = jnp.stack([crops.crop_batch(batch.frames[:, prev], window, batch.valid_sizes[:, prev]),
+                      crops.crop_batch(batch.frames[:, step], window,
+                                       batch.valid_sizes[:, step])], axis=1)
+    out, state = model.apply(params, pair[:, None], state, TINY)
+    pred = boxes_lib.from_crop_frame(out[:, 0], window)
+  # Predictions differ by the rounding of the network's sums, jitted or not (~1e-6 px; see
+  # _compare_steps); 1e-3 px is far below anything a crop resolves.
+  np.testing.assert_allclose(boxes, np.stack(expected, axis=1), rtol=0, atol=1e-3)
+  # And they are not the ground-truth-placed windows: the network's predictions moved them.
+  placed = train_step.place_windows(params, batch, jax.random.key(5), 0.0, model_config=TINY,
+                                    optim=optim)
+  assert not np.allclose(boxes[:, 1:], placed[:, 1:], atol=1.0)
 
 
 def test_default_scan_unroll_rule():
@@ -272,3 +323,26 @@ def test_sharded_step_equals_one_device(cpu_devices_env):
   result = subprocess.run([sys.executable, '-c', _SHARDED], cwd=REPO, env=cpu_devices_env(8),
                           capture_output=True, text=True, timeout=600)
   assert result.returncode == 0 and 'OK' in result.stdout, result.stdout + result.stderr[-3000:]
+
+
+def test_mixed_bfloat16_trains_float32_weights_at_a_close_loss(params, batch):
+  mixed = model.with_precision(TINY, 'mixed_bfloat16')
+  key = jax.random.key(0)
+  loss = lambda config: jax.jit(functools.partial(
+      train_step.loss_fn, model_config=config, optim=OPTIM))(params, batch, key, 0.0)[0]
+  # bfloat16 keeps 8 bits of mantissa: each product and activation is rounded by up to
+  # 2^-9 relative; through ~10 layers (tower, fc6, the LSTMs, the head) that compounds to at
+  # most ~10 x 2^-9 = 2e-2 of the outputs' size, and the L1 loss moves by at most as much
+  # relative (measured: 1.5e-5 here, AVX-512 and AVX2; the loss is ~19).
+  np.testing.assert_allclose(loss(mixed), loss(TINY), rtol=2e-2)
+  optimizer = train_step.make_optimizer(OPTIM)
+  state = train_step.init_state(jax.random.key(1), mixed, optimizer, params=params)
+  step = jax.jit(lambda s, b: train_step.train_step(s, b, 0.5, model_config=mixed, optim=OPTIM,
+                                                    optimizer=optimizer))
+  new, metrics = step(state, batch)
+  assert np.isfinite(float(metrics['loss'])) and int(new.nonfinite_step) == -1
+  # Weights stay float32 and move by Adam's ~lr: updates bfloat16 weights could not hold.
+  for old, now in zip(jax.tree.leaves(params), jax.tree.leaves(new.params)):
+    assert now.dtype == jnp.float32
+  moved = np.abs(np.asarray(new.params['fc6']['w']) - np.asarray(params['fc6']['w']))
+  assert 0 < np.median(moved[moved > 0]) <= 1.01 * OPTIM.learning_rate
