@@ -79,6 +79,10 @@ class TrainConfig:
       batch's pairs in one call.
     remat: rematerialise the tower's activations per chunk in the backward
       pass (less memory, one more tower forward).
+    stepwise: run the conv tower inside the scan over time
+      (`train_step.unroll_stepwise`, the original structure) instead of
+      batched over the whole unroll: the same computation, faster only for
+      the tiny model on CPUs (WORKSPACE.md, "Train step speed").
     log_every: steps between progress lines (and host metric reads).
     checkpoint_every: steps between checkpoints (one is also written at the end).
     keep_checkpoints: how many checkpoints to keep.
@@ -98,6 +102,7 @@ class TrainConfig:
   scan_unroll: int = 0
   tower_chunk: int = -1
   remat: bool = False
+  stepwise: bool = False
   log_every: int = 50
   checkpoint_every: int = 1000
   keep_checkpoints: int = 3
@@ -272,7 +277,7 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
                                        scan_unroll=config.scan_unroll or None,
                                        tower_chunk=(None if config.tower_chunk < 0
                                                     else config.tower_chunk),
-                                       remat=config.remat)
+                                       remat=config.remat, stepwise=config.stepwise)
   rep = train_step.replicated(mesh)
 
   start = ckpts.latest()
