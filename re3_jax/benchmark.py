@@ -56,10 +56,10 @@ _TRAIN_PRECISION = flags.DEFINE_string('train_precision', 'float32',
                                        'train: dtype policy of the train step.')
 _SCAN_UNROLL = flags.DEFINE_integer(
     'scan_unroll', 0, 'train: unroll factor of the scan over time (0: the default, see '
-    'train_step.default_scan_unroll).')
+    'unroll.default_scan_unroll).')
 _TOWER_CHUNK = flags.DEFINE_integer(
     'tower_chunk', -1, 'train: crop pairs per tower call (-1: the default, see '
-    'train_step.default_tower_chunk; 0: all at once).')
+    'unroll.default_tower_chunk; 0: all at once).')
 _REMAT = flags.DEFINE_bool('remat', False, "train: rematerialise the tower's activations.")
 _STEPWISE_TOO = flags.DEFINE_list(
     'stepwise_too', [], 'train: CONFIG:STAGE pairs (tiny:2x64) whose stepwise step (the tower '

@@ -77,10 +77,10 @@ def bench_train_step(config: model.ModelConfig, unrolls: int, batch: int, runs: 
     steps_per_run: steps per timed run.
     peak: the device's dense peak TFLOP/s for MFU (0: `peak_tflops`).
     scan_unroll: the step's ``scan_unroll`` (None: its default).
-    stepwise: time `train_step.unroll_stepwise` (the tower inside the time
+    stepwise: time `unroll.unroll_stepwise` (the tower inside the time
       loop) instead of the batched step.
     self_train_prob: the stage's self-training probability.
-    tower_chunk, remat: the batched step's `train_step.tower` settings.
+    tower_chunk, remat: the batched step's `unroll.tower` settings.
 
   Returns:
     A row: ``compile_s`` (lowering and compiling, the persistent cache off);

@@ -72,15 +72,15 @@ class TrainConfig:
       starts at a sensible loss. Not in the original (which fine-tuned from
       CaffeNet conv weights).
     scan_unroll: ``lax.scan``'s unroll factor of the train step's
-      window-placing pass; 0: rolled (`train_step.place_windows`). The same
+      window-placing pass; 0: rolled (`unroll.place_windows`). The same
       computation either way.
     tower_chunk: crop pairs per call of the conv tower in the train step; -1:
-      `train_step.default_tower_chunk` (8 on CPUs, all elsewhere), 0: all the
+      `unroll.default_tower_chunk` (8 on CPUs, all elsewhere), 0: all the
       batch's pairs in one call.
     remat: rematerialise the tower's activations per chunk in the backward
       pass (less memory, one more tower forward).
     stepwise: run the conv tower inside the scan over time
-      (`train_step.unroll_stepwise`, the original structure) instead of
+      (`unroll.unroll_stepwise`, the original structure) instead of
       batched over the whole unroll: the same computation, faster only for
       the tiny model on CPUs (WORKSPACE.md, "Train step speed").
     log_every: steps between progress lines (and host metric reads).
