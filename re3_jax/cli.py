@@ -61,10 +61,11 @@ def define_config_flags(default: T, name: str = 'config',
   for path, field, value, owner in _config_leaves(default, (name,)):
     flag_name = '.'.join(path)
     help_text = _field_help(owner, field.name)
-    if typing.get_type_hints(owner)[field.name] is bool:
+    hint = typing.get_type_hints(owner)[field.name]
+    if hint is bool:
       flags.DEFINE_bool(flag_name, value, help_text, flag_values)
     else:
-      parser, serializer = _field_codec(owner, field)
+      parser, serializer = _field_codec(owner, field, hint)
       flags.DEFINE(parser, flag_name, value, help_text, flag_values, serializer)
     leaves.append((path[1:], flag_name))
 
@@ -132,12 +133,11 @@ class _TextSerializer(flags.ArgumentSerializer):
     return self._format(value)
 
 
-def _field_codec(owner: type, field: dataclasses.Field):
-  """(absl parser, serializer) for one dataclass field, from its metadata or type."""
+def _field_codec(owner: type, field: dataclasses.Field, hint):
+  """(absl parser, serializer) for one dataclass field, from its metadata or type `hint`."""
   if 'parse' in field.metadata:
     return (_TextParser(field.metadata['parse'], field.name),
             _TextSerializer(field.metadata['format']))
-  hint = typing.get_type_hints(owner)[field.name]
   if hint in (int, float):
     parser = flags.IntegerParser() if hint is int else flags.FloatParser()
     return parser, flags.ArgumentSerializer()
