@@ -35,7 +35,9 @@ jax.config.update('jax_persistent_cache_min_compile_time_secs',
 jax.config.update('jax_persistent_cache_min_entry_size_bytes',
                   int(os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES']))
 
-SEQUENCES = pathlib.Path(__file__).resolve().parents[2] / 'shared' / 'sequences'
+SHARED = pathlib.Path(__file__).resolve().parents[2] / 'shared'
+SEQUENCES = SHARED / 'sequences'
+SQUEEZENET_FILE = SHARED / 'weights' / 'squeezenet_deep_compression' / 'compressed_SqueezeNet.net'
 
 
 @pytest.fixture(scope='session')
@@ -63,6 +65,15 @@ def sequences_dir():
   if not SEQUENCES.is_dir():
     pytest.skip(f'real sequences not found at {SEQUENCES} (they sit beside the checkout)')
   return SEQUENCES
+
+
+@pytest.fixture(scope='session')
+def squeezenet_file():
+  """The shared copy of the Deep Compression SqueezeNet release."""
+  if not SQUEEZENET_FILE.is_file():
+    pytest.skip(f'pretrained SqueezeNet not found at {SQUEEZENET_FILE} (shared/ sits beside the '
+                'checkout)')
+  return SQUEEZENET_FILE
 
 
 def pytest_collection_modifyitems(config, items):

@@ -74,8 +74,10 @@ def train_step_proxy_rate(config: model.ModelConfig, batch: batch_lib.Batch, run
     prev_frames = jnp.concatenate([frames[:, :1], frames[:, :-1]], axis=1)
     prev_valid = jnp.concatenate([valid[:, :1], valid[:, :-1]], axis=1)
     flat = lambda x: x.reshape(b * t, *x.shape[2:])
-    pair = jnp.stack([crops.crop_batch(flat(prev_frames), flat(windows), flat(prev_valid)),
-                      crops.crop_batch(flat(frames), flat(windows), flat(valid))], axis=1)
+    size = config.crop_size
+    pair = jnp.stack([crops.crop_batch(flat(prev_frames), flat(windows), flat(prev_valid), size=size),
+                      crops.crop_batch(flat(frames), flat(windows), flat(valid), size=size)],
+                     axis=1)
     pair = pair.reshape(b, t, 2, *pair.shape[2:])
     labels = boxes_lib.to_crop_frame(true_boxes, windows)
 

@@ -20,7 +20,6 @@ import jax.numpy as jnp
 
 from re3_jax import model
 from re3_jax.benchmarks import timing
-from re3_jax.core import crops
 from re3_jax.input import batch as batch_lib
 from re3_jax.input import pipeline
 from re3_jax.training import stages as stages_lib
@@ -49,7 +48,7 @@ def forward_flops_per_frame(config: model.ModelConfig) -> float:
   the train step itself would miss the trip count of its `lax.scan`.
   """
   params = model.abstract_params(config)
-  pairs = jax.ShapeDtypeStruct((1, 1, 2, crops.CROP_SIZE, crops.CROP_SIZE, 3), jnp.float32)
+  pairs = jax.ShapeDtypeStruct((1, 1, 2, config.crop_size, config.crop_size, 3), jnp.float32)
   fn = jax.jit(lambda p, x: model.apply(p, x, model.initial_state(1, config), config)[0])
   cost = fn.lower(params, pairs).compile().cost_analysis()
   cost = cost[0] if isinstance(cost, (list, tuple)) else cost

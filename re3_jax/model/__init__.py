@@ -3,16 +3,17 @@
 ``from re3_jax import model`` gives the network's API (`network`: configs, ``init``,
 ``apply`` = ``pair_features`` (tower, fc6) then ``recurrent`` (LSTMs, head),
 ``conv_features``, ``initial_state``); the modules beside it hold the peephole
-LSTM cells (`lstm`), dense products under the dtype policy (`matmul`) and parameter
-checkpoints (`checkpoints`). Imports `re3_jax.core` only.
+LSTM cells (`lstm`), dense products under the dtype policy (`matmul`), parameter
+checkpoints (`checkpoints`) and the pretrained SqueezeNet tower (`squeezenet`). Imports
+`re3_jax.core` only.
 """
 
 from re3_jax.model.network import (
     CONFIGS, DTYPES, MEAN_RGB, PRECISIONS, ModelConfig, Params, abstract_params, apply,
     cast_params, conv_features, count_params, fc6_layer, get_config, init, initial_state,
-    lstm_step, pair_features, recurrent, with_precision)
+    lstm_step, pair_features, recurrent, skip_names, with_precision, with_pretrained_tower)
 
 __all__ = ['CONFIGS', 'DTYPES', 'MEAN_RGB', 'PRECISIONS', 'ModelConfig', 'Params',
            'abstract_params', 'apply', 'cast_params', 'conv_features', 'count_params', 'fc6_layer',
            'get_config', 'init', 'initial_state', 'lstm_step', 'pair_features', 'recurrent',
-           'with_precision']
+           'skip_names', 'with_precision', 'with_pretrained_tower']

@@ -7,6 +7,12 @@ conv2_skip, conv5_skip, pool5], the two crops as [previous, current]; fc6 with
 ReLU; two stacked peephole LSTMs (the second also sees fc6); a linear head
 giving the box in the crop frame (x10 convention, see `boxes`).
 
+The ``squeeze`` config swaps the tower for an ImageNet-pretrained SqueezeNet
+v1.0 (`squeezenet`) cut after a fire module, at a smaller crop: skips from an
+early (pool1), a middle (pool4) and the last layer (the cut), each 1x1 conv +
+PReLU, the early one max-pooled to the others' grid; per crop [early_skip,
+middle_skip, last_skip], channel-major; the rest as above.
+
 Parameters are nested dicts named after the original TensorFlow scopes
 (``conv1/W_conv`` -> ``params['conv1']['w']``), so weight import is a renaming.
 
@@ -29,6 +35,7 @@ import numpy as np
 from re3_jax.core.crops import CROP_SIZE
 from re3_jax.model import lstm
 from re3_jax.model import matmul
+from re3_jax.model import squeezenet
 
 Params = dict[str, Any]
 
@@ -36,6 +43,9 @@ Params = dict[str, Any]
 MEAN_RGB = (123.151630838, 115.902882574, 103.062623801)
 _DN = ('NHWC', 'HWIO', 'NHWC')
 DTYPES = ('float32', 'bfloat16')
+TOWERS = ('caffenet', 'squeezenet')
+# The cuts of a SqueezeNet tower: pool4 (the middle skip) must come before the cut.
+SQUEEZENET_CUTS = ('fire5', 'fire6', 'fire7', 'fire8', 'fire9')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,8 +54,14 @@ class ModelConfig:
 
   Attributes:
     name: a label, stored with checkpoints.
-    conv_channels: output channels of conv1..conv5.
-    skip_channels: channels of the conv1, conv2 and conv5 skip connections.
+    tower: 'caffenet' (the paper's conv1..conv5) or 'squeezenet' (SqueezeNet
+      v1.0 up to `tower_cut`, ImageNet-pretrained weights from `squeezenet`).
+    crop_size: side of the square crops in pixels (caffenet: 227 only).
+    tower_cut: the squeezenet tower's last fire module (`SQUEEZENET_CUTS`);
+      empty for caffenet.
+    conv_channels: output channels of conv1..conv5 (caffenet only).
+    skip_channels: channels of the three skip connections (caffenet: conv1,
+      conv2, conv5; squeezenet: pool1, pool4, the cut).
     fc6_units: width of fc6.
     lstm_units: units of each of the two LSTMs.
     peepholes: 'full' (the paper's cell) or 'diagonal' (TF LSTMCell).
@@ -63,6 +79,9 @@ class ModelConfig:
       output (WORKSPACE.md, "Training on the synthetic default").
   """
   name: str = 'paper'
+  tower: str = 'caffenet'
+  crop_size: int = CROP_SIZE
+  tower_cut: str = ''
   conv_channels: tuple[int, ...] = (96, 256, 384, 384, 256)
   skip_channels: tuple[int, ...] = (16, 32, 64)
   fc6_units: int = 2048
@@ -75,6 +94,16 @@ class ModelConfig:
   input_scale: float = 1.0
 
   def __post_init__(self):
+    if self.tower not in TOWERS:
+      raise ValueError(f'tower must be one of {TOWERS}, got {self.tower!r}')
+    if self.tower == 'caffenet' and (self.crop_size != CROP_SIZE or self.tower_cut):
+      raise ValueError(f'the caffenet tower takes {CROP_SIZE}-pixel crops and no tower_cut, got '
+                       f'crop_size {self.crop_size}, tower_cut {self.tower_cut!r}')
+    if self.tower == 'squeezenet':
+      if self.tower_cut not in SQUEEZENET_CUTS:
+        raise ValueError(f'tower_cut must be one of {SQUEEZENET_CUTS}, got {self.tower_cut!r}')
+      if self.crop_size < 63:  # the smallest crop whose cut output is at least 1x1 after fire9
+        raise ValueError(f'crop_size must be >= 63 for the squeezenet tower, got {self.crop_size}')
     if len(self.conv_channels) != 5 or len(self.skip_channels) != 3:
       raise ValueError('conv_channels needs 5 values and skip_channels 3')
     if any(c % 2 for c in self.conv_channels):
@@ -89,9 +118,20 @@ class ModelConfig:
 
   @property
   def features_per_crop(self) -> int:
-    """Length of one crop's flattened [conv1_skip, conv2_skip, conv5_skip, pool5]."""
+    """Length of one crop's flattened features (see the module docstring for their order)."""
     s1, s2, s5 = self.skip_channels
+    if self.tower == 'squeezenet':
+      grid = self.crop_size  # conv1 is 7x7 stride 2 unpadded; Caffe's pools halve, rounding down
+      grid = ((grid - 7) // 2 + 1) // 2 // 2
+      last = grid // 2 if self.tower_cut == 'fire9' else grid
+      return (s1 + s2) * grid * grid + s5 * last * last
     return s1 * 27 * 27 + s2 * 13 * 13 + s5 * 13 * 13 + self.conv_channels[4] * 6 * 6
+
+  @property
+  def tower_keys(self) -> tuple[str, ...]:
+    """The top-level parameter keys of the conv tower (what a pretrained start fills)."""
+    return ('squeezenet',) if self.tower == 'squeezenet' else tuple(
+        f'conv{i}' for i in range(1, 6))
 
   def replace(self, **changes) -> 'ModelConfig':
     return dataclasses.replace(self, **changes)
@@ -120,6 +160,12 @@ CONFIGS = {
     # For tests: the same structure, a few thousand times smaller.
     'tiny': ModelConfig(name='tiny', conv_channels=(8, 16, 16, 16, 16), skip_channels=(4, 4, 4),
                         fc6_units=32, lstm_units=16),
+    # The shipped real-video model (weights/re3_squeeze/): SqueezeNet to fire5 at 111x111,
+    # sized for >= 100 frames/s on a 2-core CPU and a checkpoint under 25 MB (WORKSPACE.md,
+    # "The squeeze model").
+    'squeeze': ModelConfig(name='squeeze', tower='squeezenet', crop_size=111, tower_cut='fire5',
+                           skip_channels=(8, 16, 32), fc6_units=512, lstm_units=256,
+                           peepholes='diagonal', forget_bias=1.0, forget_bias_init=0.0),
 }
 
 
@@ -147,7 +193,7 @@ def with_precision(config: ModelConfig, precision: str) -> ModelConfig:
 
 
 def get_config(name: str, **overrides) -> ModelConfig:
-  """A named config ('paper', 'small', 'tiny') with optional field overrides."""
+  """A named config ('paper', 'small', 'tiny', 'squeeze') with optional field overrides."""
   if name not in CONFIGS:
     raise ValueError(f'unknown model config {name!r}; known: {sorted(CONFIGS)}')
   return CONFIGS[name].replace(**overrides)
@@ -168,24 +214,48 @@ def _conv_params(key, kh, kw, cin, cout, groups=1):
   return {'w': w, 'b': jnp.zeros((cout,), jnp.float32)}
 
 
+def _squeezenet_params(keys, config: ModelConfig) -> Params:
+  """A random SqueezeNet tower to `tower_cut` (`squeezenet.pretrained_tower` gives ImageNet's)."""
+  p = {'conv1': _conv_params(next(keys), 7, 7, 3, 96)}
+  cin = 96
+  for name, s, e in squeezenet.fire_names(config.tower_cut):
+    p[name] = {'squeeze': _conv_params(next(keys), 1, 1, cin, s),
+               'expand1x1': _conv_params(next(keys), 1, 1, s, e),
+               'expand3x3': _conv_params(next(keys), 3, 3, s, e)}
+    cin = 2 * e
+  return p
+
+
+def skip_names(config: ModelConfig) -> tuple[tuple[str, int], ...]:
+  """The skip connections' parameter names and input channels, in feature order."""
+  if config.tower == 'squeezenet':
+    last = dict((n, 2 * e) for n, _, e in squeezenet.FIRES)[config.tower_cut]
+    return (('early_skip', 96), ('middle_skip', 256), ('last_skip', last))
+  c1, c2, _, _, c5 = config.conv_channels
+  return (('conv1_skip', c1), ('conv2_skip', c2), ('conv5_skip', c5))
+
+
 def init(key, config: ModelConfig) -> Params:
   """Initial parameters (reference section 6).
 
   Convs and dense layers are Xavier-uniform (the paper starts conv1-5 from
-  ImageNet CaffeNet, which cannot be downloaded here), PReLU slopes 0.25, biases
-  0, the LSTMs as `lstm.init_cell`.
+  ImageNet CaffeNet, which cannot be downloaded here; the squeezenet tower
+  starts from ImageNet with `with_pretrained_tower`), PReLU slopes
+  0.25, biases 0, the LSTMs as `lstm.init_cell`.
   """
-  c1, c2, c3, c4, c5 = config.conv_channels
-  s1, s2, s5 = config.skip_channels
-  keys = iter(jax.random.split(key, 12))
-  p = {
-      'conv1': _conv_params(next(keys), 11, 11, 3, c1),
-      'conv2': _conv_params(next(keys), 5, 5, c1, c2, groups=2),
-      'conv3': _conv_params(next(keys), 3, 3, c2, c3),
-      'conv4': _conv_params(next(keys), 3, 3, c3, c4, groups=2),
-      'conv5': _conv_params(next(keys), 3, 3, c4, c5, groups=2),
-  }
-  for name, cin, cout in (('conv1_skip', c1, s1), ('conv2_skip', c2, s2), ('conv5_skip', c5, s5)):
+  keys = iter(jax.random.split(key, 48))
+  if config.tower == 'squeezenet':
+    p = {'squeezenet': _squeezenet_params(keys, config)}
+  else:
+    c1, c2, c3, c4, c5 = config.conv_channels
+    p = {
+        'conv1': _conv_params(next(keys), 11, 11, 3, c1),
+        'conv2': _conv_params(next(keys), 5, 5, c1, c2, groups=2),
+        'conv3': _conv_params(next(keys), 3, 3, c2, c3),
+        'conv4': _conv_params(next(keys), 3, 3, c3, c4, groups=2),
+        'conv5': _conv_params(next(keys), 3, 3, c4, c5, groups=2),
+    }
+  for (name, cin), cout in zip(skip_names(config), config.skip_channels):
     p[name] = _conv_params(next(keys), 1, 1, cin, cout)
     p[name]['prelu'] = jnp.full((cout,), 0.25, jnp.float32)
   fc6_in = 2 * config.features_per_crop
@@ -199,6 +269,21 @@ def init(key, config: ModelConfig) -> Params:
   p['fc_output'] = {'w': _xavier(next(keys), (units, 4), units, 4),
                     'b': jnp.zeros((4,), jnp.float32)}
   return cast_params(p, config.param_dtype)
+
+
+def with_pretrained_tower(params: Params, config: ModelConfig,
+                          path: str | None = None) -> Params:
+  """`params` with the squeezenet tower replaced by ImageNet's (`squeezenet.pretrained_tower`).
+
+  `path`: the Deep Compression file; None downloads (and caches) the
+  release, checked by SHA-256.
+  """
+  if config.tower != 'squeezenet':
+    raise ValueError(f'model {config.name!r} has the {config.tower} tower; pretrained weights '
+                     'exist here only for the squeezenet tower')
+  tower = squeezenet.pretrained_tower(config.tower_cut, path)
+  return dict(params, squeezenet=cast_params(jax.tree_util.tree_map(jnp.asarray, tower),
+                                             config.param_dtype))
 
 
 def cast_params(params: Params, dtype) -> Params:
@@ -261,12 +346,20 @@ def _flatten_chw(x):
 
 
 def conv_features(params: Params, crops, config: ModelConfig):
-  """The conv tower and skips: (N, 227, 227, 3) crops (0..255) -> (N, features_per_crop).
+  """The conv tower and skips: (N, S, S, 3) crops (0..255) -> (N, features_per_crop).
 
   Features are in the original's order [conv1_skip, conv2_skip, conv5_skip,
-  pool5], each flattened channel-major (C, H, W).
+  pool5] (squeezenet: [early_skip, middle_skip, last_skip]), each flattened
+  channel-major (C, H, W).
   """
   dtype = jnp.dtype(config.dtype)
+  if config.tower == 'squeezenet':
+    x = (squeezenet.preprocess(crops) * config.input_scale).astype(dtype)
+    last, taps = squeezenet.tower(params['squeezenet'], x, config.tower_cut,
+                                  taps=('pool1', 'pool4'))
+    skips = (squeezenet.max_pool_ceil(_skip(taps['pool1'], params['early_skip'])),
+             _skip(taps['pool4'], params['middle_skip']), _skip(last, params['last_skip']))
+    return jnp.concatenate([_flatten_chw(t) for t in skips], axis=-1)
   x = crops.astype(jnp.float32) - jnp.asarray(MEAN_RGB, jnp.float32)
   if config.input_scale != 1.0:
     x = x * config.input_scale
@@ -304,7 +397,7 @@ def apply(params: Params, crop_pairs, state: lstm.LSTMState, config: ModelConfig
 
   Args:
     params: the parameter pytree.
-    crop_pairs: (B, T, 2, 227, 227, 3) crops, values 0..255 (uint8 or float);
+    crop_pairs: (B, T, 2, S, S, 3) crops (S = config.crop_size), values 0..255 (uint8 or float);
       pair index 0 is the previous image's crop, 1 the current image's, both
       cut at the same window.
     state: `lstm.LSTMState` with (B, H) leaves, e.g. `initial_state(B, config)`.
@@ -315,22 +408,24 @@ def apply(params: Params, crop_pairs, state: lstm.LSTMState, config: ModelConfig
     convention) of each step's window; the LSTM state after the last step.
   """
   b, t = crop_pairs.shape[:2]
-  if crop_pairs.shape[2:] != (2, CROP_SIZE, CROP_SIZE, 3):
-    raise ValueError(f'crop_pairs must be (B, T, 2, {CROP_SIZE}, {CROP_SIZE}, 3), '
+  s = config.crop_size
+  if crop_pairs.shape[2:] != (2, s, s, 3):
+    raise ValueError(f'crop_pairs must be (B, T, 2, {s}, {s}, 3) for model {config.name!r}, '
                      f'got {crop_pairs.shape}')
-  fc6 = pair_features(params, crop_pairs.reshape(b * t, 2, CROP_SIZE, CROP_SIZE, 3), config)
+  fc6 = pair_features(params, crop_pairs.reshape(b * t, 2, s, s, 3), config)
   return recurrent(params, fc6.reshape(b, t, -1), state, config)
 
 
 def pair_features(params: Params, crop_pairs, config: ModelConfig):
-  """The conv tower, skips and fc6 of crop pairs: (N, 2, 227, 227, 3) -> fc6 (N, fc6_units).
+  """The conv tower, skips and fc6 of crop pairs: (N, 2, S, S, 3) -> fc6 (N, fc6_units).
 
   Each pair's two feature vectors are concatenated (previous crop first)
   before fc6. Pairs are independent: any batching of them gives the same
   features (the train step runs every pair of a batch at once).
   """
   n = crop_pairs.shape[0]
-  feats = conv_features(params, crop_pairs.reshape(n * 2, CROP_SIZE, CROP_SIZE, 3), config)
+  s = config.crop_size
+  feats = conv_features(params, crop_pairs.reshape(n * 2, s, s, 3), config)
   return fc6_layer(params, feats.reshape(n, -1), config)
 
 

@@ -53,7 +53,7 @@ class TrackState(NamedTuple):
     box: (N, 4) float32 xyxy, the last box of each track.
     lstm: LSTM state after the last pass.
     initial_lstm: LSTM state after the starting pass (used by the reset).
-    prev_crop: (N, 227, 227, 3) float32, the last image cropped at `box`.
+    prev_crop: (N, S, S, 3) float32 (S: the model's crop size), the last image cropped at `box`.
     frame_count: (N,) int32 passes made since the start, the start included.
   """
   box: jax.Array
@@ -100,7 +100,7 @@ def _advance(params, state: TrackState, image, config, reset_interval, start_box
       start_mask = jnp.ones((n,), bool)
     window_box = jnp.where(start_mask[:, None], start_boxes, state.box)
   windows = boxes_lib.context_window(window_box)
-  cur = crops_lib.crop_many(image, windows)
+  cur = crops_lib.crop_many(image, windows, size=config.crop_size)
   prev = _where_rows(start_mask, cur, state.prev_crop)
   zeros = model.initial_state(n, config)
   lstm_in = _where_rows(start_mask, zeros, state.lstm)
@@ -109,7 +109,7 @@ def _advance(params, state: TrackState, image, config, reset_interval, start_box
   box = pred if start_boxes is None else jnp.where(start_mask[:, None], start_boxes, pred)
   initial = _where_rows(start_mask, lstm_out, state.initial_lstm)
   count = jnp.where(start_mask, 0, state.frame_count)
-  next_crop = crops_lib.crop_many(image, boxes_lib.context_window(box))
+  next_crop = crops_lib.crop_many(image, boxes_lib.context_window(box), size=config.crop_size)
   reset = (count > 0) & (count % reset_interval == 0)
 
   def do_reset(current):
@@ -122,7 +122,7 @@ def _advance(params, state: TrackState, image, config, reset_interval, start_box
 
 def empty_state(n: int, config: model.ModelConfig) -> TrackState:
   """A state of n unstarted tracks (placeholders for `init` and `Re3Tracker`)."""
-  s = crops_lib.CROP_SIZE
+  s = config.crop_size
   return TrackState(jnp.zeros((n, 4), jnp.float32), model.initial_state(n, config),
                     model.initial_state(n, config),
                     jnp.zeros((n, s, s, 3), jnp.float32), jnp.zeros((n,), jnp.int32))

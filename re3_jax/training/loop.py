@@ -38,7 +38,9 @@ import orbax.checkpoint as ocp
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import progress
+from re3_jax.evaluation import datasets
 from re3_jax.evaluation import metrics
+from re3_jax.evaluation import protocols
 from re3_jax.input import pipeline
 from re3_jax.input import synthetic
 from re3_jax.media import video
@@ -60,6 +62,9 @@ class TrainConfig:
       over float32 weights, the policy for accelerators).
     input_scale: the model's `model.ModelConfig.input_scale` (1.0: the
       original; about 1/64 to train from scratch).
+    pretrained_tower: start the squeezenet tower from ImageNet: the path of
+      the Deep Compression SqueezeNet file, or ``download`` (fetched from its
+      public repository and checked by SHA-256); empty: random.
     seed: seeds parameters, the train step's randomness and the input stream.
     steps: total train steps; 0 runs until the curriculum's last stage ends
       (only with ``advance='steps'`` and a finite last stage).
@@ -87,12 +92,17 @@ class TrainConfig:
     checkpoint_every: steps between checkpoints (one is also written at the end).
     keep_checkpoints: how many checkpoints to keep.
     eval_every: steps between validation runs (0: never).
+    eval_dataset: what validation tracks: empty for held-out procedural clips
+      (mean IoU), or a dataset (``otb:ROOT``, see `evaluation.datasets`)
+      scored as the evaluation harness scores it (one-pass OTB success and
+      precision at 20 px).
     eval_clips: held-out procedural clips the validation tracks.
     eval_frames: frames per validation clip.
   """
   model: str = 'small'
   precision: str = 'float32'
   input_scale: float = 1.0
+  pretrained_tower: str = ''
   seed: int = 0
   steps: int = 0
   optim: train_step.OptimConfig = train_step.OptimConfig()
@@ -107,11 +117,15 @@ class TrainConfig:
   checkpoint_every: int = 1000
   keep_checkpoints: int = 3
   eval_every: int = 0
+  eval_dataset: str = ''
   eval_clips: int = 8
   eval_frames: int = 64
 
   def __post_init__(self):
-    self.model_config()  # a ValueError naming an unknown model or precision
+    model_config = self.model_config()  # a ValueError naming an unknown model or precision
+    if self.pretrained_tower and model_config.tower != 'squeezenet':
+      raise ValueError(f'pretrained_tower: model {self.model!r} has the {model_config.tower} '
+                       'tower; pretrained weights load only into the squeezenet tower (squeeze)')
 
   def replace(self, **changes) -> TrainConfig:
     return dataclasses.replace(self, **changes)
@@ -132,11 +146,26 @@ def validation_clips(n: int, frames: int, size=(240, 320)):
 
 
 def make_validation(config: TrainConfig) -> Callable[[Any], dict[str, float]]:
-  """The default validation hook: track held-out procedural clips, report mean IoU.
+  """The default validation hook: `config.eval_dataset`'s sequences, or procedural clips.
 
-  The evaluation issue can pass its own ``hook(params) -> metrics`` to `train`.
+  A dataset is tracked one object at a time through the per-frame tracker and
+  scored by the evaluation harness's code (`protocols.run_ope`, `metrics.ope`):
+  ``val_success`` (OTB success, 21 thresholds) and ``val_precision`` (at 20
+  px), averaged over sequences. Without one, held-out procedural clips give
+  ``val_mean_iou`` and ``val_sr50``.
   """
   model_config = config.model_config()
+  if config.eval_dataset:
+    seqs = list(datasets.open_dataset(config.eval_dataset).sequences)
+
+    def hook(params) -> dict[str, float]:
+      single = protocols.Re3SingleTracker(tracker.Re3Tracker(params, model_config))
+      runs = [protocols.run_ope(single, seq) for seq in seqs]
+      score = metrics.ope_average([metrics.ope(r.boxes, s.boxes) for r, s in zip(runs, seqs)])
+      return {'val_success': float(score.success_score),
+              'val_precision': float(score.precision_score)}
+    return hook
+
   frames, true = validation_clips(config.eval_clips, config.eval_frames)
   frames = jnp.asarray(frames)
 
@@ -264,7 +293,7 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
   workdir.mkdir(parents=True, exist_ok=True)
   model_config = config.model_config()
   mesh = train_step.make_mesh()
-  optimizer = train_step.make_optimizer(config.optim)
+  optimizer = train_step.make_optimizer(config.optim, model_config.tower_keys)
   ckpt_dir = workdir / 'checkpoints'
   ckpts = _Checkpoints(ckpt_dir, config.keep_checkpoints)
   curriculum = curriculum_lib.Curriculum(config.curriculum)
@@ -284,9 +313,13 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
   input_state = None
   if start is None:
     state = train_step.init_state(jax.random.key(config.seed), model_config, optimizer)
+    params = state.params
+    if config.pretrained_tower:
+      path = None if config.pretrained_tower == 'download' else config.pretrained_tower
+      params = model.with_pretrained_tower(params, model_config, path)
     if config.centred_head:
-      params = _centre_head(state.params)
-      state = state._replace(params=params, opt_state=optimizer.init(params))
+      params = _centre_head(params)
+    state = state._replace(params=params, opt_state=optimizer.init(params))
     step = 0
     if jax.process_index() == 0:
       ckpt_dir.mkdir(parents=True, exist_ok=True)

@@ -66,15 +66,19 @@ class OptimConfig:
       (reference: 0.7; the released code: 0.25).
     keep_prob: probability that a ground-truth-placed window keeps the
       previous true box instead of jittering the current one.
+    tower_lr_scale: the conv tower's learning rate as a fraction of
+      ``learning_rate`` (fine-tuning a pretrained tower slowly); 0 freezes it,
+      and its backward pass is then not computed at all.
   """
   learning_rate: float = 1e-5
   weight_decay: float = 5e-4
   grad_clip_norm: float = 0.0
   min_coverage: float = jitter.MIN_COVERAGE_PAPER
   keep_prob: float = jitter.KEEP_PROB
+  tower_lr_scale: float = 1.0
 
   def __post_init__(self):
-    for name in ('learning_rate', 'weight_decay', 'grad_clip_norm'):
+    for name in ('learning_rate', 'weight_decay', 'grad_clip_norm', 'tower_lr_scale'):
       value = getattr(self, name)
       if not (np.isfinite(value) and value >= 0):
         raise ValueError(f'OptimConfig.{name} must be finite and >= 0, got {value}')
@@ -102,13 +106,34 @@ class TrainState(NamedTuple):
   nonfinite_step: jax.Array
 
 
-def make_optimizer(config: OptimConfig) -> optax.GradientTransformation:
-  """Adam at the configured rate, after optional global-norm clipping."""
+def make_optimizer(config: OptimConfig,
+                   tower_keys: tuple[str, ...] = ()) -> optax.GradientTransformation:
+  """Adam at the configured rate, after optional global-norm clipping.
+
+  The top-level parameter entries named in `tower_keys` (`model.ModelConfig.tower_keys`)
+  move at ``tower_lr_scale`` times the rate; at 0 they keep no Adam state.
+  """
   parts = []
   if config.grad_clip_norm > 0:
     parts.append(optax.clip_by_global_norm(config.grad_clip_norm))
-  parts.append(optax.adam(config.learning_rate))
+  if tower_keys and config.tower_lr_scale != 1:
+    tower = (optax.set_to_zero() if config.tower_lr_scale == 0
+             else optax.adam(config.learning_rate * config.tower_lr_scale))
+    labels = lambda params: {k: jax.tree.map(lambda _: 'tower' if k in tower_keys else 'rest', v)
+                             for k, v in params.items()}
+    parts.append(optax.multi_transform({'tower': tower, 'rest': optax.adam(config.learning_rate)},
+                                       labels))
+  else:
+    parts.append(optax.adam(config.learning_rate))
   return optax.chain(*parts)
+
+
+def frozen_tower(params, model_config: model.ModelConfig, optim: OptimConfig):
+  """`params` with the tower under ``stop_gradient`` when ``tower_lr_scale`` is 0."""
+  if optim.tower_lr_scale != 0:
+    return params
+  return {k: jax.lax.stop_gradient(v) if k in model_config.tower_keys else v
+          for k, v in params.items()}
 
 
 def init_state(key: jax.Array, model_config: model.ModelConfig,
@@ -131,6 +156,7 @@ def loss_fn(params, batch: batch_lib.Batch, key, self_train_prob, *, model_confi
   instead of `unroll.unroll` (the tower batched over the whole unroll, in chunks of
   ``tower_chunk`` pairs, rematerialised with ``remat``).
   """
+  params = frozen_tower(params, model_config, optim)
   if stepwise:
     unrolled = unroll_lib.unroll_stepwise(params, batch, key, self_train_prob,
                                           model_config=model_config, optim=optim,
@@ -141,7 +167,10 @@ def loss_fn(params, batch: batch_lib.Batch, key, self_train_prob, *, model_confi
                                  remat=remat)
   outputs, labels, preds, _ = unrolled
   l1 = jnp.abs(outputs.astype(jnp.float32) - labels).sum(-1).mean()
-  sq = sum(jnp.sum(jnp.square(p.astype(jnp.float32))) for p in jax.tree.leaves(params))
+  # Weight decay on what trains: a frozen tower's constant would only offset the logged loss.
+  decayed = [v for k, v in params.items()
+             if not (optim.tower_lr_scale == 0 and k in model_config.tower_keys)]
+  sq = sum(jnp.sum(jnp.square(p.astype(jnp.float32))) for p in jax.tree.leaves(decayed))
   loss = l1 + optim.weight_decay * 0.5 * sq
   # Step 0 predicts the given box; the IoU that matters is that of later steps.
   later = slice(1, None) if preds.shape[1] > 1 else slice(None)

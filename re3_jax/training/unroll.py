@@ -70,8 +70,9 @@ def _scan_steps(params, batch: batch_lib.Batch, use_own, placed, *,
     box = jnp.where(use_own[:, None], from_own, from_truth)
     box = jnp.where(index == 0, true, box)
     window = boxes_lib.context_window(box)
-    pair = jnp.stack([crops.crop_batch(prev_frame, window, prev_valid),
-                      crops.crop_batch(frame, window, valid)], axis=1)
+    size = model_config.crop_size
+    pair = jnp.stack([crops.crop_batch(prev_frame, window, prev_valid, size=size),
+                      crops.crop_batch(frame, window, valid, size=size)], axis=1)
     out, state = model.apply(params, pair[:, None], state, model_config)
     out = out[:, 0]
     label = boxes_lib.to_crop_frame(true, window)
@@ -200,11 +201,13 @@ def unroll(params, batch: batch_lib.Batch, key: jax.Array, self_train_prob, *,
                         optim=optim, scan_unroll=scan_unroll)
   windows = boxes_lib.context_window(boxes)
   flat = lambda x: x.reshape((-1,) + x.shape[2:])
-  current = crops.crop_batch(flat(batch.frames), flat(windows), flat(batch.valid_sizes))
+  size = model_config.crop_size
+  current = crops.crop_batch(flat(batch.frames), flat(windows), flat(batch.valid_sizes),
+                             size=size)
   current = current.reshape((b, t) + current.shape[1:])
   # The previous frame at each step's window; step 0 pairs frame 0 with itself.
   previous = crops.crop_batch(flat(batch.frames[:, :-1]), flat(windows[:, 1:]),
-                              flat(batch.valid_sizes[:, :-1]))
+                              flat(batch.valid_sizes[:, :-1]), size=size)
   previous = jnp.concatenate([current[:, :1], previous.reshape((b, t - 1) + current.shape[2:])],
                              axis=1)
   pairs = jnp.stack([previous, current], axis=2).reshape((b * t, 2) + current.shape[2:])
