@@ -19,6 +19,12 @@ synthetic):
   is visible. A track with no such run plays its longest visible run forwards
   and backwards (ping-pong) until ``T`` frames are filled. Tracks are sampled
   uniformly, not by length.
+* ``otb:ROOT``: a folder of OTB-layout sequences (``ROOT/NAME/img/0001.jpg``
+  ..., ``ROOT/NAME/groundtruth_rect.txt``; `re3_jax.input.folder_sources`),
+  read like a TFDS track dataset: a random sequence, a random run of ``T``
+  visible frames (NaN rows of the ground truth are frames out of view).
+* ``otb_sim:ROOT``: the Re3 simulator over a random frame of those sequences
+  and its true box, like ``imagenet_det``.
 
 Every sequence is mirrored horizontally with probability ``mirror_prob``.
 Frames larger than the canvas (``frame_size``) are scaled down to fit (JPEGs
@@ -54,6 +60,7 @@ import cv2
 import numpy as np
 
 from re3_jax.input import batch as batch_lib
+from re3_jax.input import folder_sources
 from re3_jax.input import procedural
 from re3_jax.input import synthetic
 from re3_jax.input import tfds_sources
@@ -73,7 +80,9 @@ def parse_mixture(text: str) -> tuple[tuple[str, float], ...]:
   """Parses ``'imagenet_vid=0.45,alov300=0.05,imagenet_det=0.5'``.
 
   A source without ``=weight`` gets weight 1. Sources with weight 0 are kept
-  (they are never drawn), so that a flag can switch one off.
+  (they are never drawn), so that a flag can switch one off. Folder sources
+  (``otb:ROOT=0.5``) are split the same way, so their ROOT cannot hold ``,``
+  or ``=``.
   """
   out = []
   for part in text.split(','):
@@ -84,7 +93,8 @@ def parse_mixture(text: str) -> tuple[tuple[str, float], ...]:
     try:
       value = float(weight) if weight else 1.0
     except ValueError:
-      raise ValueError(f'mixture entry {part!r}: weight {weight!r} is not a number') from None
+      hint = " (a source's folder cannot hold ',' or '=')" if ':' in name else ''
+      raise ValueError(f'mixture entry {part!r}: weight {weight!r} is not a number{hint}') from None
     out.append((name.strip(), value))
   if not out:
     raise ValueError(f'mixture {text!r} names no source')
@@ -101,9 +111,12 @@ class PipelineConfig:
   """What the pipeline reads and how it shapes sequences.
 
   Attributes:
-    mixture: ``(source, weight)`` pairs; a source is ``procedural`` or the name
-      of a TFDS dataset built under ``data_dir`` (``imagenet_vid``,
-      ``alov300``, ``imagenet_det``). Weights are normalised.
+    mixture: ``(source, weight)`` pairs; a source is ``procedural``,
+      ``otb:ROOT`` (the sequences of a folder of OTB-layout sequence folders,
+      as tracks), ``otb_sim:ROOT`` (the simulator over their frames; see
+      `folder_sources`; ROOT relative to the working directory, without ``,``
+      or ``=``), or the name of a TFDS dataset built under ``data_dir``
+      (``imagenet_vid``, ``alov300``, ``imagenet_det``). Weights are normalised.
     data_dir: where the TFDS datasets were built (``--data_dir`` of
       ``python -m re3_jax.input.builders.build``).
     split: the split to read from every TFDS source.
@@ -140,6 +153,7 @@ class PipelineConfig:
     for name, weight in self.mixture:
       if not (np.isfinite(weight) and weight >= 0):
         raise ValueError(f'mixture weight of {name!r} must be finite and >= 0, got {weight}')
+      folder_sources.parse_name(name)  # refuses a folder the mixture text cannot hold
     if sum(w for _, w in self.mixture) <= 0:
       raise ValueError(f'mixture weights sum to 0: {self.mixture}')
     for field in ('frame_size', 'sim_size'):
@@ -155,6 +169,13 @@ class PipelineConfig:
     return dataclasses.replace(self, **changes)
 
 
+def open_source(name: str, config: PipelineConfig):
+  """The source a mixture name stands for: a `folder_sources.FolderSource` or a TFDS source."""
+  if folder_sources.parse_name(name) is not None:
+    return folder_sources.FolderSource(name)
+  return tfds_sources.TfdsSource(name, config.data_dir, config.split)
+
+
 class SequenceMaker:
   """Makes sequence ``i`` of a stream: a pure function of ``(seed, stage, T, i)``."""
 
@@ -167,8 +188,7 @@ class SequenceMaker:
     self.stage = stage
     weights = np.array([w for _, w in config.mixture], np.float64)
     self.weights = weights / weights.sum()
-    self.sources = [None if name == PROCEDURAL or weight == 0 else
-                    tfds_sources.TfdsSource(name, config.data_dir, config.split)
+    self.sources = [None if name == PROCEDURAL or weight == 0 else open_source(name, config)
                     for name, weight in config.mixture]
     self._images = collections.OrderedDict()  # recent procedural images, by number
     self._lock = threading.Lock()
@@ -244,7 +264,8 @@ class SequenceMaker:
     example = source[i]
     name = example.get('video', b'')
     name = name.decode() if isinstance(name, bytes) else str(name)
-    where = f'{source.name}[{i}] (video {name!r}, track {int(example.get("track_id", 0))})'
+    track = f', track {int(example["track_id"])}' if 'track_id' in example else ''
+    where = f'{source.name}[{i}] (video {name!r}{track})'
     try:
       indices = tfds_sources.visible_window(example['visible'], self.seq_len, rng)
     except ValueError as e:

@@ -1,0 +1,287 @@
+"""Training sources over a folder of OTB-layout sequences: ``otb:ROOT`` and ``otb_sim:ROOT``.
+
+A root holds one folder per sequence, each with ``img/0001.jpg ...`` and
+``groundtruth_rect.txt`` (one ``x,y,w,h`` line per frame, 1-based pixels;
+``NaN,NaN,NaN,NaN`` where the target is out of view), e.g.
+``../shared/real_sequences/train`` or a user's own data. Subfolders without
+``groundtruth_rect[.N].txt`` are ignored; a root that is itself a sequence
+folder is a one-sequence source. The folders are read by
+`re3_jax.media.sequences` (ground truth, frame lists, the errors naming the
+sequence and file), so the training sources and the evaluation's ``otb:ROOT``
+read a folder alike.
+
+`FolderSource` gives the examples `pipeline.SequenceMaker` reads from a
+`tfds_sources.TfdsSource`, in the same two kinds:
+
+* ``otb:ROOT`` (``TRACK``): one example per sequence: ``frames`` (the encoded
+  files, each read when indexed), ``boxes`` ``(T, 4)`` float32 xyxy,
+  ``visible`` ``(T,)`` bool, ``height``, ``width``, ``video``. Sequences are
+  drawn uniformly, windows of visible frames as for TFDS tracks.
+* ``otb_sim:ROOT`` (``IMAGE``): Re3's simulator over real frames: one example
+  per (sequence, frame with a visible box covering at least 1% of the frame,
+  the simulator's target rule): ``image`` (the encoded file), ``boxes``
+  ``(1, 4)`` (that frame's true box: the object the simulator pastes; Re3
+  pastes the object boxes of ImageNet DET images), ``image_id``
+  (``sequence/file``). Examples are drawn uniformly, like DET images.
+
+Checks at open (no frame is decoded; one header per sequence gives its size):
+a gap in the frame numbering (a missing file), a ground-truth line count that
+does not match the frames, or a bad line raise `sequences.SequenceError`
+naming the sequence and file; a root without sequence folders raises
+FileNotFoundError naming it. A box wholly outside its frame, empty (``w`` or
+``h`` <= 0) or infinite is skipped (that frame is not visible), counted and
+reported in one warning per source naming the files and first line numbers;
+a box partly outside is clipped to the frame. NaN rows are not visible,
+counted apart (they are the format's out-of-view marker). A sequence with no
+visible frame is skipped with a warning; no usable sequence left is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Any, NamedTuple
+
+import numpy as np
+from absl import logging
+from PIL import Image
+
+from re3_jax.input import synthetic
+from re3_jax.input import tfds_sources
+from re3_jax.media import sequences
+
+TRACK_PREFIX, IMAGE_PREFIX = 'otb', 'otb_sim'  # mixture names: PREFIX:ROOT
+_KINDS = {TRACK_PREFIX: tfds_sources.TRACK, IMAGE_PREFIX: tfds_sources.IMAGE}
+_MIXTURE_SEPARATORS = ',='  # `pipeline.parse_mixture` splits on these
+_SHOWN = 5  # files, and line numbers per file, named in a warning
+
+
+def parse_name(name: str) -> tuple[str, pathlib.Path] | None:
+  """``'otb:ROOT'`` -> (TRACK, ROOT), ``'otb_sim:ROOT'`` -> (IMAGE, ROOT); other names -> None.
+
+  Raises:
+    ValueError: an empty root, or one holding ``,`` or ``=`` (the mixture
+      text could not hold it).
+  """
+  prefix, sep, root = name.partition(':')
+  if not sep or prefix not in _KINDS:
+    return None
+  if not root.strip():
+    raise ValueError(f'source {name!r}: no folder after {prefix}: (give {prefix}:ROOT)')
+  bad = [c for c in _MIXTURE_SEPARATORS if c in root]
+  if bad:
+    raise ValueError(f'source {name!r}: the folder holds {" and ".join(map(repr, bad))}, which '
+                     'the mixture text splits on; rename the folder or link to it')
+  return _KINDS[prefix], pathlib.Path(root.strip()).expanduser()
+
+
+class CheckedBoxes(NamedTuple):
+  """Ground truth checked against its frame (see `check_boxes`)."""
+  boxes: np.ndarray  # (T, 4) float32, clipped to the frame; NaN where not visible
+  visible: np.ndarray  # (T,) bool
+  out_of_view: np.ndarray  # (T,) bool: NaN rows
+  bad: np.ndarray  # (T,) bool: wholly outside the frame, empty or infinite
+  clipped: np.ndarray  # (T,) bool: visible, partly outside, clipped
+
+
+def check_boxes(boxes: np.ndarray, height: int, width: int) -> CheckedBoxes:
+  """Sorts xyxy ground truth of a ``height x width`` frame into usable and not.
+
+  Args:
+    boxes: ``(T, 4)`` xyxy boxes, NaN rows for frames without a true box.
+    height, width: the frame's size.
+
+  Returns:
+    `CheckedBoxes`.
+  """
+  boxes = np.asarray(boxes, np.float32)
+  out_of_view = np.isnan(boxes).any(-1)
+  x1, y1, x2, y2 = boxes.T
+  empty = (x2 <= x1) | (y2 <= y1)
+  outside = (x2 <= 0) | (y2 <= 0) | (x1 >= width) | (y1 >= height)
+  bad = ~out_of_view & (~np.isfinite(boxes).all(-1) | empty | outside)
+  visible = ~out_of_view & ~bad
+  inside = np.clip(boxes, 0, np.array([width, height, width, height], np.float32))
+  inside[~visible] = np.nan
+  clipped = visible & (inside != boxes).any(-1)
+  return CheckedBoxes(inside, visible, out_of_view, bad, clipped)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Track:
+  """One sequence of a source: its files and its checked ground truth."""
+  files: sequences.SequenceFiles
+  height: int
+  width: int
+  checked: CheckedBoxes
+
+
+class _FrameFiles:
+  """The encoded frames of a sequence, each file read when it is indexed."""
+
+  def __init__(self, files: sequences.SequenceFiles):
+    self.files = files
+
+  def __len__(self) -> int:
+    return len(self.files)
+
+  def __getitem__(self, index: int) -> bytes:
+    return _read_bytes(self.files, int(index))
+
+
+def _read_bytes(files: sequences.SequenceFiles, index: int) -> bytes:
+  path = files.frame_paths[index]
+  try:
+    return path.read_bytes()
+  except OSError as e:
+    raise sequences.SequenceError(f'sequence {files.name}: cannot read frame {index} file '
+                                  f'{path}: {e}') from e
+
+
+def _is_otb(folder: pathlib.Path) -> bool:
+  return any(p.name.startswith('groundtruth_rect') for p in sequences.groundtruth_files(folder))
+
+
+def _sequence_folders(root: pathlib.Path, name: str) -> list[pathlib.Path]:
+  """The sequence folders of a root (the root itself if it is one)."""
+  if not root.is_dir():
+    raise FileNotFoundError(f'source {name!r}: {root} is not a folder')
+  if _is_otb(root):
+    return [root]
+  folders = [f for f in sorted(root.iterdir()) if f.is_dir() and _is_otb(f)]
+  if not folders:
+    raise FileNotFoundError(f'source {name!r}: {root} holds no sequence folder with '
+                            f'{sequences.OTB_GROUNDTRUTH} (and img/)')
+  return folders
+
+
+def _frame_size(files: sequences.SequenceFiles) -> tuple[int, int]:
+  """(height, width) of a sequence from its first frame's header."""
+  path = files.frame_paths[0]
+  try:
+    with Image.open(path) as im:
+      return im.height, im.width
+  except (OSError, ValueError) as e:
+    raise sequences.SequenceError(f'sequence {files.name}: cannot read frame 0 {path}: {e}') from e
+
+
+def _line_numbers(path: pathlib.Path) -> list[int]:
+  """1-based line numbers of the rows `sequences.read_groundtruth` reads (non-blank lines)."""
+  return [n for n, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
+
+
+def _open_tracks(root: pathlib.Path, name: str) -> list[_Track]:
+  """Every sequence under a root, its ground truth checked against its frame size."""
+  out = []
+  for folder in _sequence_folders(root, name):
+    for files in sequences.open_sequences(folder):
+      height, width = _frame_size(files)
+      out.append(_Track(files, height, width, check_boxes(files.boxes, height, width)))
+  return out
+
+
+def _bad_lines(tracks: list[_Track]) -> str:
+  """'FILE lines 3, 7 (+2 more); FILE line 4' for the skipped boxes of the first files."""
+  parts = []
+  bad = [t for t in tracks if t.checked.bad.any()]
+  for track in bad[:_SHOWN]:
+    rows = np.flatnonzero(track.checked.bad)
+    lines = [str(_line_numbers(track.files.groundtruth)[r]) for r in rows[:_SHOWN]]
+    more = f' (+{len(rows) - _SHOWN} more)' if len(rows) > _SHOWN else ''
+    parts.append(f'{track.files.groundtruth} line{"s" if len(rows) > 1 else ""} '
+                 f'{", ".join(lines)}{more}')
+  if len(bad) > _SHOWN:
+    parts.append(f'and {len(bad) - _SHOWN} more files')
+  return '; '.join(parts)
+
+
+def _count(tracks: list[_Track], field: str) -> int:
+  return int(sum(getattr(t.checked, field).sum() for t in tracks))
+
+
+def _image_items(tracks: list[_Track]) -> tuple[np.ndarray, int]:
+  """(sequence, frame) pairs whose visible box can be the simulator's target; the small ones."""
+  items, small = [], 0
+  for k, track in enumerate(tracks):
+    b = track.checked.boxes
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    large = track.checked.visible & (area >= synthetic.MIN_TARGET_AREA * track.height * track.width)
+    small += int(track.checked.visible.sum() - large.sum())
+    items.extend((k, t) for t in np.flatnonzero(large))
+  return np.array(items, np.int64).reshape(-1, 2), small
+
+
+class FolderSource:
+  """Random access to the sequences under a folder (see the module docstring).
+
+  Args:
+    name: ``otb:ROOT`` (one example per sequence, `tfds_sources.TRACK`) or
+      ``otb_sim:ROOT`` (one per frame to simulate over, `tfds_sources.IMAGE`);
+      a relative ROOT is taken from the working directory.
+
+  Attributes:
+    name, kind, root: the mixture name, the kind, the absolute root.
+    counts: what was read and skipped: ``sequences``, ``frames``, ``visible``,
+      ``out_of_view`` (NaN rows), ``bad_boxes``, ``clipped``,
+      ``empty_sequences`` (skipped: no visible frame); for ``otb_sim`` also
+      ``examples`` and ``small`` (visible boxes under 1% of the frame, left out).
+
+  Raises:
+    FileNotFoundError: the root is no folder or holds no sequence folder.
+    sequences.SequenceError: a damaged sequence (named, with its file).
+    ValueError: not a folder source's name, or nothing usable under the root.
+  """
+
+  def __init__(self, name: str):
+    parsed = parse_name(name)
+    if parsed is None:
+      raise ValueError(f'{name!r} is not {TRACK_PREFIX}:ROOT or {IMAGE_PREFIX}:ROOT')
+    self.name = name
+    self.kind, root = parsed
+    self.root = root.absolute()
+    tracks = _open_tracks(self.root, name)
+    self.counts = {'sequences': len(tracks), 'frames': sum(len(t.files) for t in tracks)}
+    for field, key in (('visible', 'visible'), ('out_of_view', 'out_of_view'),
+                       ('bad', 'bad_boxes'), ('clipped', 'clipped')):
+      self.counts[key] = _count(tracks, field)
+    if self.counts['bad_boxes']:
+      logging.warning('%s: %d ground-truth boxes wholly outside their frame or empty, treated as '
+                      'not visible: %s', name, self.counts['bad_boxes'], _bad_lines(tracks))
+    self.tracks = self._usable(tracks)
+    if self.kind == tfds_sources.IMAGE:
+      self.items, self.counts['small'] = _image_items(self.tracks)
+      self.counts['examples'] = len(self.items)
+      if not len(self.items):
+        raise ValueError(f'source {name!r}: no visible box under {self.root} covers '
+                         f'{synthetic.MIN_TARGET_AREA:.0%} of its frame (the simulator\'s target '
+                         f'rule); counts: {self.counts}')
+    logging.info('%s: %s', name, self.counts)
+
+  def _usable(self, tracks: list[_Track]) -> list[_Track]:
+    """The tracks with a visible frame; the others are skipped with a warning."""
+    usable = [t for t in tracks if t.checked.visible.any()]
+    empty = [t.files.name for t in tracks if not t.checked.visible.any()]
+    self.counts['empty_sequences'] = len(empty)
+    if empty:
+      shown = ', '.join(empty[:_SHOWN]) + (f' and {len(empty) - _SHOWN} more'
+                                           if len(empty) > _SHOWN else '')
+      logging.warning('%s: %d sequences without a visible box skipped: %s', self.name, len(empty),
+                      shown)
+    if not usable:
+      raise ValueError(f'source {self.name!r}: no sequence under {self.root} has a visible box '
+                       f'(counts: {self.counts})')
+    return usable
+
+  def __len__(self) -> int:
+    return len(self.items) if self.kind == tfds_sources.IMAGE else len(self.tracks)
+
+  def __getitem__(self, index: int) -> dict[str, Any]:
+    if self.kind == tfds_sources.IMAGE:
+      k, t = (int(x) for x in self.items[index])
+      files = self.tracks[k].files
+      return {'image': _read_bytes(files, t), 'boxes': self.tracks[k].checked.boxes[t][None],
+              'image_id': f'{files.name}/{files.frame_paths[t].name}'}
+    track = self.tracks[index]
+    return {'frames': _FrameFiles(track.files), 'boxes': track.checked.boxes,
+            'visible': track.checked.visible, 'height': track.height, 'width': track.width,
+            'video': track.files.name}
