@@ -18,11 +18,13 @@ read a folder alike.
   ``visible`` ``(T,)`` bool, ``height``, ``width``, ``video``. Sequences are
   drawn uniformly, windows of visible frames as for TFDS tracks.
 * ``otb_sim:ROOT`` (``IMAGE``): Re3's simulator over real frames: one example
-  per (sequence, frame with a visible box covering at least 1% of the frame,
-  the simulator's target rule): ``image`` (the encoded file), ``boxes``
-  ``(1, 4)`` (that frame's true box: the object the simulator pastes; Re3
-  pastes the object boxes of ImageNet DET images), ``image_id``
-  (``sequence/file``). Examples are drawn uniformly, like DET images.
+  per (sequence, frame with a visible box): ``image`` (the encoded file),
+  ``boxes`` ``(1, 4)`` (that frame's true box: the object the simulator
+  pastes; Re3 pastes the object boxes of ImageNet DET images), ``region``
+  (the part of the frame to simulate over, `target_region`: around a target
+  too small for the simulator's 1% rule, as most UAV123 targets are, else the
+  whole frame), ``image_id`` (``sequence/file``). Examples are drawn
+  uniformly, like DET images.
 
 Checks at open (no frame is decoded; one header per sequence gives its size):
 a gap in the frame numbering (a missing file), a ground-truth line count that
@@ -199,16 +201,34 @@ def _count(tracks: list[_Track], field: str) -> int:
   return int(sum(getattr(t.checked, field).sum() for t in tracks))
 
 
-def _image_items(tracks: list[_Track]) -> tuple[np.ndarray, int]:
-  """(sequence, frame) pairs whose visible box can be the simulator's target; the small ones."""
-  items, small = [], 0
-  for k, track in enumerate(tracks):
-    b = track.checked.boxes
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    large = track.checked.visible & (area >= synthetic.MIN_TARGET_AREA * track.height * track.width)
-    small += int(track.checked.visible.sum() - large.sum())
-    items.extend((k, t) for t in np.flatnonzero(large))
-  return np.array(items, np.int64).reshape(-1, 2), small
+# The share of `target_region` a small target is given: 4x the simulator's minimum.
+REGION_TARGET_AREA = 4 * synthetic.MIN_TARGET_AREA
+
+
+def target_region(box, height: int, width: int) -> tuple[int, int, int, int]:
+  """The part of a frame the simulator runs over for the target `box`: (x0, y0, x1, y1) ints.
+
+  The whole frame when the box covers at least `REGION_TARGET_AREA` of it;
+  else a window of the frame's aspect ratio, centred on the box and shifted
+  into the frame, in which it covers that share (at most; the window is at
+  least 1.5x the box a side), as if the camera were closer.
+  """
+  x0, y0, x1, y1 = (float(v) for v in box)
+  w, h = x1 - x0, y1 - y0
+  if w * h >= REGION_TARGET_AREA * height * width:
+    return 0, 0, width, height
+  scale = np.sqrt(w * h / (REGION_TARGET_AREA * height * width))
+  rw = int(np.ceil(min(width, max(width * scale, 1.5 * w))))
+  rh = int(np.ceil(min(height, max(height * scale, 1.5 * h))))
+  left = int(np.clip(round((x0 + x1) / 2 - rw / 2), 0, width - rw))
+  top = int(np.clip(round((y0 + y1) / 2 - rh / 2), 0, height - rh))
+  return left, top, left + rw, top + rh
+
+
+def _image_items(tracks: list[_Track]) -> np.ndarray:
+  """(sequence, frame) pairs of every visible box: the simulator's examples."""
+  items = [(k, t) for k, track in enumerate(tracks) for t in np.flatnonzero(track.checked.visible)]
+  return np.array(items, np.int64).reshape(-1, 2)
 
 
 class FolderSource:
@@ -224,7 +244,7 @@ class FolderSource:
     counts: what was read and skipped: ``sequences``, ``frames``, ``visible``,
       ``out_of_view`` (NaN rows), ``bad_boxes``, ``clipped``,
       ``empty_sequences`` (skipped: no visible frame); for ``otb_sim`` also
-      ``examples`` and ``small`` (visible boxes under 1% of the frame, left out).
+      ``examples``.
 
   Raises:
     FileNotFoundError: the root is no folder or holds no sequence folder.
@@ -249,12 +269,8 @@ class FolderSource:
                       'not visible: %s', name, self.counts['bad_boxes'], _bad_lines(tracks))
     self.tracks = self._usable(tracks)
     if self.kind == tfds_sources.IMAGE:
-      self.items, self.counts['small'] = _image_items(self.tracks)
+      self.items = _image_items(self.tracks)
       self.counts['examples'] = len(self.items)
-      if not len(self.items):
-        raise ValueError(f'source {name!r}: no visible box under {self.root} covers '
-                         f'{synthetic.MIN_TARGET_AREA:.0%} of its frame (the simulator\'s target '
-                         f'rule); counts: {self.counts}')
     logging.info('%s: %s', name, self.counts)
 
   def _usable(self, tracks: list[_Track]) -> list[_Track]:
@@ -278,9 +294,11 @@ class FolderSource:
   def __getitem__(self, index: int) -> dict[str, Any]:
     if self.kind == tfds_sources.IMAGE:
       k, t = (int(x) for x in self.items[index])
-      files = self.tracks[k].files
-      return {'image': _read_bytes(files, t), 'boxes': self.tracks[k].checked.boxes[t][None],
-              'image_id': f'{files.name}/{files.frame_paths[t].name}'}
+      track = self.tracks[k]
+      box = track.checked.boxes[t]
+      return {'image': _read_bytes(track.files, t), 'boxes': box[None],
+              'region': target_region(box, track.height, track.width),
+              'image_id': f'{track.files.name}/{track.files.frame_paths[t].name}'}
     track = self.tracks[index]
     return {'frames': _FrameFiles(track.files), 'boxes': track.checked.boxes,
             'visible': track.checked.visible, 'height': track.height, 'width': track.width,

@@ -253,8 +253,13 @@ class SequenceMaker:
     if 'image_id' in example:
       where += f' ({example["image_id"]!r})'
     image = tfds_sources.decode(example['image'], 1, where)
+    boxes = np.asarray(example['boxes'], np.float32)
+    if 'region' in example:  # a folder source's window around a small target
+      x0, y0, x1, y1 = example['region']
+      image = image[y0:y1, x0:x1]
+      boxes = boxes - np.array([x0, y0, x0, y0], np.float32)
     try:
-      return self._simulate(rng, image, np.asarray(example['boxes'], np.float32))
+      return self._simulate(rng, image, boxes)
     except ValueError as e:
       raise ValueError(f'{where}: {e}') from None
 

@@ -219,10 +219,26 @@ def test_otb_sim_examples_are_the_frames_with_large_enough_boxes(tiny):
   row = _rows(6, 1)[4]
   np.testing.assert_allclose(example['boxes'], [[row[0] - 1, row[1] - 1, row[0] - 1 + row[2],
                                                  row[1] - 1 + row[3]]], atol=1e-4)
-  # A box under 1% of the frame (3 x 3 of 64 x 48) cannot be the simulator's target.
+  # A box under 1% of the frame (3 x 3 of 64 x 48) is simulated over a window around it.
   _write_sequence(tiny, 'c', [(5.0, 5.0, 3.0, 3.0)] * 2)
   source = folder_sources.FolderSource(f'otb_sim:{tiny}')
-  assert source.counts['small'] == 2 and len(source) == 9
+  assert len(source) == 11
+  assert source[9]['image_id'] == 'c/0001.jpg'
+  assert source[9]['region'] == folder_sources.target_region(source[9]['boxes'][0], 48, 64)
+  assert source[3]['region'] == (0, 0, 64, 48)  # a large enough box: the whole frame
+
+
+def test_target_region_by_hand():
+  # A 10 x 10 box in a 640 x 360 frame covers 0.04% of it; the window where it covers 4%
+  # has the frame's aspect ratio and area 100 / 0.04 = 2500: sqrt(2500 * 16 / 9) = 66.67
+  # wide, 37.5 high (ceil: 67 x 38), centred on the box's centre (105, 55).
+  assert folder_sources.target_region([100, 50, 110, 60], 360, 640) == (72, 36, 139, 74)
+  # Near the corner it shifts into the frame.
+  assert folder_sources.target_region([0, 0, 10, 10], 360, 640) == (0, 0, 67, 38)
+  # A thin box, 2 x 30: area 1500 gives 51.6 x 29.0, but the window is at least 1.5x the
+  # box a side, so 45 high (and ceil(51.6) = 52 wide).
+  x0, y0, x1, y1 = folder_sources.target_region([300, 100, 302, 130], 360, 640)
+  assert (x1 - x0, y1 - y0) == (52, 45)
 
 
 def test_otb_sim_sequences_move_the_pasted_object_with_its_box(tmp_path):

@@ -1,0 +1,116 @@
+"""The squeeze model: the Re3 network over a SqueezeNet tower (`network` with tower='squeezenet')."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from re3_jax import model
+from re3_jax.model import squeezenet
+
+SQUEEZE = model.get_config('squeeze')
+# The same structure at test size: the smallest crop, narrow skips, small LSTMs.
+MINI = SQUEEZE.replace(name='mini_squeeze', crop_size=63, skip_channels=(2, 3, 4), fc6_units=16,
+                       lstm_units=8)
+
+
+@pytest.mark.parametrize('crop_size', [63, 95, 111, 127])
+@pytest.mark.parametrize('cut', ['fire5', 'fire7', 'fire9'])
+def test_features_per_crop_is_the_features_length(crop_size, cut):
+  config = SQUEEZE.replace(crop_size=crop_size, tower_cut=cut)
+  params = model.abstract_params(config)
+  crops = jax.ShapeDtypeStruct((1, crop_size, crop_size, 3), jnp.uint8)
+  shape = jax.eval_shape(lambda p, c: model.conv_features(p, c, config), params, crops).shape
+  assert shape == (1, config.features_per_crop)
+
+
+def test_shipped_config_fits_its_budgets():
+  # 111 -> conv1 53 -> pool1 26 -> pool4 13; skips (8, 16, 32) on a 13x13 grid (the early
+  # one pooled from 26x26).
+  assert SQUEEZE.features_per_crop == (8 + 16 + 32) * 13 * 13 == 9464
+  params = model.init(jax.random.key(0), SQUEEZE)
+  n = model.count_params(params)
+  assert n == 11_677_780
+  assert 2 * n < 25e6  # the shipped checkpoint stores bfloat16 (issue budget: 25 MB)
+  assert set(params['squeezenet']) == {'conv1', 'fire2', 'fire3', 'fire4', 'fire5'}
+  assert params['fc6']['w'].shape == (2 * 9464, 512)
+
+
+@pytest.mark.parametrize('changes, match', [
+    ({'tower': 'resnet'}, 'tower must be'),
+    ({'tower_cut': 'fire4'}, 'tower_cut'),
+    ({'tower_cut': ''}, 'tower_cut'),
+    ({'crop_size': 62}, 'crop_size'),
+])
+def test_squeeze_config_validation(changes, match):
+  with pytest.raises(ValueError, match=match):
+    SQUEEZE.replace(**changes)
+
+
+def test_caffenet_takes_227_crops_only():
+  with pytest.raises(ValueError, match='227'):
+    model.get_config('small', crop_size=111)
+  with pytest.raises(ValueError, match='tower_cut'):
+    model.get_config('small', tower_cut='fire5')
+
+
+def test_json_round_trip():
+  assert model.ModelConfig.from_json(SQUEEZE.to_json()) == SQUEEZE
+
+
+def test_apply_takes_the_configs_crop_size():
+  params = model.init(jax.random.key(0), MINI)
+  crops = np.random.default_rng(0).integers(0, 256, (2, 3, 2, 63, 63, 3), np.uint8)
+  out, _ = model.apply(params, crops, model.initial_state(2, MINI), MINI)
+  assert out.shape == (2, 3, 4) and np.all(np.isfinite(out))
+  with pytest.raises(ValueError, match=r'\(B, T, 2, 63, 63, 3\)'):
+    model.apply(params, np.zeros((1, 1, 2, 227, 227, 3), np.uint8),
+                model.initial_state(1, MINI), MINI)
+
+
+def _prelu_1x1(x, p):
+  y = np.einsum('nhwc,cd->nhwd', x, p['w'][0, 0]) + p['b']
+  return np.where(y > 0, y, p['prelu'] * y)
+
+
+def _pool(x):  # Caffe's 3x3 stride-2 max pool, ceil mode, in NumPy
+  n, h, w, c = x.shape
+  oh, ow = -(-(h - 3) // 2) + 1, -(-(w - 3) // 2) + 1
+  out = np.full((n, oh, ow, c), -np.inf, x.dtype)
+  for i in range(oh):
+    for j in range(ow):
+      out[:, i, j] = x[:, 2 * i:2 * i + 3, 2 * j:2 * j + 3].max(axis=(1, 2))
+  return out
+
+
+def test_features_are_the_three_skips_channel_major():
+  """[early (pooled), middle, last] skips of the tower's pool1, pool4 and cut, flattened (C, H, W)."""
+  params = model.init(jax.random.key(1), MINI)
+  params = jax.tree.map(np.asarray, params)
+  crops = np.random.default_rng(1).integers(0, 256, (2, 63, 63, 3), np.uint8)
+  feats = np.asarray(model.conv_features(params, crops, MINI))
+  last, taps = squeezenet.tower(params['squeezenet'], squeezenet.preprocess(crops), 'fire5',
+                                taps=('pool1', 'pool4'))
+  skips = [_pool(_prelu_1x1(np.asarray(taps['pool1']), params['early_skip'])),
+           _prelu_1x1(np.asarray(taps['pool4']), params['middle_skip']),
+           _prelu_1x1(np.asarray(last), params['last_skip'])]
+  expect = np.concatenate([s.transpose(0, 3, 1, 2).reshape(2, -1) for s in skips], axis=1)
+  # float32 1x1 convs over <= 256 channels of O(100) activations: ~1e-4 relative rounding.
+  np.testing.assert_allclose(feats, expect, rtol=1e-4, atol=1e-3)
+
+
+def test_preprocess_is_bgr_minus_caffe_mean():
+  rgb = np.array([[[[10, 20, 30]]]], np.uint8)
+  np.testing.assert_array_equal(squeezenet.preprocess(rgb), [[[[30 - 104, 20 - 117, 10 - 123]]]])
+
+
+def test_with_pretrained_tower(squeezenet_file):
+  params = model.init(jax.random.key(0), MINI)
+  loaded = model.with_pretrained_tower(params, MINI, squeezenet_file)
+  layers = squeezenet.decode(squeezenet_file)
+  np.testing.assert_array_equal(np.asarray(loaded['squeezenet']['fire5']['expand3x3']['w']),
+                                layers['fire5/conv3x3_2']['w'].transpose(2, 3, 1, 0))
+  np.testing.assert_array_equal(np.asarray(loaded['fc6']['w']), np.asarray(params['fc6']['w']))
+  assert jax.tree.structure(loaded) == jax.tree.structure(params)
+  with pytest.raises(ValueError, match='squeezenet tower'):
+    model.with_pretrained_tower(params, model.get_config('tiny'), squeezenet_file)
