@@ -7,7 +7,9 @@ Trackers: ``re3`` (`re3_jax.tracking.tracker.Re3Tracker`, from ``--checkpoint``;
 one, ``--config=tiny|small|paper`` gives random weights, with a warning: they
 do not track, the numbers only exercise the harness; with neither it refuses),
 and the OpenCV baselines of `re3_jax.evaluation.baselines` (``opencv_csrt``,
-``opencv_kcf``, ``opencv_mil``). All run through the same two-method interface
+``opencv_kcf``, ``opencv_mil``, and NanoTrack v2 ``opencv_nano``, whose models
+come from ``--nanotrack_dir=DIR``: ``backbone.onnx`` and ``head.onnx``, checked
+by SHA-256, never downloaded). All run through the same two-method interface
 (`Tracker`) and the same loops:
 
 * ``ope`` (one-pass evaluation): start at the first frame's true box, track to
@@ -69,6 +71,9 @@ _CHECKPOINT = flags.DEFINE_string('checkpoint', None,
 _CONFIG = flags.DEFINE_enum('config', None, sorted(model.CONFIGS),
                             'Re3 without --checkpoint: this model config with RANDOM weights.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the random Re3 weights.')
+_NANOTRACK_DIR = flags.DEFINE_string(
+    'nanotrack_dir', None, 'opencv_nano: folder with NanoTrack v2 backbone.onnx and head.onnx '
+    '(HonglinChu/SiamTrackers, NanoTrack/models/nanotrackv2/; checked by SHA-256).')
 _MAX_FRAMES = flags.DEFINE_integer('max_frames', None,
                                    'Track only the first frames of each sequence.')
 _SEQUENCES = flags.DEFINE_list('sequences', None, 'Only these sequences (names; a multi-target '
@@ -84,7 +89,8 @@ def main(argv):
   del argv
   trackers, described = {}, []
   for name in dict.fromkeys(_TRACKER.value):
-    tracker, what = harness.make_tracker(name, _CHECKPOINT.value, _CONFIG.value, _SEED.value)
+    tracker, what = harness.make_tracker(name, _CHECKPOINT.value, _CONFIG.value, _SEED.value,
+                                         _NANOTRACK_DIR.value)
     trackers[name] = tracker
     described.append(what)
     if name == 're3' and not _CHECKPOINT.value:

@@ -1,4 +1,5 @@
-"""Classical baselines (OpenCV CSRT, KCF, MIL) behind the evaluation's tracker interface.
+"""Baselines from OpenCV (CSRT, KCF, MIL; NanoTrack v2) behind the evaluation's tracker
+interface.
 
 Every tracker the harness runs (`re3_jax.evaluate`) has two methods:
 
@@ -22,14 +23,39 @@ CSRT and KCF live in OpenCV's contrib modules: install
 ``opencv-contrib-python-headless`` (a superset of ``opencv-python-headless``;
 installing both breaks ``cv2``, so uninstall the other first). MIL is in the
 main package.
+
+``opencv_nano`` is NanoTrack v2 (``cv2.TrackerNano``, main package, OpenCV
+4.7 and later; a small Siamese network run by OpenCV's DNN module), the
+tracker a practitioner would pick instead of a correlation filter. It needs
+its two ONNX models, which are not shipped or downloaded: a folder
+(`OpenCVTracker`'s ``nanotrack_dir``, ``--nanotrack_dir`` of
+``python -m re3_jax.evaluate``) holding ``backbone.onnx`` and ``head.onnx``,
+the files ``nanotrack_backbone_sim.onnx`` and ``nanotrack_head_sim.onnx`` of
+the public GitHub repository HonglinChu/SiamTrackers (commit 248663f,
+``NanoTrack/models/nanotrackv2/``; Apache-2.0), renamed. Both are checked
+against their published SHA-256 (`NANOTRACK_FILES`) when the tracker is made.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import pathlib
+
 import numpy as np
 
 # Tracker names of the harness -> OpenCV tracker class names.
-OPENCV_TRACKERS = {'opencv_csrt': 'CSRT', 'opencv_kcf': 'KCF', 'opencv_mil': 'MIL'}
+OPENCV_TRACKERS = {'opencv_csrt': 'CSRT', 'opencv_kcf': 'KCF', 'opencv_mil': 'MIL',
+                   'opencv_nano': 'Nano'}
+
+# NanoTrack v2's model files (as named in ``nanotrack_dir``) -> their published SHA-256.
+NANOTRACK_FILES = {
+    'backbone.onnx': '530bdd0cd00f19afab79a863e71ba71e3312395a5dc9151af675082bdaaa2fc4',
+    'head.onnx': '0d8c0637be849f092cc7236cae02e55c8b9455ebe37ba50601d6115db4247cd9',
+}
+NANOTRACK_SOURCE = ('the public GitHub repository HonglinChu/SiamTrackers, commit 248663f, '
+                    'NanoTrack/models/nanotrackv2/nanotrack_backbone_sim.onnx and '
+                    'nanotrack_head_sim.onnx, saved as backbone.onnx and head.onnx')
 
 
 def _factory(kind: str):
@@ -45,10 +71,54 @@ def _factory(kind: str):
   legacy_make = getattr(legacy, f'Tracker{kind}_create', None)
   if legacy_make is not None:
     return legacy_make, False
+  if kind == 'Nano':
+    raise RuntimeError(f'OpenCV {cv2.__version__} has no NanoTrack (cv2.TrackerNano): it needs '
+                       'OpenCV 4.7 or later')
   raise RuntimeError(
       f'OpenCV {cv2.__version__} has no {kind} tracker (cv2.Tracker{kind}, '
       f'cv2.legacy.Tracker{kind}_create): CSRT and KCF need the contrib modules, '
       '`pip uninstall -y opencv-python-headless && pip install opencv-contrib-python-headless`')
+
+
+def nanotrack_models(nanotrack_dir) -> tuple[pathlib.Path, pathlib.Path]:
+  """NanoTrack v2's (backbone, head) ONNX files in `nanotrack_dir`, checked against their SHA-256.
+
+  Raises:
+    ValueError: no folder given, or a file whose SHA-256 is not the published one.
+    FileNotFoundError: a file missing.
+  """
+  if not nanotrack_dir:
+    raise ValueError(
+        'opencv_nano needs the NanoTrack v2 models: pass --nanotrack_dir=DIR (nanotrack_dir in '
+        f'the library), a folder with {" and ".join(NANOTRACK_FILES)}; they are not downloaded. '
+        f'Get them from {NANOTRACK_SOURCE}')
+  folder = pathlib.Path(nanotrack_dir).expanduser()
+  paths = [folder / file_name for file_name in NANOTRACK_FILES]
+  missing = [str(path) for path in paths if not path.is_file()]
+  if missing:
+    raise FileNotFoundError(f'NanoTrack model {" and ".join(missing)} not found (from '
+                            f'{NANOTRACK_SOURCE})')
+  for path, expected in zip(paths, NANOTRACK_FILES.values()):
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != expected:
+      raise ValueError(f'NanoTrack model {path} has SHA-256 {digest}, not the published '
+                       f'{expected}: not the file of {NANOTRACK_SOURCE}')
+  return paths[0], paths[1]
+
+
+def _quietly(make, *args):
+  """``make(*args)`` with OpenCV's warnings off: OpenCV 5's DNN module warns twice per
+  NanoTrack made that its new graph engine ignores the (default, CPU) target."""
+  import cv2  # pylint: disable=g-import-not-at-top
+  log = getattr(getattr(cv2, 'utils', None), 'logging', None)
+  if log is None:
+    return make(*args)
+  level = log.getLogLevel()
+  log.setLogLevel(min(level, log.LOG_LEVEL_ERROR))
+  try:
+    return make(*args)
+  finally:
+    log.setLogLevel(level)
 
 
 def opencv_box(box, image_size) -> tuple[int, int, int, int]:
@@ -74,17 +144,27 @@ def opencv_box(box, image_size) -> tuple[int, int, int, int]:
 class OpenCVTracker:
   """An OpenCV single-object tracker with the harness's init/update interface.
 
+  ``OpenCVTracker(name, nanotrack_dir=None)``: `name` one of `OPENCV_TRACKERS`;
+  `nanotrack_dir`, for ``opencv_nano`` only, the folder of its models (checked
+  here, once: `nanotrack_models`). Each `init` makes a new OpenCV tracker.
+
   Attributes:
     name: the harness name (e.g. ``'opencv_csrt'``).
     lost_frames: updates where OpenCV reported failure (previous box kept),
       since the last `init`.
   """
 
-  def __init__(self, name: str):
+  def __init__(self, name: str, nanotrack_dir: str | pathlib.Path | None = None):
     if name not in OPENCV_TRACKERS:
       raise ValueError(f'unknown OpenCV tracker {name!r}; known: {sorted(OPENCV_TRACKERS)}')
     self.name = name
     self._make, self._int_boxes = _factory(OPENCV_TRACKERS[name])
+    if name == 'opencv_nano':
+      import cv2  # pylint: disable=g-import-not-at-top
+      backbone, head = nanotrack_models(nanotrack_dir)
+      params = cv2.TrackerNano_Params()
+      params.backbone, params.neckhead = str(backbone), str(head)
+      self._make = functools.partial(_quietly, self._make, params)
     self._tracker = None
     self._box = None
     self.lost_frames = 0
@@ -122,7 +202,8 @@ class OpenCVTracker:
 
 
 def available(name: str) -> bool:
-  """Whether this OpenCV build has the tracker `name` (e.g. ``'opencv_csrt'``)."""
+  """Whether this OpenCV build has the tracker `name` (e.g. ``'opencv_csrt'``; for
+  ``'opencv_nano'`` its models are a separate matter, `nanotrack_models`)."""
   try:
     _factory(OPENCV_TRACKERS[name])
   except (ImportError, RuntimeError):

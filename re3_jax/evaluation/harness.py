@@ -30,7 +30,8 @@ PROTOCOLS = ('ope', 'vot')
 
 
 def make_tracker(name: str, checkpoint: str | None = None, config: str | None = None,
-                 seed: int = 0) -> tuple[protocols_lib.Tracker, str]:
+                 seed: int = 0, nanotrack_dir: str | os.PathLike | None = None,
+                 ) -> tuple[protocols_lib.Tracker, str]:
   """A tracker by harness name, and a line describing it (weights, OpenCV version).
 
   Args:
@@ -38,9 +39,14 @@ def make_tracker(name: str, checkpoint: str | None = None, config: str | None = 
     checkpoint: for ``re3``: a checkpoint directory (`re3_jax.model.checkpoints`).
     config: for ``re3`` without a checkpoint: a model config name; random weights.
     seed: the random weights' seed.
+    nanotrack_dir: for ``opencv_nano``: the folder of NanoTrack v2's ``backbone.onnx`` and
+      ``head.onnx`` (`baselines.nanotrack_models`; nothing is downloaded).
 
   Raises:
-    ValueError: an unknown name, or ``re3`` with neither checkpoint nor config.
+    ValueError: an unknown name, ``re3`` with neither checkpoint nor config,
+      ``opencv_nano`` without `nanotrack_dir` or with a model file whose SHA-256
+      is not the published one.
+    FileNotFoundError: ``opencv_nano``'s model files missing.
   """
   if name == 're3':
     from re3_jax.tracking import tracker as tracker_lib  # pylint: disable=g-import-not-at-top
@@ -56,7 +62,11 @@ def make_tracker(name: str, checkpoint: str | None = None, config: str | None = 
     return protocols_lib.Re3SingleTracker(tracker), f're3: {what}, JAX {jax.default_backend()}'
   if name in baselines.OPENCV_TRACKERS:
     import cv2  # pylint: disable=g-import-not-at-top
-    return baselines.OpenCVTracker(name), f'{name}: OpenCV {cv2.__version__}'
+    tracker = baselines.OpenCVTracker(name, nanotrack_dir)
+    what = f'{name}: OpenCV {cv2.__version__}'
+    if name == 'opencv_nano':
+      what += f', models {pathlib.Path(nanotrack_dir).absolute()}'
+    return tracker, what
   raise ValueError(f'unknown tracker {name!r}; known: {", ".join(TRACKERS)}')
 
 
