@@ -6,7 +6,8 @@ measurements are in `re3_jax.benchmarks`:
 ``tracker`` (`benchmarks.tracker_speed`): for each model config and precision, frames/s
 of one object through `Re3Tracker.track`, object-frames/s of N objects through
 `Re3Tracker.multi_track`, and frames/s of `tracker.track_video` over a clip on the device,
-each next to a reference product timed in the same process.
+each next to a reference product timed in the same process (and, with ``--nanotrack_dir``,
+OpenCV's NanoTrack on the same frames).
 
 ``input`` (`benchmarks.input_speed`): the input pipeline at each curriculum stage
 ``--stages`` (unrolls x batch), sequences/s and frames/s for the synthetic default and a
@@ -40,6 +41,10 @@ _RUNS = flags.DEFINE_integer('runs', 5, 'Timed runs (after one warm-up); the med
 _SEQUENCE = flags.DEFINE_string(
     'sequence', None, 'A sequence folder (OTB or VOT layout) to take frames from; default: '
     '../shared/sequences/otb_crossing if present, else synthetic 360x240 frames.')
+_NANOTRACK_DIR = flags.DEFINE_string(
+    'nanotrack_dir', None, 'tracker: the folder of NanoTrack v2\'s backbone.onnx and head.onnx '
+    '(e.g. ../shared/weights/nanotrack_v2): OpenCV\'s NanoTrack is timed on the same frames '
+    'beside each row.')
 _OUT = flags.DEFINE_string('out', None, 'Where to save the JSON results '
                            '(default benchmark_<name>.json).')
 _STAGES = flags.DEFINE_list('stages', ['2x64', '32x4'], 'input: stages as UNROLLSxBATCH.')
@@ -80,7 +85,8 @@ def main(argv):
   if name == 'tracker':
     objects = [int(n) for n in _OBJECTS.value]
     tracker_speed.run_tracker_benchmark(_CONFIGS.value, _PRECISIONS.value, objects,
-                                        _FRAMES.value, _RUNS.value, out, _SEQUENCE.value)
+                                        _FRAMES.value, _RUNS.value, out, _SEQUENCE.value,
+                                        _NANOTRACK_DIR.value)
   elif name == 'train':
     train_speed.run_train_benchmark(_CONFIGS.value, _TRAIN_PRECISION.value, _STAGES.value,
                                     _RUNS.value, out, _PEAK_TFLOPS.value,

@@ -1,12 +1,13 @@
 r"""Tracks a clip end to end: ``python -m re3_jax.demo [--flags]``.
 
-By default it makes a procedural synthetic clip (no download), builds a model
-with random weights (or restores --checkpoint), tracks the object frame by
-frame through `Re3Tracker`, prints frames/s and the mean IoU with the ground
-truth, and writes the boxes (JSON) and a contact sheet of frames with the
-tracked (red) and true (green) boxes (PNG, `drawing.contact_sheet`) to --out.
-With random weights the IoU is low: this exercises the whole pipeline;
-training (re3_jax.train) makes it track.
+By default it makes a procedural synthetic clip (no download), loads the
+model shipped with the package (`tracker.PRETRAINED`; or restores
+--checkpoint, or builds random weights of --config), tracks the object frame
+by frame through `Re3Tracker`, prints frames/s and the mean IoU with the
+ground truth, and writes the boxes (JSON) and a contact sheet of frames with
+the tracked (red) and true (green) boxes (PNG, `drawing.contact_sheet`) to
+--out. ``--sequence`` takes a real OTB/VOT sequence folder instead (README's
+picture: ``--sequence=../shared/sequences/otb_crossing``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ from re3_jax.media import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.tracking import tracker as tracker_lib
 
-_CONFIG = flags.DEFINE_enum('config', 'small', sorted(model.CONFIGS), 'Model config (random init).')
-_PRECISION = flags.DEFINE_enum('precision', 'float32', sorted(model.PRECISIONS), 'Dtype policy.')
-_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Restore this checkpoint instead.')
+_CONFIG = flags.DEFINE_enum('config', None, sorted(model.CONFIGS),
+                            'RANDOM weights of this model config instead of the shipped model '
+                            '(for timing and smoke runs: they do not track).')
+_PRECISION = flags.DEFINE_enum('precision', None, sorted(model.PRECISIONS),
+                               "Dtype policy (default: the checkpoint's; float32 for --config).")
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Restore this checkpoint instead of the '
+                                  f'shipped model {tracker_lib.PRETRAINED}.')
 _SEQUENCE = flags.DEFINE_string('sequence', None, 'An OTB/VOT sequence folder instead of the '
                                 'synthetic clip.')
 _FRAMES = flags.DEFINE_integer('frames', 120, 'Frames of the synthetic clip.')
@@ -61,11 +66,10 @@ def run(seq: sequences.Sequence, tracker: tracker_lib.Re3Tracker, out: pathlib.P
 
 def main(argv):
   del argv
-  if _CHECKPOINT.value:
-    tracker = tracker_lib.load_tracker(_CHECKPOINT.value)
-  else:
-    tracker = tracker_lib.load_tracker(config=_CONFIG.value, precision=_PRECISION.value,
-                                       seed=_SEED.value)
+  if not (_CHECKPOINT.value or _CONFIG.value):
+    print(f're3_jax.demo: tracking with {tracker_lib.PRETRAINED_DESCRIPTION}', flush=True)
+  tracker = tracker_lib.load_tracker(_CHECKPOINT.value, _CONFIG.value, precision=_PRECISION.value,
+                                     seed=_SEED.value)
   if _SEQUENCE.value:
     seq = sequences.load_sequence(_SEQUENCE.value)
   else:

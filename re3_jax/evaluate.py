@@ -1,11 +1,11 @@
 r"""Evaluates trackers on OTB, VOT, GOT-10k or ImageNet VID sequences, all in one harness.
 
-  python -m re3_jax.evaluate --checkpoint=DIR --dataset=otb:ROOT \
+  python -m re3_jax.evaluate --dataset=otb:ROOT \
       --tracker=re3 --tracker=opencv_csrt --protocol=ope,vot --out=DIR
 
-Trackers: ``re3`` (`re3_jax.tracking.tracker.Re3Tracker`, from ``--checkpoint``; without
-one, ``--config=tiny|small|paper`` gives random weights, with a warning: they
-do not track, the numbers only exercise the harness; with neither it refuses),
+Trackers: ``re3`` (`re3_jax.tracking.tracker.Re3Tracker`: the model shipped with the
+package, `tracker.PRETRAINED`, or ``--checkpoint=DIR``; ``--config=NAME`` gives random
+weights instead, with a warning: they do not track, the numbers only exercise the harness),
 and the OpenCV baselines of `re3_jax.evaluation.baselines` (``opencv_csrt``,
 ``opencv_kcf``, ``opencv_mil``, and NanoTrack v2 ``opencv_nano``, whose models
 come from ``--nanotrack_dir=DIR``: ``backbone.onnx`` and ``head.onnx``, checked
@@ -67,7 +67,8 @@ _PROTOCOL = flags.DEFINE_list('protocol', ['ope'],
                               'ope (one pass) and/or vot (reset-based), e.g. ope,vot.')
 _OUT = flags.DEFINE_string('out', None, 'Output folder.', required=True)
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None,
-                                  'Re3 parameters checkpoint (re3_jax.model.checkpoints).')
+                                  'Re3 parameters checkpoint (re3_jax.model.checkpoints); '
+                                  'default: the shipped model.')
 _CONFIG = flags.DEFINE_enum('config', None, sorted(model.CONFIGS),
                             'Re3 without --checkpoint: this model config with RANDOM weights.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the random Re3 weights.')

@@ -2,7 +2,7 @@ r"""Plots a training run's curves.
 
   python -m re3_jax.plots --workdir=runs/synthetic --out=curve.png
 
-The loss, the batch mean IoU and the validation mean IoU against the step, from
+The loss, the batch mean IoU and the validation scores against the step, from
 ``WORKDIR/metrics.jsonl``; the work is in `re3_jax.training.curves`.
 """
 

@@ -2,7 +2,7 @@ r"""Tracks objects through any video: ``python -m re3_jax.track``.
 
 Command line::
 
-  python -m re3_jax.track --checkpoint=DIR --input=VIDEO_OR_IMAGE_FOLDER \
+  python -m re3_jax.track --input=VIDEO_OR_IMAGE_FOLDER \
       --box=x1,y1,x2,y2 [--box=x1,y1,x2,y2 ...] [--output=out.mp4|out.gif] \
       [--boxes_out=boxes.csv|boxes.json]
 
@@ -27,9 +27,10 @@ whole video is done; an error or Ctrl-C deletes them, so an output file is
 always complete. A progress line on stderr gives the tracker's frames/s (the
 network calls alone, after the first, which compiles) apart from decoding's.
 
-Without ``--checkpoint``, ``--config=tiny|small|paper`` tracks with random
-weights (a warning says so: such boxes mean nothing; for tests and timing).
-Giving neither is an error.
+The model: ``--checkpoint=DIR``, or by default the model shipped with the
+package (`tracker.PRETRAINED`, named on stderr); ``--config=NAME`` tracks
+with random weights instead (a warning says so: such boxes mean nothing; for
+tests and timing).
 
 Importing this module defines no flags (they are defined when it runs as the
 program, in `_define_flags`): other entry points define flags of the same
@@ -56,7 +57,8 @@ from re3_jax.tracking import tracker as tracker_lib
 
 _CHECKPOINT = flags.DEFINE_string(
     'checkpoint', None, "A re3_jax checkpoint directory (save_params, a training run's "
-    "WORKDIR/checkpoints, or re3_jax.convert's output).")
+    "WORKDIR/checkpoints, or re3_jax.convert's output); default: the shipped model "
+    f'{tracker_lib.PRETRAINED}.')
 _CONFIG = flags.DEFINE_enum('config', None, sorted(model.CONFIGS),
                             'Without --checkpoint: track with RANDOM weights of this model '
                             'config (meaningless boxes; for tests and timing).')
@@ -90,9 +92,6 @@ def main(argv: Sequence[str]) -> int:
       except ValueError as e:
         raise ValueError(f'--box number {k + 1}: {e}') from None
     track_files.check_outputs(_OUTPUT.value, _BOXES_OUT.value)
-    if not _CHECKPOINT.value and not _CONFIG.value:
-      raise ValueError('give --checkpoint=DIR (a trained or converted re3_jax checkpoint), or '
-                       '--config=tiny|small|paper to track with random weights (for tests)')
     # Check the input before the slow model set-up.
     with video.open_frames(_INPUT.value) as source:
       for k, box in enumerate(start_boxes):
@@ -100,10 +99,13 @@ def main(argv: Sequence[str]) -> int:
                                f'--box number {k + 1} in the first frame of {_INPUT.value}:')
     tracker = tracker_lib.load_tracker(_CHECKPOINT.value, _CONFIG.value,
                                        precision=_PRECISION.value, seed=_SEED.value)
-    if not _CHECKPOINT.value:
+    if _CONFIG.value:
       print(f're3_jax.track: WARNING: tracking with RANDOM weights of model config '
             f'{_CONFIG.value!r} (no checkpoint): the boxes are meaningless; this is for tests '
             'and timing', file=sys.stderr)
+    elif not _CHECKPOINT.value:
+      print(f're3_jax.track: no --checkpoint: tracking with {tracker_lib.PRETRAINED_DESCRIPTION}',
+            file=sys.stderr)
     line = progress.StatusLine() if _PROGRESS.value else None
     report = None if line is None else (
         lambda p: line.update(p.line(), final=bool(p.total) and p.frame >= p.total))

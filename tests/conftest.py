@@ -37,6 +37,7 @@ jax.config.update('jax_persistent_cache_min_entry_size_bytes',
 
 SHARED = pathlib.Path(__file__).resolve().parents[2] / 'shared'
 SEQUENCES = SHARED / 'sequences'
+NANOTRACK = SHARED / 'weights' / 'nanotrack_v2'
 SQUEEZENET_FILE = SHARED / 'weights' / 'squeezenet_deep_compression' / 'compressed_SqueezeNet.net'
 
 
@@ -74,6 +75,17 @@ def squeezenet_file():
     pytest.skip(f'pretrained SqueezeNet not found at {SQUEEZENET_FILE} (shared/ sits beside the '
                 'checkout)')
   return SQUEEZENET_FILE
+
+
+@pytest.fixture(scope='session')
+def nanotrack_dir():
+  """NanoTrack v2's models beside the checkout (``../shared/weights/nanotrack_v2``)."""
+  from re3_jax.evaluation import baselines  # pylint: disable=g-import-not-at-top
+  if not all((NANOTRACK / f).is_file() for f in baselines.NANOTRACK_FILES):
+    pytest.skip(f'NanoTrack v2 models not found in {NANOTRACK} (they sit beside the checkout)')
+  if not baselines.available('opencv_nano'):
+    pytest.skip('NanoTrack needs OpenCV 4.7 or later (cv2.TrackerNano)')
+  return NANOTRACK
 
 
 def pytest_collection_modifyitems(config, items):

@@ -10,7 +10,10 @@ For each model config and precision (`run_tracker_benchmark`):
 Each figure is the median over `runs` timed runs after one warm-up run. Each
 result also carries a reference measured in the same process next to it (the
 time of a float32 fc6-sized matrix-vector product, memory-bound on CPUs), so
-figures from noisy machines can be compared as ratios.
+figures from noisy machines can be compared as ratios; given NanoTrack's models
+(``nanotrack_dir``), also OpenCV's NanoTrack on the same frames, the tracker a
+practitioner would pick instead (``nanotrack_fps``, and ``per_frame_fps`` over
+it as ``speed_vs_nanotrack``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from re3_jax import model
 from re3_jax.benchmarks import timing
+from re3_jax.evaluation import baselines
 from re3_jax.media import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.tracking import tracker as tracker_lib
@@ -86,10 +90,22 @@ def bench_tracker(config: model.ModelConfig, frames, box, objects: Sequence[int]
   return result
 
 
+def bench_nanotrack(nanotrack_dir, frames, box, runs: int) -> float:
+  """Frames/s of OpenCV's NanoTrack through the harness's wrapper, as `bench_tracker` times Re3."""
+  nano = baselines.OpenCVTracker('opencv_nano', nanotrack_dir)
+
+  def per_frame():
+    nano.init(frames[0], box)
+    for f in frames[1:]:
+      nano.update(f)
+  return timing.median_rate(per_frame, len(frames), runs)
+
+
 def run_tracker_benchmark(configs: Sequence[str], precisions: Sequence[str],
                           objects: Sequence[int], n_frames: int, runs: int,
                           out: str | os.PathLike,
-                          sequence: str | os.PathLike | None = None) -> dict:
+                          sequence: str | os.PathLike | None = None,
+                          nanotrack_dir: str | os.PathLike | None = None) -> dict:
   """Every config x precision: prints a row each, saves and returns the JSON report."""
   frames, box, source = load_frames(n_frames, sequence)
   info = timing.device_info()
@@ -102,6 +118,9 @@ def run_tracker_benchmark(configs: Sequence[str], precisions: Sequence[str],
       res = bench_tracker(config, frames, box, objects, runs)
       res.update(config=name, precision=precision,
                  reference_matvec_ms=(ref_before + timing.reference_matvec_ms()) / 2)
+      if nanotrack_dir is not None:
+        res['nanotrack_fps'] = bench_nanotrack(nanotrack_dir, frames, box, runs)
+        res['speed_vs_nanotrack'] = res['per_frame_fps'] / res['nanotrack_fps']
       rows.append(res)
       print(format_row(res, objects), flush=True)
   return timing.write_report(info, rows, out)
@@ -110,6 +129,8 @@ def run_tracker_benchmark(configs: Sequence[str], precisions: Sequence[str],
 def format_row(r: dict, objects: Sequence[int]) -> str:
   """One printed line of a `bench_tracker` result."""
   multi = ' '.join(f'{n}obj={r[f"object_frames_per_s_{n}"]:9.1f}' for n in objects)
-  return (f'{r["config"]:>6} {r["precision"]:>12}  per_frame={r["per_frame_fps"]:8.1f} fps  '
+  nano = (f'  NanoTrack {r["nanotrack_fps"]:.1f} fps (Re3 x{r["speed_vs_nanotrack"]:.2f})'
+          if 'nanotrack_fps' in r else '')
+  return (f'{r["config"]:>7} {r["precision"]:>12}  per_frame={r["per_frame_fps"]:8.1f} fps  '
           f'track_video={r["track_video_fps"]:8.1f} fps  object-frames/s: {multi}  '
-          f'(ref fc6 f32 matvec {r["reference_matvec_ms"]:.2f} ms)')
+          f'(ref fc6 f32 matvec {r["reference_matvec_ms"]:.2f} ms){nano}')

@@ -38,12 +38,13 @@ def make_tracker(name: str, checkpoint: str | None = None, config: str | None = 
     name: one of `TRACKERS`.
     checkpoint: for ``re3``: a checkpoint directory (`re3_jax.model.checkpoints`).
     config: for ``re3`` without a checkpoint: a model config name; random weights.
+      With neither: the model shipped with the package (`tracker.PRETRAINED`).
     seed: the random weights' seed.
     nanotrack_dir: for ``opencv_nano``: the folder of NanoTrack v2's ``backbone.onnx`` and
       ``head.onnx`` (`baselines.nanotrack_models`; nothing is downloaded).
 
   Raises:
-    ValueError: an unknown name, ``re3`` with neither checkpoint nor config,
+    ValueError: an unknown name, ``re3`` with both checkpoint and config,
       ``opencv_nano`` without `nanotrack_dir` or with a model file whose SHA-256
       is not the published one.
     FileNotFoundError: ``opencv_nano``'s model files missing.
@@ -51,14 +52,13 @@ def make_tracker(name: str, checkpoint: str | None = None, config: str | None = 
   if name == 're3':
     from re3_jax.tracking import tracker as tracker_lib  # pylint: disable=g-import-not-at-top
     import jax  # pylint: disable=g-import-not-at-top
-    if not (checkpoint or config):
-      raise ValueError('--tracker=re3 needs --checkpoint=DIR, or --config=tiny|small|paper for '
-                       'random weights (which do not track: a smoke test of the harness)')
     tracker = tracker_lib.load_tracker(checkpoint, None if checkpoint else config, seed=seed)
     if checkpoint:
       what = f'checkpoint {pathlib.Path(checkpoint).absolute()} (model {tracker.config.name})'
-    else:
+    elif config:
       what = f'RANDOM weights, model {config}, seed {seed}'
+    else:
+      what = tracker_lib.PRETRAINED_DESCRIPTION
     return protocols_lib.Re3SingleTracker(tracker), f're3: {what}, JAX {jax.default_backend()}'
   if name in baselines.OPENCV_TRACKERS:
     import cv2  # pylint: disable=g-import-not-at-top

@@ -17,6 +17,7 @@ import os
 import pathlib
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -42,6 +43,29 @@ def save_params(directory: str | os.PathLike, params, config: model.ModelConfig)
   checkpointer.close()
   (directory / CONFIG_FILE).write_text(config.to_json())
   return directory
+
+
+def export_params(source: str | os.PathLike, out: str | os.PathLike,
+                  precision: str = 'bf16_weights') -> tuple[pathlib.Path, model.ModelConfig]:
+  """Re-saves a checkpoint's parameters alone, stored under a dtype policy (for shipping).
+
+  Args:
+    source: any checkpoint `load_params` reads (e.g. a training run's
+      ``WORKDIR/checkpoints``: its latest step).
+    out: the output directory; it must not hold a checkpoint already.
+    precision: a `model.PRECISIONS` name; ``bf16_weights`` halves the size
+      (bfloat16 matrices and kernels, float32 compute; `Re3Tracker` packs fc6).
+
+  Returns:
+    (the output directory's absolute path, the config stored with it).
+  """
+  out = pathlib.Path(out).absolute()
+  if (out / PARAMS_DIR).exists() or (out / CONFIG_FILE).exists():
+    raise FileExistsError(f'{out} already holds a checkpoint; choose another output')
+  params, config = load_params(source)
+  config = model.with_precision(config, precision)
+  params = model.cast_params(params, jnp.dtype(config.param_dtype))
+  return save_params(out, params, config), config
 
 
 def resolve(directory: str | os.PathLike) -> pathlib.Path:

@@ -73,14 +73,6 @@ URL = ('https://raw.githubusercontent.com/songhan/SqueezeNet-Deep-Compression/'
        'fb13faa2cf121ced9999f8a9d538ec6c56084733/' + FILE_NAME)
 SHA256 = 'e4ab6960ae8cd81505e1c2136921201507e930966c53deaf15862a395b3a3261'
 FILE_SIZE = 675_763
-# The licence notice that travels with the weights and anything trained from them.
-LICENCE_NOTICE = """\
-SqueezeNet v1.0 weights, Deep Compression release
-(https://github.com/songhan/SqueezeNet-Deep-Compression), BSD licence.
-Copyright (c) 2016 Song Han, Forrest Iandola and the SqueezeNet authors.
-Redistribution and use in source and binary forms, with or without modification,
-are permitted provided that the copyright notice and this condition are retained.
-"""
 
 
 def decode(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:

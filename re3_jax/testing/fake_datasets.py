@@ -1,4 +1,5 @@
-"""Tiny fake ImageNet VID, ALOV300++ and ImageNet DET downloads, in the real layouts.
+"""Tiny fake ImageNet VID, ALOV300++ and ImageNet DET downloads and OTB-layout sequence folders,
+in the real layouts.
 
 Each writer fills a folder exactly as the real download is laid out (reference
 section 9) with real JPEG frames and real-format annotations, and returns the
@@ -21,6 +22,7 @@ import cv2
 import numpy as np
 
 from re3_jax.core import noise
+from re3_jax.media import sequences
 from re3_jax.media import synthetic_clips
 
 PathLike = str | os.PathLike
@@ -302,3 +304,34 @@ def write_det(root: PathLike, *, split: str = 'train', images: int = 4,
                                  'ILSVRC_2013' if split == 'train' else 'ILSVRC_2012',
                                  height, width, objects))
   return root
+
+
+def write_otb_sequence(root: PathLike, name: str, rows, size: tuple[int, int] = (48, 64),
+                       lines: list[str] | None = None, seed: int = 0) -> pathlib.Path:
+  """An OTB sequence folder: noise frames with a red box where ``rows`` say.
+
+  Args:
+    root: the dataset root; the sequence is ``root/name`` (``img/0001.jpg ...``
+      and ``groundtruth_rect.txt``).
+    rows: (T, 4) ``x, y, w, h`` boxes, 1-based pixels as OTB writes them;
+      non-finite rows are written as ``NaN`` (out of view) and drawn nowhere.
+    size: (height, width) of the frames.
+    lines: the ground-truth file's text lines (default: one per row).
+    seed: seeds the noise.
+
+  Returns:
+    The sequence folder.
+  """
+  folder = pathlib.Path(root) / name
+  (folder / 'img').mkdir(parents=True)
+  rng = np.random.default_rng(seed)
+  for t, row in enumerate(rows):
+    frame = rng.integers(60, 190, tuple(size) + (3,), dtype=np.uint8)
+    if np.isfinite(row).all() and row[2] > 0 and row[3] > 0:
+      x, y, w, h = (int(round(v)) for v in row)
+      frame[max(y - 1, 0):max(y - 1 + h, 0), max(x - 1, 0):max(x - 1 + w, 0)] = (0, 0, 230)  # BGR
+    cv2.imwrite(str(folder / 'img' / f'{t + 1:04d}.jpg'), frame)
+  if lines is None:
+    lines = [','.join('NaN' if np.isnan(v) else repr(float(v)) for v in row) for row in rows]
+  (folder / sequences.OTB_GROUNDTRUTH).write_text('\n'.join(lines) + '\n')
+  return folder

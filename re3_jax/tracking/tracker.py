@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+import pathlib
 from typing import Hashable, NamedTuple, Sequence
 
 import jax
@@ -42,6 +43,13 @@ from re3_jax.model import matmul
 
 RESET_INTERVAL = 32
 MIN_BOX_SIZE = 1.0
+
+# The model shipped inside the package: what tracks when no checkpoint is given.
+PRETRAINED = 're3_squeeze'
+PRETRAINED_DIR = pathlib.Path(__file__).resolve().parents[1] / 'weights' / PRETRAINED
+PRETRAINED_DESCRIPTION = (
+    f'the shipped model {PRETRAINED} (Re3 over an ImageNet SqueezeNet tower, trained on 16 '
+    f'real OTB/UAV123 sequences; {PRETRAINED_DIR}, see its README.md)')
 
 # Counts traces of the jitted functions below (a test asserts no recompilation).
 
@@ -277,6 +285,15 @@ class Re3Tracker:
     params, config = checkpoints.load_params(directory)
     return cls(params, config, **kwargs)
 
+  @classmethod
+  def pretrained(cls, **kwargs) -> 'Re3Tracker':
+    """The model shipped with the package (`PRETRAINED_DESCRIPTION`): a tracker for real video.
+
+    Raises:
+      FileNotFoundError: the package was installed without its weights.
+    """
+    return cls.from_checkpoint(pretrained_dir(), **kwargs)
+
   @property
   def track_ids(self) -> list[Hashable]:
     return list(self._slots)
@@ -363,9 +380,18 @@ class Re3Tracker:
     return np.asarray(out)[:n]
 
 
+def pretrained_dir() -> pathlib.Path:
+  """The shipped model's checkpoint directory (`PRETRAINED_DIR`), checked to be there."""
+  if not (PRETRAINED_DIR / 'config.json').is_file():
+    raise FileNotFoundError(f'the shipped model {PRETRAINED} is missing from {PRETRAINED_DIR} '
+                            '(an install without package data?): reinstall re3_jax, or give a '
+                            'checkpoint')
+  return PRETRAINED_DIR
+
+
 def load_tracker(checkpoint: str | os.PathLike | None = None, config: str | None = None, *,
                  precision: str | None = None, seed: int = 0) -> Re3Tracker:
-  """The tracker an entry point runs: from a checkpoint, or random weights of a config.
+  """The tracker an entry point runs: a checkpoint, random weights of a config, or the shipped model.
 
   Every command line (``track``, ``evaluate``, ``demo``) builds its tracker here.
 
@@ -378,21 +404,21 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, config: str | None
       float32 for random weights).
     seed: seed of the random weights.
 
+  With neither `checkpoint` nor `config`: the shipped model
+  (`PRETRAINED_DESCRIPTION`, `Re3Tracker.pretrained`).
+
   Raises:
-    ValueError: both or neither of `checkpoint` and `config` given.
+    ValueError: both `checkpoint` and `config` given.
     FileNotFoundError: no checkpoint at `checkpoint`.
   """
   from re3_jax.model import checkpoints  # pylint: disable=g-import-not-at-top  (orbax)
   if checkpoint and config:
     raise ValueError('give a checkpoint or a config for random weights, not both')
-  if checkpoint:
-    params, model_config = checkpoints.load_params(checkpoint)
-  elif config:
+  if config:
     model_config = model.get_config(config)
     params = model.init(jax.random.key(seed), model_config)
   else:
-    raise ValueError('no model: give a checkpoint directory (a trained or converted re3_jax '
-                     'checkpoint), or a config name (tiny, small, paper) for random weights')
+    params, model_config = checkpoints.load_params(checkpoint or pretrained_dir())
   if precision:
     model_config = model.with_precision(model_config, precision)
   return Re3Tracker(params, model_config)

@@ -1,6 +1,7 @@
 """Training curves: ``WORKDIR/metrics.jsonl`` (written by `re3_jax.training.loop`) read back and
 plotted (matplotlib, headless): the training loss, the batch mean IoU and the
-validation mean IoU against the step. ``python -m re3_jax.plots`` is its command line.
+validation scores against the step (a dataset's OTB success and P@20, or the
+procedural clips' mean IoU, whichever the run logged). ``python -m re3_jax.plots`` is its command line.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def read_metrics(path: str | pathlib.Path) -> list[dict]:
 
 
 def training_curves(rows: list[dict], out: str | pathlib.Path, title: str = '') -> pathlib.Path:
-  """Loss, batch IoU and validation IoU against the step, as a PNG."""
+  """Loss, batch IoU and the validation scores against the step, as a PNG."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -38,7 +39,11 @@ def training_curves(rows: list[dict], out: str | pathlib.Path, title: str = '') 
   ax_loss.set_ylabel('loss')
   ax_loss.legend()
   ax_iou.plot(*series('mean_iou'), label='training batch mean IoU')
-  ax_iou.plot(*series('val_mean_iou'), 'o-', label='validation: tracker mean IoU')
+  for key, label in (('val_mean_iou', 'validation: tracker mean IoU'),
+                     ('val_success', 'validation: OTB success (tracker)'),
+                     ('val_precision', 'validation: precision at 20 px (tracker)')):
+    if any(key in r for r in rows):
+      ax_iou.plot(*series(key), 'o-', label=label)
   ax_iou.axhline(0.5, color='grey', lw=0.8, ls='--')
   ax_iou.set_ylim(0, 1)
   ax_iou.set_xlabel('step')

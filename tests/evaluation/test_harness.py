@@ -30,7 +30,6 @@ from re3_jax.media import sequences
 from re3_jax.media import synthetic_clips
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-NANOTRACK = REPO.parent / 'shared' / 'weights' / 'nanotrack_v2'
 K = vot_metrics.FrameKind
 TRUTH = np.array([10.0, 10, 30, 30])
 
@@ -68,16 +67,6 @@ class ScriptedTracker:
     t = self.index(frame)
     self.calls.append(('update', t))
     return TRUTH + 100 if t in self.lose else TRUTH + self.offset
-
-
-@pytest.fixture(name='nanotrack_dir')
-def fixture_nanotrack_dir():
-  """NanoTrack v2's models beside the checkout (``../shared/weights/nanotrack_v2``)."""
-  if not all((NANOTRACK / f).is_file() for f in baselines.NANOTRACK_FILES):
-    pytest.skip(f'NanoTrack v2 models not found in {NANOTRACK} (they sit beside the checkout)')
-  if not baselines.available('opencv_nano'):
-    pytest.skip('NanoTrack needs OpenCV 4.7 or later (cv2.TrackerNano)')
-  return NANOTRACK
 
 
 # ---------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from re3_jax.input import folder_sources
 from re3_jax.input import pipeline
 from re3_jax.input import tfds_sources
 from re3_jax.media import sequences
+from re3_jax.testing import fake_datasets
 
 SIZE = (48, 64)  # (height, width) of the tiny frames
 SMALL = pipeline.PipelineConfig(frame_size=(120, 160), sim_size=(96, 128), num_distractors=4,
@@ -26,23 +27,7 @@ REAL = REPO.parent / 'shared' / 'real_sequences' / 'train'
 
 
 def _write_sequence(root, name, rows, size=SIZE, lines=None, seed=0):
-  """A sequence folder: noise frames with a red box where ``rows`` (x, y, w, h, 1-based) say.
-
-  ``lines`` (default: one per row) is the ground-truth file's text lines.
-  """
-  folder = root / name
-  (folder / 'img').mkdir(parents=True)
-  rng = np.random.default_rng(seed)
-  for t, row in enumerate(rows):
-    frame = rng.integers(60, 190, size + (3,), dtype=np.uint8)
-    if np.isfinite(row).all() and row[2] > 0 and row[3] > 0:
-      x, y, w, h = (int(round(v)) for v in row)
-      frame[max(y - 1, 0):max(y - 1 + h, 0), max(x - 1, 0):max(x - 1 + w, 0)] = (0, 0, 230)  # BGR
-    cv2.imwrite(str(folder / 'img' / f'{t + 1:04d}.jpg'), frame)
-  if lines is None:
-    lines = [','.join('NaN' if np.isnan(v) else repr(float(v)) for v in row) for row in rows]
-  (folder / sequences.OTB_GROUNDTRUTH).write_text('\n'.join(lines) + '\n')
-  return folder
+  return fake_datasets.write_otb_sequence(root, name, rows, size, lines, seed)
 
 
 def _rows(n, seed):

@@ -29,6 +29,7 @@ def test_read_metrics_names_the_corrupt_line(tmp_path):
 def test_command_line_plots_a_run_and_reports_a_missing_one_in_one_line(tmp_path):
   rows = [{'step': s, 'l1': 1 / s, 'mean_iou': 0.1 * s} for s in range(1, 6)]
   rows.append({'step': 5, 'val_mean_iou': 0.4})
+  rows.append({'step': 5, 'val_success': 0.3, 'val_precision': 0.5})  # a dataset's scores
   _write(tmp_path / 'metrics.jsonl', rows)
   out = tmp_path / 'curve.png'
   run = subprocess.run([sys.executable, '-m', 're3_jax.plots', f'--workdir={tmp_path}',

@@ -82,6 +82,32 @@ _INTERRUPTED = textwrap.dedent('''
 ''')
 
 
+def test_validation_on_a_dataset_scores_it_as_the_harness_does(tmp_path):
+  """eval_dataset: one-pass OTB success and P@20 of the tracker, averaged over sequences."""
+  from re3_jax.testing import fake_datasets  # pylint: disable=g-import-not-at-top
+  for k in range(2):
+    rows = [(5.0 + 2 * t + k, 6.0 + t, 16.0, 12.0) for t in range(6)]
+    fake_datasets.write_otb_sequence(tmp_path / 'val', f's{k}', rows, seed=k)
+  config = CONFIG.replace(eval_dataset=f'otb:{tmp_path / "val"}')
+  params = model.init(jax.random.key(0), config.model_config())
+  scores = loop.make_validation(config)(params)
+  assert set(scores) == {'val_success', 'val_precision'}
+  # The same tracker through the evaluation harness's run gives the same mean.
+  from re3_jax.evaluation import datasets, metrics, protocols  # pylint: disable=g-import-not-at-top
+  from re3_jax.tracking import tracker  # pylint: disable=g-import-not-at-top
+  seqs = datasets.open_dataset(config.eval_dataset).sequences
+  runs = [protocols.run_ope(protocols.Re3SingleTracker(
+      tracker.Re3Tracker(params, config.model_config())), s) for s in seqs]
+  mean = metrics.ope_average([metrics.ope(r.boxes, s.boxes) for r, s in zip(runs, seqs)])
+  assert scores['val_success'] == pytest.approx(mean.success_score)
+  assert scores['val_precision'] == pytest.approx(mean.precision_score)
+
+
+def test_pretrained_tower_needs_the_squeezenet_tower():
+  with pytest.raises(ValueError, match='squeezenet tower'):
+    CONFIG.replace(pretrained_tower='weights.net')
+
+
 @pytest.mark.slow
 def test_resume_after_a_hard_stop_continues_exactly(tmp_path):
   import pickle
@@ -166,14 +192,16 @@ _PARSE_FLAGFILES = textwrap.dedent('''
         c = train.config_from_flags()
       out[name] = {'stages': [[s.unrolls, s.batch] for s in c.curriculum.stages],
                    'lr': c.optim.learning_rate, 'wd': c.optim.weight_decay, 'model': c.model,
-                   'mixture': [list(m) for m in c.data.mixture]}
+                   'mixture': [list(m) for m in c.data.mixture], 'tower_lr': c.optim.tower_lr_scale,
+                   'pretrained': c.pretrained_tower, 'eval': c.eval_dataset,
+                   'precision': c.precision}
     print(json.dumps(out))
 ''')
 
 
 def test_experiment_flagfiles_parse():
   # In a fresh process: an entry point's flags must not meet another's (absl flags are global).
-  names = ['smoke', 'synthetic', 'paper', 'paper_no_alov', 'small']
+  names = ['smoke', 'synthetic', 'paper', 'paper_no_alov', 'small', 'real_cpu', 'real_gpu']
   run = subprocess.run([sys.executable, '-c', _PARSE_FLAGFILES] + names, cwd=REPO,
                        capture_output=True, text=True, timeout=300)
   assert run.returncode == 0, run.stderr[-3000:]
@@ -188,6 +216,15 @@ def test_experiment_flagfiles_parse():
       sources = dict(config['mixture'])
       assert ('alov300' in sources) == (name != 'paper_no_alov'), name
       assert config['model'] == ('small' if name == 'small' else 'paper'), name
+    elif name.startswith('real'):
+      # The squeeze model from ImageNet on the real sequences, validated on the val split.
+      assert config['model'] == 'squeeze' and config['pretrained'].endswith('.net'), name
+      root = '../shared/real_sequences/'
+      assert dict(config['mixture']) == {f'otb:{root}train': 0.5, f'otb_sim:{root}train': 0.3,
+                                         'procedural': 0.2}, name
+      assert config['eval'] == f'otb:{root}val', name
+      assert config['tower_lr'] == (0.0 if name == 'real_cpu' else 0.1), name
+      assert config['precision'] == ('float32' if name == 'real_cpu' else 'mixed_bfloat16')
     else:
       assert config['mixture'] == [['procedural', 1.0]], name
 

@@ -235,3 +235,40 @@ def test_mixed_bfloat16_trains_float32_weights_at_a_close_loss(params, batch):
     assert now.dtype == jnp.float32
   moved = np.abs(np.asarray(new.params['fc6']['w']) - np.asarray(params['fc6']['w']))
   assert 0 < np.median(moved[moved > 0]) <= 1.01 * OPTIM.learning_rate
+
+
+MINI_SQUEEZE = model.get_config('squeeze', crop_size=63, skip_channels=(2, 2, 2), fc6_units=16,
+                                lstm_units=8)
+
+
+@pytest.mark.parametrize('scale', [0.0, 0.1])
+def test_tower_learning_rate_scale(batch, scale):
+  """Adam's first update moves every weight with a gradient by lr * g / (|g| + eps), i.e. by
+  almost exactly its learning rate: the tower's by scale * lr, the rest's by lr; at scale 0
+  the tower does not move and keeps no Adam moments."""
+  optim = train_step.OptimConfig(learning_rate=1e-3, tower_lr_scale=scale, weight_decay=0.0)
+  optimizer = train_step.make_optimizer(optim, MINI_SQUEEZE.tower_keys)
+  params = model.init(jax.random.key(0), MINI_SQUEEZE)
+  state = train_step.init_state(jax.random.key(1), MINI_SQUEEZE, optimizer, params=params)
+  new, _ = jax.jit(lambda s, b: train_step.train_step(
+      s, b, 0.0, model_config=MINI_SQUEEZE, optim=optim, optimizer=optimizer))(state, batch)
+  moved = lambda key: max(float(jnp.max(jnp.abs(a - b))) for a, b in zip(
+      jax.tree.leaves(new.params[key]), jax.tree.leaves(params[key])))
+  assert moved('fc6') == pytest.approx(1e-3, rel=1e-3)
+  if scale == 0:
+    assert moved('squeezenet') == 0.0
+    moments = sum(x.size for x in jax.tree.leaves(new.opt_state))
+    tower = sum(x.size for x in jax.tree.leaves(params['squeezenet']))
+    total = sum(x.size for x in jax.tree.leaves(params))
+    assert moments == 2 * (total - tower) + 1  # Adam's mu and nu of the rest, and its count
+  else:
+    assert moved('squeezenet') == pytest.approx(scale * 1e-3, rel=1e-3)
+
+
+def test_frozen_tower_has_no_gradient(batch):
+  optim = train_step.OptimConfig(tower_lr_scale=0.0)
+  params = model.init(jax.random.key(0), MINI_SQUEEZE)
+  grads, _ = jax.grad(train_step.loss_fn, has_aux=True)(
+      params, batch, jax.random.key(0), 0.0, model_config=MINI_SQUEEZE, optim=optim)
+  assert all(float(jnp.max(jnp.abs(g))) == 0 for g in jax.tree.leaves(grads['squeezenet']))
+  assert float(jnp.max(jnp.abs(grads['early_skip']['w']))) > 0
