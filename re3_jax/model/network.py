@@ -77,6 +77,12 @@ class ModelConfig:
       Xavier weights are so small that each Adam step changes them by about
       their own size, and the network settles on an input-independent
       output (WORKSPACE.md, "Training on the synthetic default").
+    feature_scale: factor applied to the squeezenet tower's activations before
+      the skips (1.0: none). The pretrained tower works on raw pixel offsets
+      and its activations are in the hundreds (pool4 and fire5 average ~100 on
+      real crops); unscaled, fc6 sums thousands of them and saturates the
+      LSTMs' gates, and the network learns to output the centred box
+      (WORKSPACE.md, "The squeeze model"). 1/64 brings them to ~1.
   """
   name: str = 'paper'
   tower: str = 'caffenet'
@@ -92,6 +98,7 @@ class ModelConfig:
   dtype: str = 'float32'
   param_dtype: str = 'float32'
   input_scale: float = 1.0
+  feature_scale: float = 1.0
 
   def __post_init__(self):
     if self.tower not in TOWERS:
@@ -110,8 +117,12 @@ class ModelConfig:
       raise ValueError(f'conv channels must be even (2-group convs): {self.conv_channels}')
     if self.peepholes not in lstm.PEEPHOLES:
       raise ValueError(f'peepholes must be one of {lstm.PEEPHOLES}, got {self.peepholes!r}')
-    if not (math.isfinite(self.input_scale) and self.input_scale > 0):
-      raise ValueError(f'input_scale must be finite and > 0, got {self.input_scale}')
+    for field in ('input_scale', 'feature_scale'):
+      value = getattr(self, field)
+      if not (math.isfinite(value) and value > 0):
+        raise ValueError(f'{field} must be finite and > 0, got {value}')
+    if self.feature_scale != 1.0 and self.tower != 'squeezenet':
+      raise ValueError('feature_scale applies to the squeezenet tower only')
     for field in ('dtype', 'param_dtype'):
       if getattr(self, field) not in DTYPES:
         raise ValueError(f'{field} must be one of {DTYPES}, got {getattr(self, field)!r}')
@@ -165,7 +176,8 @@ CONFIGS = {
     # "The squeeze model").
     'squeeze': ModelConfig(name='squeeze', tower='squeezenet', crop_size=111, tower_cut='fire5',
                            skip_channels=(8, 16, 32), fc6_units=512, lstm_units=256,
-                           peepholes='diagonal', forget_bias=1.0, forget_bias_init=0.0),
+                           peepholes='diagonal', forget_bias=1.0, forget_bias_init=0.0,
+                           feature_scale=1 / 64),
 }
 
 
@@ -357,6 +369,9 @@ def conv_features(params: Params, crops, config: ModelConfig):
     x = (squeezenet.preprocess(crops) * config.input_scale).astype(dtype)
     last, taps = squeezenet.tower(params['squeezenet'], x, config.tower_cut,
                                   taps=('pool1', 'pool4'))
+    if config.feature_scale != 1.0:
+      last = last * config.feature_scale
+      taps = {k: v * config.feature_scale for k, v in taps.items()}
     skips = (squeezenet.max_pool_ceil(_skip(taps['pool1'], params['early_skip'])),
              _skip(taps['pool4'], params['middle_skip']), _skip(last, params['last_skip']))
     return jnp.concatenate([_flatten_chw(t) for t in skips], axis=-1)
