@@ -1,17 +1,22 @@
 #!/bin/sh
 # Regenerates docs/track_demo.png: three objects of OTB "Crossing" tracked by
 # `python -m re3_jax.track`, frames 1, 41, 81 and 120 of its GIF in a 2x2 sheet.
-#   sh docs/track_demo.sh CHECKPOINT_DIR [SEQUENCES_DIR]
-# CHECKPOINT_DIR: e.g. a training run's WORKDIR/checkpoints; `--config=tiny`
-# instead gives random weights. SEQUENCES_DIR defaults to ../shared/sequences.
+#   sh docs/track_demo.sh [CHECKPOINT_DIR [SEQUENCES_DIR]]
+# CHECKPOINT_DIR: default (or `shipped`): the model shipped with the package; e.g. a
+# training run's WORKDIR/checkpoints; `--config=tiny` instead gives random weights.
+# SEQUENCES_DIR defaults to ../shared/sequences.
 set -e
 cd "$(dirname "$0")/.."
-ckpt=${1:?usage: sh docs/track_demo.sh CHECKPOINT_DIR [SEQUENCES_DIR]}
+ckpt=${1:-shipped}
 seqs=${2:-../shared/sequences}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-case "$ckpt" in --config=*) model="$ckpt" ;; *) model="--checkpoint=$ckpt" ;; esac
-python3 -m re3_jax.track "$model" --input="$seqs/otb_crossing/img" \
+case "$ckpt" in
+  shipped) model="" ;;
+  --config=*) model="$ckpt" ;;
+  *) model="--checkpoint=$ckpt" ;;
+esac
+python3 -m re3_jax.track $model --input="$seqs/otb_crossing/img" \
   --box=204,150,221,200 --box=40,65,56,100 --box=0,117,32,146 --output="$tmp/crossing.gif"
 python3 - "$tmp/crossing.gif" docs/track_demo.png <<'EOF'
 import sys

@@ -173,8 +173,12 @@ def test_cli_errors_before_any_work(folder, tmp_path, args, message):
 
 
 def test_cli_model_choice(folder, tmp_path):
-  proc = run_cli(f'--input={folder}', '--box=1,1,9,9', cwd=tmp_path)
-  assert proc.returncode == 1 and 'give --checkpoint=DIR' in proc.stderr
+  # No model given: the shipped one, named on stderr.
+  proc = run_cli(f'--input={folder}', '--box=20,15,70,60', '--max_frames=3', '--boxes_out=s.csv',
+                 '--noprogress', cwd=tmp_path)
+  assert proc.returncode == 0, proc.stderr
+  assert 'no --checkpoint: tracking with the shipped model re3_squeeze' in proc.stderr
+  assert len((tmp_path / 's.csv').read_text().splitlines()) == 1 + 3
   proc = run_cli(f'--input={folder}', '--box=20,15,70,60', '--config=tiny', '--max_frames=3',
                  '--boxes_out=b.json', '--noprogress', cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr
@@ -204,8 +208,6 @@ def test_input_errors(steady, folder, tmp_path):
   with pytest.raises(ValueError, match=r'cannot write output video .*no/o\.gif: folder .*no does '
                      'not exist'):
     track_files.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'no' / 'o.gif')
-  with pytest.raises(ValueError, match='no model: give a checkpoint'):
-    tracker_lib.load_tracker()
   with pytest.raises(ValueError, match='not both'):
     tracker_lib.load_tracker('somewhere', 'tiny')
   assert sorted(p.name for p in tmp_path.iterdir()) == ['empty', 'junk.mp4']

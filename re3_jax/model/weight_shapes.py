@@ -50,7 +50,9 @@ def check_shapes(found: Mapping[str, Shape], expected: Mapping[str, Shape], what
 
 
 def describe(config: model.ModelConfig) -> str:
-  return (f'config {config.name!r}, conv {list(config.conv_channels)}, '
+  tower = (f'SqueezeNet to {config.tower_cut} at {config.crop_size}x{config.crop_size}'
+           if config.tower == 'squeezenet' else f'conv {list(config.conv_channels)}')
+  return (f'config {config.name!r}, {tower}, '
           f'skips {list(config.skip_channels)}, fc6 {config.fc6_units}, '
           f'lstm {config.lstm_units}, {config.peepholes} peepholes')
 

@@ -65,6 +65,11 @@ class TrainConfig:
     pretrained_tower: start the squeezenet tower from ImageNet: the path of
       the Deep Compression SqueezeNet file, or ``download`` (fetched from its
       public repository and checked by SHA-256); empty: random.
+    init_params: start every parameter from this parameters checkpoint
+      (`checkpoints.load_params`: a training run's ``WORKDIR/checkpoints``, an
+      export, ``shipped`` for the model shipped with the package), e.g. to
+      fine-tune it on your own sequences; its architecture must be `model`'s.
+      Excludes `pretrained_tower` and `centred_head`.
     seed: seeds parameters, the train step's randomness and the input stream.
     steps: total train steps; 0 runs until the curriculum's last stage ends
       (only with ``advance='steps'`` and a finite last stage).
@@ -103,6 +108,7 @@ class TrainConfig:
   precision: str = 'float32'
   input_scale: float = 1.0
   pretrained_tower: str = ''
+  init_params: str = ''
   seed: int = 0
   steps: int = 0
   optim: train_step.OptimConfig = train_step.OptimConfig()
@@ -126,6 +132,8 @@ class TrainConfig:
     if self.pretrained_tower and model_config.tower != 'squeezenet':
       raise ValueError(f'pretrained_tower: model {self.model!r} has the {model_config.tower} '
                        'tower; pretrained weights load only into the squeezenet tower (squeeze)')
+    if self.init_params and self.pretrained_tower:
+      raise ValueError('init_params already holds a tower: give it or pretrained_tower, not both')
 
   def replace(self, **changes) -> TrainConfig:
     return dataclasses.replace(self, **changes)
@@ -175,6 +183,17 @@ def make_validation(config: TrainConfig) -> Callable[[Any], dict[str, float]]:
     scores = metrics.got10k_pooled(boxes, list(true))  # frames 1.. of every clip, pooled
     return {'val_mean_iou': scores.ao, 'val_sr50': scores.sr50}
   return hook
+
+
+def _initial_params(source: str, model_config: model.ModelConfig):
+  """`TrainConfig.init_params`: a checkpoint's parameters, cast to the run's weight dtype."""
+  if source == 'shipped':
+    source = tracker.pretrained_dir()
+  params, stored = checkpoints.load_params(source)
+  if not checkpoints.same_architecture(stored, model_config):
+    raise ValueError(f'init_params {source} holds model {stored.name!r}, not the architecture '
+                     f'of {model_config.name!r}: {stored} vs {model_config}')
+  return model.cast_params(jax.tree.map(jnp.asarray, params), jnp.dtype(model_config.param_dtype))
 
 
 def _centre_head(params):
@@ -317,7 +336,9 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
     if config.pretrained_tower:
       path = None if config.pretrained_tower == 'download' else config.pretrained_tower
       params = model.with_pretrained_tower(params, model_config, path)
-    if config.centred_head:
+    if config.init_params:
+      params = _initial_params(config.init_params, model_config)
+    elif config.centred_head:
       params = _centre_head(params)
     state = state._replace(params=params, opt_state=optimizer.init(params))
     step = 0

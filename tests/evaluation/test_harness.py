@@ -205,8 +205,9 @@ def test_result_lines_round_trip():
 
 
 def test_make_tracker(tmp_path):
-  with pytest.raises(ValueError, match='needs --checkpoint'):
-    harness.make_tracker('re3')
+  tracker, what = harness.make_tracker('re3')
+  assert what.startswith('re3: the shipped model re3_squeeze')
+  assert tracker.tracker.config.name == 'squeeze'
   tracker, what = harness.make_tracker('re3', config='tiny')
   assert 'RANDOM weights, model tiny' in what
   frame = np.zeros((60, 80, 3), np.uint8)
@@ -389,12 +390,14 @@ def test_command_line(sequences_dir, tiny, tmp_path):
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 40
 
 
-def test_command_line_refuses_re3_without_weights(tmp_path):
+def test_command_line_runs_the_shipped_model_without_weights_given(sequences_dir, tmp_path):
   command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=re3',
-             f'--dataset=otb:{tmp_path}', f'--out={tmp_path / "out"}']
+             f'--dataset=otb:{sequences_dir}', '--sequences=otb_crossing', '--max_frames=10',
+             f'--out={tmp_path / "out"}']
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-  assert result.returncode != 0 and 'needs --checkpoint=DIR, or --config' in result.stderr
-  assert not (tmp_path / 'out').exists()
+  assert result.returncode == 0, result.stderr[-3000:]
+  saved = json.loads((tmp_path / 'out' / 'results.json').read_text())
+  assert saved['info']['trackers'][0].startswith('re3: the shipped model re3_squeeze')
 
 
 def test_command_line_runs_nanotrack(sequences_dir, nanotrack_dir, tmp_path):

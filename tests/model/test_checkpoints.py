@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from re3_jax import model
 from re3_jax.model import checkpoints
 
 

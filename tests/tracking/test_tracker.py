@@ -38,7 +38,7 @@ def reference_track(params, config, frames, box, reset_interval):
   """The original tracker's loop (reference section 7), written with model.apply on the host."""
   def run(pair_images, window_box, state):
     window = boxes_lib.context_window(np.asarray(window_box, np.float32))
-    c = [crops.crop(im, window) for im in pair_images]
+    c = [crops.crop(im, window, size=config.crop_size) for im in pair_images]
     out, state = model.apply(params, jnp.stack(c)[None, None], state, config)
     return boxes_lib.from_crop_frame(np.asarray(out[0, 0]), window), state
 
@@ -65,6 +65,23 @@ def test_matches_reference_procedure(steady, reset_interval):
   tr = tracker_lib.Re3Tracker(params, config, reset_interval=reset_interval)
   got = [tr.track('a', clip.frames[0], box)] + [tr.track('a', f) for f in clip.frames[1:]]
   # The guards must not have fired for this comparison to be meaningful.
+  assert np.all(boxes_lib.width_height(expected) > 1)
+  np.testing.assert_allclose(np.stack(got), expected, atol=2e-3)
+
+
+def test_squeeze_tower_matches_reference_procedure():
+  """The squeezenet tower at its own crop size (63 here) through the same procedure."""
+  config = model.get_config('squeeze', crop_size=63, skip_channels=(2, 2, 2), fc6_units=16,
+                            lstm_units=8)
+  params = model.init(jax.random.key(0), config)
+  params['fc_output'] = {'w': params['fc_output']['w'] * 0.3,
+                         'b': jnp.asarray(boxes_lib.CENTERED_BOX, jnp.float32)}
+  clip = _clip(6)
+  box = np.array([20, 15, 100, 80], np.float32)
+  expected = reference_track(params, config, clip.frames, box, 3)
+  tr = tracker_lib.Re3Tracker(params, config, reset_interval=3)
+  got = [tr.track('a', clip.frames[0], box)] + [tr.track('a', f) for f in clip.frames[1:]]
+  assert tr._state.prev_crop.shape[1:] == (63, 63, 3)  # pylint: disable=protected-access
   assert np.all(boxes_lib.width_height(expected) > 1)
   np.testing.assert_allclose(np.stack(got), expected, atol=2e-3)
 

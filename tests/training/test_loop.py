@@ -103,6 +103,21 @@ def test_validation_on_a_dataset_scores_it_as_the_harness_does(tmp_path):
   assert scores['val_precision'] == pytest.approx(mean.precision_score)
 
 
+def test_init_params_starts_from_a_checkpoint(tmp_path, tiny):
+  params, config = tiny
+  source = checkpoints.save_params(tmp_path / 'source', params, config)
+  seen = []
+  loop.train(CONFIG.replace(init_params=str(source), eval_every=100, steps=1), tmp_path / 'run',
+             validation=lambda p: seen.append(jax.tree.map(np.asarray, p)) or {'v': 0.0})
+  jax.tree.map(np.testing.assert_array_equal, seen[0], jax.tree.map(np.asarray, params))
+  small = model.get_config('tiny', lstm_units=8)
+  other = checkpoints.save_params(tmp_path / 'other', model.init(jax.random.key(0), small), small)
+  with pytest.raises(ValueError, match='not the architecture of'):
+    loop.train(CONFIG.replace(init_params=str(other)), tmp_path / 'run2')
+  with pytest.raises(ValueError, match='not both'):
+    loop.TrainConfig(model='squeeze', init_params='x', pretrained_tower='y')
+
+
 def test_pretrained_tower_needs_the_squeezenet_tower():
   with pytest.raises(ValueError, match='squeezenet tower'):
     CONFIG.replace(pretrained_tower='weights.net')
