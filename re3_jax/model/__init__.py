@@ -11,9 +11,9 @@ checkpoints (`checkpoints`) and the pretrained SqueezeNet tower (`squeezenet`). 
 from re3_jax.model.network import (
     CONFIGS, DTYPES, MEAN_RGB, PRECISIONS, ModelConfig, Params, abstract_params, apply,
     cast_params, conv_features, count_params, fc6_layer, get_config, init, initial_state,
-    lstm_step, pair_features, recurrent, skip_names, with_precision, with_pretrained_tower)
+    lstm_step, pair_features, recurrent, with_precision, with_pretrained_tower)
 
 __all__ = ['CONFIGS', 'DTYPES', 'MEAN_RGB', 'PRECISIONS', 'ModelConfig', 'Params',
            'abstract_params', 'apply', 'cast_params', 'conv_features', 'count_params', 'fc6_layer',
            'get_config', 'init', 'initial_state', 'lstm_step', 'pair_features', 'recurrent',
-           'skip_names', 'with_precision', 'with_pretrained_tower']
+           'with_precision', 'with_pretrained_tower']

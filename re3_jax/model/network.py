@@ -228,17 +228,14 @@ def _conv_params(key, kh, kw, cin, cout, groups=1):
 
 def _squeezenet_params(keys, config: ModelConfig) -> Params:
   """A random SqueezeNet tower to `tower_cut` (`squeezenet.pretrained_tower` gives ImageNet's)."""
-  p = {'conv1': _conv_params(next(keys), 7, 7, 3, 96)}
-  cin = 96
-  for name, s, e in squeezenet.fire_names(config.tower_cut):
-    p[name] = {'squeeze': _conv_params(next(keys), 1, 1, cin, s),
-               'expand1x1': _conv_params(next(keys), 1, 1, s, e),
-               'expand3x3': _conv_params(next(keys), 3, 3, s, e)}
-    cin = 2 * e
-  return p
+  def conv(layer):
+    cout, cin, kh, kw = layer.shape
+    return _conv_params(next(keys), kh, kw, cin, cout)
+  return jax.tree.map(conv, squeezenet.tower_layout(config.tower_cut),
+                      is_leaf=lambda x: isinstance(x, squeezenet.Layer))
 
 
-def skip_names(config: ModelConfig) -> tuple[tuple[str, int], ...]:
+def _skip_inputs(config: ModelConfig) -> tuple[tuple[str, int], ...]:
   """The skip connections' parameter names and input channels, in feature order."""
   if config.tower == 'squeezenet':
     last = dict((n, 2 * e) for n, _, e in squeezenet.FIRES)[config.tower_cut]
@@ -267,7 +264,7 @@ def init(key, config: ModelConfig) -> Params:
         'conv4': _conv_params(next(keys), 3, 3, c3, c4, groups=2),
         'conv5': _conv_params(next(keys), 3, 3, c4, c5, groups=2),
     }
-  for (name, cin), cout in zip(skip_names(config), config.skip_channels):
+  for (name, cin), cout in zip(_skip_inputs(config), config.skip_channels):
     p[name] = _conv_params(next(keys), 1, 1, cin, cout)
     p[name]['prelu'] = jnp.full((cout,), 0.25, jnp.float32)
   fc6_in = 2 * config.features_per_crop

@@ -208,17 +208,30 @@ def tower_params(caffe: dict[str, dict[str, np.ndarray]], cut: str = 'fire9',
   its centre costs 1.1-1.2x more on this project's CPU (the tower to fire5
   on two 127x127 crops: 8.3 vs 6.9 ms).
   """
-  def conv(name):
-    w = np.transpose(caffe[name]['w'], (2, 3, 1, 0))
-    return {'w': np.ascontiguousarray(w, np.float32), 'b': np.asarray(caffe[name]['b'], np.float32)}
+  def conv(layer):
+    w = np.transpose(caffe[layer.name]['w'], (2, 3, 1, 0))
+    return {'w': np.ascontiguousarray(w, np.float32),
+            'b': np.asarray(caffe[layer.name]['b'], np.float32)}
 
-  p = {'conv1': conv('conv1')}
-  for name, _, _ in fire_names('fire9' if classifier else cut):
-    p[name] = {'squeeze': conv(f'{name}/conv1x1_1'), 'expand1x1': conv(f'{name}/conv1x1_2'),
-               'expand3x3': conv(f'{name}/conv3x3_2')}
+  layout = tower_layout('fire9' if classifier else cut)
   if classifier:
-    p['conv_final'] = conv('conv_final')
-  return p
+    layout['conv_final'] = LAYERS[-1]
+  return jax.tree.map(conv, layout, is_leaf=lambda x: isinstance(x, Layer))
+
+
+def tower_layout(cut: str) -> dict[str, Any]:
+  """The tower's parameter tree up to `cut`, each leaf the Caffe `Layer` it holds.
+
+  {'conv1': Layer, 'fire2': {'squeeze': Layer, 'expand1x1': Layer, 'expand3x3': Layer}, ...}:
+  the structure of `tower_params` and of a random tower (`network.init`).
+  """
+  layers = {layer.name: layer for layer in LAYERS}
+  layout = {'conv1': layers['conv1']}
+  for name, _, _ in fire_names(cut):
+    layout[name] = {'squeeze': layers[f'{name}/conv1x1_1'],
+                    'expand1x1': layers[f'{name}/conv1x1_2'],
+                    'expand3x3': layers[f'{name}/conv3x3_2']}
+  return layout
 
 
 def pretrained_tower(cut: str, path: str | os.PathLike | None = None) -> Params:

@@ -128,12 +128,9 @@ def make_optimizer(config: OptimConfig,
   return optax.chain(*parts)
 
 
-def frozen_tower(params, model_config: model.ModelConfig, optim: OptimConfig):
-  """`params` with the tower under ``stop_gradient`` when ``tower_lr_scale`` is 0."""
-  if optim.tower_lr_scale != 0:
-    return params
-  return {k: jax.lax.stop_gradient(v) if k in model_config.tower_keys else v
-          for k, v in params.items()}
+def frozen_keys(model_config: model.ModelConfig, optim: OptimConfig) -> tuple[str, ...]:
+  """The top-level parameter entries that do not train: the tower when ``tower_lr_scale`` is 0."""
+  return model_config.tower_keys if optim.tower_lr_scale == 0 else ()
 
 
 def init_state(key: jax.Array, model_config: model.ModelConfig,
@@ -156,7 +153,9 @@ def loss_fn(params, batch: batch_lib.Batch, key, self_train_prob, *, model_confi
   instead of `unroll.unroll` (the tower batched over the whole unroll, in chunks of
   ``tower_chunk`` pairs, rematerialised with ``remat``).
   """
-  params = frozen_tower(params, model_config, optim)
+  # Frozen entries under stop_gradient: XLA then computes no backward pass through them.
+  frozen = frozen_keys(model_config, optim)
+  params = {k: jax.lax.stop_gradient(v) if k in frozen else v for k, v in params.items()}
   if stepwise:
     unrolled = unroll_lib.unroll_stepwise(params, batch, key, self_train_prob,
                                           model_config=model_config, optim=optim,
@@ -168,8 +167,7 @@ def loss_fn(params, batch: batch_lib.Batch, key, self_train_prob, *, model_confi
   outputs, labels, preds, _ = unrolled
   l1 = jnp.abs(outputs.astype(jnp.float32) - labels).sum(-1).mean()
   # Weight decay on what trains: a frozen tower's constant would only offset the logged loss.
-  decayed = [v for k, v in params.items()
-             if not (optim.tower_lr_scale == 0 and k in model_config.tower_keys)]
+  decayed = [v for k, v in params.items() if k not in frozen]
   sq = sum(jnp.sum(jnp.square(p.astype(jnp.float32))) for p in jax.tree.leaves(decayed))
   loss = l1 + optim.weight_decay * 0.5 * sq
   # Step 0 predicts the given box; the IoU that matters is that of later steps.
