@@ -62,6 +62,8 @@ class TrainConfig:
       over float32 weights, the policy for accelerators).
     input_scale: the model's `model.ModelConfig.input_scale` (1.0: the
       original; about 1/64 to train from scratch).
+    crop_size: the model's `model.ModelConfig.crop_size` (squeezenet tower
+      only: smaller crops track faster); 0: the model config's own.
     pretrained_tower: start the squeezenet tower from ImageNet: the path of
       the Deep Compression SqueezeNet file, or ``download`` (fetched from its
       public repository and checked by SHA-256); empty: random.
@@ -107,6 +109,7 @@ class TrainConfig:
   model: str = 'small'
   precision: str = 'float32'
   input_scale: float = 1.0
+  crop_size: int = 0
   pretrained_tower: str = ''
   init_params: str = ''
   seed: int = 0
@@ -139,8 +142,10 @@ class TrainConfig:
     return dataclasses.replace(self, **changes)
 
   def model_config(self) -> model.ModelConfig:
-    return model.with_precision(model.get_config(self.model, input_scale=self.input_scale),
-                                self.precision)
+    overrides = {'input_scale': self.input_scale}
+    if self.crop_size:
+      overrides['crop_size'] = self.crop_size
+    return model.with_precision(model.get_config(self.model, **overrides), self.precision)
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, default=list)
@@ -418,13 +423,13 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
         rate = (step - tick_step) / max(now - tick, 1e-9)
         tick, tick_step = now, step
         means.update(steps_per_s=rate, frames_per_s=rate * stage.batch * stage.unrolls,
-                     learning_rate=config.optim.learning_rate, stage=curriculum.stage_index)
+                     learning_rate=config.optim.rate_at(step - 1), stage=curriculum.stage_index)
         writer.scalars(step, means)
         print(f'stage {curriculum.stage_index + 1}/{len(config.curriculum.stages)} '
               f'({stage.unrolls}x{stage.batch}) step {step}: {rate:.2f} steps/s '
               f'{means["frames_per_s"]:.0f} frames/s, loss {means["loss"]:.4f} '
               f'(l1 {means["l1"]:.4f}) iou {means["mean_iou"]:.3f} lr '
-              f'{config.optim.learning_rate:g} self-train {stage.self_train_prob:.2f}, '
+              f'{means["learning_rate"]:.3g} self-train {stage.self_train_prob:.2f}, '
               f'stage ETA {progress.eta_text(curriculum.steps_left(step), rate)}', flush=True)
         last = dict(means, step=step)
         last_loss = means['loss']

@@ -69,6 +69,9 @@ class OptimConfig:
     tower_lr_scale: the conv tower's learning rate as a fraction of
       ``learning_rate`` (fine-tuning a pretrained tower slowly); 0 freezes it,
       and its backward pass is then not computed at all.
+    decay_start: the step at which the learning rate starts its cosine decay.
+    decay_steps: the decay's length in steps, after which the rate stays at 0;
+      0 keeps the rate constant.
   """
   learning_rate: float = 1e-5
   weight_decay: float = 5e-4
@@ -76,16 +79,35 @@ class OptimConfig:
   min_coverage: float = jitter.MIN_COVERAGE_PAPER
   keep_prob: float = jitter.KEEP_PROB
   tower_lr_scale: float = 1.0
+  decay_start: int = 0
+  decay_steps: int = 0
 
   def __post_init__(self):
     for name in ('learning_rate', 'weight_decay', 'grad_clip_norm', 'tower_lr_scale'):
       value = getattr(self, name)
       if not (np.isfinite(value) and value >= 0):
         raise ValueError(f'OptimConfig.{name} must be finite and >= 0, got {value}')
+    for name in ('decay_start', 'decay_steps'):
+      if getattr(self, name) < 0:
+        raise ValueError(f'OptimConfig.{name} must be >= 0, got {getattr(self, name)}')
     for name in ('min_coverage', 'keep_prob'):
       value = getattr(self, name)
       if not 0 <= value <= 1:
         raise ValueError(f'OptimConfig.{name} must be in [0, 1], got {value}')
+
+  def rate_schedule(self, scale: float = 1.0) -> optax.ScalarOrSchedule:
+    """``learning_rate * scale``, constant or decaying from `decay_start` (an optax schedule)."""
+    rate = self.learning_rate * scale
+    if not self.decay_steps:
+      return rate
+    return optax.join_schedules([optax.constant_schedule(rate),
+                                 optax.cosine_decay_schedule(rate, self.decay_steps)],
+                                [self.decay_start])
+
+  def rate_at(self, step: int) -> float:
+    """The main learning rate of update number `step` (0-based; the tower's is scaled)."""
+    rate = self.rate_schedule()
+    return float(rate(step)) if callable(rate) else rate
 
 
 class TrainState(NamedTuple):
@@ -108,7 +130,8 @@ class TrainState(NamedTuple):
 
 def make_optimizer(config: OptimConfig,
                    tower_keys: tuple[str, ...] = ()) -> optax.GradientTransformation:
-  """Adam at the configured rate, after optional global-norm clipping.
+  """Adam at the configured rate (`OptimConfig.rate_schedule`), after optional
+  global-norm clipping.
 
   The top-level parameter entries named in `tower_keys` (`model.ModelConfig.tower_keys`)
   move at ``tower_lr_scale`` times the rate; at 0 they keep no Adam state.
@@ -118,13 +141,14 @@ def make_optimizer(config: OptimConfig,
     parts.append(optax.clip_by_global_norm(config.grad_clip_norm))
   if tower_keys and config.tower_lr_scale != 1:
     tower = (optax.set_to_zero() if config.tower_lr_scale == 0
-             else optax.adam(config.learning_rate * config.tower_lr_scale))
+             else optax.adam(config.rate_schedule(config.tower_lr_scale)))
     labels = lambda params: {k: jax.tree.map(lambda _: 'tower' if k in tower_keys else 'rest', v)
                              for k, v in params.items()}
-    parts.append(optax.multi_transform({'tower': tower, 'rest': optax.adam(config.learning_rate)},
+    parts.append(optax.multi_transform({'tower': tower,
+                                        'rest': optax.adam(config.rate_schedule())},
                                        labels))
   else:
-    parts.append(optax.adam(config.learning_rate))
+    parts.append(optax.adam(config.rate_schedule()))
   return optax.chain(*parts)
 
 

@@ -118,6 +118,15 @@ def test_init_params_starts_from_a_checkpoint(tmp_path, tiny):
     loop.TrainConfig(model='squeeze', init_params='x', pretrained_tower='y')
 
 
+def test_crop_size_overrides_the_model_config():
+  assert loop.TrainConfig(model='squeeze').model_config().crop_size == 111
+  config = loop.TrainConfig(model='squeeze', crop_size=95).model_config()
+  # 95 px: conv1 7x7/2 -> 45, two 3x3/2 ceil pools -> 22 -> 11; (8 + 16 + 32) * 11 * 11.
+  assert config.crop_size == 95 and config.features_per_crop == 56 * 11 * 11
+  with pytest.raises(ValueError, match='227-pixel crops'):
+    CONFIG.replace(crop_size=95)
+
+
 def test_pretrained_tower_needs_the_squeezenet_tower():
   with pytest.raises(ValueError, match='squeezenet tower'):
     CONFIG.replace(pretrained_tower='weights.net')
