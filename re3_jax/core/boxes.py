@@ -157,6 +157,10 @@ def iou(a, b):
 def validate_box(box, image_size=None, name: str = 'box') -> np.ndarray:
   """Checks one user-given xyxy box on the host and returns it as float32 (4,).
 
+  The checks hold for the float32 values the tracker computes with: a
+  coordinate beyond float32's range (~3.4e38) is rejected, not turned into
+  infinity, and a width or height that rounds to 0 in float32 is refused.
+
   Args:
     box: 4 numbers, xyxy pixels.
     image_size: optional (height, width) of the image the box is given in; the
@@ -175,17 +179,40 @@ def validate_box(box, image_size=None, name: str = 'box') -> np.ndarray:
     raise ValueError(f'{name} {box!r} must have 4 values (x1, y1, x2, y2), got shape {arr.shape}')
   if not np.all(np.isfinite(arr)):
     raise ValueError(f'{name} {arr.tolist()} has a NaN or infinite coordinate')
-  w, h = arr[2] - arr[0], arr[3] - arr[1]
-  if w <= 0 or h <= 0:
+  with np.errstate(over='ignore'):
+    arr32 = arr.astype(np.float32)
+  if not np.all(np.isfinite(arr32)):
+    raise ValueError(f'{name} {arr.tolist()} has a coordinate beyond float32\'s range '
+                     f'(+-{np.finfo(np.float32).max:.3g})')
+  w, h = arr32[2] - arr32[0], arr32[3] - arr32[1]
+  if not (w > 0 and h > 0):
     raise ValueError(
-        f'{name} {arr.tolist()} has width {w:g} and height {h:g}; both must be > 0 '
+        f'{name} {arr.tolist()} has width {w:g} and height {h:g} (in float32); both must be > 0 '
         '(boxes are x1, y1, x2, y2, not x, y, w, h)')
   if image_size is not None:
     ih, iw = image_size
-    if arr[2] <= 0 or arr[3] <= 0 or arr[0] >= iw or arr[1] >= ih:
+    if arr32[2] <= 0 or arr32[3] <= 0 or arr32[0] >= iw or arr32[1] >= ih:
       raise ValueError(
           f'{name} {arr.tolist()} lies entirely outside the {iw}x{ih} (width x height) image')
-  return arr.astype(np.float32)
+  return arr32
+
+
+def validate_boxes(boxes, image_size=None, name: str = 'starting boxes') -> np.ndarray:
+  """Checks N >= 1 user-given xyxy boxes (`validate_box` each) and returns (N, 4) float32.
+
+  Raises:
+    ValueError: naming the array (its shape if not (N, 4), N >= 1) or the bad
+      box by index.
+  """
+  try:
+    shape = np.shape(boxes)
+  except ValueError as e:  # ragged nesting
+    raise ValueError(f'{name} must be an (N, 4) array of xyxy boxes: {e}') from e
+  if len(shape) != 2 or shape[1] != 4 or shape[0] < 1:
+    hint = ' (one box: give [box], shape (1, 4))' if shape == (4,) else ''
+    raise ValueError(f'{name} must be an (N, 4) array of xyxy boxes with N >= 1, got shape '
+                     f'{shape}{hint}')
+  return np.stack([validate_box(b, image_size, f'{name}[{i}]') for i, b in enumerate(boxes)])
 
 
 def parse_box(text: str) -> np.ndarray:

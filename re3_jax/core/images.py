@@ -6,7 +6,8 @@ Rules (documented in README):
   ``(np.clip(img, 0, 1) * 255).round().astype(np.uint8)``. Other integer or bool
   dtypes are rejected too.
 * Grayscale (H, W) or (H, W, 1) is repeated to three channels; RGBA (H, W, 4)
-  drops its alpha channel. Channel order is RGB (OpenCV reads BGR: convert with
+  drops its alpha channel. A stack of frames is (T, H, W, C) with C in 1, 3, 4
+  (a 3-D stack would be ambiguous with one (H, W, 3) frame). Channel order is RGB (OpenCV reads BGR: convert with
   ``cv2.cvtColor(img, cv2.COLOR_BGR2RGB)``).
 """
 
@@ -53,9 +54,17 @@ def _check(shape, dtype, name, frame_axes):
             'ambiguous: convert to uint8 0..255 first.') if np.issubdtype(dtype, np.floating) else ''
     raise ValueError(f'{name} has dtype {dtype}; expected uint8 RGB.{hint}')
   nd = len(shape) - frame_axes
-  if nd not in (2, 3) or (nd == 3 and shape[-1] not in (1, 3, 4)):
+  if frame_axes:
+    # A stack of frames keeps its channel axis: (T, H, W) could be one (H, W, 3) frame.
+    if nd != 3 or shape[-1] not in (1, 3, 4):
+      hint = ' (one frame? give frames[None])' if len(shape) == 3 and shape[-1] in (1, 3, 4) else ''
+      raise ValueError(f'{name} has shape {tuple(shape)}; expected (T, H, W, C) frames with C '
+                       f'in 1 (grayscale), 3 (RGB) or 4 (RGBA){hint}')
+    if 0 in shape[:frame_axes]:
+      raise ValueError(f'{name} holds no frames (shape {tuple(shape)})')
+  elif nd not in (2, 3) or (nd == 3 and shape[-1] not in (1, 3, 4)):
     raise ValueError(f'{name} has shape {tuple(shape)}; expected (H, W), (H, W, 1), (H, W, 3) '
-                     'or (H, W, 4)' + (' per frame' if frame_axes else ''))
+                     'or (H, W, 4)')
   h, w = shape[frame_axes:frame_axes + 2]
   if h == 0 or w == 0:
     raise ValueError(f'{name} is empty (shape {tuple(shape)})')
@@ -67,7 +76,8 @@ def to_rgb(image, name: str = 'image', frame_axes: int = 0) -> jax.Array:
   Args:
     image: NumPy or JAX array (or anything np.asarray takes).
     name: how to name the image in errors.
-    frame_axes: number of leading axes before (H, W) (1 for a video).
+    frame_axes: number of leading axes before (H, W) (1 for a video, whose
+      frames then need their channel axis: (T, H, W, C)).
   """
   if not isinstance(image, (np.ndarray, jax.Array)):
     image = np.asarray(image)

@@ -51,9 +51,6 @@ PRETRAINED_DESCRIPTION = (
     f'the shipped model {PRETRAINED} (Re3 over an ImageNet SqueezeNet tower, trained on 16 '
     f'real OTB/UAV123 sequences; {PRETRAINED_DIR}, see its README.md)')
 
-# Counts traces of the jitted functions below (a test asserts no recompilation).
-
-
 class TrackState(NamedTuple):
   """State of N tracks; every leaf has leading axis N.
 
@@ -144,28 +141,64 @@ def _init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
   return state
 
 
-@functools.partial(jax.jit, static_argnames=('config',))
+def check_reset_interval(reset_interval) -> int:
+  """`reset_interval` as an int >= 1 (passes between LSTM resets), or a ValueError."""
+  if isinstance(reset_interval, bool) or int(reset_interval) != reset_interval or reset_interval < 1:
+    raise ValueError(f'reset_interval must be an integer >= 1, got {reset_interval!r}')
+  return int(reset_interval)
+
+
+def _concrete(x) -> bool:
+  """Whether `x` holds values the host can check (not a tracer inside a transformation)."""
+  return not isinstance(x, jax.core.Tracer)
+
+
+def _checked_boxes(boxes, hw) -> jax.Array:
+  """(N, 4) starting boxes: shapes always checked, values when concrete (`validate_boxes`)."""
+  if not _concrete(boxes):
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] < 1:
+      raise ValueError(f'starting boxes must be (N, 4) with N >= 1, got shape {boxes.shape}')
+    return boxes.astype(jnp.float32)
+  return jnp.asarray(boxes_lib.validate_boxes(np.asarray(boxes), hw))
+
+
+_init_jit = jax.jit(_init, static_argnames=('config',))
+_step_jit = jax.jit(_advance, static_argnames=('config', 'reset_interval'))
+
+
 def init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
-  """Starts N tracks on one image.
+  """Starts N tracks on one image (jitted once per image size and N).
+
+  The inputs are checked on the host first, as `Re3Tracker` checks them: a
+  ValueError names a bad image (dtype, shape) or box (shape, NaN, empty,
+  outside the image). Inside another transformation (traced inputs) only
+  shapes and dtypes can be checked.
 
   Args:
-    params: network parameters.
-    image: (H, W, 3) uint8 device array (see `images.to_rgb`).
-    boxes: (N, 4) float32 starting boxes, xyxy pixels (checked by the caller:
-      this jitted function cannot raise on values).
+    params: network parameters (`prepare_params` for the CPU's fast layout).
+    image: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 (see `images.to_rgb`).
+    boxes: (N, 4) starting boxes, xyxy pixels, N >= 1 (one box: ``[box]``).
     config: the model config (static).
 
   Returns:
     The `TrackState` of the N tracks.
   """
-  return _init(params, image, boxes, config=config)
+  image = images_lib.to_rgb(image)
+  return _init_jit(params, image, _checked_boxes(boxes, image.shape[:2]), config=config)
 
 
-@functools.partial(jax.jit, static_argnames=('config', 'reset_interval'))
 def step(params, state: TrackState, image, *, config: model.ModelConfig,
          reset_interval: int = RESET_INTERVAL):
-  """Tracks N objects into the next image: returns ((N, 4) boxes, new state)."""
-  return _advance(params, state, image, config, reset_interval)
+  """Tracks N objects into the next image: returns ((N, 4) float32 boxes, new state).
+
+  `image` is checked as in `init`; the boxes are finite (a non-finite
+  prediction keeps the previous box, see the module docstring).
+  """
+  if not isinstance(state, TrackState):
+    raise ValueError(f'state must be the TrackState that init or step returned, got '
+                     f'{type(state).__name__}')
+  return _step_jit(params, state, images_lib.to_rgb(image), config=config,
+                   reset_interval=check_reset_interval(reset_interval))
 
 
 @functools.partial(jax.jit, static_argnames=('config', 'reset_interval'))
@@ -186,7 +219,8 @@ def track_video(params, frames, boxes, *, config: model.ModelConfig,
 
   Args:
     params: network parameters.
-    frames: (T, H, W, C) uint8 frames (C in 1, 3, 4; see `images`), T >= 1.
+    frames: (T, H, W, C) uint8 frames, T >= 1, C in 1, 3, 4 (see `images`;
+      one frame: ``frame[None]``).
     boxes: (4,) or (N, 4) starting boxes in frame 0, xyxy pixels.
     config: the model config.
     reset_interval: passes between LSTM resets (32 in the original).
@@ -194,14 +228,14 @@ def track_video(params, frames, boxes, *, config: model.ModelConfig,
   Returns:
     (T, 4) or (T, N, 4) float32 boxes; row 0 is the starting box.
   """
+  reset_interval = check_reset_interval(reset_interval)
   frames = images_lib.to_rgb(frames, 'frames', frame_axes=1)
   hw = frames.shape[1:3]
   single = np.ndim(boxes) < 2
   if single:
     boxes_np = boxes_lib.validate_box(boxes, hw, 'starting box')[None]
   else:
-    boxes_np = np.stack([boxes_lib.validate_box(b, hw, f'starting box {i}')
-                         for i, b in enumerate(boxes)])
+    boxes_np = boxes_lib.validate_boxes(boxes, hw)
   out = _track_video(params, frames, jnp.asarray(boxes_np), config=config,
                      reset_interval=reset_interval)
   return out[:, 0] if single else out
@@ -270,9 +304,7 @@ class Re3Tracker:
   def __init__(self, params, config: model.ModelConfig, *, pack: str | bool = 'auto',
                reset_interval: int = RESET_INTERVAL):
     self.config = config
-    self.reset_interval = int(reset_interval)
-    if self.reset_interval < 1:
-      raise ValueError(f'reset_interval must be >= 1, got {reset_interval}')
+    self.reset_interval = check_reset_interval(reset_interval)
     self.params = prepare_params(params, config, pack)
     self._slots: dict[Hashable, int] = {}
     self._free: list[int] = []

@@ -278,6 +278,29 @@ def test_validate_box_rejects_non_numbers():
     boxes.validate_box(['abc', 1, 2, 3])
 
 
+def test_validate_box_checks_the_float32_values():
+  # Finite in float64, infinite in float32 (max 3.4028e38): refused, not returned as inf.
+  with pytest.raises(ValueError, match="1e\\+39.*beyond float32's range"):
+    boxes.validate_box([0, 0, 1e39, 1e39], image_size=(50, 80))
+  # A width of 1e-46 is > 0 in float64 but rounds to 0 in float32 (smallest subnormal 1.4e-45).
+  with pytest.raises(ValueError, match='width 0 .*in float32'):
+    boxes.validate_box([0, 0, 1e-46, 1])
+  np.testing.assert_array_equal(boxes.validate_box([0, 0, 3e38, 3e38]),
+                                np.float32([0, 0, 3e38, 3e38]))
+
+
+def test_validate_boxes_needs_n_by_4():
+  out = boxes.validate_boxes([[0, 0, 2, 2], [1, 1, 5, 6]], image_size=(10, 10))
+  assert out.shape == (2, 4) and out.dtype == np.float32
+  for bad, message in [([0, 0, 2, 2], r'shape \(4,\) \(one box: give \[box\]'),
+                       (np.zeros((0, 4)), r'N >= 1, got shape \(0, 4\)'),
+                       ([[0, 0, 2]], r'shape \(1, 3\)'),
+                       ([[0, 0, 2, 2], [0, 0, 2]], 'must be an'),
+                       ([[0, 0, 2, 2], [0, 0, np.nan, 2]], r'starting boxes\[1\].*NaN')]:
+    with pytest.raises(ValueError, match=message):
+      boxes.validate_boxes(bad, image_size=(10, 10))
+
+
 # parse_box: the command lines' x1,y1,x2,y2.
 
 

@@ -238,6 +238,56 @@ def test_bad_images(tiny, image, match):
     tr.track(0, image, [1, 1, 20, 20])
 
 
+def test_pure_init_and_step_check_their_inputs(tiny):
+  """The functional API refuses what `Re3Tracker` refuses (issue 16: a NaN box gave NaN
+  boxes forever, a (4,) box became 4 tracks, float images were accepted)."""
+  params, config = tiny
+  image = np.full((96, 128, 3), 90, np.uint8)
+  for boxes, match in [([[np.nan, 1, 20, 20]], r'starting boxes\[0\].*NaN'),
+                       ([1, 1, 20, 20], r'\(N, 4\).*one box: give \[box\]'),
+                       (np.zeros((0, 4)), 'N >= 1'),
+                       ([[1, 1, 20, 20], [200, 1, 220, 20]], r'\[1\].*entirely outside')]:
+    with pytest.raises(ValueError, match=match):
+      tracker_lib.init(params, image, boxes, config=config)
+  with pytest.raises(ValueError, match='float32.*ambiguous'):
+    tracker_lib.init(params, image.astype(np.float32), [[1, 1, 20, 20]], config=config)
+  state = tracker_lib.init(params, image, [[1, 1, 20, 20]], config=config)
+  with pytest.raises(ValueError, match='float64.*ambiguous'):
+    tracker_lib.step(params, state, image / 255.0, config=config)  # float64
+  with pytest.raises(ValueError, match='reset_interval'):
+    tracker_lib.step(params, state, image, config=config, reset_interval=0)
+  with pytest.raises(ValueError, match='TrackState'):
+    tracker_lib.step(params, state._asdict(), image, config=config)
+  # Grayscale and RGBA frames are converted, as Re3Tracker converts them.
+  rgb_box, _ = tracker_lib.step(params, state, image, config=config)
+  for frame in (image[..., 0], np.concatenate([image, image[..., :1]], axis=-1)):
+    box, _ = tracker_lib.step(params, state, frame, config=config)
+    np.testing.assert_array_equal(box, rgb_box)
+  # Inside another jitted function the values are traced: shapes are still checked.
+  boxes_in_jit = jax.jit(lambda b: tracker_lib.init(params, image, b, config=config).box)
+  np.testing.assert_array_equal(boxes_in_jit(jnp.float32([[1, 1, 20, 20]])), [[1, 1, 20, 20]])
+  with pytest.raises(ValueError, match=r'\(N, 4\)'):
+    boxes_in_jit(jnp.float32([1, 1, 20, 20]))
+
+
+def test_track_video_shape_holes(tiny):
+  """Issue 16: one (H, W, 3) frame was read as H grayscale frames; T = 0, no boxes and
+  reset_interval=0 gave internal errors or were accepted."""
+  params, config = tiny
+  frame = np.zeros((48, 64, 3), np.uint8)
+  for frames, boxes, kwargs, match in [
+      (frame, [0, 0, 2, 2], {}, r'\(T, H, W, C\).*frames\[None\]'),
+      (frame[None, ..., 0], [0, 0, 2, 2], {}, r'\(T, H, W, C\)'),
+      (frame[:0][None][:0], [0, 0, 2, 2], {}, 'no frames'),
+      (frame[None], np.zeros((0, 4)), {}, 'N >= 1'),
+      (frame[None], [0, 0, 2, 2], {'reset_interval': 0}, 'reset_interval'),
+      (frame[None], [0, 0, 2, 2], {'reset_interval': 2.5}, 'reset_interval')]:
+    with pytest.raises(ValueError, match=match):
+      tracker_lib.track_video(params, frames, boxes, config=config, **kwargs)
+  assert tracker_lib.track_video(params, frame[None, ..., :1], [0, 0, 2, 2],
+                                 config=config).shape == (1, 4)
+
+
 def test_bad_calls(tiny):
   params, config = tiny
   tr = tracker_lib.Re3Tracker(params, config)
