@@ -156,9 +156,17 @@ class ModelConfig:
     unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
       raise ValueError(f'unknown ModelConfig fields {sorted(unknown)}')
-    for k in ('conv_channels', 'skip_channels'):
-      if k in d:
-        d[k] = tuple(d[k])
+    defaults = cls()
+    for k, v in d.items():
+      want = type(getattr(defaults, k))
+      if want is tuple:
+        ok = isinstance(v, (list, tuple)) and all(type(x) is int for x in v)
+        d[k] = tuple(v) if ok else v
+      else:
+        ok = type(v) is want or (want is float and type(v) is int)
+      if not ok:
+        raise ValueError(f'ModelConfig field {k} must be '
+                         f'{"a list of integers" if want is tuple else want.__name__}, got {v!r}')
     return cls(**d)
 
 

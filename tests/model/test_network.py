@@ -8,6 +8,8 @@ the channel-major (C, H, W) order and the block order [conv1_skip, conv2_skip,
 conv5_skip, pool5] are tested, not assumed.
 """
 
+import json
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -422,6 +424,24 @@ def test_from_json_rejects_unknown_fields():
   text = TINY.to_json().replace('"name"', '"colour": "red", "name"')
   with pytest.raises(ValueError, match='colour'):
     model.ModelConfig.from_json(text)
+
+
+@pytest.mark.parametrize('field, value, match', [
+    ('lstm_units', '"x"', 'lstm_units must be int'),
+    ('lstm_units', '16.5', 'lstm_units must be int'),
+    ('skip_channels', '[4, "4", 4]', 'skip_channels must be a list of integers'),
+    ('forget_bias', 'null', 'forget_bias must be float'),
+    ('peepholes', '1', 'peepholes must be str'),
+])
+def test_from_json_rejects_wrong_types(field, value, match):
+  # A hand-edited config.json: named at load, not a TypeError deep in the first forward pass.
+  d = json.loads(TINY.to_json())
+  d[field] = json.loads(value)
+  with pytest.raises(ValueError, match=match):
+    model.ModelConfig.from_json(json.dumps(d))
+  d = json.loads(TINY.to_json())
+  d['forget_bias'] = 1  # an integer where a float is expected is the same number
+  assert model.ModelConfig.from_json(json.dumps(d)).forget_bias == 1.0
 
 
 def test_get_config_unknown_name():
