@@ -1,0 +1,297 @@
+"""A catalogue of bad input through the public API: each gets a clear error or a documented result.
+
+Every case is a user's realistic mistake or an unusual-but-valid input (issue 16): boxes,
+frames, shapes, sequence files, checkpoints and configs. A case expects either an error of
+the given type whose message names the problem (the box, the frame, the file and line), or
+a result that holds the documented contract (checked against an independent computation:
+the RGB frame a grayscale one is repeated into, the clipped box, the NaN row an out-of-view
+line means). `CATALOGUE` is walked by one parametrized test, so adding a case is one line;
+`test_catalogue_size` keeps the count that WORKSPACE.md reports (the command lines' cases
+are in tests/test_cli.py and tests/test_track.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from typing import Any, Callable
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from re3_jax import model
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.media import sequences
+from re3_jax.model import checkpoints
+from re3_jax.testing import fake_datasets
+from re3_jax.tracking import tracker as tracker_lib
+from re3_jax.training import loop
+from re3_jax.training import stages as stages_lib
+from re3_jax.training import train_step
+
+H, W = 48, 64
+FRAME = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
+BOX = [10.0, 8.0, 30.0, 28.0]
+
+
+@dataclasses.dataclass
+class Ctx:
+  """What a case may use: the tiny model and a fresh folder."""
+  params: Any
+  config: model.ModelConfig
+  tmp: pathlib.Path
+
+  def tracker(self) -> tracker_lib.Re3Tracker:
+    return tracker_lib.Re3Tracker(self.params, self.config)
+
+  def second_frame(self, first, second, box=BOX):
+    """The box tracked into `second` after starting on `first`."""
+    tr = self.tracker()
+    tr.track('a', first, box)
+    return tr.track('a', second)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+  """`run(ctx)` must raise `error` matching `match`, or return a value `check` accepts."""
+  name: str
+  run: Callable[[Ctx], Any]
+  match: str = ''
+  error: type[BaseException] | tuple = ValueError
+  check: Callable[[Any, Ctx], None] | None = None
+
+  @property
+  def kind(self) -> str:
+    return 'result' if self.check else 'error'
+
+
+def _same_as_rgb(frame_fn, rgb=FRAME):
+  """A frame format tracks exactly as the RGB frame it stands for (`images` rules)."""
+  def check(out, ctx):
+    np.testing.assert_array_equal(out, ctx.second_frame(rgb, rgb))
+  return Case(frame_fn.__name__.strip('_'),
+              lambda ctx: ctx.second_frame(frame_fn(FRAME), frame_fn(FRAME)), check=check)
+
+
+def _finite_box(out, ctx):
+  out = np.asarray(out)
+  assert out.shape[-1] == 4 and np.all(np.isfinite(out))
+  assert np.all(out[..., 2:] > out[..., :2])
+
+
+def _otb(ctx, rows=((11, 9, 20, 20),) * 3, lines=None, damage=None):
+  """An OTB sequence folder of len(rows) 48x64 frames; `damage(folder)` then breaks it."""
+  folder = fake_datasets.write_otb_sequence(ctx.tmp, 'seq', np.asarray(rows, float), lines=lines)
+  if damage:
+    damage(folder)
+  return folder
+
+
+def _checkpoint(ctx, edit=None, params=None):
+  path = checkpoints.save_params(ctx.tmp / 'ckpt', params or ctx.params, ctx.config)
+  if edit:
+    edit(path)
+  return path
+
+
+def _edit_config(**changes):
+  def edit(path):
+    d = json.loads((path / 'config.json').read_text())
+    d.update(changes)
+    (path / 'config.json').write_text(json.dumps(d))
+  return edit
+
+
+def _grayscale(f):
+  return f[..., 0]
+
+
+def _grayscale_1(f):
+  return f[..., :1]
+
+
+def _rgba(f):
+  return np.concatenate([f, np.full(f.shape[:2] + (1,), 9, np.uint8)], axis=-1)
+
+
+def _device_array(f):
+  return jnp.asarray(f)
+
+
+def _fortran_order(f):
+  return np.asfortranarray(f)
+
+
+NAN = float('nan')
+INF = float('inf')
+
+CATALOGUE = [
+    # --- Starting boxes (Re3Tracker.track; the same check serves every entry point).
+    Case('nan box', lambda c: c.tracker().track('a', FRAME, [NAN, 1, 9, 9]),
+         r"starting box of track 'a' \[nan, 1.0, 9.0, 9.0\] has a NaN"),
+    Case('infinite box', lambda c: c.tracker().track('a', FRAME, [1, 1, INF, 9]), 'infinite'),
+    Case('box beyond float32', lambda c: c.tracker().track('a', FRAME, [0, 0, 1e39, 1e39]),
+         "beyond float32's range"),
+    Case('zero-width box', lambda c: c.tracker().track('a', FRAME, [5, 5, 5, 9]), 'width 0'),
+    Case('xywh given as xyxy', lambda c: c.tracker().track('a', FRAME, [10, 10, 5, 5]),
+         'not x, y, w, h'),
+    Case('sub-float32 width', lambda c: c.tracker().track('a', FRAME, [0, 0, 1e-46, 9]),
+         'width 0 .*float32'),
+    Case('three numbers', lambda c: c.tracker().track('a', FRAME, [1, 2, 3]), '4 values'),
+    Case('text box', lambda c: c.tracker().track('a', FRAME, 'abcd'), '4 values|not 4 numbers'),
+    Case('nested box', lambda c: c.tracker().track('a', FRAME, [[1, 2], [3, 4]]), 'shape'),
+    Case('box right of image', lambda c: c.tracker().track('a', FRAME, [70, 5, 90, 20]),
+         r'entirely outside the 64x48'),
+    Case('box above image', lambda c: c.tracker().track('a', FRAME, [5, -30, 20, -1]),
+         'entirely outside'),
+    Case('box partly outside', lambda c: c.tracker().track('a', FRAME, [-10, -10, 20, 20]),
+         check=lambda out, c: np.testing.assert_array_equal(out, [-10, -10, 20, 20])),
+    Case('box larger than image', lambda c: c.second_frame(FRAME, FRAME, [-50, -50, 200, 200]),
+         check=_finite_box),
+    Case('unstarted track', lambda c: c.tracker().track('a', FRAME),
+         "track 'a' is not being tracked: give it a starting box"),
+    Case('box for an unlisted id',
+         lambda c: c.tracker().multi_track(['a'], FRAME, {'b': BOX}), 'not in track_ids'),
+    Case('repeated ids', lambda c: c.tracker().multi_track(['a', 'a'], FRAME, [BOX, BOX]),
+         'repeat'),
+    Case('boxes not aligned with ids',
+         lambda c: c.tracker().multi_track(['a'], FRAME, [BOX, BOX]), '2 boxes for 1'),
+    # --- Frames.
+    Case('float32 frame', lambda c: c.tracker().track('a', FRAME / np.float32(255), BOX),
+         'float32.*ambiguous'),
+    Case('float64 frame', lambda c: c.tracker().track('a', FRAME * 1.0, BOX), 'float64'),
+    Case('uint16 frame', lambda c: c.tracker().track('a', FRAME.astype(np.uint16), BOX),
+         'uint16'),
+    Case('int64 frame (np.array of lists)',
+         lambda c: c.tracker().track('a', np.array(FRAME.tolist()), BOX), 'int64'),
+    Case('bool frame', lambda c: c.tracker().track('a', FRAME > 128, BOX), 'bool'),
+    Case('two channels', lambda c: c.tracker().track('a', FRAME[..., :2], BOX), 'shape'),
+    Case('five channels', lambda c: c.tracker().track('a', np.dstack([FRAME, FRAME[..., :2]]),
+                                                      BOX), 'shape'),
+    Case('a clip given as a frame', lambda c: c.tracker().track('a', FRAME[None], BOX), 'shape'),
+    Case('empty frame', lambda c: c.tracker().track('a', FRAME[:0], BOX), 'empty'),
+    _same_as_rgb(_grayscale, np.repeat(FRAME[..., :1], 3, axis=-1)),
+    _same_as_rgb(_grayscale_1, np.repeat(FRAME[..., :1], 3, axis=-1)),
+    _same_as_rgb(_rgba),
+    _same_as_rgb(_device_array),
+    _same_as_rgb(_fortran_order),
+    Case('new frame size mid-track', lambda c: c.second_frame(FRAME, np.tile(FRAME, (2, 2, 1))),
+         check=_finite_box),
+    Case('all-black frames', lambda c: c.second_frame(FRAME * 0, FRAME * 0), check=_finite_box),
+    # --- The functional API (init / step / track_video).
+    Case('init with one (4,) box',
+         lambda c: tracker_lib.init(c.params, FRAME, BOX, config=c.config),
+         r'\(N, 4\).*one box: give \[box\]'),
+    Case('init with no boxes',
+         lambda c: tracker_lib.init(c.params, FRAME, np.zeros((0, 4)), config=c.config), 'N >= 1'),
+    Case('init with a nan box',
+         lambda c: tracker_lib.init(c.params, FRAME, [[NAN, 0, 5, 5]], config=c.config),
+         r'starting boxes\[0\].*NaN'),
+    Case('init on a float frame',
+         lambda c: tracker_lib.init(c.params, FRAME / 255, [BOX], config=c.config), 'float64'),
+    Case('step with a foreign state',
+         lambda c: tracker_lib.step(c.params, {'box': BOX}, FRAME, config=c.config), 'TrackState'),
+    Case('step on an RGBA frame',
+         lambda c: tracker_lib.step(c.params, tracker_lib.init(c.params, FRAME, [BOX],
+                                                               config=c.config),
+                                    _rgba(FRAME), config=c.config)[0],
+         check=lambda out, c: np.testing.assert_array_equal(
+             out[0], c.second_frame(FRAME, FRAME))),
+    Case('track_video on one frame',
+         lambda c: tracker_lib.track_video(c.params, FRAME, BOX, config=c.config),
+         r'\(T, H, W, C\).*frames\[None\]'),
+    Case('track_video on no frames',
+         lambda c: tracker_lib.track_video(c.params, FRAME[None][:0], BOX, config=c.config),
+         'no frames'),
+    Case('track_video with reset_interval 0',
+         lambda c: tracker_lib.track_video(c.params, FRAME[None], BOX, config=c.config,
+                                           reset_interval=0), 'reset_interval'),
+    Case('tracker with reset_interval 1.5',
+         lambda c: tracker_lib.Re3Tracker(c.params, c.config, reset_interval=1.5),
+         'reset_interval'),
+    # --- Sequence files (OTB / VOT layouts).
+    Case('ground truth with text', lambda c: sequences.load_sequence(
+        _otb(c, lines=['11,9,20,20', '11,9,twenty,20', '11,9,20,20'])),
+         r'groundtruth_rect.txt:2: not numbers'),
+    Case('ground truth with 5 values', lambda c: sequences.load_sequence(
+        _otb(c, lines=['11,9,20,20', '11,9,20,20,1', '11,9,20,20'])),
+         r'groundtruth_rect.txt:2: expected 4'),
+    Case('fewer boxes than frames', lambda c: sequences.load_sequence(
+        _otb(c, lines=['11,9,20,20', '11,9,20,20'])),
+         'sequence seq: 3 frames but 2 ground-truth boxes in .*groundtruth_rect.txt'),
+    Case('empty ground truth', lambda c: sequences.load_sequence(_otb(c, lines=[])),
+         'holds no boxes'),
+    Case('VOT mask line', lambda c: sequences.read_groundtruth(
+        _write(c.tmp / 'groundtruth.txt', 'm1,2,3\n')), 'segmentation mask'),
+    Case('missing frame', lambda c: sequences.open_sequence(
+        _otb(c, damage=lambda f: (f / 'img' / '0002.jpg').unlink())).load(),
+         r'sequence seq: frame file .*0002.jpg is missing \(frames 1..3 expected\)'),
+    Case('corrupt frame', lambda c: sequences.load_sequence(
+        _otb(c, damage=lambda f: (f / 'img' / '0003.jpg').write_bytes(b'not a jpeg'))),
+         r'sequence seq: frame 2: cannot read frame .*0003.jpg'),
+    Case('out-of-view rows', lambda c: sequences.load_sequence(
+        _otb(c, lines=['11,9,20,20', 'NaN,NaN,NaN,NaN', '11,9,20,20'])).boxes,
+         check=lambda out, c: (np.testing.assert_array_equal(np.isnan(out[:, 0]),
+                                                             [False, True, False]),
+                               np.testing.assert_allclose(out[0], [10, 8, 30, 28]))),
+    Case('tab- and space-separated ground truth', lambda c: sequences.load_sequence(
+        _otb(c, lines=['11\t9\t20\t20', '11 9 20 20', '11, 9, 20, 20'])).boxes,
+         check=lambda out, c: np.testing.assert_allclose(out, [[10, 8, 30, 28]] * 3)),
+    # --- Checkpoints.
+    Case('no checkpoint there', lambda c: checkpoints.load_params(c.tmp / 'nothing'),
+         'holds no re3_jax checkpoint', error=FileNotFoundError),
+    Case('checkpoint of another model', lambda c: checkpoints.load_params(
+        _checkpoint(c), expected_config=model.get_config('tiny', lstm_units=8)),
+         r'holds model .*lstm_units=16.* but .*lstm_units=8.* was expected'),
+    Case('config.json not JSON', lambda c: checkpoints.load_params(
+        _checkpoint(c, edit=lambda p: (p / 'config.json').write_text('{bad'))),
+         r'config.json is not a valid model config'),
+    Case('config.json with a wrong type', lambda c: checkpoints.load_params(
+        _checkpoint(c, edit=_edit_config(lstm_units='16'))), 'lstm_units must be int'),
+    Case('config.json with an unknown field', lambda c: checkpoints.load_params(
+        _checkpoint(c, edit=_edit_config(colour='red'))), 'unknown ModelConfig fields'),
+    Case('config.json of another width', lambda c: checkpoints.load_params(
+        _checkpoint(c, edit=_edit_config(lstm_units=8))), 'lstm|shape'),
+    # --- Configs.
+    Case('unknown model', lambda c: loop.TrainConfig(model='huge'), "unknown model config 'huge'"),
+    Case('crop size for the caffenet tower', lambda c: loop.TrainConfig(crop_size=95),
+         '227-pixel crops'),
+    Case('crop size too small', lambda c: model.get_config('squeeze', crop_size=40),
+         'crop_size must be >= 63'),
+    Case('negative learning rate', lambda c: train_step.OptimConfig(learning_rate=-1e-3),
+         'learning_rate must be finite and >= 0'),
+    Case('nan learning rate', lambda c: train_step.OptimConfig(learning_rate=NAN),
+         'learning_rate must be finite'),
+    Case('negative decay', lambda c: train_step.OptimConfig(decay_steps=-5), 'decay_steps'),
+    Case('probability above 1', lambda c: stages_lib.parse_stages('2x8@1.5'), '1.5'),
+    Case('unknown precision', lambda c: loop.TrainConfig(precision='fp8'), 'fp8'),
+    Case('pretrained tower for caffenet',
+         lambda c: loop.TrainConfig(model='small', pretrained_tower='x.net'), 'squeezenet tower'),
+    Case('parse_box with 3 numbers', lambda c: boxes_lib.parse_box('1,2,3'), 'got 3'),
+]
+
+
+def _write(path: pathlib.Path, text: str) -> pathlib.Path:
+  path.write_text(text)
+  return path
+
+
+@pytest.mark.parametrize('case', CATALOGUE, ids=[c.name for c in CATALOGUE])
+def test_bad_input(case, tiny, tmp_path):
+  ctx = Ctx(*tiny, tmp_path)
+  if case.check is None:
+    with pytest.raises(case.error, match=case.match):
+      case.run(ctx)
+  else:
+    case.check(case.run(ctx), ctx)
+
+
+def test_catalogue_size():
+  """The figures WORKSPACE.md reports (update both together)."""
+  names = [c.name for c in CATALOGUE]
+  assert len(set(names)) == len(names)
+  kinds = [c.kind for c in CATALOGUE]
+  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (68, 56, 12), (
+      len(kinds), kinds.count('error'), kinds.count('result'))
