@@ -99,15 +99,7 @@ _VOT_BURN_IN_AT_START = flags.DEFINE_bool(
 
 def main(argv):
   del argv
-  trackers, described = {}, []
-  for name in dict.fromkeys(_TRACKER.value):
-    tracker, what = harness.make_tracker(name, _CHECKPOINT.value, _CONFIG.value, _SEED.value,
-                                         _NANOTRACK_DIR.value)
-    trackers[name] = tracker
-    described.append(what)
-    if name == 're3' and not _CHECKPOINT.value:
-      print(f'WARNING: {what}: random weights do not track; these numbers only exercise the '
-            'harness.', file=sys.stderr)
+  # The sequences first: a bad dataset or name fails before the trackers' set-up.
   seqs = []
   for spec in _DATASET.value:
     kind, root = datasets.parse_spec(spec)
@@ -120,6 +112,15 @@ def main(argv):
   names = [s.name for s in seqs]
   if len(set(names)) != len(names):
     raise ValueError(f'sequence names repeat across datasets: {names}')
+  trackers, described = {}, []
+  for name in dict.fromkeys(_TRACKER.value):
+    tracker, what = harness.make_tracker(name, _CHECKPOINT.value, _CONFIG.value, _SEED.value,
+                                         _NANOTRACK_DIR.value)
+    trackers[name] = tracker
+    described.append(what)
+    if name == 're3' and not _CHECKPOINT.value:
+      print(f'WARNING: {what}: random weights do not track; these numbers only exercise the '
+            'harness.', file=sys.stderr)
   report = harness.run(trackers, seqs, _OUT.value, protocols=_PROTOCOL.value,
                        max_frames=_MAX_FRAMES.value, video=_VIDEO.value,
                        burn_in_at_start=_VOT_BURN_IN_AT_START.value, fail_fast=_FAIL_FAST.value,

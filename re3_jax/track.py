@@ -27,6 +27,11 @@ whole video is done; an error or Ctrl-C deletes them, so an output file is
 always complete. A progress line on stderr gives the tracker's frames/s (the
 network calls alone, after the first, which compiles) apart from decoding's.
 
+The flags, the input's first frame and the boxes in it are checked before the
+model's set-up: a bad ``--box``, ``--output_scale`` (an ``.mp4`` frame needs
+sides of 2 to 8191 pixels), ``--fps`` (> 0) or ``--max_frames`` (>= 1) is one
+``error:`` line at once.
+
 The model: ``--checkpoint=DIR``, or by default the model shipped with the
 package (`tracker.PRETRAINED`, named on stderr); ``--config=NAME`` tracks
 with random weights instead (a warning says so: such boxes mean nothing; for
@@ -71,8 +76,11 @@ _BOX = flags.DEFINE_multi_string('box', [], 'x1,y1,x2,y2 of an object in the fir
 _OUTPUT = flags.DEFINE_string('output', None, 'Annotated video to write: .mp4 or .gif.')
 _BOXES_OUT = flags.DEFINE_string('boxes_out', None, 'Boxes to write: .csv or .json.')
 _FPS = flags.DEFINE_float('fps', None,
-                          "The output video's frames/s (default: the input's, else 30).")
-_OUTPUT_SCALE = flags.DEFINE_float('output_scale', 1.0, "Scale of the output video's frames.")
+                          "The output video's frames/s, > 0 (default: the input's, else 30).")
+_OUTPUT_SCALE = flags.DEFINE_float(
+    'output_scale', 1.0, "Scale of the output video's frames (whose sides must be "
+    + ', '.join(f'{lo} to {hi} pixels in {suffix}' for suffix, (lo, hi) in video.FRAME_SIDES.items())
+    + ').')
 _MAX_FRAMES = flags.DEFINE_integer('max_frames', None, 'Track only the first frames.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Print a progress line on stderr.')
 
@@ -92,11 +100,15 @@ def main(argv: Sequence[str]) -> int:
       except ValueError as e:
         raise ValueError(f'--box number {k + 1}: {e}') from None
     track_files.check_outputs(_OUTPUT.value, _BOXES_OUT.value)
+    track_files.check_settings(max_frames=_MAX_FRAMES.value, output_scale=_OUTPUT_SCALE.value,
+                               output_fps=_FPS.value)
     # Check the input before the slow model set-up.
     with video.open_frames(_INPUT.value) as source:
       for k, box in enumerate(start_boxes):
         boxes_lib.validate_box(box, (source.height, source.width),
                                f'--box number {k + 1} in the first frame of {_INPUT.value}:')
+      if _OUTPUT.value:
+        track_files.output_size(_OUTPUT.value, (source.height, source.width), _OUTPUT_SCALE.value)
     tracker = tracker_lib.load_tracker(_CHECKPOINT.value, _CONFIG.value,
                                        precision=_PRECISION.value, seed=_SEED.value)
     if _CONFIG.value:

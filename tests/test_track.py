@@ -164,11 +164,23 @@ def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):
     (['--box=1,1,9,9', '--output=o.avi'], r"unknown output video extension '\.avi' in o\.avi: "
                                           r'use \.mp4 or \.gif'),
     ([], r'give at least one --box'),
+    # Settings: checked before the model's set-up (an mp4v frame needs sides of 2 pixels).
+    (['--box=1,1,9,9', '--output=o.mp4', '--output_scale=1e-4'],
+     r'error: output_scale 0.0001 makes the 128x96 frames 1x1, but \.mp4 frames must be 2 to 8191 '
+     r'pixels a side: for o\.mp4 use an output_scale from 0\.0208 to 64$'),
+    (['--box=1,1,9,9', '--output=o.mp4', '--output_scale=100'], r'frames 12800x9600, but'),
+    (['--box=1,1,9,9', '--output_scale=0'], r'error: output_scale must be > 0, got 0$'),
+    (['--box=1,1,9,9', '--output=o.gif', '--fps=0'],
+     r"error: the output video's frames/s \(fps\) must be > 0, got 0$"),
+    (['--box=1,1,9,9', '--boxes_out=b.csv', '--max_frames=0'],
+     r'error: max_frames must be >= 1, got 0$'),
 ])
 def test_cli_errors_before_any_work(folder, tmp_path, args, message):
   proc = run_cli(f'--input={folder}', '--config=tiny', *args, cwd=tmp_path)
   assert proc.returncode == 1
-  assert re.search(message, proc.stderr), proc.stderr
+  assert re.search(message, proc.stderr.strip(), re.MULTILINE), proc.stderr
+  assert 'tracking with' not in proc.stderr  # the model was not set up
+  assert 'Traceback' not in proc.stderr
   assert not list(tmp_path.iterdir())
 
 
@@ -210,6 +222,13 @@ def test_input_errors(steady, folder, tmp_path):
     track_files.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'no' / 'o.gif')
   with pytest.raises(ValueError, match='not both'):
     tracker_lib.load_tracker('somewhere', 'tiny')
+  # A frame rate of 0 is an error, not the default (mp4v needs frames of 2x2 pixels or more).
+  with pytest.raises(ValueError, match=r"the output video's frames/s \(fps\) must be > 0, got 0"):
+    track_files.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'o.gif', output_fps=0)
+  with pytest.raises(ValueError, match=r'output_scale 0.01 makes the 128x96 frames 1x1, but \.mp4'):
+    track_files.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'o.mp4',
+                                 output_scale=0.01)
+  assert track_files.output_size('o.gif', (96, 128), 0.01) == (1, 1)
   assert sorted(p.name for p in tmp_path.iterdir()) == ['empty', 'junk.mp4']
 
 
