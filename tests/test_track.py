@@ -4,8 +4,10 @@ import json
 import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import jax.numpy as jnp
@@ -68,10 +70,21 @@ def expected_boxes(steady, frames, boxes):
   return np.asarray(out).transpose(1, 0, 2)  # (T, N, 4)
 
 
+CLI_ENV = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS='cpu')
+
+
 def run_cli(*args, cwd):
   return subprocess.run([sys.executable, '-m', 're3_jax.track', *args], cwd=cwd,
-                        capture_output=True, text=True, timeout=120,
-                        env=dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS='cpu'))
+                        capture_output=True, text=True, timeout=120, env=CLI_ENV)
+
+
+def write_mp4(path, frames, fps=15.0):
+  height, width = frames[0].shape[:2]
+  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
+  assert writer.isOpened(), 'this OpenCV build cannot encode mp4v'
+  for frame in frames:
+    writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+  writer.release()
 
 
 def gif_frames(path):
@@ -125,11 +138,7 @@ def test_cli_folder_to_gif_and_csv(steady, checkpoint, clip, folder, tmp_path):
 
 def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):
   src = tmp_path / 'clip.mp4'
-  writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*'mp4v'), 15.0, (128, 96))
-  assert writer.isOpened(), 'this OpenCV build cannot encode mp4v'
-  for frame in clip.frames:
-    writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-  writer.release()
+  write_mp4(src, clip.frames)
   (tmp_path / 'out').mkdir()
   proc = run_cli(f'--checkpoint={checkpoint}', f'--input={src}', '--box=30,20,90,80',
                  '--output=out/tracked.mp4', '--boxes_out=out/boxes.json', '--output_scale=0.5',
@@ -264,3 +273,31 @@ def test_failure_mid_run_leaves_no_output(steady, clip, tmp_path):
   assert proc.returncode == 1 and '006.png' in proc.stderr
   assert sorted(p.name for p in out.iterdir()) == ['old.gif']
   assert (out / 'old.gif').read_bytes() == b'an earlier result'
+
+
+@pytest.mark.parametrize('signum, status, said', [(signal.SIGTERM, 143, 'terminated (SIGTERM)'),
+                                                  (signal.SIGINT, 130, 'interrupted')])
+def test_cli_stopped_by_a_signal_leaves_no_output(clip, tmp_path, signum, status, said):
+  src = tmp_path / 'long.mp4'
+  write_mp4(src, [clip.frames[t % N_FRAMES] for t in range(300)])  # still tracking at the signal
+  out = tmp_path / 'out'
+  out.mkdir()
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 're3_jax.track', '--config=tiny', f'--input={src}',
+       '--box=20,15,70,60', f'--output={out}/tracked.mp4', f'--boxes_out={out}/boxes.csv'],
+      cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
+  try:
+    deadline = time.monotonic() + 120
+    while not list(out.glob('.tracked.partial-*.mp4')):  # the video is being written
+      assert proc.poll() is None, proc.communicate()
+      assert time.monotonic() < deadline, 'no partial video after 120 s'
+      time.sleep(0.01)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=120)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.communicate()
+  assert proc.returncode == status, stderr[-3000:]
+  assert stderr.splitlines()[-1] == f're3_jax.track: {said}' and 'Traceback' not in stderr
+  assert not list(out.iterdir())  # neither partial files nor a half-written output

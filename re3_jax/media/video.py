@@ -14,7 +14,8 @@ its own 256-colour palette with Pillow and appended to the file at once).
 
 `atomic_output` gives a hidden temporary name beside an output file and moves
 it into place only when the work succeeded; on an error or Ctrl-C the
-temporary file is deleted, so a file at the output's name is always complete.
+temporary file is deleted, so a file at the output's name is always complete
+(the command lines turn SIGTERM into the same unwinding: `re3_jax.cli.run`).
 
 Errors name the file (and frame): `VideoError`, a `ValueError`. A writer refuses
 frames its format cannot hold (`FRAME_SIDES`) and a frame rate that is not > 0.
