@@ -520,8 +520,9 @@ def test_command_line_runs_nanotrack(sequences_dir, nanotrack_dir, tmp_path):
 
 
 def test_command_line_refuses_nanotrack_without_models(tmp_path):
+  fake_datasets.write_otb_sequence(tmp_path / 'otb', 'a', [[10.0, 10, 20, 20]] * 2)
   command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=opencv_nano',
-             f'--dataset=otb:{tmp_path}', f'--out={tmp_path / "out"}']
+             f'--dataset=otb:{tmp_path / "otb"}', f'--out={tmp_path / "out"}']
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 1, result.stderr[-3000:]
   assert 're3_jax.evaluate: error: opencv_nano needs the NanoTrack v2 models: pass ' \
