@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import signal
 import sys
 import traceback
 import typing
@@ -207,6 +208,21 @@ _TRACEBACK = flags.DEFINE_bool('traceback', False,
                                'On an error, print the Python traceback too (for a bug report).')
 
 
+class Terminated(KeyboardInterrupt):
+  """SIGTERM, raised in the main thread wherever it is (see `run`).
+
+  A `KeyboardInterrupt`, so the program unwinds as for Ctrl-C: ``finally``
+  blocks and context managers run (`re3_jax.media.video.atomic_output` deletes
+  its temporary file).
+  """
+
+
+def _raise_terminated(signum, frame) -> None:
+  del frame
+  signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
+  raise Terminated()
+
+
 def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> None:
   """Runs ``main(argv)`` as ``python -m re3_jax.NAME``: the way every command line runs.
 
@@ -216,8 +232,10 @@ def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> N
   mistake that the library reports as a ``ValueError`` or ``OSError`` (a bad
   box, a missing or unreadable file, a checkpoint of another model) ends the
   program with one line, ``re3_jax.NAME: error: MESSAGE``, and status 1, not
-  a traceback (``--traceback`` adds it); Ctrl-C ends it with status 130.
-  What ``main`` returns is the exit status (None: 0).
+  a traceback (``--traceback`` adds it). Ctrl-C (SIGINT) ends it with status
+  130; SIGTERM unwinds the same way (`Terminated`: partial outputs are
+  deleted) and ends it with status 143 (128 + 15). What ``main`` returns is
+  the exit status (None: 0).
   """
 
   def wrapped(argv):
@@ -225,16 +243,22 @@ def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> N
     name = _program_name()
     if len(argv) > 1 and not takes_arguments:
       raise app.UsageError(f'unexpected arguments {argv[1:]}')
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
       return main(argv)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+      if isinstance(e, Terminated):
+        print(f'{name}: terminated (SIGTERM)', file=sys.stderr)
+        return 128 + signal.SIGTERM
       print(f'{name}: interrupted', file=sys.stderr)
-      return 130
+      return 128 + signal.SIGINT
     except (ValueError, OSError) as e:
       if _TRACEBACK.value:
         traceback.print_exc()
       print(f'{name}: error: {e}', file=sys.stderr)
       return 1
+    finally:
+      signal.signal(signal.SIGTERM, previous)
 
   app.run(wrapped, flags_parser=parse_flags)
 

@@ -41,6 +41,14 @@ Outputs in ``--out``:
 * with ``--video``: ``videos/NAME.mp4`` (GIF if OpenCV cannot write mp4), the
   true box (green) and each tracker's OPE box.
 
+A sequence that cannot be evaluated (a missing or unreadable frame, a first
+true box outside its image, a tracker's error on it) is reported in one line
+naming it and its ground-truth file, and left out: the other sequences are
+scored, the overall numbers are over them, and ``results.json`` lists the
+failed ones (``failed``: sequence, file, message). The exit status is then 1
+(after writing the results); ``--fail_fast`` stops at the first failure
+instead. Status 0: every sequence was scored.
+
 Metrics are computed from the boxes as written (rounded to 3 decimals), so
 reading the result files back gives the JSON's numbers exactly. Sequence names
 with ``/`` (VID tracks) use ``.`` in file names.
@@ -80,6 +88,9 @@ _MAX_FRAMES = flags.DEFINE_integer('max_frames', None,
 _SEQUENCES = flags.DEFINE_list('sequences', None, 'Only these sequences (names; a multi-target '
                                'OTB name or a VID video selects all its targets).')
 _VIDEO = flags.DEFINE_bool('video', False, 'Also write videos/NAME.mp4 per sequence.')
+_FAIL_FAST = flags.DEFINE_bool(
+    'fail_fast', False, 'Stop at the first sequence that cannot be evaluated (default: report '
+    'it, go on with the others, exit with status 1 at the end).')
 _VOT_BURN_IN_AT_START = flags.DEFINE_bool(
     'vot_burn_in_at_start', True,
     "Reset-based protocol: leave out the burn-in after the first start too (Re3's original "
@@ -88,15 +99,7 @@ _VOT_BURN_IN_AT_START = flags.DEFINE_bool(
 
 def main(argv):
   del argv
-  trackers, described = {}, []
-  for name in dict.fromkeys(_TRACKER.value):
-    tracker, what = harness.make_tracker(name, _CHECKPOINT.value, _CONFIG.value, _SEED.value,
-                                         _NANOTRACK_DIR.value)
-    trackers[name] = tracker
-    described.append(what)
-    if name == 're3' and not _CHECKPOINT.value:
-      print(f'WARNING: {what}: random weights do not track; these numbers only exercise the '
-            'harness.', file=sys.stderr)
+  # The sequences first: a bad dataset or name fails before the trackers' set-up.
   seqs = []
   for spec in _DATASET.value:
     kind, root = datasets.parse_spec(spec)
@@ -109,14 +112,28 @@ def main(argv):
   names = [s.name for s in seqs]
   if len(set(names)) != len(names):
     raise ValueError(f'sequence names repeat across datasets: {names}')
+  trackers, described = {}, []
+  for name in dict.fromkeys(_TRACKER.value):
+    tracker, what = harness.make_tracker(name, _CHECKPOINT.value, _CONFIG.value, _SEED.value,
+                                         _NANOTRACK_DIR.value)
+    trackers[name] = tracker
+    described.append(what)
+    if name == 're3' and not _CHECKPOINT.value:
+      print(f'WARNING: {what}: random weights do not track; these numbers only exercise the '
+            'harness.', file=sys.stderr)
   report = harness.run(trackers, seqs, _OUT.value, protocols=_PROTOCOL.value,
                        max_frames=_MAX_FRAMES.value, video=_VIDEO.value,
-                       burn_in_at_start=_VOT_BURN_IN_AT_START.value,
+                       burn_in_at_start=_VOT_BURN_IN_AT_START.value, fail_fast=_FAIL_FAST.value,
                        info={'datasets': _DATASET.value, 'trackers': described,
                              'command': ' '.join(sys.argv)})
   print(report.table())
   print(f'wrote {pathlib.Path(_OUT.value) / "results.json"}, success.png, precision.png and the '
         'result files')
+  if report.failed:
+    print(f're3_jax.evaluate: error: {len(report.failed)} of {len(seqs)} sequences failed and are '
+          'not scored: ' + '; '.join(map(str, report.failed)), file=sys.stderr)
+    return 1
+  return 0
 
 
 if __name__ == '__main__':

@@ -23,9 +23,15 @@ Outputs:
   (see `write_boxes_json`).
 
 Outputs are written under temporary names beside them and renamed when the
-whole video is done; an error or Ctrl-C deletes them, so an output file is
-always complete. A progress line on stderr gives the tracker's frames/s (the
-network calls alone, after the first, which compiles) apart from decoding's.
+whole video is done; an error, Ctrl-C or SIGTERM deletes them (exit status 1,
+130 or 143), so an output file is always complete. A progress line on stderr
+gives the tracker's frames/s (the network calls alone, after the first, which
+compiles) apart from decoding's.
+
+The flags, the input's first frame and the boxes in it are checked before the
+model's set-up: a bad ``--box``, ``--output_scale`` (an ``.mp4`` frame needs
+sides of 2 to 8191 pixels), ``--fps`` (> 0) or ``--max_frames`` (>= 1) is one
+``error:`` line at once.
 
 The model: ``--checkpoint=DIR``, or by default the model shipped with the
 package (`tracker.PRETRAINED`, named on stderr); ``--config=NAME`` tracks
@@ -71,55 +77,61 @@ _BOX = flags.DEFINE_multi_string('box', [], 'x1,y1,x2,y2 of an object in the fir
 _OUTPUT = flags.DEFINE_string('output', None, 'Annotated video to write: .mp4 or .gif.')
 _BOXES_OUT = flags.DEFINE_string('boxes_out', None, 'Boxes to write: .csv or .json.')
 _FPS = flags.DEFINE_float('fps', None,
-                          "The output video's frames/s (default: the input's, else 30).")
-_OUTPUT_SCALE = flags.DEFINE_float('output_scale', 1.0, "Scale of the output video's frames.")
+                          "The output video's frames/s, > 0 (default: the input's, else 30).")
+_OUTPUT_SCALE = flags.DEFINE_float(
+    'output_scale', 1.0, "Scale of the output video's frames (whose sides must be "
+    + ', '.join(f'{lo} to {hi} pixels in {suffix}' for suffix, (lo, hi) in video.FRAME_SIDES.items())
+    + ').')
 _MAX_FRAMES = flags.DEFINE_integer('max_frames', None, 'Track only the first frames.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Print a progress line on stderr.')
 
 
 def main(argv: Sequence[str]) -> int:
-  """Tracks; a user's mistake is a ValueError or OSError (`cli.run` prints it in one line)."""
+  """Tracks; a user's mistake is a ValueError or OSError (`cli.run` prints it in one line).
+
+  Ctrl-C or SIGTERM (`cli.run`) unwinds through `video.atomic_output`: no output is left.
+  """
   del argv
-  try:
-    if not _INPUT.value:
-      raise ValueError('--input is required (a video file or a folder of images)')
-    if not _BOX.value:
-      raise ValueError('give at least one --box=x1,y1,x2,y2')
-    start_boxes = []
-    for k, text in enumerate(_BOX.value):
-      try:
-        start_boxes.append(boxes_lib.parse_box(text))
-      except ValueError as e:
-        raise ValueError(f'--box number {k + 1}: {e}') from None
-    track_files.check_outputs(_OUTPUT.value, _BOXES_OUT.value)
-    # Check the input before the slow model set-up.
-    with video.open_frames(_INPUT.value) as source:
-      for k, box in enumerate(start_boxes):
-        boxes_lib.validate_box(box, (source.height, source.width),
-                               f'--box number {k + 1} in the first frame of {_INPUT.value}:')
-    tracker = tracker_lib.load_tracker(_CHECKPOINT.value, _CONFIG.value,
-                                       precision=_PRECISION.value, seed=_SEED.value)
-    if _CONFIG.value:
-      print(f're3_jax.track: WARNING: tracking with RANDOM weights of model config '
-            f'{_CONFIG.value!r} (no checkpoint): the boxes are meaningless; this is for tests '
-            'and timing', file=sys.stderr)
-    elif not _CHECKPOINT.value:
-      print(f're3_jax.track: no --checkpoint: tracking with {tracker_lib.PRETRAINED_DESCRIPTION}',
-            file=sys.stderr)
-    line = progress.StatusLine() if _PROGRESS.value else None
-    report = None if line is None else (
-        lambda p: line.update(p.line(), final=bool(p.total) and p.frame >= p.total))
+  if not _INPUT.value:
+    raise ValueError('--input is required (a video file or a folder of images)')
+  if not _BOX.value:
+    raise ValueError('give at least one --box=x1,y1,x2,y2')
+  start_boxes = []
+  for k, text in enumerate(_BOX.value):
     try:
-      result = track_files.track_video_file(
-          tracker, _INPUT.value, start_boxes, max_frames=_MAX_FRAMES.value,
-          output=_OUTPUT.value, boxes_out=_BOXES_OUT.value, output_fps=_FPS.value,
-          output_scale=_OUTPUT_SCALE.value, progress=report)
-    finally:
-      if line is not None:
-        line.finish()
-  except KeyboardInterrupt:
-    print('re3_jax.track: interrupted; no output written', file=sys.stderr)
-    return 130
+      start_boxes.append(boxes_lib.parse_box(text))
+    except ValueError as e:
+      raise ValueError(f'--box number {k + 1}: {e}') from None
+  track_files.check_outputs(_OUTPUT.value, _BOXES_OUT.value)
+  track_files.check_settings(max_frames=_MAX_FRAMES.value, output_scale=_OUTPUT_SCALE.value,
+                             output_fps=_FPS.value)
+  # Check the input before the slow model set-up.
+  with video.open_frames(_INPUT.value) as source:
+    for k, box in enumerate(start_boxes):
+      boxes_lib.validate_box(box, (source.height, source.width),
+                             f'--box number {k + 1} in the first frame of {_INPUT.value}:')
+    if _OUTPUT.value:
+      track_files.output_size(_OUTPUT.value, (source.height, source.width), _OUTPUT_SCALE.value)
+  tracker = tracker_lib.load_tracker(_CHECKPOINT.value, _CONFIG.value,
+                                     precision=_PRECISION.value, seed=_SEED.value)
+  if _CONFIG.value:
+    print(f're3_jax.track: WARNING: tracking with RANDOM weights of model config '
+          f'{_CONFIG.value!r} (no checkpoint): the boxes are meaningless; this is for tests '
+          'and timing', file=sys.stderr)
+  elif not _CHECKPOINT.value:
+    print(f're3_jax.track: no --checkpoint: tracking with {tracker_lib.PRETRAINED_DESCRIPTION}',
+          file=sys.stderr)
+  line = progress.StatusLine() if _PROGRESS.value else None
+  report = None if line is None else (
+      lambda p: line.update(p.line(), final=bool(p.total) and p.frame >= p.total))
+  try:
+    result = track_files.track_video_file(
+        tracker, _INPUT.value, start_boxes, max_frames=_MAX_FRAMES.value,
+        output=_OUTPUT.value, boxes_out=_BOXES_OUT.value, output_fps=_FPS.value,
+        output_scale=_OUTPUT_SCALE.value, progress=report)
+  finally:
+    if line is not None:
+      line.finish()
   tracker_fps = 'n/a' if result.tracker_fps is None else f'{result.tracker_fps:.1f}'
   written = [str(p) for p in (result.output, result.boxes_out) if p is not None]
   print(f'tracked {len(result.object_ids)} object(s) through {result.num_frames} frames of '

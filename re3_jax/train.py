@@ -54,6 +54,7 @@ def main(argv):
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
   config = config_from_flags()
   workdir = pathlib.Path(_WORKDIR.value).expanduser()
+  loop.check_workdir(workdir)  # before the set-up
   print(f'training {config.model} ({config.precision}) on {jax.device_count()} '
         f'{jax.default_backend()} device(s), {jax.process_count()} process(es), workdir {workdir}',
         flush=True)

@@ -1,6 +1,11 @@
 """Tests of what the command lines share."""
 
 import dataclasses
+import importlib.util
+import os
+import pathlib
+import subprocess
+import sys
 
 from absl import flags
 from absl import logging
@@ -12,6 +17,9 @@ from re3_jax.input import pipeline
 from re3_jax.training import loop
 from re3_jax.training import stages as stages_lib
 from re3_jax.training import train_step
+from re3_jax.testing import fake_datasets
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_library_logs_quiet_unless_verbosity_is_given():
@@ -137,3 +145,50 @@ def test_a_field_type_without_a_text_form_is_refused_when_defined():
     table: dict = dataclasses.field(default_factory=dict)
   with pytest.raises(TypeError, match=r"Odd.table: no flag for type.*metadata"):
     cli.define_config_flags(Odd(), flag_values=flags.FlagValues())
+
+
+# A user's mistake, through each command line: one error line, status 1, no traceback.
+
+
+@pytest.mark.parametrize('args, error', [
+    (['re3_jax.train', '--workdir={tmp}/file', '--config.model=tiny'],
+     'workdir {tmp}/file is a file, not a folder'),
+    (['re3_jax.train', '--workdir={tmp}/file/run', '--config.model=tiny'],
+     'workdir {tmp}/file/run cannot be made: {tmp}/file is a file'),
+    (['re3_jax.input.builders.build', 'alov300', '--manual_dir={tmp}/missing',
+      '--data_dir={tmp}/built'],
+     '--manual_dir {tmp}/missing does not exist; alov300 is built from files downloaded by hand:'),
+    (['re3_jax.input.builders.build', 'imagenet_vid', '--manual_dir={tmp}/empty',
+      '--data_dir={tmp}/built'],
+     '--manual_dir {tmp}/empty is empty; imagenet_vid is built from files downloaded by hand:'),
+    (['re3_jax.input.builders.build', 'nope', '--manual_dir={tmp}', '--data_dir={tmp}/built'],
+     "unknown dataset 'nope': one of imagenet_vid, alov300, imagenet_det"),
+    (['re3_jax.input.synthetic', '--out={tmp}/s.png', '--image={tmp}/missing.jpg@1,2,30,40'],
+     'cannot read frame {tmp}/missing.jpg: '),
+    (['re3_jax.input.synthetic', '--out={tmp}/s.png', '--image={tmp}/otb/a/img/0001.jpg@1,2,3'],
+     "--image={tmp}/otb/a/img/0001.jpg@1,2,3: malformed box '1,2,3'"),
+    (['re3_jax.evaluate', '--dataset=otb:{tmp}/otb', '--sequences=nope', '--out={tmp}/out',
+      '--config=tiny'], 'otb:{tmp}/otb has no sequence nope (it has a)'),
+    (['re3_jax.evaluate', '--dataset=otb:{tmp}/missing', '--out={tmp}/out', '--config=tiny'],
+     'OTB dataset root {tmp}/missing is not a folder'),
+    (['re3_jax.convert', '--source={tmp}/missing', '--format=pytorch', '--out={tmp}/out'],
+     'no checkpoint at {tmp}/missing'),
+])
+def test_a_users_mistake_is_one_error_line(tmp_path, args, error):
+  if 'build' in args[0] and not importlib.util.find_spec('tensorflow_datasets'):
+    pytest.skip('the dataset builders need tensorflow_datasets')
+  (tmp_path / 'file').write_text('not a folder')
+  (tmp_path / 'empty').mkdir()
+  fake_datasets.write_otb_sequence(tmp_path / 'otb', 'a', [[10.0, 10, 20, 20]] * 2)
+  before = sorted(tmp_path.rglob('*'))
+  args = [a.format(tmp=tmp_path) for a in args]
+  proc = subprocess.run([sys.executable, '-m', *args], cwd=REPO, capture_output=True, text=True,
+                        timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO),
+                                              JAX_PLATFORMS='cpu'))
+  assert proc.returncode == 1, proc.stderr[-3000:]
+  assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  lines = proc.stderr.splitlines()
+  message = f'{args[0]}: error: {error.format(tmp=tmp_path)}'
+  assert any(line.startswith(message) for line in lines), proc.stderr[-3000:]
+  assert 'RANDOM weights' not in proc.stderr  # no model was set up
+  assert sorted(tmp_path.rglob('*')) == before  # nothing written

@@ -4,8 +4,10 @@ import json
 import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import jax.numpy as jnp
@@ -68,10 +70,21 @@ def expected_boxes(steady, frames, boxes):
   return np.asarray(out).transpose(1, 0, 2)  # (T, N, 4)
 
 
+CLI_ENV = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS='cpu')
+
+
 def run_cli(*args, cwd):
   return subprocess.run([sys.executable, '-m', 're3_jax.track', *args], cwd=cwd,
-                        capture_output=True, text=True, timeout=120,
-                        env=dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS='cpu'))
+                        capture_output=True, text=True, timeout=120, env=CLI_ENV)
+
+
+def write_mp4(path, frames, fps=15.0):
+  height, width = frames[0].shape[:2]
+  writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
+  assert writer.isOpened(), 'this OpenCV build cannot encode mp4v'
+  for frame in frames:
+    writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+  writer.release()
 
 
 def gif_frames(path):
@@ -125,11 +138,7 @@ def test_cli_folder_to_gif_and_csv(steady, checkpoint, clip, folder, tmp_path):
 
 def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):
   src = tmp_path / 'clip.mp4'
-  writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*'mp4v'), 15.0, (128, 96))
-  assert writer.isOpened(), 'this OpenCV build cannot encode mp4v'
-  for frame in clip.frames:
-    writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-  writer.release()
+  write_mp4(src, clip.frames)
   (tmp_path / 'out').mkdir()
   proc = run_cli(f'--checkpoint={checkpoint}', f'--input={src}', '--box=30,20,90,80',
                  '--output=out/tracked.mp4', '--boxes_out=out/boxes.json', '--output_scale=0.5',
@@ -164,11 +173,23 @@ def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):
     (['--box=1,1,9,9', '--output=o.avi'], r"unknown output video extension '\.avi' in o\.avi: "
                                           r'use \.mp4 or \.gif'),
     ([], r'give at least one --box'),
+    # Settings: checked before the model's set-up (an mp4v frame needs sides of 2 pixels).
+    (['--box=1,1,9,9', '--output=o.mp4', '--output_scale=1e-4'],
+     r'error: output_scale 0.0001 makes the 128x96 frames 1x1, but \.mp4 frames must be 2 to 8191 '
+     r'pixels a side: for o\.mp4 use an output_scale from 0\.0208 to 64$'),
+    (['--box=1,1,9,9', '--output=o.mp4', '--output_scale=100'], r'frames 12800x9600, but'),
+    (['--box=1,1,9,9', '--output_scale=0'], r'error: output_scale must be > 0, got 0$'),
+    (['--box=1,1,9,9', '--output=o.gif', '--fps=0'],
+     r"error: the output video's frames/s \(fps\) must be > 0, got 0$"),
+    (['--box=1,1,9,9', '--boxes_out=b.csv', '--max_frames=0'],
+     r'error: max_frames must be >= 1, got 0$'),
 ])
 def test_cli_errors_before_any_work(folder, tmp_path, args, message):
   proc = run_cli(f'--input={folder}', '--config=tiny', *args, cwd=tmp_path)
   assert proc.returncode == 1
-  assert re.search(message, proc.stderr), proc.stderr
+  assert re.search(message, proc.stderr.strip(), re.MULTILINE), proc.stderr
+  assert 'tracking with' not in proc.stderr  # the model was not set up
+  assert 'Traceback' not in proc.stderr
   assert not list(tmp_path.iterdir())
 
 
@@ -210,6 +231,13 @@ def test_input_errors(steady, folder, tmp_path):
     track_files.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'no' / 'o.gif')
   with pytest.raises(ValueError, match='not both'):
     tracker_lib.load_tracker('somewhere', 'tiny')
+  # A frame rate of 0 is an error, not the default (mp4v needs frames of 2x2 pixels or more).
+  with pytest.raises(ValueError, match=r"the output video's frames/s \(fps\) must be > 0, got 0"):
+    track_files.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'o.gif', output_fps=0)
+  with pytest.raises(ValueError, match=r'output_scale 0.01 makes the 128x96 frames 1x1, but \.mp4'):
+    track_files.track_video_file(tr, folder, [BOXES[0]], output=tmp_path / 'o.mp4',
+                                 output_scale=0.01)
+  assert track_files.output_size('o.gif', (96, 128), 0.01) == (1, 1)
   assert sorted(p.name for p in tmp_path.iterdir()) == ['empty', 'junk.mp4']
 
 
@@ -245,3 +273,31 @@ def test_failure_mid_run_leaves_no_output(steady, clip, tmp_path):
   assert proc.returncode == 1 and '006.png' in proc.stderr
   assert sorted(p.name for p in out.iterdir()) == ['old.gif']
   assert (out / 'old.gif').read_bytes() == b'an earlier result'
+
+
+@pytest.mark.parametrize('signum, status, said', [(signal.SIGTERM, 143, 'terminated (SIGTERM)'),
+                                                  (signal.SIGINT, 130, 'interrupted')])
+def test_cli_stopped_by_a_signal_leaves_no_output(clip, tmp_path, signum, status, said):
+  src = tmp_path / 'long.mp4'
+  write_mp4(src, [clip.frames[t % N_FRAMES] for t in range(300)])  # still tracking at the signal
+  out = tmp_path / 'out'
+  out.mkdir()
+  proc = subprocess.Popen(
+      [sys.executable, '-m', 're3_jax.track', '--config=tiny', f'--input={src}',
+       '--box=20,15,70,60', f'--output={out}/tracked.mp4', f'--boxes_out={out}/boxes.csv'],
+      cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
+  try:
+    deadline = time.monotonic() + 120
+    while not list(out.glob('.tracked.partial-*.mp4')):  # the video is being written
+      assert proc.poll() is None, proc.communicate()
+      assert time.monotonic() < deadline, 'no partial video after 120 s'
+      time.sleep(0.01)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=120)
+  finally:
+    if proc.poll() is None:
+      proc.kill()
+      proc.communicate()
+  assert proc.returncode == status, stderr[-3000:]
+  assert stderr.splitlines()[-1] == f're3_jax.track: {said}' and 'Traceback' not in stderr
+  assert not list(out.iterdir())  # neither partial files nor a half-written output

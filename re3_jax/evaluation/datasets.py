@@ -85,7 +85,7 @@ def select(seqs: Sequence[sequences.SequenceFiles], names: Sequence[str],
   VID video).
 
   Raises:
-    KeyError: naming the unknown names, `where`, and some known names.
+    ValueError: naming the unknown names, `where`, and some known names.
   """
   by_name = {s.name: s for s in seqs}
   chosen, unknown = [], []
@@ -97,7 +97,7 @@ def select(seqs: Sequence[sequences.SequenceFiles], names: Sequence[str],
       unknown.append(n)
   if unknown:
     known = ', '.join(list(by_name)[:10]) + (' ...' if len(by_name) > 10 else '')
-    raise KeyError(f'{where} has no sequence {", ".join(unknown)} (it has {known or "none"})')
+    raise ValueError(f'{where} has no sequence {", ".join(unknown)} (it has {known or "none"})')
   return tuple(chosen)
 
 
@@ -297,7 +297,7 @@ def open_dataset(spec: str, names: Sequence[str] | None = None) -> Dataset:
 
   Raises:
     ValueError: a bad spec; `sequences.SequenceError` for a damaged sequence;
-      FileNotFoundError for a root without sequences; KeyError for unknown names.
+      FileNotFoundError for a root without sequences; ValueError for unknown names.
   """
   kind, root = parse_spec(spec)
   if kind == 'vid':

@@ -1,6 +1,7 @@
 """The evaluation harness: every tracker on every sequence under each protocol (`run`),
 writing the result files, ``results.json``, the plots and optional videos; trackers by
-name (`make_tracker`). ``python -m re3_jax.evaluate`` is its command line, and its
+name (`make_tracker`). A sequence that cannot be evaluated is reported by name and left
+out; the others are scored. ``python -m re3_jax.evaluate`` is its command line, and its
 docstring lists the outputs."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from re3_jax.core import boxes as boxes_lib
 from re3_jax.evaluation import baselines
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import vot_metrics
@@ -106,14 +108,91 @@ def _chain(first, rest):
   yield from rest
 
 
+class SequenceFailed(ValueError):
+  """A sequence that could not be evaluated (`run` with ``fail_fast``); names it and its file."""
+
+
+def check_sequence(seq: sequences_lib.SequenceFiles) -> None:
+  """Checks a sequence before any tracker runs on it: its frames, and its first true box.
+
+  Raises:
+    SequenceError: a missing or unreadable frame, frames of different sizes,
+      no true box, or a first true box that is not a box or lies outside the
+      image (no tracker can start from it).
+  """
+  size = seq.check()
+  start = protocols_lib.first_truth(seq)
+  try:
+    boxes_lib.validate_box(seq.boxes[start], size, f'the first true box (frame {start})')
+  except ValueError as e:
+    raise sequences_lib.SequenceError(f'sequence {seq.name}: {e}') from None
+
+
+def _failure(seq: sequences_lib.SequenceFiles, error: Exception,
+             during: str | None = None) -> report_lib.SequenceFailure:
+  """`error` on `seq` as a failure naming the sequence and its ground-truth file."""
+  message = str(error)
+  prefix = f'sequence {seq.name}: '
+  if message.startswith(prefix):  # a SequenceError names the sequence already
+    message = message[len(prefix):]
+  if during:
+    message = f'{during}: {message}'
+  file = seq.groundtruth or seq.frame_paths[0].parent
+  return report_lib.SequenceFailure(seq.name, str(file), message)
+
+
+def _score(name: str, protocol: str, tracker: protocols_lib.Tracker,
+           seq: sequences_lib.SequenceFiles, burn_in: int, restart_gap: int,
+           burn_in_at_start: bool) -> tuple[report_lib.SequenceResult, str]:
+  """One tracker on one sequence under one protocol: its result and a summary line."""
+  if protocol == 'ope':
+    r = protocols_lib.run_ope(tracker, seq)
+    result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
+                                       ope=metrics.ope(r.boxes, seq.boxes),
+                                       got10k=metrics.got10k(r.boxes, seq.boxes))
+    return result, (f'success {result.ope.success_score:.3f}, '
+                    f'P@20 {result.ope.precision_score:.3f}, AO {result.got10k.ao:.3f}')
+  r = protocols_lib.run_vot(tracker, seq, burn_in=burn_in, restart_gap=restart_gap,
+                            burn_in_at_start=burn_in_at_start)
+  result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
+                                     vot=vot_metrics.vot(r.ious, r.kinds, burn_in,
+                                                         burn_in_at_start))
+  return result, (f'accuracy {result.vot.accuracy:.3f}, robustness '
+                  f'{result.vot.robustness:.3f}, {result.vot.failures} failures')
+
+
+def _write_result(out: pathlib.Path, result: report_lib.SequenceResult) -> None:
+  """The result files of one tracker on one sequence under one protocol."""
+  r, name = result.run, result.tracker
+  stem = results_lib.file_name(result.sequence)
+  if result.protocol == 'ope':
+    results_lib.write_boxes(out / name / 'otb' / f'{stem}.txt', r.boxes)
+    results_lib.write_boxes(out / name / 'got10k' / stem / f'{stem}_001.txt', r.boxes)
+    results_lib.write_times(out / name / 'got10k' / stem / f'{stem}_time.txt', r.frame_times)
+  else:
+    vot_dir = out / name / 'vot' / stem
+    vot_dir.mkdir(parents=True, exist_ok=True)
+    lines = map(results_lib.vot_line, r.kinds, r.failures, r.boxes)
+    (vot_dir / f'{stem}_001.txt').write_text(''.join(line + '\n' for line in lines))
+    results_lib.write_times(vot_dir / f'{stem}_time.txt', r.frame_times)
+
+
 def run(trackers: Mapping[str, protocols_lib.Tracker],
         seqs: Sequence[sequences_lib.SequenceFiles],
         out: str | os.PathLike, *, protocols: Sequence[str] = ('ope',),
         max_frames: int | None = None, video: bool = False,
         burn_in: int = vot_metrics.VOT_BURN_IN, restart_gap: int = vot_metrics.VOT_RESTART_GAP,
-        burn_in_at_start: bool = True, info: dict | None = None,
+        burn_in_at_start: bool = True, info: dict | None = None, fail_fast: bool = False,
         log: Callable[[str], None] = print) -> report_lib.Report:
   """Runs every tracker on every sequence under each protocol; writes and returns the report.
+
+  A sequence that cannot be evaluated (a ``ValueError`` or ``OSError`` while
+  checking, reading or tracking it: a missing frame, a first true box outside
+  the image, see `check_sequence`) is logged in one line naming it and its
+  ground-truth file, left out for every tracker (no result files; the overall
+  metrics are over the sequences scored) and listed in ``Report.failed``;
+  the others are still evaluated. With `fail_fast` the first such failure
+  raises `SequenceFailed` with the same message.
 
   Args:
     trackers: name -> tracker (`protocols.Tracker` interface), e.g. from `make_tracker`.
@@ -126,10 +205,15 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
     restart_gap: see `protocols.run_vot`.
     burn_in_at_start: see `protocols.run_vot`.
     info: extra settings stored in ``results.json``.
+    fail_fast: stop at the first sequence that fails.
     log: where progress lines go.
 
   Returns:
     The `report.Report` (also written to ``out/results.json``).
+
+  Raises:
+    SequenceFailed: with `fail_fast`, the first failure; without it, when
+      every sequence failed (nothing to score).
   """
   for p in protocols:
     if p not in PROTOCOLS:
@@ -153,49 +237,47 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
       'date': datetime.datetime.now().isoformat(timespec='seconds')})
   results: dict[tuple[str, str], list[report_lib.SequenceResult]] = {
       (t, p): [] for t in trackers for p in protocols}
-  total, done = len(seqs) * len(trackers) * len(protocols), 0
+  failed: list[report_lib.SequenceFailure] = []
+  per_seq = len(trackers) * len(protocols)
+  total, done = len(seqs) * per_seq, 0
   for seq in seqs:
-    seq.check()
+    scored, during = [], None
+    try:
+      check_sequence(seq)
+      for name, tracker in trackers.items():
+        during = f'{name} warm-up'
+        protocols_lib.warm_up(tracker, seq)
+        for protocol in protocols:
+          during = f'{name} {protocol}'
+          result, summary = _score(name, protocol, tracker, seq, burn_in, restart_gap,
+                                   burn_in_at_start)
+          scored.append(result)
+          tm = report_lib.timing([result.run])
+          log(f'[{done + len(scored)}/{total}] {name} {protocol} {seq.name}: {len(seq)} frames, '
+              f'{tm.fps:.1f} frames/s, {summary}')
+    except (ValueError, OSError) as e:
+      failure = _failure(seq, e, during)
+      if fail_fast:
+        raise SequenceFailed(str(failure)) from e
+      failed.append(failure)
+      done += per_seq
+      log(f'FAILED {failure} (left out; going on with the other sequences)')
+      continue
+    done += per_seq
     video_boxes = {}
-    for name, tracker in trackers.items():
-      protocols_lib.warm_up(tracker, seq)
-      for protocol in protocols:
-        if protocol == 'ope':
-          r = protocols_lib.run_ope(tracker, seq)
-          result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
-                                  ope=metrics.ope(r.boxes, seq.boxes),
-                                  got10k=metrics.got10k(r.boxes, seq.boxes))
-          stem = results_lib.file_name(seq.name)
-          results_lib.write_boxes(out / name / 'otb' / f'{stem}.txt', r.boxes)
-          results_lib.write_boxes(out / name / 'got10k' / stem / f'{stem}_001.txt', r.boxes)
-          results_lib.write_times(out / name / 'got10k' / stem / f'{stem}_time.txt', r.frame_times)
-          summary = (f'success {result.ope.success_score:.3f}, '
-                     f'P@20 {result.ope.precision_score:.3f}, AO {result.got10k.ao:.3f}')
-        else:
-          r = protocols_lib.run_vot(tracker, seq, burn_in=burn_in, restart_gap=restart_gap,
-                      burn_in_at_start=burn_in_at_start)
-          result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
-                                  vot=vot_metrics.vot(r.ious, r.kinds, burn_in, burn_in_at_start))
-          stem = results_lib.file_name(seq.name)
-          vot_dir = out / name / 'vot' / stem
-          vot_dir.mkdir(parents=True, exist_ok=True)
-          lines = map(results_lib.vot_line, r.kinds, r.failures, r.boxes)
-          (vot_dir / f'{stem}_001.txt').write_text(''.join(line + '\n' for line in lines))
-          results_lib.write_times(vot_dir / f'{stem}_time.txt', r.frame_times)
-          summary = (f'accuracy {result.vot.accuracy:.3f}, robustness '
-                     f'{result.vot.robustness:.3f}, {result.vot.failures} failures')
-        if protocol == 'ope' or name not in video_boxes:
-          video_boxes[name] = r.boxes
-        results[(name, protocol)].append(result)
-        done += 1
-        tm = report_lib.timing([r])
-        log(f'[{done}/{total}] {name} {protocol} {seq.name}: {len(seq)} frames, '
-            f'{tm.fps:.1f} frames/s, {summary}')
+    for result in scored:
+      _write_result(out, result)
+      results[(result.tracker, result.protocol)].append(result)
+      if result.protocol == 'ope' or result.tracker not in video_boxes:
+        video_boxes[result.tracker] = result.run.boxes
     if video:
       stem = results_lib.file_name(seq.name)
       path = write_video(seq, video_boxes, out / 'videos' / f'{stem}.mp4')
       log(f'wrote {path}')
-  report = report_lib.Report(results, info)
+  if len(failed) == len(seqs):
+    more = f' (and {len(failed) - 1} more, above)' if len(failed) > 1 else ''
+    raise SequenceFailed(f'no sequence could be evaluated: {failed[0]}{more}')
+  report = report_lib.Report(results, info, failed)
   (out / 'results.json').write_text(json.dumps(report.to_json(), indent=1))
   report_lib.plot_curves(report, out)
   return report

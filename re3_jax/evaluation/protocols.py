@@ -80,7 +80,8 @@ class Run(NamedTuple):
     return self.frame_times[self.kinds == vot_metrics.FrameKind.TRACKED]
 
 
-def _first_truth(seq: sequences_lib.SequenceFiles) -> int:
+def first_truth(seq: sequences_lib.SequenceFiles) -> int:
+  """The first frame with a true box: where the trackers start."""
   valid = np.flatnonzero(metrics.valid_truth(seq.boxes))
   if not len(valid):
     raise sequences_lib.SequenceError(f'sequence {seq.name} has no true box to start from')
@@ -89,7 +90,7 @@ def _first_truth(seq: sequences_lib.SequenceFiles) -> int:
 
 def warm_up(tracker: Tracker, seq: sequences_lib.SequenceFiles) -> None:
   """An untimed init and update on the sequence's first frames (compilation, allocation)."""
-  start = _first_truth(seq)
+  start = first_truth(seq)
   frame = seq.read(start)
   tracker.init(frame, seq.boxes[start])
   tracker.update(seq.read(start + 1) if start + 1 < len(seq) else frame)
@@ -100,7 +101,7 @@ def run_ope(tracker: Tracker, seq: sequences_lib.SequenceFiles) -> Run:
 
   Frames before the first frame with a true box are skipped (NaN boxes).
   """
-  start = _first_truth(seq)
+  start = first_truth(seq)
   n = len(seq)
   boxes = np.full((n, 4), np.nan, np.float32)
   kinds = np.zeros(n, np.int8)

@@ -39,6 +39,23 @@ class SequenceResult:
   vot: vot_metrics.VOTResult | None = None
 
 
+class SequenceFailure(NamedTuple):
+  """A sequence the harness could not evaluate (left out of every score).
+
+  Attributes:
+    sequence: the sequence's name.
+    file: its ground-truth file (else its frames' folder).
+    message: what went wrong (and with which tracker and protocol, if it was
+      tracking).
+  """
+  sequence: str
+  file: str
+  message: str
+
+  def __str__(self) -> str:
+    return f'sequence {self.sequence} ({self.file}): {self.message}'
+
+
 class Timing(NamedTuple):
   """Speed of a tracker over some runs (update calls only; init separately).
 
@@ -86,9 +103,12 @@ class Report:
   Attributes:
     results: (tracker, protocol) -> per-sequence results, in sequence order.
     info: the run's settings (datasets, trackers' descriptions, machine, date).
+    failed: the sequences that could not be evaluated (in no result; the
+      overall scores are over the others).
   """
   results: dict[tuple[str, str], list[SequenceResult]]
   info: dict
+  failed: list[SequenceFailure] = dataclasses.field(default_factory=list)
 
   def overall(self, tracker: str, protocol: str) -> dict:
     """The overall metrics and timing of one tracker under one protocol."""
@@ -114,10 +134,10 @@ class Report:
         per_seq[r.sequence] = d
       trackers.setdefault(tracker, {})[protocol] = {
           'overall': self.overall(tracker, protocol), 'sequences': per_seq}
-    return _clean({'info': self.info, 'trackers': trackers})
+    return _clean({'info': self.info, 'failed': self.failed, 'trackers': trackers})
 
   def table(self) -> str:
-    """Per-sequence and overall metrics as an aligned text table."""
+    """Per-sequence and overall metrics as an aligned text table (and the failed sequences)."""
     head = ['tracker', 'protocol', 'sequence', 'frames', 'success', 'P@20', 'AO', 'SR0.5',
             'SR0.75', 'acc', 'rob', 'avg', 'fail', 'fps', 'med ms', 'init ms']
     rows = []
@@ -143,6 +163,9 @@ class Report:
           o.get('got10k'), o.get('vot'), o['timing'])
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     lines = ['  '.join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in [head] + rows]
+    if self.failed:
+      lines.append(f'FAILED, not scored ({len(self.failed)} sequence(s)): '
+                   + ', '.join(f.sequence for f in self.failed))
     return '\n'.join(lines)
 
 

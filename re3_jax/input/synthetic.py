@@ -366,23 +366,38 @@ def procedural_sequence(rng: np.random.Generator, length: int, *,
 
 
 def _main(argv):
+  """The contact sheet; a bad ``--image`` or setting is a ValueError (`re3_jax.cli.run`)."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
+  from re3_jax.core import boxes as boxes_lib  # pylint: disable=g-import-not-at-top
+  from re3_jax.core import images as images_lib  # pylint: disable=g-import-not-at-top
   del argv
   fl = flags.FLAGS
+  if fl.sequences < 0 or fl.length < 1 or fl.frames_per_row < 1:
+    raise ValueError('--sequences must be >= 0, --length and --frames_per_row >= 1')
+  if not fl.sequences and not fl.image:
+    raise ValueError('nothing to show: --sequences=0 and no --image')
+  real = []
+  for spec in fl.image:  # read and check before the (slow) procedural sequences
+    path, at, box_text = spec.rpartition('@')
+    if not at or not path:
+      raise ValueError(f'--image={spec}: expected PATH@x1,y1,x2,y2')
+    image = images_lib.read_frame(path)
+    try:
+      box = boxes_lib.validate_box(boxes_lib.parse_box(box_text), image.shape[:2])
+    except ValueError as e:
+      raise ValueError(f'--image={spec}: {e}') from None
+    real.append((image, box))
   rng = np.random.default_rng(fl.seed)
   sequences = []
   start = time.perf_counter()
   for _ in range(fl.sequences):
     sequences.append(procedural_sequence(rng, fl.length))
   elapsed = time.perf_counter() - start
-  print(f'{fl.sequences} procedural sequences of {fl.length} frames: {elapsed:.2f} s '
-        f'({elapsed / (fl.sequences * fl.length) * 1e3:.2f} ms per frame incl. images)')
-  for spec in fl.image:
-    path, _, box = spec.rpartition('@')
-    with Image.open(path) as im:
-      image = np.asarray(im.convert('RGB'))
-    box = np.array([float(v) for v in box.split(',')], np.float32)
+  if fl.sequences:
+    print(f'{fl.sequences} procedural sequences of {fl.length} frames: {elapsed:.2f} s '
+          f'({elapsed / (fl.sequences * fl.length) * 1e3:.2f} ms per frame incl. images)')
+  for image, box in real:
     sequences.append(simulate(rng, image, box[None], fl.length, target=0))
   sheet = drawing.contact_sheet(sequences, frames_per_row=fl.frames_per_row)
   Image.fromarray(sheet).save(fl.out)
@@ -390,8 +405,8 @@ def _main(argv):
 
 
 if __name__ == '__main__':
-  from absl import app  # pylint: disable=g-import-not-at-top
   from absl import flags  # pylint: disable=g-import-not-at-top
+  from re3_jax import cli  # pylint: disable=g-import-not-at-top
 
   flags.DEFINE_string('out', None, 'Where to write the contact sheet (PNG).', required=True)
   flags.DEFINE_integer('sequences', 8, 'Procedural sequences to show.')
@@ -400,4 +415,4 @@ if __name__ == '__main__':
   flags.DEFINE_integer('frames_per_row', 8, 'Frames shown per sequence.')
   flags.DEFINE_multi_string('image', [], 'Also simulate over a real image: PATH@x1,y1,x2,y2 '
                             '(the target box, pixels). Repeatable.')
-  app.run(_main)
+  cli.run(_main)

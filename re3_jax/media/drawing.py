@@ -62,13 +62,17 @@ def annotate(frame: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
   return np.asarray(image)
 
 
+def scaled_size(height: int, width: int, scale: float) -> tuple[int, int]:
+  """(height, width) scaled by `scale`, rounded, at least 1 pixel each: `resize`'s size."""
+  return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def resize(frame: np.ndarray, scale: float) -> np.ndarray:
-  """`frame` scaled by `scale` (at least 1x1 pixel); unchanged for scale 1."""
+  """`frame` scaled by `scale` (`scaled_size`); unchanged for scale 1."""
   if scale == 1:
     return frame
-  h, w = frame.shape[:2]
-  size = (max(1, round(w * scale)), max(1, round(h * scale)))
-  return np.asarray(Image.fromarray(frame).resize(size, Image.Resampling.BILINEAR))
+  h, w = scaled_size(*frame.shape[:2], scale)
+  return np.asarray(Image.fromarray(frame).resize((w, h), Image.Resampling.BILINEAR))
 
 
 GREEN, RED = (0, 255, 0), (255, 0, 0)

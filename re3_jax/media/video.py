@@ -14,9 +14,11 @@ its own 256-colour palette with Pillow and appended to the file at once).
 
 `atomic_output` gives a hidden temporary name beside an output file and moves
 it into place only when the work succeeded; on an error or Ctrl-C the
-temporary file is deleted, so a file at the output's name is always complete.
+temporary file is deleted, so a file at the output's name is always complete
+(the command lines turn SIGTERM into the same unwinding: `re3_jax.cli.run`).
 
-Errors name the file (and frame): `VideoError`, a `ValueError`.
+Errors name the file (and frame): `VideoError`, a `ValueError`. A writer refuses
+frames its format cannot hold (`FRAME_SIDES`) and a frame rate that is not > 0.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ MP4_FOURCC = 'mp4v'
 DEFAULT_FPS = 30.0
 # Browsers show GIF frame delays under 20 ms as 100 ms; GIF delays are in 10 ms units.
 MIN_GIF_DELAY_MS = 20
+# The sides an output frame may have, in pixels: OpenCV's mp4v encoder (FFmpeg's MPEG-4
+# Part 2) refuses a side of 1 or over 8191 (measured, OpenCV 4); GIF stores sizes in 16 bits.
+FRAME_SIDES = {'.mp4': (2, 8191), '.gif': (1, 65535)}
 
 class VideoError(ValueError):
   """An input or output that cannot be used; the message names the file (and frame)."""
@@ -205,8 +210,18 @@ def check_output_suffix(path: str | os.PathLike, allowed: Sequence[str], what: s
   return suffix
 
 
+def check_frame_size(size: tuple[int, int], suffix: str) -> str | None:
+  """Why frames of `size` (height, width) cannot be written as `suffix`; None if they can."""
+  lo, hi = FRAME_SIDES[suffix]
+  if all(lo <= side <= hi for side in size):
+    return None
+  return f'{suffix} frames must be {lo} to {hi} pixels a side'
+
+
 class VideoWriter:
   """Writes RGB frames of one size to a video file; `close` finishes the file."""
+
+  SUFFIX = ''
 
   def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
     self.path = pathlib.Path(path)
@@ -214,6 +229,10 @@ class VideoWriter:
     if not (np.isfinite(self.fps) and self.fps > 0):
       raise VideoError(f'{self.path}: frames per second must be > 0, got {fps}')
     self.height, self.width = size
+    problem = check_frame_size(size, self.SUFFIX)
+    if problem:
+      raise VideoError(f'cannot write {self.path}: its frames would be {self.width}x{self.height} '
+                       f'(width x height), but {problem}')
     self.count = 0
 
   def write(self, frame: np.ndarray) -> None:
@@ -239,6 +258,8 @@ class VideoWriter:
 class Mp4Writer(VideoWriter):
   """An MPEG-4 (``mp4v``) file through OpenCV."""
 
+  SUFFIX = '.mp4'
+
   def __init__(self, path, fps, size):
     super().__init__(path, fps, size)
     self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*MP4_FOURCC),
@@ -261,6 +282,8 @@ class GifWriter(VideoWriter):
   ``save_all`` keeps every frame until the end). The frame delay is 1/fps
   rounded to GIF's 10 ms units, at least `MIN_GIF_DELAY_MS`.
   """
+
+  SUFFIX = '.gif'
 
   def __init__(self, path, fps, size):
     super().__init__(path, fps, size)

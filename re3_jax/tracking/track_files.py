@@ -155,6 +155,44 @@ def check_outputs(output: str | os.PathLike | None, boxes_out: str | os.PathLike
       raise video.VideoError(f'cannot write {what} {path}: folder {path.parent} does not exist')
 
 
+def check_settings(*, max_frames: int | None = None, output_scale: float = 1.0,
+                   output_fps: float | None = None) -> None:
+  """Checks `track_video_file`'s settings before any work (see `output_size` for the scale's
+  upper bound, which depends on the input).
+
+  Raises:
+    ValueError: `max_frames` given and < 1; `output_scale` or `output_fps`
+      (given) not a number > 0.
+  """
+  if max_frames is not None and max_frames < 1:
+    raise ValueError(f'max_frames must be >= 1, got {max_frames}')
+  if not (np.isfinite(output_scale) and output_scale > 0):
+    raise ValueError(f'output_scale must be > 0, got {output_scale:g}')
+  if output_fps is not None and not (np.isfinite(output_fps) and output_fps > 0):
+    raise ValueError(f"the output video's frames/s (fps) must be > 0, got {output_fps:g}")
+
+
+def output_size(output: str | os.PathLike, input_size: tuple[int, int],
+                output_scale: float = 1.0) -> tuple[int, int]:
+  """The (height, width) of `output`'s frames: the input's (height, width) scaled.
+
+  Raises:
+    ValueError: `output_scale` not > 0, or making frames that `output`'s
+      format cannot hold (`video.FRAME_SIDES`; the message gives the scales
+      that can).
+  """
+  check_settings(output_scale=output_scale)
+  size = drawing.scaled_size(*input_size, output_scale)
+  suffix = pathlib.Path(output).suffix.lower()
+  problem = video.check_frame_size(size, suffix)
+  if problem:
+    lo, hi = video.FRAME_SIDES[suffix]
+    raise ValueError(f'output_scale {output_scale:g} makes the {input_size[1]}x{input_size[0]} '
+                     f'frames {size[1]}x{size[0]}, but {problem}: for {output} use an '
+                     f'output_scale from {lo / min(input_size):.3g} to {hi / max(input_size):.3g}')
+  return size
+
+
 def _host_rgb(frame, name: str) -> np.ndarray:
   """`frame` as a host uint8 (H, W, 3) array (other layouts checked by `images.to_rgb`)."""
   if isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and \
@@ -187,8 +225,9 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
     boxes_out: a ``.csv`` or ``.json`` file of the boxes to write.
     fps: the input's frames per second, recorded in the JSON and the default
       of `output_fps`.
-    output_fps: the output video's frames per second (default `fps`, else 30).
-    output_scale: scale of the output video's frames (e.g. 0.5 for a small GIF).
+    output_fps: the output video's frames per second (> 0; default `fps`, else 30).
+    output_scale: scale of the output video's frames (e.g. 0.5 for a small GIF;
+      see `output_size`).
     num_frames: the expected frame count, for progress lines.
     input_name: how to name the input in errors and in the JSON.
     progress: called with a `Progress` after each frame.
@@ -198,7 +237,8 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
 
   Raises:
     ValueError: a bad box (naming it; a box entirely outside the first frame
-      included), no frames, an unknown output extension, or a frame of another
+      included), no frames, an unknown output extension, a bad `output_scale`
+      or `output_fps` (`check_settings`, `output_size`), or a frame of another
       size (`video.VideoError`, naming the frame).
   """
   start_boxes = [np.asarray(b, np.float32) for b in start_boxes]
@@ -210,8 +250,7 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
   check_outputs(output, boxes_out)
   output = None if output is None else pathlib.Path(output)
   boxes_out = None if boxes_out is None else pathlib.Path(boxes_out)
-  if not output_scale > 0:
-    raise ValueError(f'output_scale must be > 0, got {output_scale}')
+  check_settings(output_scale=output_scale, output_fps=output_fps)
   frames = iter(frames)
   t0 = time.perf_counter()
   first = next(frames, None)
@@ -227,7 +266,7 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
   labels = [str(i) for i in object_ids]
   colors = [drawing.color(k) for k in range(len(object_ids))]
   out_fps = output_fps or fps or video.DEFAULT_FPS
-  out_size = (max(1, round(height * output_scale)), max(1, round(width * output_scale)))
+  out_size = output_size(output, (height, width), output_scale) if output else None
 
   results = []
   track_time, track_frames_timed, write_time = 0.0, 0, 0.0
@@ -295,8 +334,7 @@ def track_video_file(tracker: tracker_lib.Re3Tracker, input_path: str | os.PathL
     ValueError: the errors of `video.open_frames` and `track_frames`, each
       naming the file, frame or box.
   """
-  if max_frames is not None and max_frames < 1:
-    raise ValueError(f'max_frames must be >= 1, got {max_frames}')
+  check_settings(max_frames=max_frames)
   check_outputs(kwargs.get('output'), kwargs.get('boxes_out'))  # before decoding anything
   with video.open_frames(input_path) as source:
     total = source.num_frames

@@ -288,6 +288,21 @@ class _Writer:
       self.jsonl.close()
 
 
+def check_workdir(workdir: str | pathlib.Path) -> None:
+  """Checks that `workdir` is a folder or can be made one (before any set-up).
+
+  Raises:
+    NotADirectoryError: `workdir`, or a folder above it, is a file.
+  """
+  workdir = pathlib.Path(workdir)
+  for path in (workdir, *workdir.parents):
+    if path.is_dir():
+      return
+    if path.exists():
+      raise NotADirectoryError(f'workdir {workdir} is a file, not a folder' if path == workdir
+                               else f'workdir {workdir} cannot be made: {path} is a file')
+
+
 def train(config: TrainConfig, workdir: str | pathlib.Path, *,
           validation: Callable[[Any], dict[str, float]] | None = None,
           stop_after: int | None = None, flagfile: str | None = None) -> dict[str, Any]:
@@ -312,8 +327,10 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
     FloatingPointError: a step's loss was not finite.
     ValueError: the workdir holds a checkpoint of another model, or the config
       cannot run (see the messages).
+    NotADirectoryError: the workdir is a file (`check_workdir`).
   """
   workdir = pathlib.Path(workdir).absolute()
+  check_workdir(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   model_config = config.model_config()
   mesh = train_step.make_mesh()

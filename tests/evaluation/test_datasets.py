@@ -44,7 +44,7 @@ def test_otb_root(tmp_path):
   ds = datasets.open_dataset(f'otb:{tmp_path}')
   assert ds.kind == 'otb' and ds.names == ['Basketball', 'Crossing', 'Jogging.1', 'Jogging.2']
   assert ds.select(['Jogging', 'Crossing']).names == ['Jogging.1', 'Jogging.2', 'Crossing']
-  with pytest.raises(KeyError, match='no sequence Nope .*it has Basketball'):
+  with pytest.raises(ValueError, match='no sequence Nope .*it has Basketball'):
     ds.select(['Nope'])
   # A sequence folder is a one-sequence root.
   assert datasets.otb(tmp_path / 'Crossing').names == ['Crossing']

@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from re3_jax.evaluation import baselines
+from re3_jax.evaluation import datasets
 from re3_jax.evaluation import harness
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import vot_metrics
@@ -28,6 +29,7 @@ from re3_jax.evaluation import protocols
 from re3_jax.evaluation import results
 from re3_jax.media import sequences
 from re3_jax.media import synthetic_clips
+from re3_jax.testing import fake_datasets
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 K = vot_metrics.FrameKind
@@ -35,11 +37,12 @@ TRUTH = np.array([10.0, 10, 30, 30])
 
 
 def make_sequence(folder: pathlib.Path, n: int, name: str | None = None,
-                  missing=()) -> sequences.SequenceFiles:
-  """n 40x40 PNG frames (frame t is all t + 1) with a fixed true box; NaN truth at `missing`."""
+                  missing=(), side: int = 40) -> sequences.SequenceFiles:
+  """n side x side PNG frames (frame t is all t + 1) with a fixed true box; NaN truth at
+  `missing`."""
   (folder / 'img').mkdir(parents=True)
   for t in range(n):
-    Image.fromarray(np.full((40, 40, 3), t + 1, np.uint8)).save(folder / f'img/{t + 1:04d}.png')
+    Image.fromarray(np.full((side, side, 3), t + 1, np.uint8)).save(folder / f'img/{t + 1:04d}.png')
   boxes = np.tile(TRUTH, (n, 1)).astype(np.float32)
   boxes[list(missing)] = np.nan
   paths = tuple(sorted((folder / 'img').iterdir()))
@@ -192,6 +195,80 @@ def test_run_writes_files_that_rescore_to_the_json(tmp_path):
   assert 'OVERALL (2)' in table and 'vid/7' in table and len(table.splitlines()) == 1 + 4 * 3
   with pytest.raises(ValueError, match='unknown protocol'):
     harness.run(trackers, seqs, tmp_path / 'x', protocols=('otb',))
+
+
+def write_otb_with_a_bad_start(root: pathlib.Path) -> pathlib.Path:
+  """An OTB root of three 5-frame 64x48 sequences; ``b_outside``'s first box lies outside."""
+  good = np.tile([10.0, 10, 20, 20], (5, 1))
+  fake_datasets.write_otb_sequence(root, 'a_good', good)
+  fake_datasets.write_otb_sequence(root, 'b_outside', np.tile([200.0, 100, 20, 20], (5, 1)))
+  fake_datasets.write_otb_sequence(root, 'c_good', good + 2)
+  return root
+
+
+class FailingTracker(ScriptedTracker):
+  """A scripted tracker that raises a ValueError on the sequence whose frames are `bad_size`."""
+
+  def __init__(self, bad_size):
+    super().__init__()
+    self.bad_size = bad_size
+
+  def init(self, frame, box):
+    if frame.shape[:2] == self.bad_size:
+      raise ValueError('this tracker cannot start here')
+
+  def update(self, frame):
+    return TRUTH
+
+
+def test_a_sequence_that_fails_is_named_and_left_out(tmp_path):
+  seqs = datasets.otb(write_otb_with_a_bad_start(tmp_path / 'otb')).sequences
+  lines = []
+  report = harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'out',
+                       protocols=('ope', 'vot'), log=lines.append)
+  gt = tmp_path / 'otb/b_outside/groundtruth_rect.txt'
+  message = (f'sequence b_outside ({gt}): the first true box (frame 0) [199.0, 99.0, 219.0, '
+             '119.0] lies entirely outside the 64x48 (width x height) image')
+  assert [str(f) for f in report.failed] == [message]
+  [failed_line] = [line for line in lines if 'b_outside' in line]
+  assert failed_line.startswith(f'FAILED {message}')
+  assert [line.split(':')[0] for line in lines if line.startswith('[')] == [
+      '[1/6] t ope a_good', '[2/6] t vot a_good', '[5/6] t ope c_good', '[6/6] t vot c_good']
+  # The mean is over the scored sequences; the failed one has no result files.
+  assert [r.sequence for r in report.results[('t', 'ope')]] == ['a_good', 'c_good']
+  assert report.overall('t', 'ope')['sequences'] == 2
+  assert not list(tmp_path.glob('out/t/*/b_outside*'))
+  saved = json.loads((tmp_path / 'out/results.json').read_text())
+  assert saved['failed'] == [{'sequence': 'b_outside', 'file': str(gt),
+                              'message': message.split('): ', 1)[1]}]
+  assert saved['trackers']['t']['ope']['overall']['sequences'] == 2
+  assert sorted(saved['trackers']['t']['vot']['sequences']) == ['a_good', 'c_good']
+  assert report.table().splitlines()[-1] == 'FAILED, not scored (1 sequence(s)): b_outside'
+  # --fail_fast: the same message, at once.
+  with pytest.raises(harness.SequenceFailed) as e:
+    harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'fast', fail_fast=True,
+                log=lambda _: None)
+  assert str(e.value) == message
+  assert not (tmp_path / 'fast/results.json').exists()
+  # Every sequence failed: nothing to score is an error.
+  with pytest.raises(harness.SequenceFailed, match='no sequence could be evaluated: sequence '
+                     'b_outside'):
+    harness.run({'t': ScriptedTracker()}, seqs[1:2], tmp_path / 'none', log=lambda _: None)
+
+
+def test_a_tracker_error_leaves_the_sequence_out_for_every_tracker(tmp_path):
+  seqs = [make_sequence(tmp_path / 'a', 6), make_sequence(tmp_path / 'b', 6, side=32),
+          make_sequence(tmp_path / 'c', 6, side=32)]
+  Image.fromarray(np.full((50, 32, 3), 2, np.uint8)).save(tmp_path / 'c/img/0002.png')
+  report = harness.run({'ok': ScriptedTracker(), 'picky': FailingTracker((40, 40))}, seqs,
+                       tmp_path / 'out', log=lambda _: None)
+  assert [(f.sequence, f.file) for f in report.failed] == [
+      ('a', str(tmp_path / 'a/img')), ('c', str(tmp_path / 'c/img'))]  # no ground-truth file
+  assert report.failed[0].message == 'picky warm-up: this tracker cannot start here'
+  assert report.failed[1].message.startswith('frame 1 ') and 'is 32x50' in report.failed[1].message
+  # 'ok' ran on a, but a is left out for every tracker.
+  assert [r.sequence for r in report.results[('ok', 'ope')]] == ['b']
+  assert sorted(p.name for p in (tmp_path / 'out/ok/otb').iterdir()) == ['b.txt']
 
 
 def test_result_lines_round_trip():
@@ -390,6 +467,30 @@ def test_command_line(sequences_dir, tiny, tmp_path):
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 40
 
 
+def test_command_line_reports_a_failed_sequence_and_scores_the_others(tmp_path):
+  root = write_otb_with_a_bad_start(tmp_path / 'otb')
+  message = (f'sequence b_outside ({root / "b_outside/groundtruth_rect.txt"}): the first true box '
+             '(frame 0) [199.0, 99.0, 219.0, 119.0] lies entirely outside the 64x48 (width x '
+             'height) image')
+  command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=re3', '--config=tiny',
+             f'--dataset=otb:{root}']
+  result = subprocess.run(command + [f'--out={tmp_path / "out"}'], cwd=REPO, capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert f'FAILED {message}' in result.stdout and 'OVERALL (2)' in result.stdout
+  assert result.stderr.splitlines()[-1] == (
+      f're3_jax.evaluate: error: 1 of 3 sequences failed and are not scored: {message}')
+  saved = json.loads((tmp_path / 'out/results.json').read_text())
+  assert [f['sequence'] for f in saved['failed']] == ['b_outside']
+  assert sorted(saved['trackers']['re3']['ope']['sequences']) == ['a_good', 'c_good']
+  # --fail_fast: the same message, as the command's error, and nothing written.
+  result = subprocess.run(command + [f'--out={tmp_path / "fast"}', '--fail_fast'], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
+  assert result.stderr.splitlines()[-1] == f're3_jax.evaluate: error: {message}'
+  assert not (tmp_path / 'fast/results.json').exists()
+
+
 def test_command_line_runs_the_shipped_model_without_weights_given(sequences_dir, tmp_path):
   command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=re3',
              f'--dataset=otb:{sequences_dir}', '--sequences=otb_crossing', '--max_frames=10',
@@ -419,8 +520,9 @@ def test_command_line_runs_nanotrack(sequences_dir, nanotrack_dir, tmp_path):
 
 
 def test_command_line_refuses_nanotrack_without_models(tmp_path):
+  fake_datasets.write_otb_sequence(tmp_path / 'otb', 'a', [[10.0, 10, 20, 20]] * 2)
   command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=opencv_nano',
-             f'--dataset=otb:{tmp_path}', f'--out={tmp_path / "out"}']
+             f'--dataset=otb:{tmp_path / "otb"}', f'--out={tmp_path / "out"}']
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 1, result.stderr[-3000:]
   assert 're3_jax.evaluate: error: opencv_nano needs the NanoTrack v2 models: pass ' \

@@ -142,6 +142,17 @@ def test_writer_errors(tmp_path):
       writer.write(solid((1, 1, 1), h=10, w=10))
   with pytest.raises(video.VideoError, match='frames per second must be > 0'):
     video.open_video_writer(tmp_path / 'o.mp4', 0, (H, W))
+  # mp4v cannot encode a 1-pixel side (OpenCV's writer fails to open: no encoder to blame).
+  with pytest.raises(video.VideoError, match=r'o\.mp4: its frames would be 1x1 \(width x height\), '
+                     r'but \.mp4 frames must be 2 to 8191 pixels a side'):
+    video.open_video_writer(tmp_path / 'o.mp4', 10, (1, 1))
+  with pytest.raises(video.VideoError, match=r'its frames would be 8192x2 '):
+    video.open_video_writer(tmp_path / 'o.mp4', 10, (2, 8192))
+  for side in video.FRAME_SIDES['.mp4']:  # the limits are the encoder's
+    with video.open_video_writer(tmp_path / f'{side}.mp4', 10, (2, side)) as writer:
+      writer.write(np.zeros((2, side, 3), np.uint8))
+    assert len(read_mp4(tmp_path / f'{side}.mp4')) == 1
+  assert not (tmp_path / 'o.mp4').exists()
   # The GIF delay is in 10 ms units and at least 20 ms.
   assert video.GifWriter(tmp_path / 'a.gif', 30, (H, W)).delay_ms == 30
   assert video.GifWriter(tmp_path / 'b.gif', 100, (H, W)).delay_ms == 20
