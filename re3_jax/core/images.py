@@ -7,8 +7,8 @@ Rules (documented in README):
   dtypes are rejected too.
 * Grayscale (H, W) or (H, W, 1) is repeated to three channels; RGBA (H, W, 4)
   drops its alpha channel. A stack of frames is (T, H, W, C) with C in 1, 3, 4
-  (a 3-D stack would be ambiguous with one (H, W, 3) frame). Channel order is RGB (OpenCV reads BGR: convert with
-  ``cv2.cvtColor(img, cv2.COLOR_BGR2RGB)``).
+  (a 3-D stack would be ambiguous with one (H, W, 3) frame). Channel order is
+  RGB (OpenCV reads BGR: convert with ``cv2.cvtColor(img, cv2.COLOR_BGR2RGB)``).
 """
 
 from __future__ import annotations

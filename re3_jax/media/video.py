@@ -41,7 +41,8 @@ DEFAULT_FPS = 30.0
 # Browsers show GIF frame delays under 20 ms as 100 ms; GIF delays are in 10 ms units.
 MIN_GIF_DELAY_MS = 20
 # The sides an output frame may have, in pixels: OpenCV's mp4v encoder (FFmpeg's MPEG-4
-# Part 2) refuses a side of 1 or over 8191 (measured with OpenCV 5.0); GIF stores sizes in 16 bits.
+# Part 2) refuses a side of 1 or over 8191 (measured with OpenCV 5.0); GIF stores sizes in
+# 16 bits.
 FRAME_SIDES = {'.mp4': (2, 8191), '.gif': (1, 65535)}
 
 class VideoError(ValueError):
