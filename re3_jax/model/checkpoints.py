@@ -41,7 +41,10 @@ class DamagedCheckpointError(ValueError):
 
   @classmethod
   def of(cls, path: str | os.PathLike, error: BaseException) -> DamagedCheckpointError:
-    """The error for checkpoint `path`, which failed with `error` (its first line kept)."""
+    """The error for checkpoint `path`, which failed with `error`: the first line of its
+    first cause (orbax wraps tensorstore's precise one)."""
+    while error.__cause__ is not None:
+      error = error.__cause__
     text = str(error).strip().splitlines()
     detail = text[0][:300] if text else ''
     return cls(f'checkpoint {path} is damaged: {type(error).__name__}: {detail}')
@@ -225,7 +228,7 @@ def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig
       raise error
     failures.append(error)
     if path != candidates[-1]:
-      logging.warning('%s; restoring the previous checkpoint', error)
+      logging.warning('%s; trying the previous checkpoint', error)
   raise DamagedCheckpointError(f'no checkpoint in {pathlib.Path(directory).absolute()} '
                                'restores: ' + '; '.join(map(str, failures)))
 
