@@ -202,6 +202,7 @@ def _assert_same_run(workdir, straight):
   jax.tree.map(np.testing.assert_array_equal, a, b)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('stop', [5, 6])
 def test_resume_between_logs_logs_what_an_uninterrupted_run_logs(tmp_path, plateau_straight,
                                                                  stop):
@@ -234,6 +235,7 @@ def _poison(step_dir, aside):
   checkpointer.close()
 
 
+@pytest.mark.slow
 def test_a_damaged_newest_checkpoint_resumes_from_the_previous_one(tmp_path, plateau_straight,
                                                                     caplog):
   ckpt = tmp_path / 'checkpoints'
