@@ -6,9 +6,16 @@ Layout of a parameters checkpoint directory::
   DIR/params/       the parameter pytree, an orbax StandardCheckpointer save
 
 `load_params` also accepts a directory whose numbered subdirectories
-(``DIR/<step>/``) hold that layout, and then restores the highest step. The
-training loop writes ``DIR/<step>/params/`` (beside its optimiser state) with
-one ``DIR/config.json`` for all steps; that is accepted too.
+(``DIR/<step>/``) hold that layout, and then restores the highest step that
+restores: a damaged step (a truncated or missing file, unreadable metadata,
+non-finite parameters) is skipped with a warning naming its directory and the
+error, and the next older one is tried; nothing is deleted. The training loop
+writes ``DIR/<step>/params/`` (beside its optimiser state) with one
+``DIR/config.json`` for all steps; that is accepted too.
+
+Parameters are checked to be finite where they are written (`save_params`:
+converted and exported weights) and read (`load_params`): a NaN or infinity is
+a `ValueError` naming the variable (``fc6/w``) and the checkpoint.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import os
 import pathlib
 
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,6 +33,58 @@ from re3_jax import model
 
 CONFIG_FILE = 'config.json'
 PARAMS_DIR = 'params'
+DAMAGED_SUFFIX = '.damaged'
+
+
+class DamagedCheckpointError(ValueError):
+  """A checkpoint that does not restore (damaged files, non-finite parameters); names it."""
+
+  @classmethod
+  def of(cls, path: str | os.PathLike, error: BaseException) -> DamagedCheckpointError:
+    """The error for checkpoint `path`, which failed with `error`: the first line of its
+    first cause (orbax wraps tensorstore's precise one)."""
+    while error.__cause__ is not None:
+      error = error.__cause__
+    text = str(error).strip().splitlines()
+    detail = text[0][:300] if text else ''
+    return cls(f'checkpoint {path} is damaged: {type(error).__name__}: {detail}')
+
+
+def leaf_name(path) -> str:
+  """A parameter's tree path as the weights name it: ``fc6/w``."""
+  return '/'.join(str(getattr(k, 'key', getattr(k, 'idx', getattr(k, 'name', k)))) for k in path)
+
+
+def check_finite(params, where: str) -> None:
+  """Raises a ValueError naming the first parameter of `params` holding a NaN or infinity.
+
+  One host-side check per leaf. Arrays replicated over several processes are
+  read from this process's first shard (which holds all of it).
+  """
+  for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+      leaf = leaf.addressable_data(0)
+    values = np.asarray(leaf)
+    if not jnp.issubdtype(values.dtype, jnp.inexact):
+      continue
+    finite = np.isfinite(values.astype(np.float32))  # bfloat16 included
+    if not finite.all():
+      raise ValueError(f'{where}: parameter {leaf_name(path)} is not finite '
+                       f'({finite.size - int(finite.sum())} of {finite.size} values are NaN '
+                       'or infinite)')
+
+
+def set_aside(path: str | os.PathLike) -> pathlib.Path:
+  """Renames a damaged checkpoint directory to ``NAME.damaged`` (``.damaged.2``, ...): kept, not
+  deleted, and no longer a numbered step. Returns the new path."""
+  path = pathlib.Path(path)
+  target = path.with_name(path.name + DAMAGED_SUFFIX)
+  n = 1
+  while target.exists():
+    n += 1
+    target = path.with_name(f'{path.name}{DAMAGED_SUFFIX}.{n}')
+  path.rename(target)
+  return target
 
 
 def save_params(directory: str | os.PathLike, params, config: model.ModelConfig) -> pathlib.Path:
@@ -36,6 +96,7 @@ def save_params(directory: str | os.PathLike, params, config: model.ModelConfig)
   directory = pathlib.Path(directory).absolute()
   _check_tree(jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), params),
               config, f'the parameters given for {directory}')
+  check_finite(params, f'the parameters given for {directory}')
   directory.mkdir(parents=True, exist_ok=True)
   checkpointer = ocp.StandardCheckpointer()
   checkpointer.save(directory / PARAMS_DIR, params)
@@ -70,15 +131,20 @@ def export_params(source: str | os.PathLike, out: str | os.PathLike,
 
 def resolve(directory: str | os.PathLike) -> pathlib.Path:
   """The parameters checkpoint in `directory` or in its highest numbered subdirectory."""
+  return _candidates(directory)[0]
+
+
+def _candidates(directory: str | os.PathLike) -> list[pathlib.Path]:
+  """The parameters checkpoint in `directory`, or its numbered subdirectories' (highest first)."""
   directory = pathlib.Path(directory).absolute()
   if (directory / PARAMS_DIR).exists() and _config_path(directory).exists():
-    return directory
+    return [directory]
   if directory.is_dir():
-    steps = sorted((int(p.name), p) for p in directory.iterdir()
-                   if p.name.isdigit() and (p / PARAMS_DIR).exists()
-                   and _config_path(p).exists())
+    steps = sorted(((int(p.name), p) for p in directory.iterdir()
+                    if p.name.isdigit() and (p / PARAMS_DIR).exists()
+                    and _config_path(p).exists()), reverse=True)
     if steps:
-      return steps[-1][1]
+      return [p for _, p in steps]
   raise FileNotFoundError(
       f'{directory} holds no re3_jax checkpoint: expected {CONFIG_FILE} and {PARAMS_DIR}/ '
       'in it or in a numbered subdirectory')
@@ -126,7 +192,9 @@ def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig
 
   Args:
     directory: a directory written by `save_params`, or one holding such
-      directories in numbered subdirectories (the highest is restored).
+      directories in numbered subdirectories (the highest that restores is
+      restored; each damaged higher one is skipped with a warning that names
+      it and its error).
     expected_config: if given, the checkpoint's architecture must match it
       (dtype fields may differ).
 
@@ -135,22 +203,48 @@ def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig
 
   Raises:
     FileNotFoundError: no checkpoint there.
-    ValueError: the stored parameters do not match the stored config, or the
-      config does not match `expected_config`; the message names the leaf.
+    DamagedCheckpointError: (a ValueError) the checkpoint, or every numbered
+      one, does not restore: unreadable files, parameters that do not match
+      the stored config, or non-finite parameters (the message names the
+      directory and the variable).
+    ValueError: the config does not match `expected_config`.
   """
-  path = resolve(directory)
-  config = load_config(path)
-  if expected_config is not None:
-    if not same_architecture(config, expected_config):
-      raise ValueError(f'checkpoint {path} holds model {config} but {expected_config} '
-                       'was expected')
+  candidates = _candidates(directory)
+  failures = []
+  for path in candidates:
+    try:
+      config = load_config(path)
+    except ValueError as e:
+      error = DamagedCheckpointError.of(path, e)
+    else:
+      if expected_config is not None and not same_architecture(config, expected_config):
+        raise ValueError(f'checkpoint {path} holds model {config} but {expected_config} '
+                         'was expected')
+      try:
+        return _restore(path, config), config
+      except Exception as e:  # pylint: disable=broad-except  (damage shows in many ways)
+        error = DamagedCheckpointError.of(path, e)
+    if len(candidates) == 1:
+      raise error
+    failures.append(error)
+    if path != candidates[-1]:
+      logging.warning('%s; trying the previous checkpoint', error)
+  raise DamagedCheckpointError(f'no checkpoint in {pathlib.Path(directory).absolute()} '
+                               'restores: ' + '; '.join(map(str, failures)))
+
+
+def _restore(path: pathlib.Path, config: model.ModelConfig):
+  """The parameters of the checkpoint `path`, checked against `config` and to be finite."""
   checkpointer = ocp.StandardCheckpointer()
-  metadata = checkpointer.metadata(path / PARAMS_DIR).item_metadata
-  _check_tree(metadata, config, f'the parameters in {path}')
-  # An explicit sharding: the checkpoint may come from a run on other devices or hosts.
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  target = jax.tree_util.tree_map(
-      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), metadata)
-  params = checkpointer.restore(path / PARAMS_DIR, target)
-  checkpointer.close()
-  return params, config
+  try:
+    metadata = checkpointer.metadata(path / PARAMS_DIR).item_metadata
+    _check_tree(metadata, config, 'its parameters')
+    # An explicit sharding: the checkpoint may come from a run on other devices or hosts.
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    target = jax.tree_util.tree_map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), metadata)
+    params = checkpointer.restore(path / PARAMS_DIR, target)
+  finally:
+    checkpointer.close()
+  check_finite(params, 'its parameters')
+  return params

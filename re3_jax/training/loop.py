@@ -6,13 +6,20 @@ its command line. What it writes under ``workdir``:
 * ``checkpoints/<step>/{params,opt_state,meta}`` (orbax; atomic, the last
   ``keep_checkpoints`` kept, written asynchronously) and
   ``checkpoints/config.json`` (the model config). ``meta`` holds the step, the
-  RNG key, the curriculum stage and its plateau statistics and the input
-  iterator's state, so a resumed run continues exactly. The tracker and
+  RNG key, the curriculum stage and its plateau statistics, the input
+  iterator's state and the metrics summed since the last log, so a resumed run
+  continues exactly: its parameters, and the lines it logs, are those of an
+  uninterrupted run. A run resumes from its newest checkpoint that restores: a
+  damaged newer one (unreadable files or metadata, non-finite parameters) is
+  named in a warning with its error and moved aside to
+  ``checkpoints/<step>.damaged``, never deleted; when none restores, the
+  error names the directory and each step's error. The tracker and
   evaluation restore the parameters alone:
   ``checkpoints.load_params(workdir + '/checkpoints')``.
 * ``train_config.json`` (the effective `TrainConfig`), TensorBoard event
   files in ``tb/`` and the same scalars as JSON lines in ``metrics.jsonl``
-  (process 0 only).
+  (process 0 only). A resumed run first drops the lines of steps after its
+  checkpoint (a killed run may have logged some), so each step is logged once.
 
 Metrics stay on the device and are averaged over the ``log_every`` steps
 between progress lines; only then do they reach the host, and only then is the
@@ -31,6 +38,7 @@ from typing import Any, Callable
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
@@ -231,7 +239,48 @@ class _Checkpoints:
         params=ocp.args.StandardRestore(abstract.params),
         opt_state=ocp.args.StandardRestore(abstract.opt_state),
         meta=ocp.args.JsonRestore()))
+    checkpoints.check_finite(out['params'], 'its parameters')
     return out['params'], out['opt_state'], out['meta']
+
+  def restore_newest(self, abstract: train_step.TrainState):
+    """(step, params, opt_state, meta) of the newest checkpoint that restores.
+
+    A damaged newer step (unreadable files or metadata, non-finite parameters)
+    is named in a warning with its error, and once an older one has restored it
+    is moved aside to ``<step>.damaged`` (`checkpoints.set_aside`): kept, and
+    out of the way of the checkpoint this run writes at that step again.
+
+    Raises:
+      checkpoints.DamagedCheckpointError: no checkpoint restores (nothing is
+        moved then); the message names the directory and each step's error.
+    """
+    damaged = []
+    steps = sorted(self.manager.all_steps(), reverse=True)
+    for step in steps:
+      try:
+        restored = self.restore(step, abstract)
+      except Exception as e:  # pylint: disable=broad-except  (damage shows in many ways)
+        damaged.append(checkpoints.DamagedCheckpointError.of(self.directory / str(step), e))
+        if step != steps[-1]:
+          logging.warning('%s; trying the previous checkpoint', damaged[-1])
+        continue
+      if damaged:
+        self._set_aside([newer for newer in self.manager.all_steps() if newer > step])
+      return (step,) + restored
+    raise checkpoints.DamagedCheckpointError(
+        f'no checkpoint in {self.directory} restores: ' + '; '.join(map(str, damaged)))
+
+  def _set_aside(self, steps: list[int]) -> None:
+    if jax.process_count() > 1:  # every process has tried the damaged steps
+      multihost_utils.sync_global_devices('re3_jax: checkpoints restored')
+    if jax.process_index() == 0:
+      for step in steps:
+        moved = checkpoints.set_aside(self.directory / str(step))
+        logging.warning('resuming from an older checkpoint: the damaged step %d is kept as %s',
+                        step, moved)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices('re3_jax: damaged checkpoints set aside')
+    self.manager.reload()
 
   def close(self):
     self.manager.wait_until_finished()
@@ -257,13 +306,61 @@ def _write_atomic(path: pathlib.Path, text: str) -> None:
     tmp.write_text(text)
 
 
-class _Writer:
-  """TensorBoard scalars (process 0), or nothing if tensorboardX is missing."""
+def _metric_sums(acc, steps: int) -> dict[str, Any]:
+  """The metrics summed since the last log, for a checkpoint's metadata.
 
-  def __init__(self, directory: pathlib.Path, jsonl: pathlib.Path):
+  Exact: each sum is a float32 (or other dtype's) value, which a JSON double
+  holds without rounding.
+  """
+  sums = {k: [v.item(), str(v.dtype)] for k, v in jax.device_get(acc or {}).items()}
+  return {'steps': steps, 'sums': sums}
+
+
+def _restore_metric_sums(state: dict[str, Any] | None, sharding):
+  """`_metric_sums`' (sums, steps) back on the devices; (None, 0) for checkpoints without them."""
+  if not state or not state['steps']:
+    return None, 0
+  sums = {k: np.asarray(v, np.dtype(dtype)) for k, (v, dtype) in state['sums'].items()}
+  return _to_global(sums, sharding), int(state['steps'])
+
+
+def _drop_lines_after(jsonl: pathlib.Path, step: int) -> None:
+  """Rewrites ``metrics.jsonl`` (atomically) without its lines of steps after `step`.
+
+  A run resumed from a checkpoint at `step` logs the later steps again (a
+  killed run may have logged some past its last checkpoint). A last line that
+  does not parse (cut short by the kill) goes too; other lines that do not
+  parse are kept as they are.
+  """
+  lines = jsonl.read_text().splitlines(keepends=True)
+  kept = []
+  for n, line in enumerate(lines):
+    try:
+      after = json.loads(line)['step'] > step
+    except (ValueError, KeyError, TypeError):
+      after = n == len(lines) - 1
+    if not after:
+      kept.append(line if line.endswith('\n') else line + '\n')
+  if kept != lines:
+    _write_atomic(jsonl, ''.join(kept))
+    logging.info('%s: dropped %d line(s) logged after step %d', jsonl, len(lines) - len(kept),
+                 step)
+
+
+class _Writer:
+  """TensorBoard scalars and ``metrics.jsonl`` lines (process 0); no TensorBoard event files if
+  tensorboardX is missing.
+
+  ``metrics.jsonl`` keeps its lines up to step `logged_through` (-1: none)
+  and continues after them.
+  """
+
+  def __init__(self, directory: pathlib.Path, jsonl: pathlib.Path, logged_through: int):
     self.writer = self.jsonl = None
     if jax.process_index() != 0:
       return
+    if jsonl.exists():
+      _drop_lines_after(jsonl, logged_through)
     self.jsonl = jsonl.open('a')
     try:
       from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
@@ -311,7 +408,8 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
   Args:
     config: the run.
     workdir: where checkpoints, logs and the effective config go; a workdir
-      with checkpoints is resumed from its latest one.
+      with checkpoints is resumed from its newest one that restores (see the
+      module docstring).
     validation: ``hook(params) -> metrics`` run every ``eval_every`` steps;
       default `make_validation`.
     stop_after: stop (without a final checkpoint) after this step; for tests of
@@ -325,8 +423,9 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
 
   Raises:
     FloatingPointError: a step's loss was not finite.
-    ValueError: the workdir holds a checkpoint of another model, or the config
-      cannot run (see the messages).
+    ValueError: the workdir holds a checkpoint of another model, none of its
+      checkpoints restores (`checkpoints.DamagedCheckpointError`), or the
+      config cannot run (see the messages).
     NotADirectoryError: the workdir is a file (`check_workdir`).
   """
   workdir = pathlib.Path(workdir).absolute()
@@ -336,7 +435,6 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
   mesh = train_step.make_mesh()
   optimizer = train_step.make_optimizer(config.optim, model_config.tower_keys)
   ckpt_dir = workdir / 'checkpoints'
-  ckpts = _Checkpoints(ckpt_dir, config.keep_checkpoints)
   curriculum = curriculum_lib.Curriculum(config.curriculum)
   total = config.steps
   if total <= 0 and not curriculum.finite:
@@ -349,76 +447,79 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
                                                     else config.tower_chunk),
                                        remat=config.remat, stepwise=config.stepwise)
   rep = train_step.replicated(mesh)
-
-  start = ckpts.latest()
-  input_state = None
-  if start is None:
-    state = train_step.init_state(jax.random.key(config.seed), model_config, optimizer)
-    params = state.params
-    if config.pretrained_tower:
-      path = None if config.pretrained_tower == 'download' else config.pretrained_tower
-      params = model.with_pretrained_tower(params, model_config, path)
-    if config.init_params:
-      params = _initial_params(config.init_params, model_config)
-    elif config.centred_head:
-      params = _centre_head(params)
-    state = state._replace(params=params, opt_state=optimizer.init(params))
-    step = 0
-    if jax.process_index() == 0:
-      ckpt_dir.mkdir(parents=True, exist_ok=True)
-      _write_atomic(ckpt_dir / checkpoints.CONFIG_FILE, model_config.to_json())
-  else:
-    stored = checkpoints.load_config(ckpt_dir)
-    if not checkpoints.same_architecture(stored, model_config):
-      raise ValueError(f'{ckpt_dir} holds checkpoints of model {stored}, not of {model_config}: '
-                       'use another workdir or the same model')
-    abstract = jax.eval_shape(lambda: train_step.init_state(jax.random.key(0), model_config,
-                                                            optimizer))
-    abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=rep),
-                            abstract)
-    params, opt_state, meta = ckpts.restore(start, abstract)
-    state = train_step.TrainState(
-        params=params, opt_state=opt_state, step=jnp.asarray(meta['step'], jnp.int32),
-        key=jax.random.wrap_key_data(jnp.asarray(meta['key'], jnp.uint32)),
-        nonfinite_step=jnp.asarray(-1, jnp.int32))
-    step = int(meta['step'])
-    curriculum.load_state_dict(meta['curriculum'])
-    input_state = meta['input']
-    logging.info('resumed %s at step %d (stage %d)', ckpt_dir, step, curriculum.stage_index)
-  state = _to_global(state, rep)
-  if jax.process_index() == 0:
-    _write_atomic(workdir / 'train_config.json', config.to_json())
-    if flagfile is not None:
-      _write_atomic(workdir / 'flags.txt', flagfile)
-  writer = _Writer(workdir / 'tb', workdir / 'metrics.jsonl')
-  validation = validation or (make_validation(config) if config.eval_every else None)
-
-  def validate(step):
-    values = validation(state.params)
-    writer.scalars(step, values)
-    print(f'step {step}: validation ' + ', '.join(f'{k} {v:.4f}' for k, v in values.items()),
-          flush=True)
-    return values
-
-  def make_input():
-    stage = curriculum.stage
-    return pipeline.Pipeline(config.data, seq_len=stage.unrolls, batch_size=stage.batch,
-                             seed=config.seed, stage=curriculum.stage_index)
-
-  def save(step):
-    meta = {'step': step, 'key': np.asarray(jax.random.key_data(state.key)).tolist(),
-            'curriculum': curriculum.state_dict(), 'input': inputs.get_state(),
-            'model': json.loads(model_config.to_json())}
-    ckpts.save(step, state, meta)
-
-  inputs = make_input()
-  if input_state is not None:
-    inputs.set_state(input_state)
-  last: dict[str, Any] = {}
-  last_loss = 0.0  # only the plateau rule reads losses, and it gets them at log steps
-  acc, acc_steps = None, 0
-  tick, tick_step = time.perf_counter(), step
+  ckpts = _Checkpoints(ckpt_dir, config.keep_checkpoints)
+  inputs = writer = None
   try:
+    input_state = None
+    acc, acc_steps = None, 0  # the metrics summed since the last log (on the device)
+    logged_through = -1  # metrics.jsonl's lines up to this step stay (a new run: none)
+    if ckpts.latest() is None:
+      state = train_step.init_state(jax.random.key(config.seed), model_config, optimizer)
+      params = state.params
+      if config.pretrained_tower:
+        path = None if config.pretrained_tower == 'download' else config.pretrained_tower
+        params = model.with_pretrained_tower(params, model_config, path)
+      if config.init_params:
+        params = _initial_params(config.init_params, model_config)
+      elif config.centred_head:
+        params = _centre_head(params)
+      state = state._replace(params=params, opt_state=optimizer.init(params))
+      step = 0
+      if jax.process_index() == 0:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        _write_atomic(ckpt_dir / checkpoints.CONFIG_FILE, model_config.to_json())
+    else:
+      stored = checkpoints.load_config(ckpt_dir)
+      if not checkpoints.same_architecture(stored, model_config):
+        raise ValueError(f'{ckpt_dir} holds checkpoints of model {stored}, not of '
+                         f'{model_config}: use another workdir or the same model')
+      abstract = jax.eval_shape(lambda: train_step.init_state(jax.random.key(0), model_config,
+                                                              optimizer))
+      abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=rep),
+                              abstract)
+      step, params, opt_state, meta = ckpts.restore_newest(abstract)
+      state = train_step.TrainState(
+          params=params, opt_state=opt_state, step=jnp.asarray(meta['step'], jnp.int32),
+          key=jax.random.wrap_key_data(jnp.asarray(meta['key'], jnp.uint32)),
+          nonfinite_step=jnp.asarray(-1, jnp.int32))
+      curriculum.load_state_dict(meta['curriculum'])
+      input_state = meta['input']
+      acc, acc_steps = _restore_metric_sums(meta.get('metrics'), rep)
+      logged_through = step
+      logging.info('resumed %s at step %d (stage %d)', ckpt_dir, step, curriculum.stage_index)
+    state = _to_global(state, rep)
+    if jax.process_index() == 0:
+      _write_atomic(workdir / 'train_config.json', config.to_json())
+      if flagfile is not None:
+        _write_atomic(workdir / 'flags.txt', flagfile)
+    writer = _Writer(workdir / 'tb', workdir / 'metrics.jsonl', logged_through)
+    validation = validation or (make_validation(config) if config.eval_every else None)
+
+    def validate(step):
+      values = validation(state.params)
+      writer.scalars(step, values)
+      print(f'step {step}: validation ' + ', '.join(f'{k} {v:.4f}' for k, v in values.items()),
+            flush=True)
+      return values
+
+    def make_input():
+      stage = curriculum.stage
+      return pipeline.Pipeline(config.data, seq_len=stage.unrolls, batch_size=stage.batch,
+                               seed=config.seed, stage=curriculum.stage_index)
+
+    def save(step):
+      meta = {'step': step, 'key': np.asarray(jax.random.key_data(state.key)).tolist(),
+              'curriculum': curriculum.state_dict(), 'input': inputs.get_state(),
+              'metrics': _metric_sums(acc, acc_steps),
+              'model': json.loads(model_config.to_json())}
+      ckpts.save(step, state, meta)
+
+    inputs = make_input()
+    if input_state is not None:
+      inputs.set_state(input_state)
+    last: dict[str, Any] = {}
+    last_loss = 0.0  # only the plateau rule reads losses, and it gets them at log steps
+    tick, tick_step = time.perf_counter(), step
     if validation is not None and config.eval_every and step == 0:
       last.update(validate(0))  # the untrained level
     while (total <= 0 and not curriculum.done) or step < total:
@@ -471,7 +572,9 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
     if int(state.nonfinite_step) < 0 and ckpts.latest() != step:
       save(step)
   finally:
-    inputs.close()
+    if inputs is not None:
+      inputs.close()
     ckpts.close()
-    writer.close()
+    if writer is not None:
+      writer.close()
   return dict(last, step=step, stage=curriculum.stage_index)

@@ -164,6 +164,118 @@ def test_nonfinite_loss_stops_with_the_step_and_keeps_the_good_checkpoint(tmp_pa
   assert checkpoints.resolve(tmp_path / 'checkpoints').name == '2'
 
 
+# Two stages of one shape (one compile); the plateau rule, reading the logged loss means, ends
+# the first at step 6 (min_rel_improvement=1: no window improves). Logs at 3, 6, 9, checkpoints
+# at 4, 8 and the end (9): a run stopped at 5 or 6 resumes from 4, between two logs.
+PLATEAU = CONFIG.replace(
+    steps=9, log_every=3, checkpoint_every=4,
+    curriculum=curriculum.CurriculumConfig(
+        stages=stages_lib.parse_stages('2x4,2x4', '0.5,0.25'), advance='plateau', window=3,
+        patience=1, min_steps=3, ema_decay=0.5, min_rel_improvement=1.0))
+_TIMING = ('steps_per_s', 'frames_per_s')
+
+
+def _logged(workdir):
+  """metrics.jsonl's rows without the timings (which no two runs share)."""
+  rows = [json.loads(l) for l in (workdir / 'metrics.jsonl').read_text().splitlines()]
+  return [{k: v for k, v in r.items() if k not in _TIMING} for r in rows]
+
+
+def _meta(workdir, step):
+  return json.loads((workdir / 'checkpoints' / str(step) / 'meta' / 'metadata').read_text())
+
+
+@pytest.fixture(scope='module')
+def plateau_straight(tmp_path_factory):
+  """An uninterrupted PLATEAU run's workdir."""
+  workdir = tmp_path_factory.mktemp('straight')
+  loop.train(PLATEAU, workdir)
+  return workdir
+
+
+def _assert_same_run(workdir, straight):
+  """The run in `workdir` logged and computed what the uninterrupted one did, bit for bit."""
+  assert _logged(workdir) == _logged(straight)
+  assert _meta(workdir, 9)['curriculum'] == _meta(straight, 9)['curriculum']
+  a, _ = _params(straight)
+  b, _ = _params(workdir)
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('stop', [5, 6])
+def test_resume_between_logs_logs_what_an_uninterrupted_run_logs(tmp_path, plateau_straight,
+                                                                 stop):
+  """The metric sums since the last log are part of the checkpoint, and lines logged after it
+  (step 6, when the run stopped there) are dropped and logged again: no step twice."""
+  rows = _logged(plateau_straight)
+  assert [r['step'] for r in rows] == [3, 6, 9] and [r['stage'] for r in rows] == [0, 0, 1]
+  loop.train(PLATEAU, tmp_path, stop_after=stop)
+  assert checkpoints.resolve(tmp_path / 'checkpoints').name == '4'
+  assert [r['step'] for r in _logged(tmp_path)] == [3, 6][:stop // 3]
+  assert loop.train(PLATEAU, tmp_path)['step'] == 9
+  _assert_same_run(tmp_path, plateau_straight)
+
+
+def _truncate_largest(directory):
+  largest = max((f for f in directory.rglob('*') if f.is_file()), key=lambda f: f.stat().st_size)
+  data = largest.read_bytes()
+  largest.write_bytes(data[:len(data) // 2])
+
+
+def _poison(step_dir, aside):
+  """Rewrites a checkpoint's parameters with a NaN in fc6/w (the original moved to `aside`)."""
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  params, _ = checkpoints.load_params(step_dir)
+  params['fc6']['w'] = params['fc6']['w'].at[0, 0].set(np.nan)
+  shutil.move(step_dir / 'params', aside)
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(step_dir / 'params', params)
+  checkpointer.wait_until_finished()
+  checkpointer.close()
+
+
+@pytest.mark.slow
+def test_a_damaged_newest_checkpoint_resumes_from_the_previous_one(tmp_path, plateau_straight,
+                                                                    caplog):
+  ckpt = tmp_path / 'checkpoints'
+  loop.train(PLATEAU, tmp_path, stop_after=8)  # checkpoints 4 and 8, logs 3 and 6
+  _truncate_largest(ckpt / '8' / 'params')
+  with caplog.at_level('WARNING'):
+    assert loop.train(PLATEAU, tmp_path)['step'] == 9
+  # Named, resumed from 4 (exactly: the run from 4 is the uninterrupted run's), kept aside
+  # (never deleted) out of the way of the new checkpoint 8.
+  assert any(f'checkpoint {ckpt / "8"} is damaged' in r.getMessage() for r in caplog.records)
+  assert any(f'kept as {ckpt / "8.damaged"}' in r.getMessage() for r in caplog.records)
+  assert (ckpt / '8.damaged' / 'params').is_dir()
+  _assert_same_run(tmp_path, plateau_straight)
+  # An empty metadata file, then non-finite parameters: each time, back to 8 and on to 9.
+  (ckpt / '9' / 'meta' / 'metadata').write_bytes(b'')
+  loop.train(PLATEAU, tmp_path)
+  _poison(ckpt / '9', tmp_path / 'good_params_9')
+  caplog.clear()
+  with caplog.at_level('WARNING'):
+    loop.train(PLATEAU, tmp_path)
+  assert any('fc6/w is not finite' in r.getMessage() for r in caplog.records)
+  assert (ckpt / '9.damaged' / 'meta').is_dir() and (ckpt / '9.damaged.2' / 'params').is_dir()
+  _assert_same_run(tmp_path, plateau_straight)
+  # None restores: an error naming the directory; nothing is moved.
+  for step in (4, 8, 9):
+    (ckpt / str(step) / 'meta' / 'metadata').write_bytes(b'')
+  with pytest.raises(ValueError, match=f'no checkpoint in {ckpt} restores: checkpoint '
+                     f'{ckpt / "9"} is damaged: JSONDecodeError'):
+    loop.train(PLATEAU, tmp_path)
+  assert all((ckpt / str(step) / 'params').is_dir() for step in (4, 8, 9))
+  # The command line says so in one line, without a traceback.
+  run = subprocess.run([sys.executable, '-m', 're3_jax.train', f'--workdir={tmp_path}',
+                        '--config.model=tiny', '--config.steps=9'], cwd=REPO,
+                       capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, JAX_PLATFORMS='cpu'))
+  assert run.returncode == 1, run.stderr[-3000:]
+  assert f're3_jax.train: error: no checkpoint in {ckpt} restores' in run.stderr
+  assert 'Traceback' not in run.stderr, run.stderr[-3000:]
+
+
 def test_workdir_of_another_model_is_refused_and_keeps_its_flags(tmp_path):
   loop.train(CONFIG.replace(steps=2), tmp_path, flagfile='--config.steps=2\n')
   config_json = (tmp_path / 'train_config.json').read_text()
