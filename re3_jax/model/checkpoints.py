@@ -20,6 +20,7 @@ a `ValueError` naming the variable (``fc6/w``) and the checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 
@@ -181,10 +182,18 @@ def _check_tree(tree, config, what):
                        f'{config.name!r} needs {tuple(leaf.shape)}')
 
 
+def architecture_difference(stored: model.ModelConfig, wanted: model.ModelConfig) -> str:
+  """How `stored` differs from `wanted` in its parameters (names and dtypes aside), e.g.
+  ``lstm_units 16 (not 8), crop_size 111 (not 95)``; empty if they describe the same ones."""
+  ignored = {'name', 'dtype', 'param_dtype'}
+  return ', '.join(f'{f.name} {getattr(stored, f.name)} (not {getattr(wanted, f.name)})'
+                   for f in dataclasses.fields(stored)
+                   if f.name not in ignored and getattr(stored, f.name) != getattr(wanted, f.name))
+
+
 def same_architecture(a: model.ModelConfig, b: model.ModelConfig) -> bool:
   """Whether two configs describe the same parameters (names and dtypes aside)."""
-  arch = lambda c: c.replace(name='', dtype='float32', param_dtype='float32')
-  return arch(a) == arch(b)
+  return not architecture_difference(a, b)
 
 
 def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig | None = None):
@@ -218,8 +227,8 @@ def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig
       error = DamagedCheckpointError.of(path, e)
     else:
       if expected_config is not None and not same_architecture(config, expected_config):
-        raise ValueError(f'checkpoint {path} holds model {config} but {expected_config} '
-                         'was expected')
+        raise ValueError(f'checkpoint {path} holds another model than the one expected: '
+                         f'{architecture_difference(config, expected_config)}')
       try:
         return _restore(path, config), config
       except Exception as e:  # pylint: disable=broad-except  (damage shows in many ways)

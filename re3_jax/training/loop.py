@@ -205,7 +205,8 @@ def _initial_params(source: str, model_config: model.ModelConfig):
   params, stored = checkpoints.load_params(source)
   if not checkpoints.same_architecture(stored, model_config):
     raise ValueError(f'init_params {source} holds model {stored.name!r}, not the architecture '
-                     f'of {model_config.name!r}: {stored} vs {model_config}')
+                     f'of {model_config.name!r}: '
+                     f'{checkpoints.architecture_difference(stored, model_config)}')
   return model.cast_params(jax.tree.map(jnp.asarray, params), jnp.dtype(model_config.param_dtype))
 
 
@@ -471,8 +472,9 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
     else:
       stored = checkpoints.load_config(ckpt_dir)
       if not checkpoints.same_architecture(stored, model_config):
-        raise ValueError(f'{ckpt_dir} holds checkpoints of model {stored}, not of '
-                         f'{model_config}: use another workdir or the same model')
+        raise ValueError(f'{ckpt_dir} holds checkpoints of another model: '
+                         f'{checkpoints.architecture_difference(stored, model_config)}; use '
+                         'another workdir or the same model')
       abstract = jax.eval_shape(lambda: train_step.init_state(jax.random.key(0), model_config,
                                                               optimizer))
       abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=rep),

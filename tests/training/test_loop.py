@@ -280,7 +280,7 @@ def test_workdir_of_another_model_is_refused_and_keeps_its_flags(tmp_path):
   loop.train(CONFIG.replace(steps=2), tmp_path, flagfile='--config.steps=2\n')
   config_json = (tmp_path / 'train_config.json').read_text()
   other = CONFIG.replace(model='small', steps=4)
-  with pytest.raises(ValueError, match='holds checkpoints of model'):
+  with pytest.raises(ValueError, match=r'holds checkpoints of another model: conv_channels \(8, 16'):
     loop.train(other, tmp_path, flagfile='--config.model=small\n')
   # The refused command wrote nothing: flags.txt still reruns the run in the workdir.
   assert (tmp_path / 'flags.txt').read_text() == '--config.steps=2\n'
