@@ -26,6 +26,7 @@ import jax
 
 from re3_jax import cli
 from re3_jax.training import loop
+from re3_jax.training import records
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints and logs go.', required=True)
 _CONFIG = cli.define_config_flags(loop.TrainConfig())
@@ -54,7 +55,7 @@ def main(argv):
                                num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value)
   config = config_from_flags()
   workdir = pathlib.Path(_WORKDIR.value).expanduser()
-  loop.check_workdir(workdir)  # before the set-up
+  records.check_workdir(workdir)  # before the set-up
   print(f'training {config.model} ({config.precision}) on {jax.device_count()} '
         f'{jax.default_backend()} device(s), {jax.process_count()} process(es), workdir {workdir}',
         flush=True)

@@ -38,10 +38,8 @@ from typing import Any, Callable
 
 from absl import logging
 import jax
-from jax.experimental import multihost_utils
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
@@ -51,10 +49,10 @@ from re3_jax.evaluation import metrics
 from re3_jax.evaluation import protocols
 from re3_jax.input import pipeline
 from re3_jax.input import synthetic
-from re3_jax.media import video
 from re3_jax.model import checkpoints
 from re3_jax.tracking import tracker
 from re3_jax.training import curriculum as curriculum_lib
+from re3_jax.training import records
 from re3_jax.training import train_step
 
 _VALIDATION_SEED = 1 << 30  # procedural validation clips never come from the training stream
@@ -216,191 +214,6 @@ def _centre_head(params):
   return dict(params, fc_output=head)
 
 
-class _Checkpoints:
-  """Orbax checkpoints of params, optimiser state and JSON metadata."""
-
-  def __init__(self, directory: pathlib.Path, keep: int):
-    self.directory = directory
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True,
-                                           create=True)
-    self.manager = ocp.CheckpointManager(directory, options=options,
-                                         item_names=('params', 'opt_state', 'meta'))
-
-  def latest(self) -> int | None:
-    return self.manager.latest_step()
-
-  def save(self, step: int, state: train_step.TrainState, meta: dict) -> None:
-    self.manager.save(step, args=ocp.args.Composite(
-        params=ocp.args.StandardSave(state.params),
-        opt_state=ocp.args.StandardSave(state.opt_state),
-        meta=ocp.args.JsonSave(meta)))
-
-  def restore(self, step: int, abstract: train_step.TrainState):
-    out = self.manager.restore(step, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(abstract.params),
-        opt_state=ocp.args.StandardRestore(abstract.opt_state),
-        meta=ocp.args.JsonRestore()))
-    checkpoints.check_finite(out['params'], 'its parameters')
-    return out['params'], out['opt_state'], out['meta']
-
-  def restore_newest(self, abstract: train_step.TrainState):
-    """(step, params, opt_state, meta) of the newest checkpoint that restores.
-
-    A damaged newer step (unreadable files or metadata, non-finite parameters)
-    is named in a warning with its error, and once an older one has restored it
-    is moved aside to ``<step>.damaged`` (`checkpoints.set_aside`): kept, and
-    out of the way of the checkpoint this run writes at that step again.
-
-    Raises:
-      checkpoints.DamagedCheckpointError: no checkpoint restores (nothing is
-        moved then); the message names the directory and each step's error.
-    """
-    damaged = []
-    steps = sorted(self.manager.all_steps(), reverse=True)
-    for step in steps:
-      try:
-        restored = self.restore(step, abstract)
-      except Exception as e:  # pylint: disable=broad-except  (damage shows in many ways)
-        damaged.append(checkpoints.DamagedCheckpointError.of(self.directory / str(step), e))
-        if step != steps[-1]:
-          logging.warning('%s; trying the previous checkpoint', damaged[-1])
-        continue
-      if damaged:
-        self._set_aside([newer for newer in self.manager.all_steps() if newer > step])
-      return (step,) + restored
-    raise checkpoints.DamagedCheckpointError(
-        f'no checkpoint in {self.directory} restores: ' + '; '.join(map(str, damaged)))
-
-  def _set_aside(self, steps: list[int]) -> None:
-    if jax.process_count() > 1:  # every process has tried the damaged steps
-      multihost_utils.sync_global_devices('re3_jax: checkpoints restored')
-    if jax.process_index() == 0:
-      for step in steps:
-        moved = checkpoints.set_aside(self.directory / str(step))
-        logging.warning('resuming from an older checkpoint: the damaged step %d is kept as %s',
-                        step, moved)
-    if jax.process_count() > 1:
-      multihost_utils.sync_global_devices('re3_jax: damaged checkpoints set aside')
-    self.manager.reload()
-
-  def close(self):
-    self.manager.wait_until_finished()
-    self.manager.close()
-
-
-def _to_global(tree, sharding):
-  """Host values (the same on every process) -> global arrays with `sharding`.
-
-  Unlike `jax.device_put`, this works when the mesh spans several processes.
-  """
-  def put(x):
-    if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-      data = put(jax.random.key_data(x))
-      return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
-    x = np.asarray(x)
-    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
-  return jax.tree.map(put, tree)
-
-
-def _write_atomic(path: pathlib.Path, text: str) -> None:
-  with video.atomic_output(path) as tmp:
-    tmp.write_text(text)
-
-
-def _metric_sums(acc, steps: int) -> dict[str, Any]:
-  """The metrics summed since the last log, for a checkpoint's metadata.
-
-  Exact: each sum is a float32 (or other dtype's) value, which a JSON double
-  holds without rounding.
-  """
-  sums = {k: [v.item(), str(v.dtype)] for k, v in jax.device_get(acc or {}).items()}
-  return {'steps': steps, 'sums': sums}
-
-
-def _restore_metric_sums(state: dict[str, Any] | None, sharding):
-  """`_metric_sums`' (sums, steps) back on the devices; (None, 0) for checkpoints without them."""
-  if not state or not state['steps']:
-    return None, 0
-  sums = {k: np.asarray(v, np.dtype(dtype)) for k, (v, dtype) in state['sums'].items()}
-  return _to_global(sums, sharding), int(state['steps'])
-
-
-def _drop_lines_after(jsonl: pathlib.Path, step: int) -> None:
-  """Rewrites ``metrics.jsonl`` (atomically) without its lines of steps after `step`.
-
-  A run resumed from a checkpoint at `step` logs the later steps again (a
-  killed run may have logged some past its last checkpoint). A last line that
-  does not parse (cut short by the kill) goes too; other lines that do not
-  parse are kept as they are.
-  """
-  lines = jsonl.read_text().splitlines(keepends=True)
-  kept = []
-  for n, line in enumerate(lines):
-    try:
-      after = json.loads(line)['step'] > step
-    except (ValueError, KeyError, TypeError):
-      after = n == len(lines) - 1
-    if not after:
-      kept.append(line if line.endswith('\n') else line + '\n')
-  if kept != lines:
-    _write_atomic(jsonl, ''.join(kept))
-    logging.info('%s: dropped %d line(s) logged after step %d', jsonl, len(lines) - len(kept),
-                 step)
-
-
-class _Writer:
-  """TensorBoard scalars and ``metrics.jsonl`` lines (process 0); no TensorBoard event files if
-  tensorboardX is missing.
-
-  ``metrics.jsonl`` keeps its lines up to step `logged_through` (-1: none)
-  and continues after them.
-  """
-
-  def __init__(self, directory: pathlib.Path, jsonl: pathlib.Path, logged_through: int):
-    self.writer = self.jsonl = None
-    if jax.process_index() != 0:
-      return
-    if jsonl.exists():
-      _drop_lines_after(jsonl, logged_through)
-    self.jsonl = jsonl.open('a')
-    try:
-      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-    except ImportError:
-      logging.warning('tensorboardX is not installed: no TensorBoard event files')
-      return
-    self.writer = SummaryWriter(str(directory))
-
-  def scalars(self, step: int, values: dict[str, float]) -> None:
-    if self.writer is not None:
-      for name, value in values.items():
-        self.writer.add_scalar(name, value, step)
-      self.writer.flush()
-    if self.jsonl is not None:
-      self.jsonl.write(json.dumps(dict(values, step=step)) + '\n')
-      self.jsonl.flush()
-
-  def close(self):
-    if self.writer is not None:
-      self.writer.close()
-    if self.jsonl is not None:
-      self.jsonl.close()
-
-
-def check_workdir(workdir: str | pathlib.Path) -> None:
-  """Checks that `workdir` is a folder or can be made one (before any set-up).
-
-  Raises:
-    NotADirectoryError: `workdir`, or a folder above it, is a file.
-  """
-  workdir = pathlib.Path(workdir)
-  for path in (workdir, *workdir.parents):
-    if path.is_dir():
-      return
-    if path.exists():
-      raise NotADirectoryError(f'workdir {workdir} is a file, not a folder' if path == workdir
-                               else f'workdir {workdir} cannot be made: {path} is a file')
-
-
 def train(config: TrainConfig, workdir: str | pathlib.Path, *,
           validation: Callable[[Any], dict[str, float]] | None = None,
           stop_after: int | None = None, flagfile: str | None = None) -> dict[str, Any]:
@@ -427,10 +240,10 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
     ValueError: the workdir holds a checkpoint of another model, none of its
       checkpoints restores (`checkpoints.DamagedCheckpointError`), or the
       config cannot run (see the messages).
-    NotADirectoryError: the workdir is a file (`check_workdir`).
+    NotADirectoryError: the workdir is a file (`records.check_workdir`).
   """
   workdir = pathlib.Path(workdir).absolute()
-  check_workdir(workdir)
+  records.check_workdir(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   model_config = config.model_config()
   mesh = train_step.make_mesh()
@@ -448,7 +261,7 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
                                                     else config.tower_chunk),
                                        remat=config.remat, stepwise=config.stepwise)
   rep = train_step.replicated(mesh)
-  ckpts = _Checkpoints(ckpt_dir, config.keep_checkpoints)
+  ckpts = records.Checkpoints(ckpt_dir, config.keep_checkpoints)
   inputs = writer = None
   try:
     input_state = None
@@ -468,7 +281,7 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
       step = 0
       if jax.process_index() == 0:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
-        _write_atomic(ckpt_dir / checkpoints.CONFIG_FILE, model_config.to_json())
+        records.write_atomic(ckpt_dir / checkpoints.CONFIG_FILE, model_config.to_json())
     else:
       stored = checkpoints.load_config(ckpt_dir)
       if not checkpoints.same_architecture(stored, model_config):
@@ -486,15 +299,15 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
           nonfinite_step=jnp.asarray(-1, jnp.int32))
       curriculum.load_state_dict(meta['curriculum'])
       input_state = meta['input']
-      acc, acc_steps = _restore_metric_sums(meta.get('metrics'), rep)
+      acc, acc_steps = records.restorerecords.metric_sums(meta.get('metrics'), rep)
       logged_through = step
       logging.info('resumed %s at step %d (stage %d)', ckpt_dir, step, curriculum.stage_index)
-    state = _to_global(state, rep)
+    state = records.to_global(state, rep)
     if jax.process_index() == 0:
-      _write_atomic(workdir / 'train_config.json', config.to_json())
+      records.write_atomic(workdir / 'train_config.json', config.to_json())
       if flagfile is not None:
-        _write_atomic(workdir / 'flags.txt', flagfile)
-    writer = _Writer(workdir / 'tb', workdir / 'metrics.jsonl', logged_through)
+        records.write_atomic(workdir / 'flags.txt', flagfile)
+    writer = records.MetricsWriter(workdir / 'tb', workdir / 'metrics.jsonl', logged_through)
     validation = validation or (make_validation(config) if config.eval_every else None)
 
     def validate(step):
@@ -512,7 +325,7 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
     def save(step):
       meta = {'step': step, 'key': np.asarray(jax.random.key_data(state.key)).tolist(),
               'curriculum': curriculum.state_dict(), 'input': inputs.get_state(),
-              'metrics': _metric_sums(acc, acc_steps),
+              'metrics': records.metric_sums(acc, acc_steps),
               'model': json.loads(model_config.to_json())}
       ckpts.save(step, state, meta)
 
