@@ -299,7 +299,7 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
           nonfinite_step=jnp.asarray(-1, jnp.int32))
       curriculum.load_state_dict(meta['curriculum'])
       input_state = meta['input']
-      acc, acc_steps = records.restorerecords.metric_sums(meta.get('metrics'), rep)
+      acc, acc_steps = records.restore_metric_sums(meta.get('metrics'), rep)
       logged_through = step
       logging.info('resumed %s at step %d (stage %d)', ckpt_dir, step, curriculum.stage_index)
     state = records.to_global(state, rep)

@@ -128,7 +128,7 @@ def metric_sums(acc, steps: int) -> dict[str, Any]:
   return {'steps': steps, 'sums': sums}
 
 
-def restoremetric_sums(state: dict[str, Any] | None, sharding):
+def restore_metric_sums(state: dict[str, Any] | None, sharding):
   """`metric_sums`' (sums, steps) back on the devices; (None, 0) for checkpoints without them."""
   if not state or not state['steps']:
     return None, 0
