@@ -14,6 +14,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from re3_jax.core import compilation_cache
+
 T = TypeVar('T')
 
 
@@ -206,6 +208,10 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 _TRACEBACK = flags.DEFINE_bool('traceback', False,
                                'On an error, print the Python traceback too (for a bug report).')
+_COMPILATION_CACHE = flags.DEFINE_string(
+    'compilation_cache', None, "JAX's persistent compilation cache: a folder, or 'off' (default: "
+    f'${compilation_cache.ENV}, else {compilation_cache.default_dir()}; see '
+    're3_jax.core.compilation_cache). A second run then skips most of the compiling.')
 
 
 class Terminated(KeyboardInterrupt):
@@ -235,11 +241,13 @@ def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> N
   a traceback (``--traceback`` adds it). Ctrl-C (SIGINT) ends it with status
   130; SIGTERM unwinds the same way (`Terminated`: partial outputs are
   deleted) and ends it with status 143 (128 + 15). What ``main`` returns is
-  the exit status (None: 0).
+  the exit status (None: 0). JAX's persistent compilation cache is on
+  (`compilation_cache.enable`; ``--compilation_cache=off`` turns it off).
   """
 
   def wrapped(argv):
     quiet_library_logs()
+    compilation_cache.enable(_COMPILATION_CACHE.value)
     name = _program_name()
     if len(argv) > 1 and not takes_arguments:
       raise app.UsageError(f'unexpected arguments {argv[1:]}')

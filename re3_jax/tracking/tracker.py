@@ -36,6 +36,7 @@ import numpy as np
 
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import compilation_cache
 from re3_jax.core import crops as crops_lib
 from re3_jax.core import images as images_lib
 from re3_jax.model import lstm as lstm_lib
@@ -291,7 +292,10 @@ class Re3Tracker:
   All objects given to one `multi_track` call go through the network in one
   batched pass, new tracks included. Per-call work is one jitted function,
   compiled once per (number of objects rounded up to a power of two, capacity,
-  image size).
+  image size). Making a tracker turns JAX's persistent compilation cache on
+  (`compilation_cache.enable`: ``~/.cache/re3_jax/xla`` unless JAX has a folder
+  already; ``RE3_JAX_COMPILATION_CACHE=off`` turns it off), so the next process
+  tracking with the same model skips most of the compiling.
 
   Example::
 
@@ -303,6 +307,7 @@ class Re3Tracker:
 
   def __init__(self, params, config: model.ModelConfig, *, pack: str | bool = 'auto',
                reset_interval: int = RESET_INTERVAL):
+    compilation_cache.enable()  # before anything compiles: a second process starts fast
     self.config = config
     self.reset_interval = check_reset_interval(reset_interval)
     self.params = prepare_params(params, config, pack)

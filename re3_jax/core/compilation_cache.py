@@ -1,0 +1,53 @@
+"""JAX's persistent compilation cache, on by default for the tracker and the command lines.
+
+A tracker's first frame compiles its jitted step: seconds on a CPU, most of the time to
+the first tracked frame. With the cache on, XLA's compiled executables are written to a
+folder and a later process with the same model, shapes and machine reads them back
+instead of compiling (JAX keys each entry by the computation, the compiler options and
+the device; a cached executable is the one XLA compiled, so results are unchanged).
+
+The folder, in order: a folder JAX already has (``JAX_COMPILATION_CACHE_DIR`` or
+``jax.config.update('jax_compilation_cache_dir', ...)``: the user's choice stands), else
+``$RE3_JAX_COMPILATION_CACHE``, else ``$XDG_CACHE_HOME/re3_jax/xla`` (``~/.cache/re3_jax/xla``).
+``RE3_JAX_COMPILATION_CACHE=off`` (or a command line's ``--compilation_cache=off``) turns
+it off. Computations that compile in under a second are not cached (JAX's
+``jax_persistent_cache_min_compile_time_secs``). Delete the folder to reclaim its space.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import jax
+
+ENV = 'RE3_JAX_COMPILATION_CACHE'
+OFF = 'off'
+
+
+def default_dir() -> pathlib.Path:
+  """``$XDG_CACHE_HOME/re3_jax/xla``, or ``~/.cache/re3_jax/xla``."""
+  base = os.environ.get('XDG_CACHE_HOME') or pathlib.Path.home() / '.cache'
+  return pathlib.Path(base) / 're3_jax' / 'xla'
+
+
+def enable(setting: str | os.PathLike | None = None) -> str | None:
+  """Turns the persistent compilation cache on (see the module docstring); idempotent.
+
+  Args:
+    setting: a folder, or ``off``; None: ``$RE3_JAX_COMPILATION_CACHE``, else
+      `default_dir`. A folder JAX is already configured with wins over both.
+
+  Returns:
+    The cache folder in use, or None when the cache is off.
+  """
+  current = jax.config.jax_compilation_cache_dir
+  if current:
+    return current
+  if setting is None:
+    setting = os.environ.get(ENV) or default_dir()
+  if str(setting).strip().lower() == OFF:
+    return None
+  folder = str(pathlib.Path(setting).expanduser().absolute())
+  jax.config.update('jax_compilation_cache_dir', folder)
+  return folder
