@@ -193,13 +193,13 @@ def _field_help(owner: type, field: str) -> str:
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """`app.run`'s flag parser, with `suggest_config_flag` for an unknown flag."""
+  """`app.run`'s flag parser, with `suggest_config_flag` for an unknown flag; a bad flag is
+  one ``NAME: error:`` line and status 1, like every other mistake (`run`)."""
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
     message = suggest_config_flag(e) if isinstance(e, flags.UnrecognizedFlagError) else e
-    print(f'FATAL Flags parsing error: {message}\nPass --helpshort or --helpfull to see help '
-          'on flags.', file=sys.stderr)
+    print(f'{_program_name()}: error: {message} (--helpshort lists the flags)', file=sys.stderr)
     sys.exit(1)
 
 

@@ -305,7 +305,9 @@ def test_command_line_writes_effective_flags_and_rejects_unknown_ones(tmp_path):
                '--config.model=tiny', '--config.optim.learning_rate=0.001'):
     assert line in written.splitlines(), (line, written)
   # Unknown: named, with the --config flag of the same last name when there is one.
-  for flag, message in [('--no_such_flag=1', "Unknown command line flag 'no_such_flag'\n"),
+  for flag, message in [('--no_such_flag=1',
+                         "(?m)^re3_jax.train: error: Unknown command line flag 'no_such_flag' "
+                         r'\(--helpshort lists the flags\)$'),
                         ('--learning_rate=1', 'did you mean --config.optim.learning_rate?'),
                         ('--config.optim.learnig_rate=1', "'config.optim.learnig_rate'"),
                         ('--config.model=huge', "unknown model config 'huge'"),
