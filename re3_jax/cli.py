@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 import signal
 import sys
@@ -247,7 +248,9 @@ def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> N
 
   def wrapped(argv):
     quiet_library_logs()
-    compilation_cache.enable(_COMPILATION_CACHE.value)
+    if _COMPILATION_CACHE.value is not None:  # the environment: what the tracker reads too
+      os.environ[compilation_cache.ENV] = _COMPILATION_CACHE.value
+    compilation_cache.enable()
     name = _program_name()
     if len(argv) > 1 and not takes_arguments:
       raise app.UsageError(f'unexpected arguments {argv[1:]}')

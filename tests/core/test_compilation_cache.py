@@ -26,9 +26,9 @@ _TRACK = textwrap.dedent('''
 
 
 def _run(tmp_path, **env_changes):
-  env = {k: v for k, v in os.environ.items() if k != 'JAX_COMPILATION_CACHE_DIR'}
-  env.update(env_changes, XDG_CACHE_HOME=str(tmp_path / 'xdg'), JAX_PLATFORMS='cpu',
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('JAX_COMPILATION_CACHE_DIR', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS')}
+  env.update(env_changes, XDG_CACHE_HOME=str(tmp_path / 'xdg'), JAX_PLATFORMS='cpu')
   run = subprocess.run([sys.executable, '-c', _TRACK], cwd=REPO, env=env, capture_output=True,
                        text=True, timeout=300)
   assert run.returncode == 0, run.stderr[-3000:]
@@ -50,11 +50,30 @@ def test_the_tracker_turns_the_cache_on(tmp_path, setting, expected):
     assert not (tmp_path / 'xdg').exists()
   else:
     assert folder == str(tmp_path / expected)
-    assert entries > 0  # the tracker's executables were written
+    assert entries > 0  # the tracker's executables, each compiled in under a second
 
 
 def test_a_folder_jax_already_has_wins(tmp_path):
   folder, entries = _run(tmp_path, JAX_COMPILATION_CACHE_DIR=str(tmp_path / 'jax'),
-                         RE3_JAX_COMPILATION_CACHE=str(tmp_path / 'mine'))
+                         RE3_JAX_COMPILATION_CACHE=str(tmp_path / 'mine'),
+                         JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0')
   assert folder == str(tmp_path / 'jax') and entries > 0
   assert not (tmp_path / 'mine').exists()
+
+
+@pytest.mark.parametrize('flag', ['folder', 'off'])
+def test_the_command_lines_flag(tmp_path, flag, sequences_dir):
+  # --compilation_cache=off must hold for the tracker the command line makes, too.
+  setting = str(tmp_path / 'flagged') if flag == 'folder' else 'off'
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('JAX_COMPILATION_CACHE_DIR', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS')}
+  env.update(XDG_CACHE_HOME=str(tmp_path / 'xdg'), JAX_PLATFORMS='cpu')
+  run = subprocess.run(
+      [sys.executable, '-m', 're3_jax.track', f'--compilation_cache={setting}', '--config=tiny',
+       f'--input={sequences_dir / "otb_crossing" / "img"}', '--box=204,150,221,200',
+       '--max_frames=2', f'--boxes_out={tmp_path / "boxes.csv"}'],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert run.returncode == 0, run.stderr[-3000:]
+  assert not (tmp_path / 'xdg').exists()
+  if flag == 'folder':
+    assert len(list((tmp_path / 'flagged').iterdir())) > 0
