@@ -179,10 +179,10 @@ CONFIGS = {
     # For tests: the same structure, a few thousand times smaller.
     'tiny': ModelConfig(name='tiny', conv_channels=(8, 16, 16, 16, 16), skip_channels=(4, 4, 4),
                         fc6_units=32, lstm_units=16),
-    # The shipped real-video model (weights/re3_squeeze/): SqueezeNet to fire5 at 111x111,
-    # sized for >= 100 frames/s on a 2-core CPU and a checkpoint under 25 MB (WORKSPACE.md,
-    # "The squeeze model").
-    'squeeze': ModelConfig(name='squeeze', tower='squeezenet', crop_size=111, tower_cut='fire5',
+    # The shipped real-video model (weights/re3_squeeze/): SqueezeNet to fire5 at 95x95,
+    # sized for >= 100 frames/s on a 2-core CPU (~130) and a checkpoint under 25 MB
+    # (WORKSPACE.md, "The squeeze model").
+    'squeeze': ModelConfig(name='squeeze', tower='squeezenet', crop_size=95, tower_cut='fire5',
                            skip_channels=(8, 16, 32), fc6_units=512, lstm_units=256,
                            peepholes='diagonal', forget_bias=1.0, forget_bias_init=0.0,
                            feature_scale=1 / 64),

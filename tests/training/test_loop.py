@@ -119,10 +119,10 @@ def test_init_params_starts_from_a_checkpoint(tmp_path, tiny):
 
 
 def test_crop_size_overrides_the_model_config():
-  assert loop.TrainConfig(model='squeeze').model_config().crop_size == 111
-  config = loop.TrainConfig(model='squeeze', crop_size=95).model_config()
-  # 95 px: conv1 7x7/2 -> 45, two 3x3/2 ceil pools -> 22 -> 11; (8 + 16 + 32) * 11 * 11.
-  assert config.crop_size == 95 and config.features_per_crop == 56 * 11 * 11
+  assert loop.TrainConfig(model='squeeze').model_config().crop_size == 95
+  config = loop.TrainConfig(model='squeeze', crop_size=111).model_config()
+  # 111 px: conv1 7x7/2 -> 53, two 3x3/2 ceil pools -> 26 -> 13; (8 + 16 + 32) * 13 * 13.
+  assert config.crop_size == 111 and config.features_per_crop == 56 * 13 * 13
   with pytest.raises(ValueError, match='227-pixel crops'):
     CONFIG.replace(crop_size=95)
 
