@@ -332,7 +332,9 @@ _PARSE_FLAGFILES = textwrap.dedent('''
                    'lr': c.optim.learning_rate, 'wd': c.optim.weight_decay, 'model': c.model,
                    'mixture': [list(m) for m in c.data.mixture], 'tower_lr': c.optim.tower_lr_scale,
                    'pretrained': c.pretrained_tower, 'eval': c.eval_dataset,
-                   'precision': c.precision}
+                   'precision': c.precision,
+                   'decay_end': c.optim.decay_start + c.optim.decay_steps,
+                   'steps': sum(c.curriculum.stage_steps)}
     print(json.dumps(out))
 ''')
 
@@ -363,6 +365,8 @@ def test_experiment_flagfiles_parse():
       assert config['eval'] == f'otb:{root}val', name
       assert config['tower_lr'] == (0.0 if name == 'real_cpu' else 0.1), name
       assert config['precision'] == ('float32' if name == 'real_cpu' else 'mixed_bfloat16')
+      # The learning rate decays to 0 at the run's last step, not before.
+      assert config['decay_end'] == config['steps'], name
     else:
       assert config['mixture'] == [['procedural', 1.0]], name
 
