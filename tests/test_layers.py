@@ -20,10 +20,24 @@ def _layer(module: str) -> str:
   return 'entry'
 
 
-def _imports(path: pathlib.Path) -> set[str]:
-  """The re3_jax modules that `path` imports (anywhere in the file, lazily or not)."""
+def _is_main_block(node) -> bool:
+  """``if __name__ == '__main__':``"""
+  test = getattr(node, 'test', None)
+  return (isinstance(node, ast.If) and isinstance(test, ast.Compare)
+          and getattr(test.left, 'id', None) == '__name__'
+          and getattr(test.comparators[0], 'value', None) == '__main__')
+
+
+def _imports(path: pathlib.Path, main_block: bool = False) -> set[str]:
+  """The re3_jax modules that `path` imports (anywhere in the file, lazily or not), outside
+  its ``if __name__ == '__main__':`` block, or (`main_block`) inside it."""
+  tree = ast.parse(path.read_text())
+  mains = [node for node in tree.body if _is_main_block(node)]
+  inside = {id(n) for block in mains for n in ast.walk(block)}
   found = set()
-  for node in ast.walk(ast.parse(path.read_text())):
+  for node in ast.walk(tree):
+    if (id(node) in inside) != main_block:
+      continue
     if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith('re3_jax'):
       found.update(f'{node.module}.{a.name}' for a in node.names)
     elif isinstance(node, ast.Import):
@@ -50,6 +64,18 @@ def test_imports_point_down(name, path):
     if TESTING not in (mine, theirs):
       assert LAYERS.index(theirs) <= LAYERS.index(mine), (
           f'{name} ({mine}) imports {imported} ({theirs}), a higher layer')
+
+
+@pytest.mark.parametrize('name, path', list(_modules()), ids=lambda x: str(x))
+def test_a_modules_command_line_block_imports_only_the_cli_helpers(name, path):
+  # `python -m re3_jax.input.synthetic`: a library module's own command line runs the way
+  # every command line runs (`cli.run`), and imports nothing else above its layer.
+  mine = _layer(name)
+  for imported in _imports(path, main_block=True):
+    theirs = _layer(imported)
+    assert imported == 're3_jax.cli' or mine == 'entry' or (
+        theirs in LAYERS and LAYERS.index(theirs) <= LAYERS.index(mine)), (
+            f'{name} imports {imported} in its __main__ block')
 
 
 def test_the_layers_are_the_folders():

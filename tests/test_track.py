@@ -285,7 +285,10 @@ def test_cli_stopped_by_a_signal_leaves_no_output(clip, tmp_path, signum, status
   proc = subprocess.Popen(
       [sys.executable, '-m', 're3_jax.track', '--config=tiny', f'--input={src}',
        '--box=20,15,70,60', f'--output={out}/tracked.mp4', f'--boxes_out={out}/boxes.csv'],
-      cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV)
+      cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV,
+      # SIGINT as a terminal sends it: a pytest-xdist worker ignores SIGINT, and a child
+      # started with SIGINT ignored keeps ignoring it (Python installs no handler then).
+      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   try:
     deadline = time.monotonic() + 120
     while not list(out.glob('.tracked.partial-*.mp4')):  # the video is being written

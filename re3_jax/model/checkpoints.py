@@ -223,8 +223,8 @@ def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig
   for path in candidates:
     try:
       config = load_config(path)
-    except ValueError as e:
-      error = DamagedCheckpointError.of(path, e)
+    except ValueError as e:  # names the file and the problem already
+      error = DamagedCheckpointError(f'checkpoint {path} is damaged: {e}')
     else:
       if expected_config is not None and not same_architecture(config, expected_config):
         raise ValueError(f'checkpoint {path} holds another model than the one expected: '

@@ -132,7 +132,8 @@ def test_features_of_a_real_photo_are_of_order_one(squeezenet_file):
   photo = (pathlib.Path(matplotlib.__file__).parent / 'mpl-data' / 'sample_data'
            / 'grace_hopper.jpg')
   rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
-  crops = np.stack([cv2.resize(rgb, (111, 111)), cv2.resize(rgb[50:450, 100:400], (111, 111))])
+  side = (SQUEEZE.crop_size,) * 2
+  crops = np.stack([cv2.resize(rgb, side), cv2.resize(rgb[50:450, 100:400], side)])
   params = model.with_pretrained_tower(model.init(jax.random.key(0), SQUEEZE), SQUEEZE,
                                        squeezenet_file)
   feats = np.asarray(model.conv_features(params, crops, SQUEEZE))
