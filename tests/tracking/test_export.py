@@ -1,0 +1,234 @@
+"""Tests of the exported tracker (`tracking.export`) and its JAX-only loader (`tracking.exported`).
+
+Tolerance: the exported `init`/`step` are the library's jitted bodies lowered
+to StableHLO, run on the same parameter values (bfloat16 weights widened to
+float32 are the same numbers), so boxes agree to float32 rounding: XLA may
+fuse the separately compiled module differently and reorder float32 sums
+(relative ~1e-7 of values of ~100 px, ~1e-5 px a pass, compounded through the
+LSTM state over ten frames: far below the 1e-3 px allowed). In practice they
+are bit-identical.
+"""
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from re3_jax import model
+from re3_jax.core import boxes as boxes_lib
+from re3_jax.media import sequences
+from re3_jax.tracking import export
+from re3_jax.tracking import exported
+from re3_jax.tracking import tracker as tracker_lib
+
+ATOL = 1e-3  # pixels; see the module docstring
+RESET_INTERVAL = 4  # ten frames cross two LSTM resets (after passes 4 and 8)
+
+
+@pytest.fixture(scope='module')
+def steady(tiny):
+  """The tiny model predicting about the window's own box (as in test_tracker: no guards fire)."""
+  params, config = tiny
+  params = dict(params)
+  params['fc_output'] = {'w': params['fc_output']['w'] * 0.3,
+                         'b': jnp.asarray(boxes_lib.CENTERED_BOX, jnp.float32)}
+  return params, config
+
+
+@pytest.fixture(scope='module')
+def clip(sequences_dir):
+  seq = sequences.load_sequence(sequences_dir / 'otb_crossing', max_frames=10)
+  # The true box and two larger ones: three objects in one batch.
+  starts = np.concatenate([seq.boxes[:1], [[40, 30, 200, 180], [150, 60, 330, 220]]])
+  return seq.frames, starts.astype(np.float32)
+
+
+@pytest.fixture(scope='module')
+def artifact(steady, tmp_path_factory):
+  params, config = steady
+  path = tmp_path_factory.mktemp('export') / 'tiny.re3x'
+  export.write(path, export.export_tracker(params, config, reset_interval=RESET_INTERVAL,
+                                           platforms=('cpu', 'cuda')))
+  return path
+
+
+def library_track(params, config, frames, starts, reset_interval=RESET_INTERVAL):
+  params = tracker_lib.prepare_params(params, config)
+  state = tracker_lib.init(params, frames[0], starts, config=config)
+  out = []
+  for frame in frames[1:]:
+    box, state = tracker_lib.step(params, state, frame, config=config,
+                                  reset_interval=reset_interval)
+    out.append(np.asarray(box))
+  return np.stack(out), state
+
+
+def exported_track(tracker, frames, starts):
+  state = tracker.init(frames[0], starts)
+  out = []
+  for frame in frames[1:]:
+    box, state = tracker.step(state, frame)
+    out.append(np.asarray(box))
+  return np.stack(out), state
+
+
+@pytest.mark.parametrize('n', [1, 3])
+def test_exported_step_equals_the_librarys_on_real_frames(steady, clip, artifact, n):
+  params, config = steady
+  frames, starts = clip
+  tracker = exported.load(artifact)  # one artifact: any number of objects, any frame size
+  expected, state = library_track(params, config, frames, starts[:n])
+  got, got_state = exported_track(tracker, frames, starts[:n])
+  assert got.shape == (9, n, 4)
+  assert np.all(boxes_lib.width_height(expected) > 1)  # the guards did not decide the boxes
+  np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)
+  leaves = jax.tree_util.tree_leaves(state)
+  assert len(got_state) == len(leaves) == len(tracker.header['state'])
+  for name, a, b in zip([s['name'] for s in tracker.header['state']], got_state, leaves):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=ATOL, err_msg=name)
+  assert np.asarray(got_state[-1]).tolist() == [10] * n  # frame_count: two resets crossed
+
+
+def test_the_header_describes_the_export(steady, artifact):
+  _, config = steady
+  header, init, step, params = exported.read(artifact)
+  assert header['format'] == exported.FORMAT and header['version'] == exported.VERSION
+  assert model.ModelConfig.from_json(json.dumps(header['model_config'])) == config
+  assert header['crop_size'] == config.crop_size
+  assert header['reset_interval'] == RESET_INTERVAL
+  assert header['frame_size'] is None and header['objects'] is None  # symbolic
+  assert header['platforms'] == ['cpu', 'cuda']
+  assert init and step
+  assert sum(p.size for p in params) == model.count_params(model.abstract_params(config))
+
+
+def test_a_fixed_frame_size_and_number_of_objects(steady, clip, tmp_path):
+  params, config = steady
+  frames, starts = clip
+  path = export.write(tmp_path / 'fixed.re3x', export.export_tracker(
+      params, config, reset_interval=RESET_INTERVAL, frame_size=frames.shape[1:3], objects=3,
+      platforms=('cpu',)))
+  tracker = exported.load(path)
+  assert tracker.header['frame_size'] == list(frames.shape[1:3])
+  expected, _ = library_track(params, config, frames[:4], starts)
+  got, state = exported_track(tracker, frames[:4], starts)
+  np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)
+  with pytest.raises(ValueError, match=r'image is 120x180 but this tracker was exported for '
+                     r'240x360 frames'):
+    tracker.step(state, frames[0][:120, :180])
+  with pytest.raises(ValueError, match='1 boxes but this tracker was exported for 3'):
+    tracker.init(frames[0], starts[:1])
+
+
+def test_the_loader_runs_where_re3_jax_cannot_be_imported(steady, clip, artifact, tmp_path):
+  """exported.py copied alone to a folder, run with re3_jax blocked from importing."""
+  params, config = steady
+  frames, starts = clip
+  folder = tmp_path / 'alone'
+  folder.mkdir()
+  shutil.copy(exported.__file__, folder / 'exported.py')
+  np.save(folder / 'frames.npy', frames)
+  np.save(folder / 'starts.npy', starts)
+  (folder / 'run.py').write_text(textwrap.dedent(f"""
+      import importlib.abc, sys
+
+      class NoRe3(importlib.abc.MetaPathFinder):  # re3_jax may be installed: make it absent
+        def find_spec(self, name, path=None, target=None):
+          if name.split('.')[0] == 're3_jax':
+            raise ImportError('re3_jax is blocked')
+
+      sys.meta_path.insert(0, NoRe3())
+      try:
+        import re3_jax
+      except ImportError:
+        pass
+      else:
+        raise SystemExit('re3_jax imported')
+      import numpy as np
+      import exported
+      tracker = exported.load({str(artifact)!r})
+      frames = np.load('frames.npy')
+      state = tracker.init(frames[0], np.load('starts.npy'))
+      out = []
+      for frame in frames[1:]:
+        box, state = tracker.step(state, frame)
+        out.append(np.asarray(box))
+      np.save('boxes.npy', np.stack(out))
+      assert not [m for m in sys.modules if m.startswith('re3_jax')]
+      """))
+  proc = subprocess.run([sys.executable, 'run.py'], cwd=folder, capture_output=True, text=True,
+                        timeout=300, env={'PATH': '/usr/bin:/bin', 'JAX_PLATFORMS': 'cpu',
+                                          'HOME': str(tmp_path)})
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  expected, _ = library_track(params, config, frames, starts)
+  np.testing.assert_allclose(np.load(folder / 'boxes.npy'), expected, rtol=0, atol=ATOL)
+
+
+def test_the_loader_names_bad_inputs(clip, artifact, tmp_path):
+  frames, starts = clip
+  tracker = exported.load(artifact)
+  with pytest.raises(ValueError, match='image has dtype float32; expected uint8 RGB'):
+    tracker.init(frames[0].astype(np.float32), starts)
+  with pytest.raises(ValueError, match=r'image has shape \(240, 360\); expected uint8 RGB'):
+    tracker.init(frames[0][..., 0], starts)
+  with pytest.raises(ValueError, match=r'boxes must be \(N, 4\) xyxy with N >= 1, got shape '
+                     r'\(4,\)'):
+    tracker.init(frames[0], starts[0])
+  with pytest.raises(ValueError, match=r'boxes\[1\] = \[.*\] is not a finite xyxy box'):
+    tracker.init(frames[0], [[1, 2, 30, 40], [np.nan, 2, 30, 40]])
+  with pytest.raises(ValueError, match='state must be the tuple of 11 arrays'):
+    tracker.step({'box': starts}, frames[1])
+  (tmp_path / 'not.re3x').write_bytes(b'not a zip')
+  with pytest.raises(ValueError, match=f'{tmp_path / "not.re3x"} is not an exported re3_jax '
+                     'tracker'):
+    exported.load(tmp_path / 'not.re3x')
+  with zipfile.ZipFile(tmp_path / 'other.re3x', 'w') as z:
+    for name in (exported.HEADER, exported.INIT, exported.STEP, exported.PARAMS):
+      z.writestr(name, json.dumps({'format': exported.FORMAT, 'version': 99}))
+  with pytest.raises(ValueError, match='format version 99; this loader reads version 1'):
+    exported.load(tmp_path / 'other.re3x')
+
+
+def test_export_refuses_parameters_of_another_model(tiny):
+  params, config = tiny
+  with pytest.raises(ValueError, match=r"parameters are not those of model config 'small': "
+                     'missing'):
+    export.export_tracker(params, model.get_config('small'))
+  params = dict(params, fc_output={'w': params['fc_output']['w'][:, :2],
+                                   'b': params['fc_output']['b']})
+  with pytest.raises(ValueError, match=r'parameter fc_output/w has shape \(\d+, 2\) but model '
+                     r"config 'tiny' needs \(\d+, 4\)"):
+    export.export_tracker(params, config)
+
+
+def test_an_output_that_cannot_be_written_is_named_before_exporting(tmp_path):
+  with pytest.raises(FileNotFoundError, match=f'output {tmp_path}/missing/t.re3x cannot be '
+                     f'written: its folder {tmp_path}/missing does not exist'):
+    export.export_checkpoint(tmp_path / 'nowhere', tmp_path / 'missing' / 't.re3x')
+  with pytest.raises(IsADirectoryError, match=f'output {tmp_path} is a folder'):
+    export.export_checkpoint(tmp_path / 'nowhere', tmp_path)
+  with pytest.raises(FileNotFoundError, match='holds no re3_jax checkpoint'):
+    export.export_checkpoint(tmp_path / 'nowhere', tmp_path / 't.re3x')
+  assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_the_shipped_model_exported_tracks_as_re3tracker(sequences_dir, tmp_path):
+  frames = sequences.load_sequence(sequences_dir / 'otb_crossing', max_frames=6)
+  path, config = export.export_checkpoint(None, tmp_path / 'shipped.re3x')
+  assert config.name == 'squeeze'
+  tracker = exported.load(path)
+  reference = tracker_lib.Re3Tracker.pretrained()
+  state = tracker.init(frames.frames[0], frames.boxes[:1])
+  reference.track('a', frames.frames[0], frames.boxes[0])
+  for frame in frames.frames[1:]:
+    box, state = tracker.step(state, frame)
+    np.testing.assert_allclose(np.asarray(box)[0], reference.track('a', frame), rtol=0,
+                               atol=ATOL)
