@@ -62,7 +62,8 @@ def test_the_command_line_writes_a_tracker_the_loader_runs(tiny, tiny_checkpoint
      "checkpoint {tmp}/other is damaged: ValueError: its parameters do not match model "
      "config 'small'"),
     (['--checkpoint={tmp}/unknown', '--out={tmp}/t.re3x'],
-     "checkpoint {tmp}/unknown is damaged: ValueError: unknown ModelConfig fields ['layers']"),
+     "checkpoint {tmp}/unknown is damaged: {tmp}/unknown/config.json is not a valid model "
+     "config: unknown ModelConfig fields ['layers']"),
     (['--checkpoint={ckpt}', '--out={tmp}/t.re3x', '--frame_size=48'],
      "--frame_size must be H,W (two integers), got '48'"),
 ])

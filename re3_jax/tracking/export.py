@@ -29,7 +29,6 @@ import io
 import json
 import os
 import pathlib
-import tempfile
 import zipfile
 from typing import Sequence
 
@@ -39,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from re3_jax import model
+from re3_jax.media import video
 from re3_jax.tracking import exported
 from re3_jax.tracking import tracker as tracker_lib
 
@@ -174,22 +174,13 @@ def check_output(path: str | os.PathLike) -> pathlib.Path:
 
 
 def write(path: str | os.PathLike, data: bytes) -> pathlib.Path:
-  """Writes `data` to `path` whole or not at all (a temporary file renamed into place)."""
+  """Writes `data` to `path` whole or not at all (`video.atomic_output`)."""
   path = check_output(path)
-  tmp = None
   try:
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    with os.fdopen(fd, 'wb') as f:
-      f.write(data)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
-    os.replace(tmp, path)
+    with video.atomic_output(path) as tmp:
+      tmp.write_bytes(data)
   except OSError as e:
     raise type(e)(f'output {path} cannot be written: {e.strerror or e}') from e
-  finally:
-    if tmp is not None and os.path.exists(tmp):
-      os.unlink(tmp)
   return path
 
 
