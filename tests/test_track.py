@@ -10,12 +10,10 @@ import sys
 import time
 
 import cv2
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 import pytest
 
-from re3_jax.core import boxes as boxes_lib
 from re3_jax.media import drawing
 from re3_jax.media import synthetic_clips
 from re3_jax.media import video
@@ -26,20 +24,6 @@ from re3_jax.tracking import tracker as tracker_lib
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 N_FRAMES = 10
 BOXES = ([20.0, 15.0, 70.0, 60.0], [60.0, 30.0, 120.0, 90.0])
-
-
-@pytest.fixture(scope='module')
-def steady(tiny):
-  """The tiny model with its head near the window's own box (as in test_tracker.py).
-
-  Random weights shrink boxes to the 1-pixel guard within frames; these keep
-  them sane, so comparisons exercise the tracking rather than the guards.
-  """
-  params, config = tiny
-  params = dict(params)
-  params['fc_output'] = {'w': params['fc_output']['w'] * 0.3,
-                         'b': jnp.asarray(boxes_lib.CENTERED_BOX, jnp.float32)}
-  return params, config
 
 
 @pytest.fixture(scope='module')

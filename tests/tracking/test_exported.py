@@ -17,7 +17,6 @@ import textwrap
 import zipfile
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -30,16 +29,6 @@ from re3_jax.tracking import tracker as tracker_lib
 
 ATOL = 1e-3  # pixels; see the module docstring
 RESET_INTERVAL = 4  # ten frames cross two LSTM resets (after passes 4 and 8)
-
-
-@pytest.fixture(scope='module')
-def steady(tiny):
-  """The tiny model predicting about the window's own box (as in test_tracker: no guards fire)."""
-  params, config = tiny
-  params = dict(params)
-  params['fc_output'] = {'w': params['fc_output']['w'] * 0.3,
-                         'b': jnp.asarray(boxes_lib.CENTERED_BOX, jnp.float32)}
-  return params, config
 
 
 @pytest.fixture(scope='module')

@@ -14,22 +14,6 @@ from re3_jax.model import checkpoints
 from re3_jax.tracking import tracker as tracker_lib
 
 
-@pytest.fixture(scope='module')
-def steady(tiny):
-  """The tiny model with its head set to predict about the window's own box.
-
-  A random network shrinks boxes to nothing within a few frames, which the
-  tracker's guards then hold at 1 pixel; these parameters keep predictions in a
-  sane range (the centred box plus a state-dependent perturbation), so that
-  comparisons exercise the procedure rather than the guards.
-  """
-  params, config = tiny
-  params = dict(params)
-  params['fc_output'] = {'w': params['fc_output']['w'] * 0.3,
-                         'b': jnp.asarray(boxes_lib.CENTERED_BOX, jnp.float32)}
-  return params, config
-
-
 def _clip(n=12, seed=0):
   return synthetic_clips.synthetic_clip(n, seed=seed, size=(96, 128))
 
