@@ -1,0 +1,81 @@
+"""Re3 as a tracker of the got10k toolkit (``got10k.trackers.Tracker``).
+
+The got10k toolkit (``pip install got10k``) runs its experiments
+(``ExperimentOTB``, ``ExperimentGOT10k``, ...) on any subclass of its
+``Tracker`` with two methods:
+
+* ``init(image, box)``: a PIL image and the first box as ``[x, y, w, h]``;
+* ``update(image) -> [x, y, w, h]``: the box in the next image.
+
+Its boxes are the benchmarks' files read as they are: OTB's ``x, y, w, h``
+with 1-based ``x, y`` (got10k's OTB dataset loads ``groundtruth_rect.txt``
+unchanged, and its IoU and centre error take those boxes without any shift).
+`Re3Got10kTracker` converts them to re3_jax's xyxy (continuous 0-based pixels)
+with `boxes.from_otb` and back with `boxes.to_otb`, and PIL images to uint8
+RGB arrays.
+
+got10k is not a dependency of re3_jax: without it this module still imports,
+and constructing the adapter raises ImportError with an install hint.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from re3_jax.core import boxes as boxes_lib
+
+try:
+  from got10k.trackers import Tracker as _Got10kTracker  # pylint: disable=g-import-not-at-top
+  _GOT10K_ERROR: ImportError | None = None
+except ImportError as e:  # got10k (or one of its own dependencies) is missing
+  _Got10kTracker = object
+  _GOT10K_ERROR = e
+
+TRACK_ID = 'object'
+
+
+def _rgb(image) -> np.ndarray:
+  """A PIL image (or an array) -> (H, W, 3) uint8 RGB."""
+  if hasattr(image, 'convert') and getattr(image, 'mode', 'RGB') != 'RGB':
+    image = image.convert('RGB')
+  return np.asarray(image, np.uint8)
+
+
+class Re3Got10kTracker(_Got10kTracker):
+  """A `re3_jax.tracking.tracker.Re3Tracker` tracking one object, for got10k's experiments.
+
+  Example::
+
+    from got10k.experiments import ExperimentOTB
+    tracker = Re3Got10kTracker()  # the model shipped with the package
+    experiment = ExperimentOTB('data/OTB', version=2015)
+    experiment.run(tracker)
+    experiment.report([tracker.name])
+
+  Args:
+    tracker: the Re3 tracker to run (default: `Re3Tracker.pretrained()`).
+    name: the name got10k files the results under.
+
+  Raises:
+    ImportError: the got10k toolkit is not installed.
+  """
+
+  def __init__(self, tracker=None, name: str = 'Re3'):
+    if _GOT10K_ERROR is not None:
+      raise ImportError('Re3Got10kTracker needs the got10k toolkit: pip install got10k '
+                        f'({_GOT10K_ERROR})') from _GOT10K_ERROR
+    super().__init__(name=name, is_deterministic=True)
+    if tracker is None:
+      from re3_jax.tracking import tracker as tracker_lib  # pylint: disable=g-import-not-at-top
+      tracker = tracker_lib.Re3Tracker.pretrained()
+    self.tracker = tracker
+
+  def init(self, image, box) -> None:
+    """Starts (or restarts) the object from got10k's ``[x, y, w, h]`` (1-based) box."""
+    xyxy = boxes_lib.from_otb(np.asarray(box, np.float64))
+    self.tracker.track(TRACK_ID, _rgb(image), xyxy)
+
+  def update(self, image) -> np.ndarray:
+    """The object's box in `image` as got10k's ``[x, y, w, h]`` (1-based), float64."""
+    xyxy = self.tracker.track(TRACK_ID, _rgb(image))
+    return boxes_lib.to_otb(np.asarray(xyxy, np.float64))
