@@ -208,11 +208,17 @@ def validate_boxes(boxes, image_size=None, name: str = 'starting boxes') -> np.n
     shape = np.shape(boxes)
   except ValueError as e:  # ragged nesting
     raise ValueError(f'{name} must be an (N, 4) array of xyxy boxes: {e}') from e
+  check_boxes_shape(shape, name)
+  return np.stack([validate_box(b, image_size, f'{name}[{i}]') for i, b in enumerate(boxes)])
+
+
+def check_boxes_shape(shape, name: str = 'starting boxes') -> None:
+  """Raises a ValueError naming `name` unless `shape` is (N, 4) with N >= 1."""
+  shape = tuple(shape)
   if len(shape) != 2 or shape[1] != 4 or shape[0] < 1:
     hint = ' (one box: give [box], shape (1, 4))' if shape == (4,) else ''
     raise ValueError(f'{name} must be an (N, 4) array of xyxy boxes with N >= 1, got shape '
                      f'{shape}{hint}')
-  return np.stack([validate_box(b, image_size, f'{name}[{i}]') for i, b in enumerate(boxes)])
 
 
 def parse_box(text: str) -> np.ndarray:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+from typing import Callable, Sequence, TypeVar
 
 from absl import logging
 import jax
@@ -31,10 +32,14 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from re3_jax import model
+from re3_jax.model import weight_shapes
 
 CONFIG_FILE = 'config.json'
 PARAMS_DIR = 'params'
 DAMAGED_SUFFIX = '.damaged'
+
+T = TypeVar('T')
+R = TypeVar('R')
 
 
 class DamagedCheckpointError(ValueError):
@@ -51,11 +56,6 @@ class DamagedCheckpointError(ValueError):
     return cls(f'checkpoint {path} is damaged: {type(error).__name__}: {detail}')
 
 
-def leaf_name(path) -> str:
-  """A parameter's tree path as the weights name it: ``fc6/w``."""
-  return '/'.join(str(getattr(k, 'key', getattr(k, 'idx', getattr(k, 'name', k)))) for k in path)
-
-
 def check_finite(params, where: str) -> None:
   """Raises a ValueError naming the first parameter of `params` holding a NaN or infinity.
 
@@ -70,7 +70,7 @@ def check_finite(params, where: str) -> None:
       continue
     finite = np.isfinite(values.astype(np.float32))  # bfloat16 included
     if not finite.all():
-      raise ValueError(f'{where}: parameter {leaf_name(path)} is not finite '
+      raise ValueError(f'{where}: parameter {weight_shapes.leaf_name(path)} is not finite '
                        f'({finite.size - int(finite.sum())} of {finite.size} values are NaN '
                        'or infinite)')
 
@@ -95,8 +95,7 @@ def save_params(directory: str | os.PathLike, params, config: model.ModelConfig)
     The directory's absolute path.
   """
   directory = pathlib.Path(directory).absolute()
-  _check_tree(jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype), params),
-              config, f'the parameters given for {directory}')
+  weight_shapes.check_params(params, config, f'the parameters given for {directory}')
   check_finite(params, f'the parameters given for {directory}')
   directory.mkdir(parents=True, exist_ok=True)
   checkpointer = ocp.StandardCheckpointer()
@@ -165,23 +164,6 @@ def load_config(directory: str | os.PathLike) -> model.ModelConfig:
     raise ValueError(f'{path} is not a valid model config: {e}') from e
 
 
-def _check_tree(tree, config, what):
-  expected = model.abstract_params(config)
-  flat_exp = dict(jax.tree_util.tree_flatten_with_path(expected)[0])
-  flat_got = dict(jax.tree_util.tree_flatten_with_path(tree)[0])
-  name = lambda p: jax.tree_util.keystr(p)
-  missing = sorted(name(p) for p in set(flat_exp) - set(flat_got))
-  extra = sorted(name(p) for p in set(flat_got) - set(flat_exp))
-  if missing or extra:
-    raise ValueError(f'{what} do not match model config {config.name!r}: '
-                     f'missing {missing or "none"}, unexpected {extra or "none"}')
-  for path, leaf in flat_exp.items():
-    shape = tuple(flat_got[path].shape)
-    if shape != tuple(leaf.shape):
-      raise ValueError(f'{what}: {name(path)} has shape {shape} but model config '
-                       f'{config.name!r} needs {tuple(leaf.shape)}')
-
-
 def architecture_difference(stored: model.ModelConfig, wanted: model.ModelConfig) -> str:
   """How `stored` differs from `wanted` in its parameters (names and dtypes aside), e.g.
   ``lstm_units 16 (not 8), crop_size 111 (not 95)``; empty if they describe the same ones."""
@@ -219,27 +201,51 @@ def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig
     ValueError: the config does not match `expected_config`.
   """
   candidates = _candidates(directory)
-  failures = []
-  for path in candidates:
+
+  def restore(path):
     try:
       config = load_config(path)
     except ValueError as e:  # names the file and the problem already
-      error = DamagedCheckpointError(f'checkpoint {path} is damaged: {e}')
-    else:
-      if expected_config is not None and not same_architecture(config, expected_config):
-        raise ValueError(f'checkpoint {path} holds another model than the one expected: '
-                         f'{architecture_difference(config, expected_config)}')
-      try:
-        return _restore(path, config), config
-      except Exception as e:  # pylint: disable=broad-except  (damage shows in many ways)
-        error = DamagedCheckpointError.of(path, e)
-    if len(candidates) == 1:
-      raise error
-    failures.append(error)
-    if path != candidates[-1]:
-      logging.warning('%s; trying the previous checkpoint', error)
-  raise DamagedCheckpointError(f'no checkpoint in {pathlib.Path(directory).absolute()} '
-                               'restores: ' + '; '.join(map(str, failures)))
+      raise DamagedCheckpointError(f'checkpoint {path} is damaged: {e}') from e
+    if expected_config is not None and not same_architecture(config, expected_config):
+      raise ValueError(f'checkpoint {path} holds another model than the one expected: '
+                       f'{architecture_difference(config, expected_config)}')
+    try:
+      return _restore(path, config), config
+    except Exception as e:  # pylint: disable=broad-except  (damage shows in many ways)
+      raise DamagedCheckpointError.of(path, e) from e
+
+  if len(candidates) == 1:
+    return restore(candidates[0])
+  return newest_that_restores(candidates, restore, pathlib.Path(directory).absolute())[1]
+
+
+def newest_that_restores(candidates: Sequence[T], restore: Callable[[T], R],
+                         where: str | os.PathLike) -> tuple[T, R, list[T]]:
+  """Tries `restore` on `candidates`, newest first, until one restores.
+
+  `restore` raises `DamagedCheckpointError` for a candidate that does not
+  restore (other errors propagate); each such one is named in a warning before
+  the next is tried. Nothing is moved or deleted.
+
+  Returns:
+    (the candidate restored, what `restore` returned, the damaged candidates
+    tried before it).
+
+  Raises:
+    DamagedCheckpointError: none restores; the message names `where` and each
+      candidate's error.
+  """
+  failures = []
+  for i, candidate in enumerate(candidates):
+    try:
+      return candidate, restore(candidate), list(candidates[:i])
+    except DamagedCheckpointError as e:
+      failures.append(e)
+      if i < len(candidates) - 1:
+        logging.warning('%s; trying the previous checkpoint', e)
+  raise DamagedCheckpointError(f'no checkpoint in {where} restores: '
+                               + '; '.join(map(str, failures)))
 
 
 def _restore(path: pathlib.Path, config: model.ModelConfig):
@@ -247,7 +253,7 @@ def _restore(path: pathlib.Path, config: model.ModelConfig):
   checkpointer = ocp.StandardCheckpointer()
   try:
     metadata = checkpointer.metadata(path / PARAMS_DIR).item_metadata
-    _check_tree(metadata, config, 'its parameters')
+    weight_shapes.check_params(metadata, config, 'its parameters')
     # An explicit sharding: the checkpoint may come from a run on other devices or hosts.
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     target = jax.tree_util.tree_map(

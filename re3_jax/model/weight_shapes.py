@@ -1,12 +1,15 @@
 """What the official-weights import checks, for both formats: the variable layout's names
 and shapes, the model config inferred from them (`infer_config`), and `check_shapes`,
-whose error names every missing, unexpected or mis-shaped variable."""
+whose error names every missing, unexpected or mis-shaped variable; and the check every
+loader and exporter of re3_jax parameters shares (`check_params`, naming leaves by
+`leaf_name`)."""
 
 from __future__ import annotations
 
 import pathlib
 from typing import Mapping
 
+import jax
 import numpy as np
 
 from re3_jax import model
@@ -47,6 +50,32 @@ def check_shapes(found: Mapping[str, Shape], expected: Mapping[str, Shape], what
     raise ValueError(
         f'{what} does not match a Re3 model (widths inferred: {describe(config)}):\n  '
         + '\n  '.join(problems))
+
+
+def leaf_name(path) -> str:
+  """A parameter's tree path as the weights name it: ``fc6/w``."""
+  return jax.tree_util.keystr(path, simple=True, separator='/')
+
+
+def check_params(tree, config: model.ModelConfig, what: str) -> None:
+  """Raises ValueError unless `tree` (arrays or shape structs) has `config`'s parameters.
+
+  The message names `what`, the missing and unexpected leaves, or the first
+  leaf of another shape.
+  """
+  flat_exp = {leaf_name(p): leaf for p, leaf in
+              jax.tree_util.tree_flatten_with_path(model.abstract_params(config))[0]}
+  flat_got = {leaf_name(p): leaf for p, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+  missing = sorted(set(flat_exp) - set(flat_got))
+  extra = sorted(set(flat_got) - set(flat_exp))
+  if missing or extra:
+    raise ValueError(f'{what} do not match model config {config.name!r}: '
+                     f'missing {missing or "none"}, unexpected {extra or "none"}')
+  for name, leaf in flat_exp.items():
+    shape = tuple(flat_got[name].shape)
+    if shape != tuple(leaf.shape):
+      raise ValueError(f'{what}: {name} has shape {shape} but model config '
+                       f'{config.name!r} needs {tuple(leaf.shape)}')
 
 
 def describe(config: model.ModelConfig) -> str:

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from re3_jax import model
+from re3_jax.model import weight_shapes
 from re3_jax.media import video
 from re3_jax.tracking import exported
 from re3_jax.tracking import tracker as tracker_lib
@@ -47,23 +48,8 @@ SUFFIX = '.re3x'
 
 
 def _leaf_names(tree) -> list[str]:
-  return [jax.tree_util.keystr(path, simple=True, separator='/')
+  return [weight_shapes.leaf_name(path)
           for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-
-
-def _check_params(params, config: model.ModelConfig) -> None:
-  """A ValueError naming the first difference between `params` and `config`'s parameters."""
-  expected = dict(zip(_leaf_names(model.abstract_params(config)),
-                      jax.tree_util.tree_leaves(model.abstract_params(config))))
-  got = dict(zip(_leaf_names(params), jax.tree_util.tree_leaves(params)))
-  missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
-  if missing or extra:
-    raise ValueError(f'the parameters are not those of model config {config.name!r}: missing '
-                     f'{missing or "none"}, unexpected {extra or "none"}')
-  for name, leaf in expected.items():
-    if tuple(np.shape(got[name])) != tuple(leaf.shape):
-      raise ValueError(f'parameter {name} has shape {tuple(np.shape(got[name]))} but model '
-                       f'config {config.name!r} needs {tuple(leaf.shape)}')
 
 
 def export_tracker(params, config: model.ModelConfig, *,
@@ -99,7 +85,7 @@ def export_tracker(params, config: model.ModelConfig, *,
   unknown = set(platforms) - {'cpu', 'cuda', 'rocm', 'tpu'}
   if not platforms or unknown:
     raise ValueError(f'platforms must be some of cpu, cuda, rocm, tpu, got {platforms}')
-  _check_params(params, config)
+  weight_shapes.check_params(params, config, 'the parameters')
   params = tracker_lib.prepare_params(params, config, pack=False)
   leaves, treedef = jax.tree_util.tree_flatten(params)
   state_def = jax.tree_util.tree_structure(tracker_lib.empty_state(1, config))

@@ -157,8 +157,7 @@ def _concrete(x) -> bool:
 def _checked_boxes(boxes, hw) -> jax.Array:
   """(N, 4) starting boxes: shapes always checked, values when concrete (`validate_boxes`)."""
   if not _concrete(boxes):
-    if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] < 1:
-      raise ValueError(f'starting boxes must be (N, 4) with N >= 1, got shape {boxes.shape}')
+    boxes_lib.check_boxes_shape(boxes.shape)
     return boxes.astype(jnp.float32)
   return jnp.asarray(boxes_lib.validate_boxes(np.asarray(boxes), hw))
 

@@ -66,21 +66,17 @@ class Checkpoints:
       checkpoints.DamagedCheckpointError: no checkpoint restores (nothing is
         moved then); the message names the directory and each step's error.
     """
-    damaged = []
-    steps = sorted(self.manager.all_steps(), reverse=True)
-    for step in steps:
+    def restore(step):
       try:
-        restored = self.restore(step, abstract)
+        return self.restore(step, abstract)
       except Exception as e:  # pylint: disable=broad-except  (damage shows in many ways)
-        damaged.append(checkpoints.DamagedCheckpointError.of(self.directory / str(step), e))
-        if step != steps[-1]:
-          logging.warning('%s; trying the previous checkpoint', damaged[-1])
-        continue
-      if damaged:
-        self._set_aside([newer for newer in self.manager.all_steps() if newer > step])
-      return (step,) + restored
-    raise checkpoints.DamagedCheckpointError(
-        f'no checkpoint in {self.directory} restores: ' + '; '.join(map(str, damaged)))
+        raise checkpoints.DamagedCheckpointError.of(self.directory / str(step), e) from e
+
+    step, restored, damaged = checkpoints.newest_that_restores(
+        sorted(self.manager.all_steps(), reverse=True), restore, self.directory)
+    if damaged:
+      self._set_aside(damaged)
+    return (step,) + restored
 
   def _set_aside(self, steps: list[int]) -> None:
     if jax.process_count() > 1:  # every process has tried the damaged steps

@@ -187,12 +187,12 @@ def test_the_loader_names_bad_inputs(clip, artifact, tmp_path):
 
 def test_export_refuses_parameters_of_another_model(tiny):
   params, config = tiny
-  with pytest.raises(ValueError, match=r"parameters are not those of model config 'small': "
+  with pytest.raises(ValueError, match=r"the parameters do not match model config 'small': "
                      'missing'):
     export.export_tracker(params, model.get_config('small'))
   params = dict(params, fc_output={'w': params['fc_output']['w'][:, :2],
                                    'b': params['fc_output']['b']})
-  with pytest.raises(ValueError, match=r'parameter fc_output/w has shape \(\d+, 2\) but model '
+  with pytest.raises(ValueError, match=r'the parameters: fc_output/w has shape \(\d+, 2\) but model '
                      r"config 'tiny' needs \(\d+, 4\)"):
     export.export_tracker(params, config)
 
