@@ -161,12 +161,13 @@ class ModelConfig:
       want = type(getattr(defaults, k))
       if want is tuple:
         ok = isinstance(v, (list, tuple)) and all(type(x) is int for x in v)
-        d[k] = tuple(v) if ok else v
       else:
         ok = type(v) is want or (want is float and type(v) is int)
       if not ok:
         raise ValueError(f'ModelConfig field {k} must be '
                          f'{"a list of integers" if want is tuple else want.__name__}, got {v!r}')
+      if want is tuple:
+        d[k] = tuple(v)
     return cls(**d)
 
 
