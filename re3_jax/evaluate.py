@@ -67,8 +67,9 @@ from re3_jax.evaluation import datasets
 from re3_jax.evaluation import harness
 from re3_jax import model
 
-_DATASET = flags.DEFINE_multi_string('dataset', None, 'KIND:ROOT with KIND otb, vot, got10k or '
-                                     'vid (repeatable).', required=True)
+_DATASET = flags.DEFINE_multi_string(
+    'dataset', None, f'KIND:ROOT with KIND one of {", ".join(datasets.KINDS)} (repeatable).',
+    required=True)
 _TRACKER = flags.DEFINE_multi_enum('tracker', ['re3'], harness.TRACKERS,
                                    'Trackers to run (repeatable).')
 _PROTOCOL = flags.DEFINE_list('protocol', ['ope'],

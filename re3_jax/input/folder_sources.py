@@ -1,23 +1,24 @@
-"""Training sources over a folder of OTB-layout sequences: ``otb:ROOT`` and ``otb_sim:ROOT``.
+"""Training sources over benchmark roots: ``KIND:ROOT`` and ``KIND_sim:ROOT``.
 
-A root holds one folder per sequence, each with ``img/0001.jpg ...`` and
-``groundtruth_rect.txt`` (one ``x,y,w,h`` line per frame, 1-based pixels;
-``NaN,NaN,NaN,NaN`` where the target is out of view), e.g.
-``../shared/real_sequences/train`` or a user's own data. Subfolders without
-``groundtruth_rect[.N].txt`` are ignored; a root that is itself a sequence
-folder is a one-sequence source. The folders are read by
-`re3_jax.media.sequences` (ground truth, frame lists, the errors naming the
-sequence and file), so the training sources and the evaluation's ``otb:ROOT``
-read a folder alike.
+KIND is any layout of `re3_jax.media.dataset_roots` (``otb``, ``got10k``,
+``lasot``, ``uav123``, ``dtb70``, ``tcolor128``, ``nfs``, ``vot``), read by the
+same code as the evaluation's ``KIND:ROOT`` (ground truth, frame lists, frames
+without a true box, the errors naming the sequence and file). So a LaSOT or
+GOT-10k train split on disk is a training source as it lies
+(``--config.data.mixture=lasot:/data/LaSOT=0.5,got10k:/data/GOT-10k/train=0.5``),
+and a user's own videos are one in the OTB layout: a root with one folder per
+video, each with ``img/0001.jpg ...`` and ``groundtruth_rect.txt`` (one
+``x,y,w,h`` line per frame, 1-based pixels; ``NaN,NaN,NaN,NaN`` where the
+target is out of view), e.g. ``../shared/real_sequences/train``.
 
 `FolderSource` gives the examples `pipeline.SequenceMaker` reads from a
 `tfds_sources.TfdsSource`, in the same two kinds:
 
-* ``otb:ROOT`` (``TRACK``): one example per sequence: ``frames`` (the encoded
+* ``KIND:ROOT`` (``TRACK``): one example per sequence: ``frames`` (the encoded
   files, each read when indexed), ``boxes`` ``(T, 4)`` float32 xyxy,
   ``visible`` ``(T,)`` bool, ``height``, ``width``, ``video``. Sequences are
   drawn uniformly, windows of visible frames as for TFDS tracks.
-* ``otb_sim:ROOT`` (``IMAGE``): Re3's simulator over real frames: one example
+* ``KIND_sim:ROOT`` (``IMAGE``): Re3's simulator over real frames: one example
   per (sequence, frame with a visible box): ``image`` (the encoded file),
   ``boxes`` ``(1, 4)`` (that frame's true box: the object the simulator
   pastes; Re3 pastes the object boxes of ImageNet DET images), ``region``
@@ -34,8 +35,9 @@ FileNotFoundError naming it. A box wholly outside its frame, empty (``w`` or
 ``h`` <= 0) or infinite is skipped (that frame is not visible), counted and
 reported in one warning per source naming the files and first line numbers;
 a box partly outside is clipped to the frame. NaN rows are not visible,
-counted apart (they are the format's out-of-view marker). A sequence with no
-visible frame is skipped with a warning; no usable sequence left is an error.
+counted apart (they are the format's out-of-view marker, and the readers'
+mark of frames a layout flags as absent). A sequence with no visible frame is
+skipped with a warning; no usable sequence left is an error.
 """
 
 from __future__ import annotations
@@ -50,23 +52,28 @@ from PIL import Image
 
 from re3_jax.input import synthetic
 from re3_jax.input import tfds_sources
+from re3_jax.media import dataset_roots
 from re3_jax.media import sequences
 
-TRACK_PREFIX, IMAGE_PREFIX = 'otb', 'otb_sim'  # mixture names: PREFIX:ROOT
-_KINDS = {TRACK_PREFIX: tfds_sources.TRACK, IMAGE_PREFIX: tfds_sources.IMAGE}
+SIM_SUFFIX = '_sim'  # KIND_sim:ROOT: the simulator over a KIND root's frames
+# mixture prefix -> (layout, source kind)
+_PREFIXES = {**{k: (k, tfds_sources.TRACK) for k in dataset_roots.KINDS},
+             **{k + SIM_SUFFIX: (k, tfds_sources.IMAGE) for k in dataset_roots.KINDS}}
 _MIXTURE_SEPARATORS = ',='  # `pipeline.parse_mixture` splits on these
 _SHOWN = 5  # files, and line numbers per file, named in a warning
 
 
-def parse_name(name: str) -> tuple[str, pathlib.Path] | None:
-  """``'otb:ROOT'`` -> (TRACK, ROOT), ``'otb_sim:ROOT'`` -> (IMAGE, ROOT); other names -> None.
+def parse_name(name: str) -> tuple[str, str, pathlib.Path] | None:
+  """``'lasot:ROOT'`` -> ('lasot', TRACK, ROOT), ``'otb_sim:ROOT'`` -> ('otb', IMAGE, ROOT).
+
+  Other names (no ``:``, or a prefix that is no layout) -> None.
 
   Raises:
     ValueError: an empty root, or one holding ``,`` or ``=`` (the mixture
       text could not hold it).
   """
   prefix, sep, root = name.partition(':')
-  if not sep or prefix not in _KINDS:
+  if not sep or prefix not in _PREFIXES:
     return None
   if not root.strip():
     raise ValueError(f'source {name!r}: no folder after {prefix}: (give {prefix}:ROOT)')
@@ -74,7 +81,8 @@ def parse_name(name: str) -> tuple[str, pathlib.Path] | None:
   if bad:
     raise ValueError(f'source {name!r}: the folder holds {" and ".join(map(repr, bad))}, which '
                      'the mixture text splits on; rename the folder or link to it')
-  return _KINDS[prefix], pathlib.Path(root.strip()).expanduser()
+  layout, kind = _PREFIXES[prefix]
+  return layout, kind, pathlib.Path(root.strip()).expanduser()
 
 
 class CheckedBoxes(NamedTuple):
@@ -140,23 +148,6 @@ def _read_bytes(files: sequences.SequenceFiles, index: int) -> bytes:
                                   f'{path}: {e}') from e
 
 
-def _is_otb(folder: pathlib.Path) -> bool:
-  return any(p.name.startswith('groundtruth_rect') for p in sequences.groundtruth_files(folder))
-
-
-def _sequence_folders(root: pathlib.Path, name: str) -> list[pathlib.Path]:
-  """The sequence folders of a root (the root itself if it is one)."""
-  if not root.is_dir():
-    raise FileNotFoundError(f'source {name!r}: {root} is not a folder')
-  if _is_otb(root):
-    return [root]
-  folders = [f for f in sorted(root.iterdir()) if f.is_dir() and _is_otb(f)]
-  if not folders:
-    raise FileNotFoundError(f'source {name!r}: {root} holds no sequence folder with '
-                            f'{sequences.OTB_GROUNDTRUTH} (and img/)')
-  return folders
-
-
 def _frame_size(files: sequences.SequenceFiles) -> tuple[int, int]:
   """(height, width) of a sequence from its first frame's header."""
   path = files.frame_paths[0]
@@ -172,13 +163,16 @@ def _line_numbers(path: pathlib.Path) -> list[int]:
   return [n for n, line in enumerate(path.read_text().splitlines(), 1) if line.strip()]
 
 
-def _open_tracks(root: pathlib.Path, name: str) -> list[_Track]:
+def _open_tracks(layout: str, root: pathlib.Path, name: str) -> list[_Track]:
   """Every sequence under a root, its ground truth checked against its frame size."""
+  try:
+    dataset = dataset_roots.open_root(layout, root)
+  except FileNotFoundError as e:
+    raise FileNotFoundError(f'source {name!r}: {e}') from e
   out = []
-  for folder in _sequence_folders(root, name):
-    for files in sequences.open_sequences(folder):
-      height, width = _frame_size(files)
-      out.append(_Track(files, height, width, check_boxes(files.boxes, height, width)))
+  for files in dataset.sequences:
+    height, width = _frame_size(files)
+    out.append(_Track(files, height, width, check_boxes(files.boxes, height, width)))
   return out
 
 
@@ -235,12 +229,14 @@ class FolderSource:
   """Random access to the sequences under a folder (see the module docstring).
 
   Args:
-    name: ``otb:ROOT`` (one example per sequence, `tfds_sources.TRACK`) or
-      ``otb_sim:ROOT`` (one per frame to simulate over, `tfds_sources.IMAGE`);
-      a relative ROOT is taken from the working directory.
+    name: ``KIND:ROOT`` (one example per sequence, `tfds_sources.TRACK`) or
+      ``KIND_sim:ROOT`` (one per frame to simulate over, `tfds_sources.IMAGE`),
+      KIND one of `dataset_roots.KINDS`; a relative ROOT is taken from the
+      working directory.
 
   Attributes:
-    name, kind, root: the mixture name, the kind, the absolute root.
+    name, layout, kind, root: the mixture name, the layout (``otb``, ...), the
+      kind, the absolute root.
     counts: what was read and skipped: ``sequences``, ``frames``, ``visible``,
       ``out_of_view`` (NaN rows), ``bad_boxes``, ``clipped``,
       ``empty_sequences`` (skipped: no visible frame); for ``otb_sim`` also
@@ -255,11 +251,12 @@ class FolderSource:
   def __init__(self, name: str):
     parsed = parse_name(name)
     if parsed is None:
-      raise ValueError(f'{name!r} is not {TRACK_PREFIX}:ROOT or {IMAGE_PREFIX}:ROOT')
+      raise ValueError(f'{name!r} is not KIND:ROOT or KIND{SIM_SUFFIX}:ROOT with KIND one of '
+                       f'{", ".join(dataset_roots.KINDS)}')
     self.name = name
-    self.kind, root = parsed
+    self.layout, self.kind, root = parsed
     self.root = root.absolute()
-    tracks = _open_tracks(self.root, name)
+    tracks = _open_tracks(self.layout, self.root, name)
     self.counts = {'sequences': len(tracks), 'frames': sum(len(t.files) for t in tracks)}
     for field, key in (('visible', 'visible'), ('out_of_view', 'out_of_view'),
                        ('bad', 'bad_boxes'), ('clipped', 'clipped')):

@@ -19,11 +19,12 @@ synthetic):
   is visible. A track with no such run plays its longest visible run forwards
   and backwards (ping-pong) until ``T`` frames are filled. Tracks are sampled
   uniformly, not by length.
-* ``otb:ROOT``: a folder of OTB-layout sequences (``ROOT/NAME/img/0001.jpg``
-  ..., ``ROOT/NAME/groundtruth_rect.txt``; `re3_jax.input.folder_sources`),
+* ``KIND:ROOT``: a benchmark root (``otb``: a folder of OTB-layout sequences,
+  ``ROOT/NAME/img/0001.jpg`` ..., ``ROOT/NAME/groundtruth_rect.txt``;
+  ``got10k``, ``lasot``, ``uav123``, ...; `re3_jax.input.folder_sources`),
   read like a TFDS track dataset: a random sequence, a random run of ``T``
   visible frames (NaN rows of the ground truth are frames out of view).
-* ``otb_sim:ROOT``: the Re3 simulator over a random frame of those sequences
+* ``KIND_sim:ROOT``: the Re3 simulator over a random frame of those sequences
   and its true box, like ``imagenet_det``.
 
 Every sequence is mirrored horizontally with probability ``mirror_prob``.
@@ -112,8 +113,9 @@ class PipelineConfig:
 
   Attributes:
     mixture: ``(source, weight)`` pairs; a source is ``procedural``,
-      ``otb:ROOT`` (the sequences of a folder of OTB-layout sequence folders,
-      as tracks), ``otb_sim:ROOT`` (the simulator over their frames; see
+      ``KIND:ROOT`` (the sequences of a benchmark root, e.g. ``otb:ROOT``, a
+      folder of OTB-layout sequence folders, or ``lasot:ROOT``, as tracks),
+      ``KIND_sim:ROOT`` (the simulator over their frames; see
       `folder_sources`; ROOT relative to the working directory, without ``,``
       or ``=``), or the name of a TFDS dataset built under ``data_dir``
       (``imagenet_vid``, ``alov300``, ``imagenet_det``). Weights are normalised.

@@ -323,15 +323,35 @@ def write_otb_sequence(root: PathLike, name: str, rows, size: tuple[int, int] = 
     The sequence folder.
   """
   folder = pathlib.Path(root) / name
-  (folder / 'img').mkdir(parents=True)
+  write_box_frames(folder / 'img', rows, size, seed)
+  (folder / sequences.OTB_GROUNDTRUTH).write_text('\n'.join(lines or xywh_lines(rows)) + '\n')
+  return folder
+
+
+def xywh_lines(rows, sep: str = ',') -> list[str]:
+  """``x,y,w,h`` text lines of (T, 4) rows; non-finite values as ``NaN``."""
+  return [sep.join('NaN' if np.isnan(v) else repr(float(v)) for v in row) for row in rows]
+
+
+def write_box_frames(folder: PathLike, rows, size: tuple[int, int] = (48, 64), seed: int = 0,
+                     digits: int = 4, first: int = 1) -> pathlib.Path:
+  """Noise JPEG frames ``first, first + 1, ...`` (``digits`` wide) with a red box at each row.
+
+  Args:
+    folder: where the frames go (made if missing).
+    rows: (T, 4) ``x, y, w, h`` boxes, 1-based pixels; non-finite or empty
+      rows are drawn nowhere.
+    size: (height, width) of the frames.
+    seed: seeds the noise.
+    digits, first: the file names' number width and first number.
+  """
+  folder = pathlib.Path(folder)
+  folder.mkdir(parents=True, exist_ok=True)
   rng = np.random.default_rng(seed)
   for t, row in enumerate(rows):
     frame = rng.integers(60, 190, tuple(size) + (3,), dtype=np.uint8)
     if np.isfinite(row).all() and row[2] > 0 and row[3] > 0:
       x, y, w, h = (int(round(v)) for v in row)
       frame[max(y - 1, 0):max(y - 1 + h, 0), max(x - 1, 0):max(x - 1 + w, 0)] = (0, 0, 230)  # BGR
-    cv2.imwrite(str(folder / 'img' / f'{t + 1:04d}.jpg'), frame)
-  if lines is None:
-    lines = [','.join('NaN' if np.isnan(v) else repr(float(v)) for v in row) for row in rows]
-  (folder / sequences.OTB_GROUNDTRUTH).write_text('\n'.join(lines) + '\n')
+    cv2.imwrite(str(folder / f'{t + first:0{digits}d}.jpg'), frame)
   return folder

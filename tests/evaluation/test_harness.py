@@ -222,7 +222,7 @@ class FailingTracker(ScriptedTracker):
 
 
 def test_a_sequence_that_fails_is_named_and_left_out(tmp_path):
-  seqs = datasets.otb(write_otb_with_a_bad_start(tmp_path / 'otb')).sequences
+  seqs = datasets.open_dataset(f"otb:{write_otb_with_a_bad_start(tmp_path / 'otb')}").sequences
   lines = []
   report = harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'out',
                        protocols=('ope', 'vot'), log=lines.append)

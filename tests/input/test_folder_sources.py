@@ -1,6 +1,7 @@
 """Tests of `re3_jax.input.folder_sources`: ``otb:ROOT`` and ``otb_sim:ROOT`` over tiny folders
-written in the real layout (JPEG frames in img/, groundtruth_rect.txt), through the pipeline, and
-over ../shared/real_sequences/train when it is there."""
+written in the real layout (JPEG frames in img/, groundtruth_rect.txt), the other benchmark
+layouts (``lasot:ROOT``, ``got10k:ROOT``, ...: `re3_jax.testing.fake_benchmarks`), through the
+pipeline, and over ../shared/real_sequences/train when it is there."""
 
 import json
 import logging
@@ -16,6 +17,7 @@ from re3_jax.input import folder_sources
 from re3_jax.input import pipeline
 from re3_jax.input import tfds_sources
 from re3_jax.media import sequences
+from re3_jax.testing import fake_benchmarks
 from re3_jax.testing import fake_datasets
 
 SIZE = (48, 64)  # (height, width) of the tiny frames
@@ -54,8 +56,10 @@ def tiny(tmp_path):
 
 def test_parse_name_and_the_mixture_text():
   assert folder_sources.parse_name('imagenet_vid') is None
-  assert folder_sources.parse_name('otb:../data') == (tfds_sources.TRACK, pathlib.Path('../data'))
-  assert folder_sources.parse_name('otb_sim:x')[0] == tfds_sources.IMAGE
+  assert folder_sources.parse_name('otb:../data') == ('otb', tfds_sources.TRACK,
+                                                     pathlib.Path('../data'))
+  assert folder_sources.parse_name('lasot_sim:x')[:2] == ('lasot', tfds_sources.IMAGE)
+  assert folder_sources.parse_name('otb_sim:x')[1] == tfds_sources.IMAGE
   text = 'otb:../shared/real_sequences/train=0.5,otb_sim:../shared/real_sequences/train=0.3,' \
          'procedural=0.2'
   mixture = pipeline.parse_mixture(text)
@@ -268,6 +272,30 @@ def test_a_mixture_of_the_three_makes_batches_and_resumes_exactly(tiny):
       assert all(np.array_equal(x, y) for x, y in zip(e, got))
   sources = np.concatenate([b.source for b in [batch] + expected])
   assert len(set(sources.tolist())) > 1
+
+
+def test_benchmark_layouts_are_sources_as_they_lie(tmp_path):
+  """LaSOT and GOT-10k train splits mix without conversion; absent frames are not visible."""
+  lasot, got = tmp_path / 'LaSOT', tmp_path / 'GOT-10k/train'
+  fake_benchmarks.write_lasot(lasot, 'bird-3', _rows(6, 3), occluded=[1], out_of_view=[2], seed=3)
+  fake_benchmarks.write_lasot(lasot, 'cup-1', _rows(5, 4), seed=4)
+  fake_benchmarks.write_got10k(got, 'GOT-10k_Train_000001', _rows(5, 5), absent=[4], seed=5)
+  source = folder_sources.FolderSource(f'lasot:{lasot}')
+  assert source.layout == 'lasot' and source.kind == tfds_sources.TRACK
+  assert source.counts == {'sequences': 2, 'frames': 11, 'visible': 9, 'out_of_view': 2,
+                           'bad_boxes': 0, 'clipped': 0, 'empty_sequences': 0}
+  example = source[0]
+  assert example['video'] == 'bird-3' and example['visible'].tolist() == [1, 0, 0, 1, 1, 1]
+  assert len(folder_sources.FolderSource(f'got10k_sim:{got}')) == 4  # the visible frames
+  config = SMALL.replace(mixture=pipeline.parse_mixture(f'lasot:{lasot}=0.5,got10k:{got}=0.5'))
+  with pipeline.Pipeline(config, seq_len=3, batch_size=4, seed=0, process_index=0,
+                         process_count=1) as p:
+    batch = next(p)
+  assert batch.frames.shape == (4, 3, 120, 160, 3) and np.isfinite(batch.boxes).all()
+  with pytest.raises(FileNotFoundError, match=r"source 'lasot:.*': LaSOT root .* holds no"):
+    folder_sources.FolderSource(f'lasot:{got.parent}')
+  with pytest.raises(ValueError, match='is not KIND:ROOT or KIND_sim:ROOT with KIND one of otb, '):
+    folder_sources.FolderSource(f'trackingnet:{got}')
 
 
 # --- the shared real sequences --------------------------------------------------------------
