@@ -40,6 +40,14 @@ Outputs in ``--out``:
 * ``success.png`` and ``precision.png``: the overall OPE curves, one per tracker.
 * with ``--video``: ``videos/NAME.mp4`` (GIF if OpenCV cannot write mp4), the
   true box (green) and each tracker's OPE box.
+* with ``--submission=FILE.zip`` (one ``got10k`` dataset, e.g. the test split,
+  one tracker, ``--protocol=ope``, every frame of every sequence): the archive
+  the GOT-10k evaluation server takes, exactly as the got10k toolkit's
+  ``ExperimentGOT10k`` zips its results (`re3_jax.evaluation.submission`).
+  Written (atomically) only when every sequence was tracked::
+
+    python -m re3_jax.evaluate --dataset=got10k:GOT-10k/test --tracker=re3 \
+        --out=DIR --submission=re3_got10k_test.zip
 
 A sequence that cannot be evaluated (a missing or unreadable frame, a first
 true box outside its image, a tracker's error on it) is reported in one line
@@ -65,6 +73,7 @@ from absl import flags
 from re3_jax import cli
 from re3_jax.evaluation import datasets
 from re3_jax.evaluation import harness
+from re3_jax.evaluation import submission
 from re3_jax import model
 
 _DATASET = flags.DEFINE_multi_string(
@@ -92,14 +101,40 @@ _VIDEO = flags.DEFINE_bool('video', False, 'Also write videos/NAME.mp4 per seque
 _FAIL_FAST = flags.DEFINE_bool(
     'fail_fast', False, 'Stop at the first sequence that cannot be evaluated (default: report '
     'it, go on with the others, exit with status 1 at the end).')
+_SUBMISSION = flags.DEFINE_string(
+    'submission', None, 'Also write the GOT-10k evaluation server submission archive FILE.zip '
+    '(one --dataset=got10k:ROOT, one --tracker, --protocol=ope).')
 _VOT_BURN_IN_AT_START = flags.DEFINE_bool(
     'vot_burn_in_at_start', True,
     "Reset-based protocol: leave out the burn-in after the first start too (Re3's original "
     'script did not).')
 
 
+def _check_submission() -> pathlib.Path | None:
+  """``--submission``'s path, after checking the flags it needs (before anything is read)."""
+  if _SUBMISSION.value is None:
+    return None
+  kinds = [datasets.parse_spec(spec)[0] for spec in _DATASET.value]
+  if kinds != ['got10k']:
+    raise ValueError('--submission needs exactly one --dataset=got10k:ROOT (the GOT-10k server '
+                     f'scores GOT-10k results), got --dataset={" --dataset=".join(_DATASET.value)}')
+  trackers = list(dict.fromkeys(_TRACKER.value))
+  if len(trackers) != 1:
+    raise ValueError(f'--submission takes one --tracker, got {", ".join(trackers)}')
+  if _PROTOCOL.value != ['ope']:
+    raise ValueError('--submission needs --protocol=ope (the GOT-10k server scores one-pass runs), '
+                     f'got --protocol={",".join(_PROTOCOL.value)}')
+  if _MAX_FRAMES.value is not None:
+    raise ValueError('--submission needs every frame (a box per frame of each sequence): drop '
+                     '--max_frames')
+  if _SEQUENCES.value:
+    raise ValueError('--submission needs every sequence of the split: drop --sequences')
+  return submission.check_path(_SUBMISSION.value)
+
+
 def main(argv):
   del argv
+  archive = _check_submission()
   # The sequences first: a bad dataset or name fails before the trackers' set-up.
   seqs = []
   for spec in _DATASET.value:
@@ -130,6 +165,9 @@ def main(argv):
   print(report.table())
   print(f'wrote {pathlib.Path(_OUT.value) / "results.json"}, success.png, precision.png and the '
         'result files')
+  if archive is not None:  # refuses (naming them) if any sequence failed: no partial archive
+    submission.write_got10k(archive, next(iter(trackers)), report)
+    print(f'wrote {archive}: the GOT-10k server submission ({len(seqs)} sequences)')
   if report.failed:
     print(f're3_jax.evaluate: error: {len(report.failed)} of {len(seqs)} sequences failed and are '
           'not scored: ' + '; '.join(map(str, report.failed)), file=sys.stderr)

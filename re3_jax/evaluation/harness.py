@@ -167,8 +167,7 @@ def _write_result(out: pathlib.Path, result: report_lib.SequenceResult) -> None:
   stem = results_lib.file_name(result.sequence)
   if result.protocol == 'ope':
     results_lib.write_boxes(out / name / 'otb' / f'{stem}.txt', r.boxes)
-    results_lib.write_boxes(out / name / 'got10k' / stem / f'{stem}_001.txt', r.boxes)
-    results_lib.write_times(out / name / 'got10k' / stem / f'{stem}_time.txt', r.frame_times)
+    results_lib.write_got10k(out / name / 'got10k', result.sequence, r.boxes, r.frame_times)
   else:
     vot_dir = out / name / 'vot' / stem
     vot_dir.mkdir(parents=True, exist_ok=True)

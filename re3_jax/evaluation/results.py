@@ -2,7 +2,9 @@
 
 * OTB / GOT-10k: one ``x,y,w,h`` line per frame (OTB's 1-based convention, 3
   decimals; `format_otb_line`, `parse_otb_line`); GOT-10k's ``NAME_time.txt`` holds
-  seconds per frame.
+  seconds per frame (8 decimals). These are the got10k toolkit's own formats
+  (``np.savetxt`` with ``fmt='%.3f'`` and ``'%.8f'``, ``delimiter=','``), and
+  `got10k_files` its per-sequence layout (``NAME/NAME_001.txt``, ``NAME/NAME_time.txt``).
 * VOT toolkit codes for the reset-based protocol: ``1`` a (re)start, ``2`` a
   failure, ``0`` a skipped frame, else the box (`vot_line`, `read_vot_results`).
 
@@ -50,9 +52,14 @@ def as_written(boxes) -> np.ndarray:
       np.float32)
 
 
+def boxes_text(boxes) -> str:
+  """(T, 4) xyxy boxes as an OTB / GOT-10k result file's text (`format_otb_line` per line)."""
+  return ''.join(format_otb_line(b) + '\n' for b in boxes)
+
+
 def write_boxes(path: pathlib.Path, boxes) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(''.join(format_otb_line(b) + '\n' for b in boxes))
+  path.write_text(boxes_text(boxes))
 
 
 def read_boxes(path: str | pathlib.Path) -> np.ndarray:
@@ -95,6 +102,36 @@ def read_vot_results(path: str | pathlib.Path, truth) -> tuple[np.ndarray, np.nd
   return boxes, kinds
 
 
+def times_text(times) -> str:
+  """Seconds per frame as GOT-10k's ``NAME_time.txt`` text: one ``%.8f`` line per frame."""
+  return ''.join(f'{t:.8f}\n' for t in times)
+
+
 def write_times(path: pathlib.Path, times) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(''.join(f'{t:.8f}\n' for t in times))
+  path.write_text(times_text(times))
+
+
+def got10k_files(sequence: str, boxes, times) -> dict[str, str]:
+  """One sequence's GOT-10k result files: path (relative, ``/``-separated) -> text.
+
+  The got10k toolkit's layout for a deterministic tracker (one run, ``_001``):
+  ``NAME/NAME_001.txt`` (the boxes, `boxes_text`; the first line is the given
+  first box) and ``NAME/NAME_time.txt`` (seconds per frame, `times_text`).
+
+  Args:
+    sequence: the sequence's name (`file_name` makes it a file name).
+    boxes: (T, 4) xyxy boxes.
+    times: (T,) seconds per frame.
+  """
+  stem = file_name(sequence)
+  return {f'{stem}/{stem}_001.txt': boxes_text(boxes),
+          f'{stem}/{stem}_time.txt': times_text(times)}
+
+
+def write_got10k(folder: pathlib.Path, sequence: str, boxes, times) -> None:
+  """Writes `got10k_files` under `folder` (e.g. ``TRACKER/got10k``)."""
+  for rel, text in got10k_files(sequence, boxes, times).items():
+    path = folder / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
