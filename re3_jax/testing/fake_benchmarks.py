@@ -42,18 +42,39 @@ def write_lasot(root: PathLike, name: str, rows, *, occluded=(), out_of_view=(),
   return folder
 
 
-def write_got10k(root: PathLike, name: str, rows, *, absent=(), size: tuple[int, int] = (48, 64),
-                 seed: int = 0) -> pathlib.Path:
-  """``ROOT/NAME/00000001.jpg ...``, ``groundtruth.txt``, ``absence.label``
-  (1 at the 0-based frames `absent`), ``cover.label``; appends NAME to
+def write_got10k(root: PathLike, name: str, rows, *, absent=(), first_box_only: bool = False,
+                 size: tuple[int, int] = (48, 64), seed: int = 0) -> pathlib.Path:
+  """``ROOT/NAME/00000001.jpg ...``, ``groundtruth.txt`` (only the first box with
+  `first_box_only`, as on the test split, which has no labels), ``absence.label``
+  (1 at the 0-based frames `absent`) and ``cover.label``; appends NAME to
   ``ROOT/list.txt``."""
   root = pathlib.Path(root)
   folder = write_box_frames(root / name, rows, size, seed, digits=8)
-  _write(folder / 'groundtruth.txt', xywh_lines(rows))
-  _write(folder / 'absence.label', ['1' if t in absent else '0' for t in range(len(rows))])
-  _write(folder / 'cover.label', ['0' if t in absent else '8' for t in range(len(rows))])
+  _write(folder / 'groundtruth.txt', xywh_lines(rows[:1] if first_box_only else rows))
+  if not first_box_only:
+    _write(folder / 'absence.label', ['1' if t in absent else '0' for t in range(len(rows))])
+    _write(folder / 'cover.label', ['0' if t in absent else '8' for t in range(len(rows))])
   listed = (root / 'list.txt').read_text().split() if (root / 'list.txt').is_file() else []
   _write(root / 'list.txt', listed + [name])
+  return folder
+
+
+def write_got10k_split(root: PathLike, split: str = 'test', *, videos: int = 3, frames: int = 5,
+                       size: tuple[int, int] = (72, 96), seed: int = 0) -> pathlib.Path:
+  """A GOT-10k split ``ROOT/SPLIT/`` of `videos` sequences ``GOT-10k_Test_000001`` ...
+  (``Val``, ``Train`` after `split`), each a box moving a few pixels a frame; the
+  test split's ground truth is the first box only. Returns the split folder."""
+  if split not in ('train', 'val', 'test'):
+    raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+  folder = pathlib.Path(root) / split
+  height, width = size
+  rng = np.random.default_rng(seed)
+  for v in range(videos):
+    w, h = rng.uniform(0.2, 0.35) * width, rng.uniform(0.2, 0.35) * height
+    x, y = rng.uniform(1, width - w - 3 * frames), rng.uniform(1, height - h - frames)
+    rows = np.array([[x + 3 * t, y + t, w, h] for t in range(frames)]).round(4)
+    write_got10k(folder, f'GOT-10k_{split.capitalize()}_{v + 1:06d}', rows,
+                 first_box_only=split == 'test', size=size, seed=seed + v)
   return folder
 
 

@@ -306,52 +306,6 @@ def write_det(root: PathLike, *, split: str = 'train', images: int = 4,
   return root
 
 
-def write_got10k(root: PathLike, *, split: str = 'test', videos: int = 3, frames: int = 5,
-                 size: tuple[int, int] = (72, 96), seed: int = 0, quality: int = 90
-                 ) -> pathlib.Path:
-  """Writes a fake GOT-10k split under `root` (what ``GOT10k(root, subset=split)`` reads).
-
-  Layout (``N`` = sequence number from 1; ``Test``/``Val``/``Train`` after `split`)::
-
-    root/SPLIT/list.txt                          (the sequence names, one a line)
-    root/SPLIT/GOT-10k_Test_00000N/00000001.jpg  ...
-    root/SPLIT/GOT-10k_Test_00000N/groundtruth.txt
-
-  ``groundtruth.txt`` holds ``x,y,w,h`` boxes (1-based, 4 decimals, as GOT-10k
-  writes them): only the first frame's on the test split (its truth is
-  withheld), else one per frame. One object per sequence, inside the image.
-
-  Args:
-    root: the GOT-10k root (holding ``train``, ``val``, ``test``).
-    split: ``'test'``, ``'val'`` or ``'train'``.
-    videos: number of sequences.
-    frames: frames per sequence.
-    size: (height, width) of the frames.
-    seed: random seed (sequences use seed and their number).
-    quality: JPEG quality.
-
-  Returns:
-    The split's folder, ``root/split``.
-  """
-  if split not in ('train', 'val', 'test'):
-    raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-  folder = pathlib.Path(root) / split
-  height, width = size
-  names = [f'GOT-10k_{split.capitalize()}_{v + 1:06d}' for v in range(videos)]
-  for v, name in enumerate(names):
-    rng = np.random.default_rng([seed, v, 2])
-    renderer = _Renderer(rng, height, width, 1)
-    boxes = _trajectories(rng, 1, frames, height, width)
-    for t in range(frames):
-      _write_jpeg(folder / name / f'{t + 1:08d}.jpg', renderer.frame(t, boxes[:, t]), quality)
-    rows = boxes[0, :1] if split == 'test' else boxes[0]
-    lines = [','.join(f'{c:.4f}' for c in (x1 + 1, y1 + 1, x2 - x1, y2 - y1))
-             for x1, y1, x2, y2 in rows.tolist()]
-    (folder / name / sequences.VOT_GROUNDTRUTH).write_text('\n'.join(lines) + '\n')
-  (folder / 'list.txt').write_text('\n'.join(names) + '\n')
-  return folder
-
-
 def write_otb_sequence(root: PathLike, name: str, rows, size: tuple[int, int] = (48, 64),
                        lines: list[str] | None = None, seed: int = 0) -> pathlib.Path:
   """An OTB sequence folder: noise frames with a red box where ``rows`` say.

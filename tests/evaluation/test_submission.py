@@ -1,6 +1,6 @@
 """Tests of the GOT-10k server submission (`re3_jax.evaluation.submission`, ``--submission``).
 
-The command line tracks a tiny fake GOT-10k test split (`fake_datasets.write_got10k`:
+The command line tracks a tiny fake GOT-10k test split (`fake_benchmarks.write_got10k_split`:
 first-box-only ground truth, ``list.txt``) with Re3 on random ``tiny`` weights;
 the got10k toolkit's own ``ExperimentGOT10k`` runs the same model (the
 `got10k_tracker` adapter) on the same split and zips its results. The two
@@ -23,7 +23,7 @@ from re3_jax.evaluation import got10k_tracker
 from re3_jax.evaluation import protocols
 from re3_jax.evaluation import report as report_lib
 from re3_jax.evaluation import submission
-from re3_jax.testing import fake_datasets
+from re3_jax.testing import fake_benchmarks
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SEQS, FRAMES = 3, 5
@@ -51,7 +51,7 @@ def test_archive_matches_the_got10k_toolkit(tmp_path):
   from got10k.experiments import ExperimentGOT10k  # pylint: disable=g-import-not-at-top
   from re3_jax.tracking import tracker as tracker_lib  # pylint: disable=g-import-not-at-top
   root = tmp_path / 'GOT-10k'
-  split = fake_datasets.write_got10k(root, split='test', videos=SEQS, frames=FRAMES)
+  split = fake_benchmarks.write_got10k_split(root, split='test', videos=SEQS, frames=FRAMES)
   names = (split / 'list.txt').read_text().split()
   ours = tmp_path / 'ours.zip'
   result = _evaluate(f'--dataset=got10k:{split}', '--tracker=re3', '--config=tiny', '--seed=0',
@@ -126,7 +126,7 @@ def test_command_line_refuses_a_bad_submission(tmp_path, flags, message):
 
 
 def test_command_line_writes_no_archive_when_a_sequence_fails(tmp_path):
-  split = fake_datasets.write_got10k(tmp_path / 'GOT-10k', split='test', videos=3, frames=3)
+  split = fake_benchmarks.write_got10k_split(tmp_path / 'GOT-10k', split='test', videos=3, frames=3)
   bad = split / 'GOT-10k_Test_000002/groundtruth.txt'
   bad.write_text('500.0000,500.0000,10.0000,10.0000\n')  # outside the 96x72 frames
   path = tmp_path / 're3.zip'
