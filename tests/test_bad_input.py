@@ -20,12 +20,17 @@ from typing import Any, Callable
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
+from re3_jax.evaluation import got10k_tracker
+from re3_jax.media import dataset_roots
 from re3_jax.media import sequences
 from re3_jax.model import checkpoints
+from re3_jax.testing import fake_benchmarks
 from re3_jax.testing import fake_datasets
+from re3_jax.tracking import export
 from re3_jax.tracking import tracker as tracker_lib
 from re3_jax.training import loop
 from re3_jax.training import stages as stages_lib
@@ -270,7 +275,53 @@ CATALOGUE = [
     Case('pretrained tower for caffenet',
          lambda c: loop.TrainConfig(model='small', pretrained_tower='x.net'), 'squeezenet tower'),
     Case('parse_box with 3 numbers', lambda c: boxes_lib.parse_box('1,2,3'), 'got 3'),
+    # --- The ecosystem (issue 17): got10k's boxes, benchmark layouts, the exporter.
+    Case('got10k box of 3 numbers', lambda c: _got10k_init(c, [10, 8, 20]),
+         r'got10k box \[10, 8, 20\] must be 4 numbers'),
+    Case('got10k box with NaN', lambda c: _got10k_init(c, [10, 8, NAN, 20]),
+         r'got10k box \[10.0, 8.0, nan, 20.0\] \[x, y, w, h\] must be finite'),
+    Case('got10k box of zero width', lambda c: _got10k_init(c, [10, 8, 0, 20]), 'w and h > 0'),
+    Case('got10k box as text', lambda c: _got10k_init(c, 'abc'), 'is not 4 numbers'),
+    Case('got10k box outside the image', lambda c: _got10k_init(c, [500, 8, 20, 20]),
+         'outside|inside'),
+    Case('LaSOT sequence without groundtruth.txt', lambda c: dataset_roots.lasot(_lasot(
+        c, lambda f: (f / 'groundtruth.txt').unlink())), 'holds no CATEGORY/CATEGORY-N folder',
+         error=FileNotFoundError),
+    Case('LaSOT list naming no folder', lambda c: dataset_roots.lasot(_lasot(
+        c, lambda f: (c.tmp / 'list.txt').write_text('cat-7\n'))),
+         r'sequence cat-7: listed in .*list.txt', error=sequences.SequenceError),
+    Case('LaSOT flags of another length', lambda c: dataset_roots.lasot(_lasot(
+        c, lambda f: (f / 'full_occlusion.txt').write_text('0,1\n'))),
+         r'full_occlusion.txt has 2 values for 3 frames', error=sequences.SequenceError),
+    Case('LaSOT occluded frame', lambda c: dataset_roots.lasot(_lasot(
+        c, lambda f: (f / 'full_occlusion.txt').write_text('0,1,0\n'))).sequences[0].boxes,
+         check=lambda out, c: np.testing.assert_array_equal(np.isnan(out[:, 0]), [0, 1, 0])),
+    Case('UAV123 annotation without its frames', lambda c: _uav123_without_frames(c),
+         r'sequence car1_s: frames folder .*data_seq/UAV123/car1_s is missing',
+         error=sequences.SequenceError),
+    Case('export of another model\'s parameters', lambda c: export.export_tracker(
+        c.params, model.get_config('tiny', lstm_units=8)), 'lstm|shape'),
 ]
+
+
+def _got10k_init(ctx, box):
+  pytest.importorskip('got10k')
+  adapter = got10k_tracker.Re3Got10kTracker(ctx.tracker())
+  return adapter.init(Image.fromarray(FRAME), box)
+
+
+def _lasot(ctx, damage):
+  """A 3-frame LaSOT root ``cat/cat-1``; `damage(folder)` then breaks it."""
+  folder = fake_benchmarks.write_lasot(ctx.tmp, 'cat-1', [[11, 9, 20, 20]] * 3)
+  damage(folder)
+  return ctx.tmp
+
+
+def _uav123_without_frames(ctx):
+  pytest.importorskip('got10k')
+  (ctx.tmp / 'anno/UAV123').mkdir(parents=True)
+  (ctx.tmp / 'anno/UAV123/car1_s.txt').write_text('1,2,3,4\n')
+  return dataset_roots.uav123(ctx.tmp)
 
 
 def _write(path: pathlib.Path, text: str) -> pathlib.Path:
@@ -293,5 +344,5 @@ def test_catalogue_size():
   names = [c.name for c in CATALOGUE]
   assert len(set(names)) == len(names)
   kinds = [c.kind for c in CATALOGUE]
-  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (68, 56, 12), (
+  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (79, 66, 13), (
       len(kinds), kinds.count('error'), kinds.count('result'))

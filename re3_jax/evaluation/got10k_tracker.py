@@ -41,6 +41,19 @@ def _rgb(image) -> np.ndarray:
   return np.asarray(image, np.uint8)
 
 
+def check_got10k_box(box) -> np.ndarray:
+  """got10k's ``[x, y, w, h]`` as a float64 (4,) array; ValueError naming a malformed one."""
+  try:
+    array = np.asarray(box, np.float64)
+  except (TypeError, ValueError):
+    raise ValueError(f'got10k box {box!r} is not 4 numbers [x, y, w, h]') from None
+  if array.shape != (4,):
+    raise ValueError(f'got10k box {box!r} must be 4 numbers [x, y, w, h], got shape {array.shape}')
+  if not np.isfinite(array).all() or not (array[2:] > 0).all():
+    raise ValueError(f'got10k box {array.tolist()} [x, y, w, h] must be finite with w and h > 0')
+  return array
+
+
 class Re3Got10kTracker(_Got10kTracker):
   """A `re3_jax.tracking.tracker.Re3Tracker` tracking one object, for got10k's experiments.
 
@@ -71,8 +84,13 @@ class Re3Got10kTracker(_Got10kTracker):
     self.tracker = tracker
 
   def init(self, image, box) -> None:
-    """Starts (or restarts) the object from got10k's ``[x, y, w, h]`` (1-based) box."""
-    xyxy = boxes_lib.from_otb(np.asarray(box, np.float64))
+    """Starts (or restarts) the object from got10k's ``[x, y, w, h]`` (1-based) box.
+
+    Raises:
+      ValueError: naming the box, if it is not 4 finite numbers with ``w, h > 0``
+        (the tracker then checks it against the image).
+    """
+    xyxy = boxes_lib.from_otb(check_got10k_box(box))
     self.tracker.track(TRACK_ID, _rgb(image), xyxy)
 
   def update(self, image) -> np.ndarray:

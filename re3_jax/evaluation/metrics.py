@@ -184,7 +184,9 @@ def ope(pred, truth) -> OPEResult:
   """OTB one-pass evaluation of one sequence: every frame with a true box is scored.
 
   As in the OTB toolkit, the first frame counts too (a tracker started there
-  returns its true box, IoU 1); frames with missing truth are left out.
+  returns its true box, IoU 1); frames with missing truth are left out. A
+  sequence with no true box after its first frame (a GOT-10k test sequence,
+  whose truth is withheld) has nothing to score: NaN curves, 0 frames.
 
   Args:
     pred: (T, 4) xyxy predicted boxes.
@@ -197,6 +199,8 @@ def ope(pred, truth) -> OPEResult:
   if pred.shape != truth.shape or pred.ndim != 2:
     raise ValueError(f'pred and truth must both be (T, 4), got {pred.shape} and {truth.shape}')
   ious = iou(pred, truth)
+  if np.isnan(ious[1:]).all():
+    ious = np.full_like(ious, np.nan)
   frames = int(np.sum(~np.isnan(ious)))
   return _ope_from_curves(success_curve(ious), precision_curve(center_error(pred, truth)),
                           frames, int(frames > 0))

@@ -269,3 +269,15 @@ def test_got10k_ao_and_sr_match_got10k(got10k):
   ours = metrics.got10k_pooled(preds, truths)
   assert ours.frames == len(ious)
   assert (ours.ao, ours.sr50, ours.sr75) == pytest.approx((ao, sr, np.mean(ious > 0.75)), abs=1e-12)
+
+
+def test_ope_scores_nothing_without_truth_after_the_first_frame():
+  """A GOT-10k test sequence (only the given first box) is not a perfect score but none."""
+  pred = np.array([[0, 0, 10, 10], [5, 5, 15, 15], [9, 9, 19, 19]], np.float32)
+  truth = np.full((3, 4), np.nan, np.float32)
+  truth[0] = pred[0]
+  result = metrics.ope(pred, truth)
+  assert result.frames == 0 and np.isnan(result.success_score)
+  assert metrics.ope_average([result, metrics.ope(pred, pred)]).sequences == 1
+  truth[2] = pred[1]  # one more true box: both frames are scored, the first as IoU 1
+  assert metrics.ope(pred, truth).frames == 2

@@ -95,6 +95,15 @@ def test_uav123_uses_the_toolkit_table(tmp_path):
   assert len(seq) == 109 and seq.frame_paths[-1].name == '000109.jpg'
   np.testing.assert_array_equal(seq.boxes, boxes_lib.from_otb(uav6.astype(np.float32)))
   check_red_box(mine, 4)
+  # Where got10k's own class opens the root (it needs more than three entries in it), it
+  # gives the same frames and boxes.
+  from got10k.datasets import UAV123  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'anno/UAV123/mine.txt').unlink()
+  for extra in ('readme.txt', 'configSeqs.m'):
+    (tmp_path / extra).write_text('')
+  theirs_paths, theirs_xywh = UAV123(str(tmp_path))['uav6']
+  assert [str(p) for p in seq.frame_paths] == theirs_paths
+  np.testing.assert_array_equal(seq.boxes, boxes_lib.from_otb(theirs_xywh.astype(np.float32)))
   (tmp_path / 'data_seq/UAV123/uav6/000050.jpg').unlink()
   with pytest.raises(sequences.SequenceError, match='uav6: frame file .*uav6/000050.jpg is missing'):
     dataset_roots.uav123(tmp_path)
