@@ -64,7 +64,7 @@ def toolkit_datasets():
 
 def check_root(root: pathlib.Path, label: str) -> None:
   if not root.is_dir():
-    raise FileNotFoundError(f'{label} root {root} is not a folder')
+    raise FileNotFoundError(f'{label} dataset root {root} is not a folder')
 
 
 def make_sequence(name: str, paths, xywh: np.ndarray, groundtruth: pathlib.Path,

@@ -324,7 +324,9 @@ def write_otb_sequence(root: PathLike, name: str, rows, size: tuple[int, int] = 
   """
   folder = pathlib.Path(root) / name
   write_box_frames(folder / 'img', rows, size, seed)
-  (folder / sequences.OTB_GROUNDTRUTH).write_text('\n'.join(lines or xywh_lines(rows)) + '\n')
+  if lines is None:
+    lines = xywh_lines(rows)
+  (folder / sequences.OTB_GROUNDTRUTH).write_text('\n'.join(lines) + '\n')
   return folder
 
 

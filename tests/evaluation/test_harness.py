@@ -29,6 +29,7 @@ from re3_jax.evaluation import protocols
 from re3_jax.evaluation import results
 from re3_jax.media import sequences
 from re3_jax.media import synthetic_clips
+from re3_jax.testing import fake_benchmarks
 from re3_jax.testing import fake_datasets
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
@@ -489,6 +490,24 @@ def test_command_line_reports_a_failed_sequence_and_scores_the_others(tmp_path):
   assert result.returncode == 1 and 'Traceback' not in result.stderr, result.stderr[-3000:]
   assert result.stderr.splitlines()[-1] == f're3_jax.evaluate: error: {message}'
   assert not (tmp_path / 'fast/results.json').exists()
+
+
+def test_command_line_reads_the_benchmark_layouts(tmp_path):
+  """LaSOT and NfS roots as they lie on disk, scored and written like OTB's."""
+  pytest.importorskip('got10k')
+  rows = np.array([[5 + 3 * t, 6 + t, 12, 10] for t in range(4)], np.float64)
+  fake_benchmarks.write_lasot(tmp_path / 'LaSOT', 'car-2', rows, out_of_view=[3])
+  fake_benchmarks.write_nfs(tmp_path / 'NfS', 'bee', rows)
+  command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=re3', '--config=tiny',
+             f'--dataset=lasot:{tmp_path / "LaSOT"}', f'--dataset=nfs:{tmp_path / "NfS"}',
+             f'--out={tmp_path / "out"}']
+  result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  saved = json.loads((tmp_path / 'out/results.json').read_text())
+  scored = saved['trackers']['re3']['ope']['sequences']
+  assert sorted(scored) == ['bee', 'car-2']
+  assert scored['car-2']['ope']['frames'] == 3  # the out-of-view frame has no true box
+  assert len(results.read_boxes(tmp_path / 'out/re3/otb/bee.txt')) == 4
 
 
 def test_command_line_runs_the_shipped_model_without_weights_given(sequences_dir, tmp_path):
