@@ -173,6 +173,8 @@ def test_a_field_type_without_a_text_form_is_refused_when_defined():
      'OTB dataset root {tmp}/missing is not a folder'),
     (['re3_jax.convert', '--source={tmp}/missing', '--format=pytorch', '--out={tmp}/out'],
      'no checkpoint at {tmp}/missing'),
+    (['re3_jax.convert', '--source={tmp}/file', '--format=pytorch', '--out={tmp}/out'],
+     '{tmp}/file is not a PyTorch state_dict file (not a zip archive, as torch.save writes)'),
 ])
 def test_a_users_mistake_is_one_error_line(tmp_path, args, error):
   if 'build' in args[0] and not importlib.util.find_spec('tensorflow_datasets'):

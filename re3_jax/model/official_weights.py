@@ -15,8 +15,8 @@ Two sources (reference section 5):
   diagonal peepholes, ``lstm{1,2}/rnn/lstm_cell/{kernel,bias,w_*_diag}``).
   Adam slots, ``beta1_power``, ``beta2_power`` and ``global_step`` are ignored.
 * ``pytorch``: the official PyTorch port's state_dict of the paper model
-  (``.pt``/``.pth``), whose dense weights are [out, in] and conv weights
-  [out, in/groups, kh, kw].
+  (``.pt``/``.pth``, as ``torch.save`` writes it since torch 1.6), whose dense
+  weights are [out, in] and conv weights [out, in/groups, kh, kw].
 
 The model config is inferred from the shapes: the paper and small models get
 the named configs ``model.CONFIGS['paper']`` / ``['small']``; other widths
@@ -28,8 +28,10 @@ own sum ``f + 1 + w_f_diag * c_prev``. The paper cell stores its forget bias in
 the bias (``forget_bias=0.0``).
 
 Every variable is checked: a missing, unexpected or mis-shaped one is an error
-that names it (and both shapes). TensorFlow and PyTorch are imported only when
-reading their files, so this module imports without them.
+that names it (and both shapes). TensorFlow is imported only when reading a TF
+checkpoint, so this module imports without it; a PyTorch file is read without
+torch (`torch_files`: ``torch.save``'s zip format, by a restricted unpickler that
+refuses any global a state_dict does not need).
 
 The output is a `checkpoints.save_params` directory (``config.json`` and
 ``params/``), which ``Re3Tracker.from_checkpoint(DIR)`` and

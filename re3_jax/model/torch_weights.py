@@ -1,5 +1,5 @@
 """The official PyTorch port's paper-model state_dict -> re3_jax parameters (see
-`official_weights`). torch is imported only to read a ``.pt`` file."""
+`official_weights`). A ``.pt`` file is read by `torch_files`, without torch."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from re3_jax import model
+from re3_jax.model import torch_files
 from re3_jax.model.weight_shapes import (
     abstract_shapes, as_float32, check_exists, check_shapes, CONVS, full_cell, full_gate_shapes,
     GATES, infer_config, LSTMS, Shape, SKIPS, width)
@@ -101,36 +102,23 @@ def params_from_pytorch_state_dict(state_dict: Mapping[str, Any]) -> tuple[model
 
 
 def from_pytorch_state_dict(path_or_dict) -> tuple[model.Params, model.ModelConfig]:
-  """Reads (``torch.load``, weights only, on the CPU) and converts the PyTorch port's weights.
+  """Reads (`torch_files.load_state_dict`, no torch needed) and converts the PyTorch port's weights.
 
   Args:
-    path_or_dict: a ``.pt``/``.pth`` file holding the state_dict, or the
-      state_dict itself (key -> tensor or NumPy array; no torch needed then).
+    path_or_dict: a ``.pt``/``.pth`` file (``torch.save`` of the state_dict),
+      or the state_dict itself (key -> tensor or NumPy array).
 
   Returns:
     (params, config), as `params_from_pytorch_state_dict`.
 
   Raises:
-    ImportError: reading a file needs torch, which is not installed.
     FileNotFoundError: no such file.
-    ValueError: the file is not a state_dict, or its entries do not make the
-      paper model (named).
+    ValueError: the file is not a ``torch.save`` state_dict (or is corrupt, or
+      references a global a state_dict does not need), or its entries do not
+      make the paper model (named).
   """
   if isinstance(path_or_dict, Mapping):
     return params_from_pytorch_state_dict(path_or_dict)
   path = os.fspath(path_or_dict)
   check_exists(path)
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-  except ImportError as e:
-    raise ImportError('reading a PyTorch state_dict needs torch (the CPU build is enough): '
-                      'pip install torch --index-url https://download.pytorch.org/whl/cpu') from e
-  try:
-    state_dict = torch.load(path, map_location='cpu', weights_only=True)
-  except Exception as e:  # torch raises many types (pickle, zip, runtime) for a bad file.
-    raise ValueError(f'{path} is not a PyTorch state_dict file: {e}') from e
-  if not isinstance(state_dict, Mapping) or not all(
-      hasattr(v, 'shape') for v in state_dict.values()):
-    raise ValueError(f'{path} holds a {type(state_dict).__name__}, not a state_dict '
-                     '(a mapping of names to tensors)')
-  return params_from_pytorch_state_dict(state_dict)
+  return params_from_pytorch_state_dict(torch_files.load_state_dict(path))

@@ -145,7 +145,7 @@ def full_gate_shapes(config: model.ModelConfig, layer: str) -> dict[str, tuple[S
 
 def as_float32(x, name: str) -> np.ndarray:
   x = np.asarray(x)
-  if not np.issubdtype(x.dtype, np.floating):
+  if not jax.numpy.issubdtype(x.dtype, np.floating):  # NumPy's and ml_dtypes' (bfloat16)
     raise ValueError(f'{name} has dtype {x.dtype}, expected floating point weights')
   return x.astype(np.float32, copy=False)
 

@@ -37,10 +37,24 @@ class Widths:
 
 SMALL = Widths()
 REDUCED = Widths(conv=(8, 16, 16, 16, 16), skips=(4, 4, 4), fc6=32, lstm=16)
+# The committed torch fixture's widths (tests/data/torch_paper_tiny.pt, 98 KB): all distinct
+# where the layout allows, so a transposed or swapped weight changes the outputs.
+TINY = Widths(conv=(6, 8, 10, 6, 4), skips=(1, 3, 2), fc6=5, lstm=3)
 
 
 def features_per_crop(w: Widths) -> int:
   return w.skips[0] * 27 * 27 + w.skips[1] * 13 * 13 + w.skips[2] * 13 * 13 + w.conv[4] * 36
+
+
+def hashed_crops(batch: int, unrolls: int) -> np.ndarray:
+  """Crop pairs [batch, unrolls, 2, 227, 227, 3] of pixel values 0..255 from a fixed hash.
+
+  A pure function of the index (no random generator, whose stream may change
+  between NumPy versions), so a fixture's inputs need not be stored.
+  """
+  index = np.arange(batch * unrolls * 2 * CROP * CROP * 3, dtype=np.uint64)
+  hashed = (index * np.uint64(2654435761)) % np.uint64(2**32) >> np.uint64(13)
+  return (hashed % np.uint64(256)).astype(np.float32).reshape(batch, unrolls, 2, CROP, CROP, 3)
 
 
 # ----------------------------------------------------------------------------
