@@ -175,6 +175,10 @@ def test_a_field_type_without_a_text_form_is_refused_when_defined():
      'no checkpoint at {tmp}/missing'),
     (['re3_jax.convert', '--source={tmp}/file', '--format=pytorch', '--out={tmp}/out'],
      '{tmp}/file is not a PyTorch state_dict file (not a zip archive, as torch.save writes)'),
+    (['re3_jax.convert', '--source={tmp}/file', '--format=pytorch', '--average=3',
+      '--out={tmp}/out'], '--average=3 applies to --format=re3 only'),
+    (['re3_jax.convert', '--source={tmp}/otb', '--format=re3', '--average=3', '--out={tmp}/out'],
+     '{tmp}/otb holds no re3_jax checkpoint'),
 ])
 def test_a_users_mistake_is_one_error_line(tmp_path, args, error):
   if 'build' in args[0] and not importlib.util.find_spec('tensorflow_datasets'):

@@ -199,32 +199,45 @@ def _read_labels(path: pathlib.Path, name: str, n: int) -> np.ndarray | None:
   return values
 
 
+def _read_xywh(gt_path: pathlib.Path, name: str) -> np.ndarray:
+  """A sequence's ``x,y,w,h`` ground truth as xyxy; SequenceError naming a missing or bad file."""
+  if not gt_path.is_file():
+    raise SequenceError(f'sequence {name}: {gt_path} is missing')
+  try:
+    return sequences.read_groundtruth(gt_path, otb=True)
+  except ValueError as e:
+    raise SequenceError(f'sequence {name}: {e}') from e
+
+
+# (label file, the value that marks a frame without the target): frames without a true box.
+GOT10K_HIDDEN = (('absence.label', 1), ('cover.label', 0))
+LASOT_HIDDEN = (('full_occlusion.txt', 1), ('out_of_view.txt', 1))
+
+
+def _hide(gt: np.ndarray, folder: pathlib.Path, name: str, rules) -> np.ndarray:
+  """`gt` with NaN rows where a label file of `rules` marks the target absent (files optional)."""
+  hidden = np.zeros(len(gt), bool)
+  for file, value in rules:
+    labels = _read_labels(folder / file, name, len(gt))
+    if labels is not None:
+      hidden |= labels == value
+  return np.where(hidden[:, None], np.nan, gt).astype(np.float32)
+
+
 def got10k_sequence(folder: str | pathlib.Path) -> sequences.SequenceFiles:
   """One GOT-10k sequence folder (see the module docstring)."""
   folder = pathlib.Path(folder)
   name = folder.name
   gt_path = folder / sequences.VOT_GROUNDTRUTH
-  if not gt_path.is_file():
-    raise SequenceError(f'sequence {name}: {gt_path} is missing')
-  try:
-    gt = sequences.read_groundtruth(gt_path, otb=True)
-  except ValueError as e:
-    raise SequenceError(f'sequence {name}: {e}') from e
+  gt = _read_xywh(gt_path, name)
   paths = sequences.select_frames(name, sequences.frame_files(folder, name))
   if len(gt) == 1 and len(paths) > 1:
     gt = np.concatenate([gt, np.full((len(paths) - 1, 4), np.nan, np.float32)])
   elif len(gt) != len(paths):
     raise SequenceError(f'sequence {name}: {len(paths)} frames but {len(gt)} ground-truth '
                         f'boxes in {gt_path}')
-  absent = _read_labels(folder / 'absence.label', name, len(gt))
-  cover = _read_labels(folder / 'cover.label', name, len(gt))
-  hidden = np.zeros(len(gt), bool)
-  if absent is not None:
-    hidden |= absent == 1
-  if cover is not None:
-    hidden |= cover == 0
-  gt = np.where(hidden[:, None], np.nan, gt).astype(np.float32)
-  return sequences.SequenceFiles(name, tuple(paths), gt, gt_path)
+  return sequences.SequenceFiles(name, tuple(paths), _hide(gt, folder, name, GOT10K_HIDDEN),
+                                 gt_path)
 
 
 def got10k(root: str | pathlib.Path) -> Dataset:
@@ -233,7 +246,6 @@ def got10k(root: str | pathlib.Path) -> Dataset:
 
 
 LASOT_GROUNDTRUTH = 'groundtruth.txt'
-LASOT_ABSENCE_FILES = ('full_occlusion.txt', 'out_of_view.txt')
 
 
 def _is_lasot(folder: pathlib.Path) -> bool:
@@ -245,24 +257,15 @@ def lasot_sequence(folder: str | pathlib.Path) -> sequences.SequenceFiles:
   folder = pathlib.Path(folder)
   name = folder.name
   gt_path = folder / LASOT_GROUNDTRUTH
-  if not gt_path.is_file():
-    raise SequenceError(f'sequence {name}: {gt_path} is missing')
-  try:
-    gt = sequences.read_groundtruth(gt_path, otb=True)
-  except ValueError as e:
-    raise SequenceError(f'sequence {name}: {e}') from e
+  gt = _read_xywh(gt_path, name)
   if not (folder / 'img').is_dir():
     raise SequenceError(f'sequence {name}: frames folder {folder / "img"} is missing')
   paths = sequences.select_frames(name, images_lib.list_images(folder / 'img'))
   if len(gt) != len(paths):
     raise SequenceError(f'sequence {name}: {len(paths)} frames but {len(gt)} ground-truth '
                         f'boxes in {gt_path}')
-  hidden = np.zeros(len(gt), bool)
-  for flags in (_read_labels(folder / f, name, len(gt)) for f in LASOT_ABSENCE_FILES):
-    if flags is not None:
-      hidden |= flags == 1
-  gt = np.where(hidden[:, None], np.nan, gt).astype(np.float32)
-  return sequences.SequenceFiles(name, tuple(paths), gt, gt_path)
+  return sequences.SequenceFiles(name, tuple(paths), _hide(gt, folder, name, LASOT_HIDDEN),
+                                 gt_path)
 
 
 def _lasot_folders(root: pathlib.Path) -> list[pathlib.Path]:

@@ -68,7 +68,8 @@ def test_lasot_errors_name_the_file(tmp_path):
     dataset_roots.lasot(tmp_path)
   (folder / 'out_of_view.txt').unlink()
   (folder / 'img/00000003.jpg').unlink()
-  with pytest.raises(sequences.SequenceError, match=r'cat-1: frame file .*img/00000003.jpg is missing'):
+  with pytest.raises(sequences.SequenceError,
+                     match=r'cat-1: frame file .*img/00000003.jpg is missing'):
     dataset_roots.lasot(tmp_path)
   (folder / 'img/00000005.jpg').rename(folder / 'img/00000003.jpg')
   with pytest.raises(sequences.SequenceError, match=r'cat-1: 4 frames but 5 ground-truth boxes in '
@@ -105,7 +106,8 @@ def test_uav123_uses_the_toolkit_table(tmp_path):
   assert [str(p) for p in seq.frame_paths] == theirs_paths
   np.testing.assert_array_equal(seq.boxes, boxes_lib.from_otb(theirs_xywh.astype(np.float32)))
   (tmp_path / 'data_seq/UAV123/uav6/000050.jpg').unlink()
-  with pytest.raises(sequences.SequenceError, match='uav6: frame file .*uav6/000050.jpg is missing'):
+  with pytest.raises(sequences.SequenceError,
+                     match='uav6: frame file .*uav6/000050.jpg is missing'):
     dataset_roots.uav123(tmp_path)
   (tmp_path / 'anno/UAV123/gone.txt').write_text('1,1,2,2\n')
   with pytest.raises(sequences.SequenceError, match=r'gone: frames folder .*UAV123/gone is '
@@ -146,7 +148,8 @@ def test_tcolor128_frame_range(tmp_path):
   np.testing.assert_array_equal(seq.boxes, boxes_lib.from_otb(rows().astype(np.float32)))
   check_red_box(seq, 0)
   (tmp_path / 'Airport_ce/img/0006.jpg').unlink()
-  with pytest.raises(sequences.SequenceError, match=r'Airport_ce: frame file .*0006.jpg is missing'):
+  with pytest.raises(sequences.SequenceError,
+                     match=r'Airport_ce: frame file .*0006.jpg is missing'):
     dataset_roots.tcolor128(tmp_path)
   (tmp_path / 'Airport_ce/Airport_ce_frames.txt').unlink()
   with pytest.raises(sequences.SequenceError, match='Airport_ce: TColor-128 needs .*_frames.txt'):
@@ -163,7 +166,8 @@ def test_nfs_30fps_and_240fps_line_counts(tmp_path):
   check_red_box(ds.sequences[1], 3)
   # The toolkit cuts one surplus box; a gap in the frames is still an error.
   (tmp_path / 'airboard_1/30/airboard_1/00003.jpg').unlink()
-  with pytest.raises(sequences.SequenceError, match='airboard_1: frame file .*00003.jpg is missing'):
+  with pytest.raises(sequences.SequenceError,
+                     match='airboard_1: frame file .*00003.jpg is missing'):
     dataset_roots.nfs(tmp_path)
   (tmp_path / 'airboard_1/30/airboard_1.txt').write_text('1 2 3 4 5 1 0 0 0 "x"\n' * 9)
   with pytest.raises(sequences.SequenceError, match=r'airboard_1: the frames do not match the '

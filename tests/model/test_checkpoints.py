@@ -90,3 +90,43 @@ def test_nonfinite_parameters_are_refused_naming_the_variable(tiny, tmp_path):
   from re3_jax.tracking import tracker  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match='fc6/w is not finite'):
     tracker.Re3Tracker.from_checkpoint(tmp_path / 'nan')
+
+
+def test_average_of_the_newest_checkpoints(tiny, tmp_path):
+  """The mean of the N newest numbered checkpoints, leaf by leaf (the shipped model: N=3)."""
+  params, config = tiny
+  run = tmp_path / 'checkpoints'
+  for step, shift in ((100, 0.0), (200, 1.0), (300, 3.0)):  # the newest is 300
+    checkpoints.save_params(run / str(step), jax.tree.map(lambda x, s=shift: x + s, params),
+                            config)
+  averaged, stored, paths = checkpoints.average_params(run, 2)
+  assert stored == config and [p.name for p in paths] == ['300', '200']
+  for a, b in zip(jax.tree.leaves(averaged), jax.tree.leaves(params)):
+    assert a.dtype == b.dtype
+    # (b + 3 + b + 1) / 2 = b + 2, exact up to float32 rounding of b + 1 and b + 3.
+    b = np.asarray(b, np.float64)
+    assert np.all(np.abs(a - (b + 2.0)) <= 4 * np.finfo(np.float32).eps * (np.abs(b) + 3))
+  one, _, _ = checkpoints.average_params(run, 1)
+  assert all(np.array_equal(a, np.asarray(b) + 3.0)
+             for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(params)))
+  out, exported = checkpoints.export_params(run, tmp_path / 'avg3', average=3)
+  loaded, _ = checkpoints.load_params(out)
+  mean3 = [((np.asarray(b, np.float64) * 3 + 4) / 3) for b in jax.tree.leaves(params)]
+  for a, m in zip(jax.tree.leaves(loaded), mean3):
+    # bfloat16 storage of the matrices: within half a bfloat16 step (8 mantissa bits).
+    np.testing.assert_allclose(np.asarray(a, np.float64), m, rtol=2.0 ** -8, atol=1e-6)
+  with pytest.raises(ValueError, match=r'holds 3 checkpoints \(300, 200, 100\), fewer than the 4'):
+    checkpoints.average_params(run, 4)
+  with pytest.raises(ValueError, match='must be >= 1'):
+    checkpoints.average_params(run, 0)
+
+
+def test_average_refuses_checkpoints_of_different_models(tiny, tmp_path):
+  from re3_jax import model  # pylint: disable=g-import-not-at-top
+  params, config = tiny
+  other = model.get_config('tiny', lstm_units=8)
+  checkpoints.save_params(tmp_path / '1', model.init(jax.random.key(0), other), other)
+  checkpoints.save_params(tmp_path / '2', params, config)
+  with pytest.raises(ValueError, match=r'checkpoint .*/1 holds another model than .*/2: '
+                     r'lstm_units 8 \(not 16\)'):
+    checkpoints.average_params(tmp_path, 2)
