@@ -143,7 +143,7 @@ def average_params(directory: str | os.PathLike, count: int):
 
   def mean(*leaves):
     total = sum(np.asarray(leaf, np.float64) for leaf in leaves)
-    return np.asarray(total / len(leaves)).astype(np.asarray(leaves[0]).dtype)
+    return jnp.asarray(np.asarray(total / len(leaves)).astype(np.asarray(leaves[0]).dtype))
   params = jax.tree_util.tree_map(mean, *[p for p, _ in loaded])
   return params, config, paths
 
