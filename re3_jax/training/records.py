@@ -160,7 +160,10 @@ class MetricsWriter:
   tensorboardX is missing.
 
   ``metrics.jsonl`` keeps its lines up to step `logged_through` (-1: none)
-  and continues after them.
+  and continues after them; the TensorBoard events of a resumed run start
+  with TensorBoard's purge marker at step ``logged_through + 1``, so the
+  events an earlier process wrote past its checkpoint are hidden, not shown
+  twice.
   """
 
   def __init__(self, directory: pathlib.Path, jsonl: pathlib.Path, logged_through: int):
@@ -175,7 +178,11 @@ class MetricsWriter:
     except ImportError:
       logging.warning('tensorboardX is not installed: no TensorBoard event files')
       return
-    self.writer = SummaryWriter(str(directory))
+    first = logged_through + 1
+    # The suffix keeps a run resumed within the same second from overwriting the earlier
+    # file (the name is otherwise time and host) and sorts the files in step order.
+    self.writer = SummaryWriter(str(directory), purge_step=first if first > 0 else None,
+                                filename_suffix=f'.from_step_{first:010d}')
 
   def scalars(self, step: int, values: dict[str, float]) -> None:
     if self.writer is not None:
