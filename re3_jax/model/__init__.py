@@ -1,6 +1,7 @@
 """The Re3 network and its parameters.
 
-``from re3_jax import model`` gives the network's API (`network`: configs, ``init``,
+``from re3_jax import model`` gives the network's API (`configs`: the configs and dtype
+policies; `network`: ``init``,
 ``apply`` = ``pair_features`` (tower, fc6) then ``recurrent`` (LSTMs, head),
 ``conv_features``, ``initial_state``); the modules beside it hold the peephole
 LSTM cells (`lstm`), dense products under the dtype policy (`matmul`), parameter
@@ -8,10 +9,11 @@ checkpoints (`checkpoints`) and the pretrained SqueezeNet tower (`squeezenet`). 
 `re3_jax.core` only.
 """
 
+from re3_jax.model.configs import (
+    CONFIGS, DTYPES, PRECISIONS, ModelConfig, get_config, with_precision)
 from re3_jax.model.network import (
-    CONFIGS, DTYPES, MEAN_RGB, PRECISIONS, ModelConfig, Params, abstract_params, apply,
-    cast_params, conv_features, count_params, fc6_layer, get_config, init, initial_state,
-    lstm_step, pair_features, recurrent, with_precision, with_pretrained_tower)
+    MEAN_RGB, Params, abstract_params, apply, cast_params, conv_features, count_params,
+    fc6_layer, init, initial_state, lstm_step, pair_features, recurrent, with_pretrained_tower)
 
 __all__ = ['CONFIGS', 'DTYPES', 'MEAN_RGB', 'PRECISIONS', 'ModelConfig', 'Params',
            'abstract_params', 'apply', 'cast_params', 'conv_features', 'count_params', 'fc6_layer',

@@ -1,6 +1,6 @@
 """SqueezeNet v1.0 (Iandola et al. 2016): its layers, the Deep Compression file, the forward pass.
 
-The ImageNet-pretrained tower of the `squeeze` Re3 (`network.CONFIGS`) comes
+The ImageNet-pretrained tower of the `squeeze` Re3 (`configs.CONFIGS`) comes
 from the compressed release of Deep Compression (Han et al.; repository
 songhan/SqueezeNet-Deep-Compression, BSD licence): 26 convolutions pruned and
 quantised to an 8-bit codebook, 675,763 bytes. `decode` reads that file

@@ -1,0 +1,189 @@
+"""Re3 model configs: the architecture and dtype policy of a network (`ModelConfig`), the
+named configs (`CONFIGS`: paper, small, tiny, squeeze) and the dtype policies
+(`PRECISIONS`). ``from re3_jax import model`` re-exports them with the network."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+from re3_jax.core.crops import CROP_SIZE
+from re3_jax.model import lstm
+
+DTYPES = ('float32', 'bfloat16')
+TOWERS = ('caffenet', 'squeezenet')
+# The cuts of a SqueezeNet tower: pool4 (the middle skip) must come before the cut.
+SQUEEZENET_CUTS = ('fire5', 'fire6', 'fire7', 'fire8', 'fire9')
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Architecture and dtype policy of a Re3 network.
+
+  Attributes:
+    name: a label, stored with checkpoints.
+    tower: 'caffenet' (the paper's conv1..conv5) or 'squeezenet' (SqueezeNet
+      v1.0 up to `tower_cut`, ImageNet-pretrained weights from `squeezenet`).
+    crop_size: side of the square crops in pixels (caffenet: 227 only).
+    tower_cut: the squeezenet tower's last fire module (`SQUEEZENET_CUTS`);
+      empty for caffenet.
+    conv_channels: output channels of conv1..conv5 (caffenet only).
+    skip_channels: channels of the three skip connections (caffenet: conv1,
+      conv2, conv5; squeezenet: pool1, pool4, the cut).
+    fc6_units: width of fc6.
+    lstm_units: units of each of the two LSTMs.
+    peepholes: 'full' (the paper's cell) or 'diagonal' (TF LSTMCell).
+    forget_bias: added to the forget gate at run time (TF LSTMCell: 1.0).
+    forget_bias_init: the forget-gate bias's initial value (paper: 1.0).
+    dtype: compute dtype, 'float32' or 'bfloat16' (LSTM cell states, gates and
+      outputs stay float32).
+    param_dtype: dtype of weight matrices and kernels at init, 'float32' or
+      'bfloat16' (vectors stay float32).
+    input_scale: factor applied to the mean-subtracted crops before conv1. 1.0
+      is the original network (and what its weights expect). Training from
+      scratch wants about 1/64: with raw pixel offsets of +-128, conv1's
+      Xavier weights are so small that each Adam step changes them by about
+      their own size, and the network settles on an input-independent
+      output (WORKSPACE.md, "Training on the synthetic default").
+    feature_scale: factor applied to the squeezenet tower's activations before
+      the skips (1.0: none). The pretrained tower works on raw pixel offsets
+      and its activations are in the hundreds (pool4 and fire5 average ~100 on
+      real crops); unscaled, fc6 sums thousands of them and saturates the
+      LSTMs' gates, and the network learns to output the centred box
+      (WORKSPACE.md, "The squeeze model"). 1/64 brings them to ~1.
+  """
+  name: str = 'paper'
+  tower: str = 'caffenet'
+  crop_size: int = CROP_SIZE
+  tower_cut: str = ''
+  conv_channels: tuple[int, ...] = (96, 256, 384, 384, 256)
+  skip_channels: tuple[int, ...] = (16, 32, 64)
+  fc6_units: int = 2048
+  lstm_units: int = 1024
+  peepholes: str = 'full'
+  forget_bias: float = 0.0
+  forget_bias_init: float = 1.0
+  dtype: str = 'float32'
+  param_dtype: str = 'float32'
+  input_scale: float = 1.0
+  feature_scale: float = 1.0
+
+  def __post_init__(self):
+    if self.tower not in TOWERS:
+      raise ValueError(f'tower must be one of {TOWERS}, got {self.tower!r}')
+    if self.tower == 'caffenet' and (self.crop_size != CROP_SIZE or self.tower_cut):
+      raise ValueError(f'the caffenet tower takes {CROP_SIZE}-pixel crops and no tower_cut, got '
+                       f'crop_size {self.crop_size}, tower_cut {self.tower_cut!r}')
+    if self.tower == 'squeezenet':
+      if self.tower_cut not in SQUEEZENET_CUTS:
+        raise ValueError(f'tower_cut must be one of {SQUEEZENET_CUTS}, got {self.tower_cut!r}')
+      if self.crop_size < 63:  # the smallest crop whose cut output is at least 1x1 after fire9
+        raise ValueError(f'crop_size must be >= 63 for the squeezenet tower, got {self.crop_size}')
+    if len(self.conv_channels) != 5 or len(self.skip_channels) != 3:
+      raise ValueError('conv_channels needs 5 values and skip_channels 3')
+    if any(c % 2 for c in self.conv_channels):
+      raise ValueError(f'conv channels must be even (2-group convs): {self.conv_channels}')
+    if self.peepholes not in lstm.PEEPHOLES:
+      raise ValueError(f'peepholes must be one of {lstm.PEEPHOLES}, got {self.peepholes!r}')
+    for field in ('input_scale', 'feature_scale'):
+      value = getattr(self, field)
+      if not (math.isfinite(value) and value > 0):
+        raise ValueError(f'{field} must be finite and > 0, got {value}')
+    if self.feature_scale != 1.0 and self.tower != 'squeezenet':
+      raise ValueError('feature_scale applies to the squeezenet tower only')
+    for field in ('dtype', 'param_dtype'):
+      if getattr(self, field) not in DTYPES:
+        raise ValueError(f'{field} must be one of {DTYPES}, got {getattr(self, field)!r}')
+
+  @property
+  def features_per_crop(self) -> int:
+    """Length of one crop's flattened features (see the module docstring for their order)."""
+    s1, s2, s5 = self.skip_channels
+    if self.tower == 'squeezenet':
+      grid = self.crop_size  # conv1 is 7x7 stride 2 unpadded; Caffe's pools halve, rounding down
+      grid = ((grid - 7) // 2 + 1) // 2 // 2
+      last = grid // 2 if self.tower_cut == 'fire9' else grid
+      return (s1 + s2) * grid * grid + s5 * last * last
+    return s1 * 27 * 27 + s2 * 13 * 13 + s5 * 13 * 13 + self.conv_channels[4] * 6 * 6
+
+  @property
+  def tower_keys(self) -> tuple[str, ...]:
+    """The top-level parameter keys of the conv tower (what a pretrained start fills)."""
+    return ('squeezenet',) if self.tower == 'squeezenet' else tuple(
+        f'conv{i}' for i in range(1, 6))
+
+  def replace(self, **changes) -> 'ModelConfig':
+    return dataclasses.replace(self, **changes)
+
+  def to_json(self) -> str:
+    return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_json(cls, text: str) -> 'ModelConfig':
+    d = json.loads(text)
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f'unknown ModelConfig fields {sorted(unknown)}')
+    defaults = cls()
+    for k, v in d.items():
+      want = type(getattr(defaults, k))
+      if want is tuple:
+        ok = isinstance(v, (list, tuple)) and all(type(x) is int for x in v)
+      else:
+        ok = type(v) is want or (want is float and type(v) is int)
+      if not ok:
+        raise ValueError(f'ModelConfig field {k} must be '
+                         f'{"a list of integers" if want is tuple else want.__name__}, got {v!r}')
+      if want is tuple:
+        d[k] = tuple(v)
+    return cls(**d)
+
+
+CONFIGS = {
+    # The paper's model: 190,004,324 parameters.
+    'paper': ModelConfig(),
+    # The released TF model (June 2018): 85,699,684 parameters.
+    'small': ModelConfig(name='small', fc6_units=1024, lstm_units=512, peepholes='diagonal',
+                         forget_bias=1.0, forget_bias_init=0.0),
+    # For tests: the same structure, a few thousand times smaller.
+    'tiny': ModelConfig(name='tiny', conv_channels=(8, 16, 16, 16, 16), skip_channels=(4, 4, 4),
+                        fc6_units=32, lstm_units=16),
+    # The shipped real-video model (weights/re3_squeeze/): SqueezeNet to fire5 at 95x95,
+    # sized for >= 100 frames/s on a 2-core CPU (~130) and a checkpoint under 25 MB
+    # (WORKSPACE.md, "The squeeze model").
+    'squeeze': ModelConfig(name='squeeze', tower='squeezenet', crop_size=95, tower_cut='fire5',
+                           skip_channels=(8, 16, 32), fc6_units=512, lstm_units=256,
+                           peepholes='diagonal', forget_bias=1.0, forget_bias_init=0.0,
+                           feature_scale=1 / 64),
+}
+
+
+# Dtype policies by name: (compute dtype, weight dtype).
+PRECISIONS = {
+    'float32': ('float32', 'float32'),
+    # bfloat16 weights, float32 compute: on CPUs the tracker packs fc6 (see
+    # `matmul`), halving the bytes read per frame.
+    'bf16_weights': ('float32', 'bfloat16'),
+    'bfloat16': ('bfloat16', 'bfloat16'),
+    # bfloat16 compute over float32 weights: training on accelerators. The tower, fc6 and
+    # the LSTMs' products run in bfloat16 on bfloat16 copies of the weights; the weights,
+    # their gradients and Adam stay float32 (an update of lr 1e-5 is below bfloat16's
+    # resolution of a weight, 2^-8 of it), as do LSTM states, gates, outputs and the loss.
+    'mixed_bfloat16': ('bfloat16', 'float32'),
+}
+
+
+def with_precision(config: ModelConfig, precision: str) -> ModelConfig:
+  """`config` under a named dtype policy (see PRECISIONS)."""
+  if precision not in PRECISIONS:
+    raise ValueError(f'unknown precision {precision!r}; known: {sorted(PRECISIONS)}')
+  dtype, param_dtype = PRECISIONS[precision]
+  return config.replace(dtype=dtype, param_dtype=param_dtype)
+
+
+def get_config(name: str, **overrides) -> ModelConfig:
+  """A named config ('paper', 'small', 'tiny', 'squeeze') with optional field overrides."""
+  if name not in CONFIGS:
+    raise ValueError(f'unknown model config {name!r}; known: {sorted(CONFIGS)}')
+  return CONFIGS[name].replace(**overrides)
