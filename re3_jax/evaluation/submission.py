@@ -12,7 +12,7 @@ same archive from the harness's OPE results:
   ``%.3f``, comma-separated, 1-based; the first line the given first box)
   and ``GOT-10k_Test_000001_time.txt`` (seconds per frame, ``%.8f``).
 
-The files' text is `results.got10k_files`, the one writer of the harness's
+The files are written by `results.write_got10k`, the one writer of the harness's
 ``TRACKER/got10k/`` files too. The archive is written only when every
 sequence has a result (never a partial archive), and atomically: a file at
 the archive's name is always complete.
@@ -83,10 +83,7 @@ def write_got10k(path: str | os.PathLike, tracker: str, report: report_lib.Repor
   with tempfile.TemporaryDirectory(prefix='got10k_submission_') as staging:
     for name in sequences:
       r = done[name].run
-      for rel, text in results_lib.got10k_files(name, r.boxes, r.frame_times).items():
-        file = pathlib.Path(staging, rel)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_text(text)
+      results_lib.write_got10k(pathlib.Path(staging), name, r.boxes, r.frame_times)
     with video.atomic_output(path) as tmp:
       # The toolkit's own call (got10k.utils.ioutils.compress): the same entries, in the same order.
       shutil.make_archive(str(tmp)[:-len(SUFFIX)], 'zip', staging)
