@@ -199,29 +199,23 @@ def _read_labels(path: pathlib.Path, name: str, n: int) -> np.ndarray | None:
   return values
 
 
-def _read_xywh(gt_path: pathlib.Path, name: str) -> np.ndarray:
-  """A sequence's ``x,y,w,h`` ground truth as xyxy; SequenceError naming a missing or bad file."""
-  if not gt_path.is_file():
-    raise SequenceError(f'sequence {name}: {gt_path} is missing')
-  try:
-    return sequences.read_groundtruth(gt_path, otb=True)
-  except ValueError as e:
-    raise SequenceError(f'sequence {name}: {e}') from e
-
-
 # (label file, the value that marks a frame without the target): frames without a true box.
 GOT10K_HIDDEN = (('absence.label', 1), ('cover.label', 0))
 LASOT_HIDDEN = (('full_occlusion.txt', 1), ('out_of_view.txt', 1))
 
 
-def _hide(gt: np.ndarray, folder: pathlib.Path, name: str, rules) -> np.ndarray:
-  """`gt` with NaN rows where a label file of `rules` marks the target absent (files optional)."""
-  hidden = np.zeros(len(gt), bool)
+def _labelled(name: str, paths, gt: np.ndarray, gt_path: pathlib.Path,
+              rules) -> sequences.SequenceFiles:
+  """The sequence, with NaN rows where a label file beside `gt_path` (`rules`: optional files)
+  marks the target absent. `SequenceFiles` checks the frame and box counts (naming the
+  ground-truth file) before the labels are read."""
+  seq = sequences.SequenceFiles(name, tuple(paths), gt, gt_path)
+  hidden = np.zeros(len(seq), bool)
   for file, value in rules:
-    labels = _read_labels(folder / file, name, len(gt))
+    labels = _read_labels(gt_path.parent / file, name, len(seq))
     if labels is not None:
       hidden |= labels == value
-  return np.where(hidden[:, None], np.nan, gt).astype(np.float32)
+  return dataclasses.replace(seq, boxes=np.where(hidden[:, None], np.nan, seq.boxes))
 
 
 def got10k_sequence(folder: str | pathlib.Path) -> sequences.SequenceFiles:
@@ -229,15 +223,11 @@ def got10k_sequence(folder: str | pathlib.Path) -> sequences.SequenceFiles:
   folder = pathlib.Path(folder)
   name = folder.name
   gt_path = folder / sequences.VOT_GROUNDTRUTH
-  gt = _read_xywh(gt_path, name)
+  gt = sequences.sequence_groundtruth(name, gt_path, otb=True)
   paths = sequences.select_frames(name, sequences.frame_files(folder, name))
   if len(gt) == 1 and len(paths) > 1:
     gt = np.concatenate([gt, np.full((len(paths) - 1, 4), np.nan, np.float32)])
-  elif len(gt) != len(paths):
-    raise SequenceError(f'sequence {name}: {len(paths)} frames but {len(gt)} ground-truth '
-                        f'boxes in {gt_path}')
-  return sequences.SequenceFiles(name, tuple(paths), _hide(gt, folder, name, GOT10K_HIDDEN),
-                                 gt_path)
+  return _labelled(name, paths, gt, gt_path, GOT10K_HIDDEN)
 
 
 def got10k(root: str | pathlib.Path) -> Dataset:
@@ -257,15 +247,11 @@ def lasot_sequence(folder: str | pathlib.Path) -> sequences.SequenceFiles:
   folder = pathlib.Path(folder)
   name = folder.name
   gt_path = folder / LASOT_GROUNDTRUTH
-  gt = _read_xywh(gt_path, name)
+  gt = sequences.sequence_groundtruth(name, gt_path, otb=True)
   if not (folder / 'img').is_dir():
     raise SequenceError(f'sequence {name}: frames folder {folder / "img"} is missing')
   paths = sequences.select_frames(name, images_lib.list_images(folder / 'img'))
-  if len(gt) != len(paths):
-    raise SequenceError(f'sequence {name}: {len(paths)} frames but {len(gt)} ground-truth '
-                        f'boxes in {gt_path}')
-  return sequences.SequenceFiles(name, tuple(paths), _hide(gt, folder, name, LASOT_HIDDEN),
-                                 gt_path)
+  return _labelled(name, paths, gt, gt_path, LASOT_HIDDEN)
 
 
 def _lasot_folders(root: pathlib.Path) -> list[pathlib.Path]:

@@ -113,6 +113,17 @@ def read_groundtruth(path: str | pathlib.Path, otb: bool = False) -> np.ndarray:
   return np.stack(rows).astype(np.float32)
 
 
+def sequence_groundtruth(name: str, path: pathlib.Path, otb: bool = False) -> np.ndarray:
+  """`read_groundtruth` of sequence `name`'s file: a missing or bad file is a `SequenceError`
+  naming the sequence and the file."""
+  if not path.is_file():
+    raise SequenceError(f'sequence {name}: {path} is missing')
+  try:
+    return read_groundtruth(path, otb)
+  except ValueError as e:
+    raise SequenceError(f'sequence {name}: {e}') from e
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class SequenceFiles:
   """A sequence on disk: frame files and ground truth; frames are read on demand.
@@ -321,12 +332,8 @@ def open_sequences(folder: str | pathlib.Path, name: str | None = None,
                         f'groundtruth_rect.N.txt or {VOT_GROUNDTRUTH}')
   if len(gt_paths) > 1:
     gt_paths = [p for p in gt_paths if p.read_text().strip()] or gt_paths[:1]
-  gts = []
-  for gt_path in gt_paths:
-    try:
-      gts.append(read_groundtruth(gt_path, otb=gt_path.name.startswith('groundtruth_rect')))
-    except ValueError as e:
-      raise SequenceError(f'sequence {name}: {e}') from e
+  gts = [sequence_groundtruth(name, p, otb=p.name.startswith('groundtruth_rect'))
+         for p in gt_paths]
   all_paths = frame_files(folder, name)
   if frame_range is None:
     range_files = sorted(folder.glob('*_frames.txt'))

@@ -67,7 +67,7 @@ def check_root(root: pathlib.Path, label: str) -> None:
     raise FileNotFoundError(f'{label} dataset root {root} is not a folder')
 
 
-def make_sequence(name: str, paths, xywh: np.ndarray, groundtruth: pathlib.Path,
+def _make_sequence(name: str, paths, xywh: np.ndarray, groundtruth: pathlib.Path,
                   check_numbering: bool = True) -> sequences.SequenceFiles:
   """A sequence from frame files and ``(T, 4)`` 1-based ``x, y, w, h`` boxes.
 
@@ -103,7 +103,7 @@ def _from_toolkit(dataset: Any, label: str, root: pathlib.Path,
                           ) from None
     except (ValueError, IndexError, OSError) as e:
       raise SequenceError(f'sequence {name}: cannot read {groundtruth}: {e}') from e
-    out.append(make_sequence(name, paths, xywh, groundtruth, check_numbering))
+    out.append(_make_sequence(name, paths, xywh, groundtruth, check_numbering))
   if not out:
     raise FileNotFoundError(f'{label} root {root} holds no sequence')
   return out
@@ -171,9 +171,6 @@ def uav123(root: str | pathlib.Path) -> list[sequences.SequenceFiles]:
       raise SequenceError(f'sequence {name}: frames folder {folder} is missing (for {anno})')
     frame_range = (meta['start_frame'], meta['end_frame']) if 'start_frame' in meta else None
     paths = sequences.select_frames(name, images_lib.list_images(folder), frame_range)
-    try:
-      xywh = sequences.read_groundtruth(anno, otb=True)
-    except ValueError as e:
-      raise SequenceError(f'sequence {name}: {e}') from e
-    out.append(sequences.SequenceFiles(name, tuple(paths), xywh, anno))
+    boxes = sequences.sequence_groundtruth(name, anno, otb=True)
+    out.append(sequences.SequenceFiles(name, tuple(paths), boxes, anno))
   return out

@@ -1,5 +1,5 @@
-"""Tiny fake ImageNet VID, ALOV300++ and ImageNet DET downloads, GOT-10k splits and OTB-layout
-sequence folders, in the real layouts.
+"""Tiny fake ImageNet VID, ALOV300++ and ImageNet DET downloads and OTB-layout sequence folders,
+in the real layouts (the other benchmarks' roots: `fake_benchmarks`).
 
 Each writer fills a folder exactly as the real download is laid out (reference
 section 9) with real JPEG frames and real-format annotations, and returns the
@@ -330,9 +330,9 @@ def write_otb_sequence(root: PathLike, name: str, rows, size: tuple[int, int] = 
   return folder
 
 
-def xywh_lines(rows, sep: str = ',') -> list[str]:
+def xywh_lines(rows) -> list[str]:
   """``x,y,w,h`` text lines of (T, 4) rows; non-finite values as ``NaN``."""
-  return [sep.join('NaN' if np.isnan(v) else repr(float(v)) for v in row) for row in rows]
+  return [','.join('NaN' if np.isnan(v) else repr(float(v)) for v in row) for row in rows]
 
 
 def write_box_frames(folder: PathLike, rows, size: tuple[int, int] = (48, 64), seed: int = 0,
