@@ -10,11 +10,10 @@ import math
 
 from re3_jax.core.crops import CROP_SIZE
 from re3_jax.model import lstm
+from re3_jax.model import towers
 
 DTYPES = ('float32', 'bfloat16')
-TOWERS = ('caffenet', 'squeezenet')
-# The cuts of a SqueezeNet tower: pool4 (the middle skip) must come before the cut.
-SQUEEZENET_CUTS = ('fire5', 'fire6', 'fire7', 'fire8', 'fire9')
+TOWERS = tuple(towers.TOWERS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,14 +22,17 @@ class ModelConfig:
 
   Attributes:
     name: a label, stored with checkpoints.
-    tower: 'caffenet' (the paper's conv1..conv5) or 'squeezenet' (SqueezeNet
-      v1.0 up to `tower_cut`, ImageNet-pretrained weights from `squeezenet`).
+    tower: a name of `towers.TOWERS`: 'caffenet' (the paper's conv1..conv5),
+      'squeezenet' (SqueezeNet v1.0 up to `tower_cut`, ImageNet-pretrained weights
+      from `squeezenet`) or 'nanotrack' (NanoTrack v2's backbone, trained for
+      tracking, from `nanotrack`).
     crop_size: side of the square crops in pixels (caffenet: 227 only).
-    tower_cut: the squeezenet tower's last fire module (`SQUEEZENET_CUTS`);
-      empty for caffenet.
+    tower_cut: the squeezenet tower's last fire module (`towers.SQUEEZENET_CUTS`);
+      empty for the other towers.
     conv_channels: output channels of conv1..conv5 (caffenet only).
     skip_channels: channels of the three skip connections (caffenet: conv1,
-      conv2, conv5; squeezenet: pool1, pool4, the cut).
+      conv2, conv5; squeezenet: pool1, pool4, the cut; nanotrack: block1, block3,
+      block8).
     fc6_units: width of fc6.
     lstm_units: units of each of the two LSTMs.
     peepholes: 'full' (the paper's cell) or 'diagonal' (TF LSTMCell).
@@ -46,12 +48,16 @@ class ModelConfig:
       Xavier weights are so small that each Adam step changes them by about
       their own size, and the network settles on an input-independent
       output (WORKSPACE.md, "Training on the synthetic default").
-    feature_scale: factor applied to the squeezenet tower's activations before
-      the skips (1.0: none). The pretrained tower works on raw pixel offsets
+    feature_scale: factor applied to the tower's activations before the skips
+      (1.0: none; caffenet: 1.0 only). The pretrained tower works on raw pixel offsets
       and its activations are in the hundreds (pool4 and fire5 average ~100 on
       real crops); unscaled, fc6 sums thousands of them and saturates the
       LSTMs' gates, and the network learns to output the centred box
       (WORKSPACE.md, "The squeeze model"). 1/64 brings them to ~1.
+    correlation: also give fc6 the depthwise cross-correlation of the tower's
+      last activation over the current crop with the central half of the
+      previous crop's (where the target sits: the crop is twice its box),
+      averaged over the template's positions (`network.fc6_layer`).
   """
   name: str = 'paper'
   tower: str = 'caffenet'
@@ -68,50 +74,47 @@ class ModelConfig:
   param_dtype: str = 'float32'
   input_scale: float = 1.0
   feature_scale: float = 1.0
+  correlation: bool = False
 
   def __post_init__(self):
-    if self.tower not in TOWERS:
-      raise ValueError(f'tower must be one of {TOWERS}, got {self.tower!r}')
-    if self.tower == 'caffenet' and (self.crop_size != CROP_SIZE or self.tower_cut):
-      raise ValueError(f'the caffenet tower takes {CROP_SIZE}-pixel crops and no tower_cut, got '
-                       f'crop_size {self.crop_size}, tower_cut {self.tower_cut!r}')
-    if self.tower == 'squeezenet':
-      if self.tower_cut not in SQUEEZENET_CUTS:
-        raise ValueError(f'tower_cut must be one of {SQUEEZENET_CUTS}, got {self.tower_cut!r}')
-      if self.crop_size < 63:  # the smallest crop whose cut output is at least 1x1 after fire9
-        raise ValueError(f'crop_size must be >= 63 for the squeezenet tower, got {self.crop_size}')
     if len(self.conv_channels) != 5 or len(self.skip_channels) != 3:
       raise ValueError('conv_channels needs 5 values and skip_channels 3')
-    if any(c % 2 for c in self.conv_channels):
-      raise ValueError(f'conv channels must be even (2-group convs): {self.conv_channels}')
+    towers.get(self.tower).check(self)
+    if self.correlation and towers.get(self.tower).last(self)[1] < 2:
+      raise ValueError(f'correlation needs a last activation of at least 2x2; the {self.tower} '
+                       f'tower gives {towers.get(self.tower).last(self)[1]} at crop_size '
+                       f'{self.crop_size}')
     if self.peepholes not in lstm.PEEPHOLES:
       raise ValueError(f'peepholes must be one of {lstm.PEEPHOLES}, got {self.peepholes!r}')
     for field in ('input_scale', 'feature_scale'):
       value = getattr(self, field)
       if not (math.isfinite(value) and value > 0):
         raise ValueError(f'{field} must be finite and > 0, got {value}')
-    if self.feature_scale != 1.0 and self.tower != 'squeezenet':
-      raise ValueError('feature_scale applies to the squeezenet tower only')
+    if self.feature_scale != 1.0 and self.tower == 'caffenet':
+      raise ValueError('feature_scale does not apply to the caffenet tower')
     for field in ('dtype', 'param_dtype'):
       if getattr(self, field) not in DTYPES:
         raise ValueError(f'{field} must be one of {DTYPES}, got {getattr(self, field)!r}')
 
   @property
   def features_per_crop(self) -> int:
-    """Length of one crop's flattened features (see the module docstring for their order)."""
-    s1, s2, s5 = self.skip_channels
-    if self.tower == 'squeezenet':
-      grid = self.crop_size  # conv1 is 7x7 stride 2 unpadded; Caffe's pools halve, rounding down
-      grid = ((grid - 7) // 2 + 1) // 2 // 2
-      last = grid // 2 if self.tower_cut == 'fire9' else grid
-      return (s1 + s2) * grid * grid + s5 * last * last
-    return s1 * 27 * 27 + s2 * 13 * 13 + s5 * 13 * 13 + self.conv_channels[4] * 6 * 6
+    """Length of one crop's flattened features (`towers` gives their order)."""
+    return towers.features_per_crop(self)
+
+  @property
+  def fc6_inputs(self) -> int:
+    """Length of fc6's input: both crops' features, and the correlation in place of the
+    tower's last activation where `correlation` is on (`network.fc6_layer`)."""
+    if not self.correlation:
+      return 2 * self.features_per_crop
+    c, g = towers.get(self.tower).last(self)
+    k = g // 2
+    return 2 * (self.features_per_crop - c * g * g) + c * (g - k + 1) ** 2
 
   @property
   def tower_keys(self) -> tuple[str, ...]:
     """The top-level parameter keys of the conv tower (what a pretrained start fills)."""
-    return ('squeezenet',) if self.tower == 'squeezenet' else tuple(
-        f'conv{i}' for i in range(1, 6))
+    return towers.get(self.tower).keys(self)
 
   def replace(self, **changes) -> 'ModelConfig':
     return dataclasses.replace(self, **changes)

@@ -7,11 +7,13 @@ conv2_skip, conv5_skip, pool5], the two crops as [previous, current]; fc6 with
 ReLU; two stacked peephole LSTMs (the second also sees fc6); a linear head
 giving the box in the crop frame (x10 convention, see `boxes`).
 
-The ``squeeze`` config swaps the tower for an ImageNet-pretrained SqueezeNet
-v1.0 (`squeezenet`) cut after a fire module, at a smaller crop: skips from an
-early (pool1), a middle (pool4) and the last layer (the cut), each 1x1 conv +
-PReLU, the early one max-pooled to the others' grid; per crop [early_skip,
-middle_skip, last_skip], channel-major; the rest as above.
+Other towers (`towers.TOWERS`, chosen by `ModelConfig.tower`) replace the
+CaffeNet one: the ``squeeze`` config's ImageNet-pretrained SqueezeNet v1.0
+(`squeezenet`) and NanoTrack's tracking-trained backbone (`nanotrack`), each
+with skips from an early, a middle and its last layer, each 1x1 conv + PReLU,
+the early one max-pooled to the middle one's grid; per crop [early_skip,
+middle_skip, last_skip], channel-major; the rest as above. With
+`ModelConfig.correlation`, fc6 also sees the pair's `correlation`.
 
 Parameters are nested dicts named after the original TensorFlow scopes
 (``conv1/W_conv`` -> ``params['conv1']['w']``), so weight import is a renaming.
@@ -22,7 +24,7 @@ time step in one batched call, then `jax.lax.scan` over the LSTM step.
 
 from __future__ import annotations
 
-import math
+import os
 from typing import Any
 
 import jax
@@ -32,46 +34,14 @@ import numpy as np
 
 from re3_jax.model import lstm
 from re3_jax.model import matmul
-from re3_jax.model import squeezenet
+from re3_jax.model import towers
 from re3_jax.model.configs import ModelConfig
+from re3_jax.model.towers import MEAN_RGB  # noqa: F401  (re-exported)
 
 Params = dict[str, Any]
 
-# RGB mean subtracted from uint8 crops (no division by 255).
-MEAN_RGB = (123.151630838, 115.902882574, 103.062623801)
-_DN = ('NHWC', 'HWIO', 'NHWC')
 # ----------------------------------------------------------------------------
 # Initialisation.
-
-def _xavier(key, shape, fan_in, fan_out):
-  limit = math.sqrt(6.0 / (fan_in + fan_out))
-  return jax.random.uniform(key, shape, jnp.float32, -limit, limit)
-
-
-def _conv_params(key, kh, kw, cin, cout, groups=1):
-  shape = (kh, kw, cin // groups, cout)
-  # Fans as TF's Xavier initialiser computes them from the kernel's shape.
-  w = _xavier(key, shape, kh * kw * cin // groups, kh * kw * cout)
-  return {'w': w, 'b': jnp.zeros((cout,), jnp.float32)}
-
-
-def _squeezenet_params(keys, config: ModelConfig) -> Params:
-  """A random SqueezeNet tower to `tower_cut` (`squeezenet.pretrained_tower` gives ImageNet's)."""
-  def conv(layer):
-    cout, cin, kh, kw = layer.shape
-    return _conv_params(next(keys), kh, kw, cin, cout)
-  return jax.tree.map(conv, squeezenet.tower_layout(config.tower_cut),
-                      is_leaf=lambda x: isinstance(x, squeezenet.Layer))
-
-
-def _skip_inputs(config: ModelConfig) -> tuple[tuple[str, int], ...]:
-  """The skip connections' parameter names and input channels, in feature order."""
-  if config.tower == 'squeezenet':
-    last = dict((n, 2 * e) for n, _, e in squeezenet.FIRES)[config.tower_cut]
-    return (('early_skip', 96), ('middle_skip', 256), ('last_skip', last))
-  c1, c2, _, _, c5 = config.conv_channels
-  return (('conv1_skip', c1), ('conv2_skip', c2), ('conv5_skip', c5))
-
 
 def init(key, config: ModelConfig) -> Params:
   """Initial parameters (reference section 6).
@@ -82,46 +52,31 @@ def init(key, config: ModelConfig) -> Params:
   0.25, biases 0, the LSTMs as `lstm.init_cell`.
   """
   keys = iter(jax.random.split(key, 48))
-  if config.tower == 'squeezenet':
-    p = {'squeezenet': _squeezenet_params(keys, config)}
-  else:
-    c1, c2, c3, c4, c5 = config.conv_channels
-    p = {
-        'conv1': _conv_params(next(keys), 11, 11, 3, c1),
-        'conv2': _conv_params(next(keys), 5, 5, c1, c2, groups=2),
-        'conv3': _conv_params(next(keys), 3, 3, c2, c3),
-        'conv4': _conv_params(next(keys), 3, 3, c3, c4, groups=2),
-        'conv5': _conv_params(next(keys), 3, 3, c4, c5, groups=2),
-    }
-  for (name, cin), cout in zip(_skip_inputs(config), config.skip_channels):
-    p[name] = _conv_params(next(keys), 1, 1, cin, cout)
-    p[name]['prelu'] = jnp.full((cout,), 0.25, jnp.float32)
-  fc6_in = 2 * config.features_per_crop
-  p['fc6'] = {'w': _xavier(next(keys), (fc6_in, config.fc6_units), fc6_in, config.fc6_units),
+  p = towers.get(config.tower).init(keys, config)
+  fc6_in = config.fc6_inputs
+  p['fc6'] = {'w': towers.xavier(next(keys), (fc6_in, config.fc6_units), fc6_in, config.fc6_units),
               'b': jnp.zeros((config.fc6_units,), jnp.float32)}
   units = config.lstm_units
   p['lstm1'] = lstm.init_cell(next(keys), config.fc6_units, units, config.peepholes,
                               forget_bias_init=config.forget_bias_init)
   p['lstm2'] = lstm.init_cell(next(keys), config.fc6_units + units, units, config.peepholes,
                               forget_bias_init=config.forget_bias_init)
-  p['fc_output'] = {'w': _xavier(next(keys), (units, 4), units, 4),
+  p['fc_output'] = {'w': towers.xavier(next(keys), (units, 4), units, 4),
                     'b': jnp.zeros((4,), jnp.float32)}
   return cast_params(p, config.param_dtype)
 
 
 def with_pretrained_tower(params: Params, config: ModelConfig,
-                          path: str | None = None) -> Params:
-  """`params` with the squeezenet tower replaced by ImageNet's (`squeezenet.pretrained_tower`).
+                          path: str | os.PathLike | None = None) -> Params:
+  """`params` with the conv tower replaced by its pretrained weights (`towers.Tower.pretrained`).
 
-  `path`: the Deep Compression file; None downloads (and caches) the
-  release, checked by SHA-256.
+  `path`: the tower's weights file (squeezenet: the Deep Compression file, None
+  downloads and caches the release, checked by SHA-256; nanotrack: NanoTrack v2's
+  `backbone.onnx`, checked by SHA-256).
   """
-  if config.tower != 'squeezenet':
-    raise ValueError(f'model {config.name!r} has the {config.tower} tower; pretrained weights '
-                     'exist here only for the squeezenet tower')
-  tower = squeezenet.pretrained_tower(config.tower_cut, path)
-  return dict(params, squeezenet=cast_params(jax.tree_util.tree_map(jnp.asarray, tower),
-                                             config.param_dtype))
+  tower = towers.get(config.tower).pretrained(config, path)
+  return dict(params, **cast_params(jax.tree_util.tree_map(jnp.asarray, tower),
+                                    config.param_dtype))
 
 
 def cast_params(params: Params, dtype) -> Params:
@@ -145,76 +100,35 @@ def abstract_params(config: ModelConfig) -> Params:
 # ----------------------------------------------------------------------------
 # Forward pass.
 
-def _conv(x, p, stride=1, padding='SAME', groups=1):
-  w = p['w'].astype(x.dtype)
-  if groups == 1:
-    y = lax.conv_general_dilated(x, w, (stride, stride), padding, dimension_numbers=_DN)
-  else:
-    # Separate convolutions per group: XLA's CPU backend runs grouped
-    # convolutions (feature_group_count) about 3x slower than this.
-    xs = jnp.split(x, groups, axis=-1)
-    ws = jnp.split(w, groups, axis=-1)
-    y = jnp.concatenate([
-        lax.conv_general_dilated(xg, wg, (stride, stride), padding, dimension_numbers=_DN)
-        for xg, wg in zip(xs, ws)], axis=-1)
-  return y + p['b'].astype(x.dtype)
-
-
-def _max_pool(x):
-  # A Python scalar init value makes this lax.reduce_window_max, which has a gradient.
-  return lax.reduce_window(x, -jnp.inf, lax.max, (1, 3, 3, 1), (1, 2, 2, 1), 'VALID')
-
-
-def _lrn(x):
-  """Caffe LRN: local_size 5, alpha 1e-4, beta 0.75, k 1 (TF: depth_radius 2, alpha 2e-5)."""
-  sq = jnp.pad(jnp.square(x.astype(jnp.float32)), ((0, 0), (0, 0), (0, 0), (2, 2)))
-  c = x.shape[-1]
-  window = sum(sq[..., k:k + c] for k in range(5))
-  return (x * (1.0 + 2e-5 * window) ** -0.75).astype(x.dtype)
-
-
-def _skip(x, p):
-  y = _conv(x, p)
-  a = p['prelu'].astype(y.dtype)
-  return jnp.where(y > 0, y, a * y)
-
-
-def _flatten_chw(x):
-  return jnp.transpose(x, (0, 3, 1, 2)).reshape(x.shape[0], -1)
-
-
 def conv_features(params: Params, crops, config: ModelConfig):
   """The conv tower and skips: (N, S, S, 3) crops (0..255) -> (N, features_per_crop).
 
-  Features are in the original's order [conv1_skip, conv2_skip, conv5_skip,
-  pool5] (squeezenet: [early_skip, middle_skip, last_skip]), each flattened
-  channel-major (C, H, W).
+  Features are the tower's blocks in `towers`' order (caffenet: [conv1_skip,
+  conv2_skip, conv5_skip, pool5], the original's), each flattened channel-major
+  (C, H, W); with `config.correlation`, the tower's last activation follows.
   """
-  dtype = jnp.dtype(config.dtype)
-  if config.tower == 'squeezenet':
-    x = (squeezenet.preprocess(crops) * config.input_scale).astype(dtype)
-    last, taps = squeezenet.tower(params['squeezenet'], x, config.tower_cut,
-                                  taps=('pool1', 'pool4'))
-    if config.feature_scale != 1.0:
-      last = last * config.feature_scale
-      taps = {k: v * config.feature_scale for k, v in taps.items()}
-    skips = (squeezenet.max_pool_ceil(_skip(taps['pool1'], params['early_skip'])),
-             _skip(taps['pool4'], params['middle_skip']), _skip(last, params['last_skip']))
-    return jnp.concatenate([_flatten_chw(t) for t in skips], axis=-1)
-  x = crops.astype(jnp.float32) - jnp.asarray(MEAN_RGB, jnp.float32)
-  if config.input_scale != 1.0:
-    x = x * config.input_scale
-  x = x.astype(dtype)
-  x = _lrn(_max_pool(jax.nn.relu(_conv(x, params['conv1'], stride=4, padding='VALID'))))
-  skip1 = _skip(x, params['conv1_skip'])
-  x = _lrn(_max_pool(jax.nn.relu(_conv(x, params['conv2'], groups=2))))
-  skip2 = _skip(x, params['conv2_skip'])
-  x = jax.nn.relu(_conv(x, params['conv3']))
-  x = jax.nn.relu(_conv(x, params['conv4'], groups=2))
-  x = jax.nn.relu(_conv(x, params['conv5'], groups=2))
-  skip5 = _skip(x, params['conv5_skip'])
-  pool5 = _max_pool(x)
-  return jnp.concatenate([_flatten_chw(t) for t in (skip1, skip2, skip5, pool5)], axis=-1)
+  return towers.get(config.tower).features(params, crops, config)[0]
+
+
+def correlation(template_map, search_map):
+  """Depthwise cross-correlation of the central half of `template_map` over `search_map`.
+
+  Both (N, G, G, C), the tower's last activation over the previous and the current crop;
+  the template is the central K x K (K = G // 2), where the previous crop's target is.
+  Returns (N, G - K + 1, G - K + 1, C): at each offset, per channel, the mean over the
+  template's K*K positions of template times search (shift and add, as XLA fuses well).
+  """
+  g = template_map.shape[1]
+  k = g // 2
+  o = g - k + 1
+  start = (g - k) // 2
+  template = template_map[:, start:start + k, start:start + k, :]
+  acc = None
+  for i in range(k):
+    for j in range(k):
+      term = search_map[:, i:i + o, j:j + o, :] * template[:, i:i + 1, j:j + 1, :]
+      acc = term if acc is None else acc + term
+  return acc * (1.0 / (k * k))
 
 
 def initial_state(batch: int, config: ModelConfig) -> lstm.LSTMState:
@@ -271,8 +185,21 @@ def pair_features(params: Params, crop_pairs, config: ModelConfig):
 
 
 def fc6_layer(params: Params, pair_feats, config: ModelConfig):
-  """fc6 and its ReLU: (N, 2 * features_per_crop) concatenated pair features -> (N, fc6_units)."""
+  """fc6 and its ReLU: (N, 2 * features_per_crop) concatenated pair features -> (N, fc6_units).
+
+  With `config.correlation`, each crop's features end with the tower's last activation
+  (C, G, G); fc6 sees both crops' features without it, then their `correlation`
+  (channel-major).
+  """
   dtype = jnp.dtype(config.dtype)
+  if config.correlation:
+    c, g = towers.get(config.tower).last(config)
+    n, f = pair_feats.shape[0], config.features_per_crop
+    crops = pair_feats.reshape(n, 2, f)
+    maps = crops[:, :, f - c * g * g:].reshape(n, 2, c, g, g).transpose(0, 1, 3, 4, 2)
+    corr = correlation(maps[:, 0], maps[:, 1])
+    pair_feats = jnp.concatenate(
+        [crops[:, :, :f - c * g * g].reshape(n, -1), towers.flatten_chw(corr)], axis=-1)
   fc6 = matmul.dense(pair_feats.astype(dtype), params['fc6']['w'])
   fc6 = fc6 + params['fc6']['b'].astype(dtype)
   return jax.nn.relu(fc6).astype(dtype)

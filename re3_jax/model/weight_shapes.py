@@ -14,6 +14,7 @@ import numpy as np
 
 from re3_jax import model
 from re3_jax.model import lstm
+from re3_jax.model import towers
 
 CONVS = ('conv1', 'conv2', 'conv3', 'conv4', 'conv5')
 SKIPS = ('conv1_skip', 'conv2_skip', 'conv5_skip')
@@ -79,8 +80,7 @@ def check_params(tree, config: model.ModelConfig, what: str) -> None:
 
 
 def describe(config: model.ModelConfig) -> str:
-  tower = (f'SqueezeNet to {config.tower_cut} at {config.crop_size}x{config.crop_size}'
-           if config.tower == 'squeezenet' else f'conv {list(config.conv_channels)}')
+  tower = towers.get(config.tower).describe(config)
   return (f'config {config.name!r}, {tower}, '
           f'skips {list(config.skip_channels)}, fc6 {config.fc6_units}, '
           f'lstm {config.lstm_units}, {config.peepholes} peepholes')

@@ -49,7 +49,7 @@ def test_squeeze_config_validation(changes, match):
 
 
 def test_caffenet_takes_227_crops_only():
-  with pytest.raises(ValueError, match='feature_scale applies to the squeezenet tower only'):
+  with pytest.raises(ValueError, match='feature_scale does not apply to the caffenet tower'):
     model.get_config('small', feature_scale=0.5)
   with pytest.raises(ValueError, match='227'):
     model.get_config('small', crop_size=111)
