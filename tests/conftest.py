@@ -106,6 +106,15 @@ def nanotrack_dir():
   return NANOTRACK
 
 
+@pytest.fixture(scope='session')
+def nanotrack_backbone():
+  """NanoTrack v2's backbone.onnx beside the checkout (what the nanotrack tower reads)."""
+  path = NANOTRACK / 'backbone.onnx'
+  if not path.is_file():
+    pytest.skip(f'NanoTrack v2 backbone not found at {path} (shared/ sits beside the checkout)')
+  return path
+
+
 def pytest_collection_modifyitems(config, items):
   """Tests marked `slow` first: with pytest-xdist they start at once on every worker and
   the quick ones fill in around them, instead of one slow test ending the run alone."""

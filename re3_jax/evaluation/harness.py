@@ -26,8 +26,11 @@ from re3_jax.evaluation import results as results_lib
 from re3_jax.media import drawing
 from re3_jax.media import sequences as sequences_lib
 from re3_jax.media import video
+from re3_jax.tracking import shipped
 
-TRACKERS = ('re3',) + tuple(baselines.OPENCV_TRACKERS)
+# 're3' runs --checkpoint (or --config, or the default shipped model); a shipped model's name
+# runs that model.
+TRACKERS = ('re3',) + tuple(shipped.SHIPPED) + tuple(baselines.OPENCV_TRACKERS)
 PROTOCOLS = ('ope', 'vot')
 
 
@@ -38,7 +41,8 @@ def make_tracker(name: str, checkpoint: str | None = None, config: str | None = 
 
   Args:
     name: one of `TRACKERS`.
-    checkpoint: for ``re3``: a checkpoint directory (`re3_jax.model.checkpoints`).
+    checkpoint: for ``re3``: a checkpoint directory (`re3_jax.model.checkpoints`). A name
+      of `shipped.SHIPPED` as `name` runs that shipped model, whatever this says.
     config: for ``re3`` without a checkpoint: a model config name; random weights.
       With neither: the model shipped with the package (`tracker.PRETRAINED`).
     seed: the random weights' seed.
@@ -51,9 +55,13 @@ def make_tracker(name: str, checkpoint: str | None = None, config: str | None = 
       is not the published one.
     FileNotFoundError: ``opencv_nano``'s model files missing.
   """
-  if name == 're3':
+  if name == 're3' or name in shipped.SHIPPED:
     from re3_jax.tracking import tracker as tracker_lib  # pylint: disable=g-import-not-at-top
     import jax  # pylint: disable=g-import-not-at-top
+    if name in shipped.SHIPPED:
+      tracker = tracker_lib.load_tracker(name)
+      return (protocols_lib.Re3SingleTracker(tracker),
+              f'{name}: {shipped.describe(name)}, JAX {jax.default_backend()}')
     tracker = tracker_lib.load_tracker(checkpoint, None if checkpoint else config, seed=seed)
     if checkpoint:
       what = f'checkpoint {pathlib.Path(checkpoint).absolute()} (model {tracker.config.name})'

@@ -1,5 +1,5 @@
 """Re3 model configs: the architecture and dtype policy of a network (`ModelConfig`), the
-named configs (`CONFIGS`: paper, small, tiny, squeeze) and the dtype policies
+named configs (`CONFIGS`: paper, small, tiny, squeeze, nano) and the dtype policies
 (`PRECISIONS`). ``from re3_jax import model`` re-exports them with the network."""
 
 from __future__ import annotations
@@ -159,6 +159,13 @@ CONFIGS = {
                            skip_channels=(8, 16, 32), fc6_units=512, lstm_units=256,
                            peepholes='diagonal', forget_bias=1.0, forget_bias_init=0.0,
                            feature_scale=1 / 64),
+    # Re3 on NanoTrack v2's tracking-trained backbone (`nanotrack`) at 127x127: skips from
+    # block1 (pooled to 16x16), block3 (16x16) and block8 (8x8), with the pair's correlation;
+    # 8.9M parameters, 17.9 MB in bfloat16
+    # (WORKSPACE.md, "The nano model").
+    'nano': ModelConfig(name='nano', tower='nanotrack', crop_size=127, skip_channels=(8, 8, 32),
+                        fc6_units=512, lstm_units=256, peepholes='diagonal', forget_bias=1.0,
+                        forget_bias_init=0.0, correlation=True),
 }
 
 
@@ -186,7 +193,8 @@ def with_precision(config: ModelConfig, precision: str) -> ModelConfig:
 
 
 def get_config(name: str, **overrides) -> ModelConfig:
-  """A named config ('paper', 'small', 'tiny', 'squeeze') with optional field overrides."""
+  """A named config (`CONFIGS`: 'paper', 'small', 'tiny', 'squeeze', 'nano') with optional
+  field overrides."""
   if name not in CONFIGS:
     raise ValueError(f'unknown model config {name!r}; known: {sorted(CONFIGS)}')
   return CONFIGS[name].replace(**overrides)

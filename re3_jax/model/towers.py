@@ -56,6 +56,8 @@ class Tower(NamedTuple):
   pretrained: (config, path) -> {key: params} of the pretrained tower; path None: the
     tower's default source.
   describe: config -> the tower in a few words, for messages.
+  pretrained_from: the file `pretrained` reads (empty: the tower has no pretrained
+    weights here).
   """
   check: Callable[['ModelConfig'], None]
   init: Callable[[Iterator[jax.Array], 'ModelConfig'], Params]
@@ -65,6 +67,7 @@ class Tower(NamedTuple):
   keys: Callable[['ModelConfig'], tuple[str, ...]]
   pretrained: Callable[['ModelConfig', str | os.PathLike | None], Params]
   describe: Callable[['ModelConfig'], str]
+  pretrained_from: str
 
 
 def get(name: str) -> Tower:
@@ -202,17 +205,24 @@ def _caffenet_features(params, crops, config):
   return _flat((skip1, skip2, skip5, _max_pool(x)), x, config)
 
 
+def check_pretrained(config: 'ModelConfig') -> None:
+  """Raises ValueError unless `config`'s tower has pretrained weights here."""
+  if not get(config.tower).pretrained_from:
+    have = ', '.join(f'the {name} tower ({t.pretrained_from})'
+                     for name, t in TOWERS.items() if t.pretrained_from)
+    raise ValueError(f'model {config.name!r} has the {config.tower} tower; pretrained weights '
+                     f'exist here for {have}')
+
+
 def _caffenet_pretrained(config, path):
-  raise ValueError(f'model {config.name!r} has the caffenet tower; pretrained weights exist '
-                   'here for the squeezenet tower and the nanotrack tower (the official Re3 '
-                   'weights hold a trained caffenet: python -m re3_jax.convert)')
+  check_pretrained(config)
 
 
 CAFFENET = Tower(
     check=_caffenet_check, init=_caffenet_init, features=_caffenet_features,
     grids=lambda c: (27, 13, 13, 6), last=lambda c: (c.conv_channels[4], 13),
     keys=lambda c: tuple(f'conv{i}' for i in range(1, 6)), pretrained=_caffenet_pretrained,
-    describe=lambda c: f'conv {list(c.conv_channels)}')
+    describe=lambda c: f'conv {list(c.conv_channels)}', pretrained_from='')
 
 
 # ----------------------------------------------------------------------------
@@ -264,7 +274,8 @@ SQUEEZENET = Tower(
     last=lambda c: (_squeezenet_skips(c)[2][1], _squeezenet_grids(c)[2]),
     keys=lambda c: ('squeezenet',),
     pretrained=lambda c, path: {'squeezenet': squeezenet.pretrained_tower(c.tower_cut, path)},
-    describe=lambda c: f'SqueezeNet to {c.tower_cut} at {c.crop_size}x{c.crop_size}')
+    describe=lambda c: f'SqueezeNet to {c.tower_cut} at {c.crop_size}x{c.crop_size}',
+    pretrained_from=f'ImageNet: {squeezenet.FILE_NAME} or download')
 
 
 # ----------------------------------------------------------------------------
@@ -318,7 +329,8 @@ NANOTRACK = Tower(
     grids=_nanotrack_grids,
     last=lambda c: (nanotrack.OUT_CHANNELS, _nanotrack_grids(c)[2]),
     keys=lambda c: ('nanotrack',), pretrained=_nanotrack_pretrained,
-    describe=lambda c: f'NanoTrack v2 backbone at {c.crop_size}x{c.crop_size}')
+    describe=lambda c: f'NanoTrack v2 backbone at {c.crop_size}x{c.crop_size}',
+    pretrained_from=f'tracking: NanoTrack v2\'s {nanotrack.FILE_NAME}')
 
 
 TOWERS = {'caffenet': CAFFENET, 'squeezenet': SQUEEZENET, 'nanotrack': NANOTRACK}

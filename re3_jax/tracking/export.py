@@ -191,7 +191,7 @@ def export_checkpoint(checkpoint: str | os.PathLike | None, out: str | os.PathLi
   """
   from re3_jax.model import checkpoints  # pylint: disable=g-import-not-at-top  (orbax)
   check_output(out)
-  params, config = checkpoints.load_params(checkpoint or tracker_lib.pretrained_dir())
+  params, config = checkpoints.load_params(tracker_lib.resolve_checkpoint(checkpoint))
   if precision:
     config = model.with_precision(config, precision)
   return write(out, export_tracker(params, config, **kwargs)), config

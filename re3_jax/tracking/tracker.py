@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import functools
 import os
-import pathlib
 from typing import Hashable, NamedTuple, Sequence
 
 import jax
@@ -41,16 +40,13 @@ from re3_jax.core import crops as crops_lib
 from re3_jax.core import images as images_lib
 from re3_jax.model import lstm as lstm_lib
 from re3_jax.model import matmul
+# The models shipped inside the package, re-exported (`shipped` holds them).
+from re3_jax.tracking.shipped import (  # noqa: F401
+    PRETRAINED, PRETRAINED_DESCRIPTION, PRETRAINED_DIR, SHIPPED, WEIGHTS_DIR, pretrained_dir,
+    resolve_checkpoint)
 
 RESET_INTERVAL = 32
 MIN_BOX_SIZE = 1.0
-
-# The model shipped inside the package: what tracks when no checkpoint is given.
-PRETRAINED = 're3_squeeze'
-PRETRAINED_DIR = pathlib.Path(__file__).resolve().parents[1] / 'weights' / PRETRAINED
-PRETRAINED_DESCRIPTION = (
-    f'the shipped model {PRETRAINED} (Re3 over an ImageNet SqueezeNet tower, trained on 16 '
-    f'real OTB/UAV123 sequences; {PRETRAINED_DIR}, see its README.md)')
 
 class TrackState(NamedTuple):
   """State of N tracks; every leaf has leading axis N.
@@ -322,13 +318,14 @@ class Re3Tracker:
     return cls(params, config, **kwargs)
 
   @classmethod
-  def pretrained(cls, **kwargs) -> 'Re3Tracker':
-    """The model shipped with the package (`PRETRAINED_DESCRIPTION`): a tracker for real video.
+  def pretrained(cls, name: str | None = None, **kwargs) -> 'Re3Tracker':
+    """A model shipped with the package: the default (`PRETRAINED_DESCRIPTION`), a tracker
+    for real video, or another of `SHIPPED` by name (``pretrained('re3_squeeze')``).
 
     Raises:
       FileNotFoundError: the package was installed without its weights.
     """
-    return cls.from_checkpoint(pretrained_dir(), **kwargs)
+    return cls.from_checkpoint(pretrained_dir(name), **kwargs)
 
   @property
   def track_ids(self) -> list[Hashable]:
@@ -416,15 +413,6 @@ class Re3Tracker:
     return np.asarray(out)[:n]
 
 
-def pretrained_dir() -> pathlib.Path:
-  """The shipped model's checkpoint directory (`PRETRAINED_DIR`), checked to be there."""
-  if not (PRETRAINED_DIR / 'config.json').is_file():
-    raise FileNotFoundError(f'the shipped model {PRETRAINED} is missing from {PRETRAINED_DIR} '
-                            '(an install without package data?): reinstall re3_jax, or give a '
-                            'checkpoint')
-  return PRETRAINED_DIR
-
-
 def load_tracker(checkpoint: str | os.PathLike | None = None, config: str | None = None, *,
                  precision: str | None = None, seed: int = 0) -> Re3Tracker:
   """The tracker an entry point runs: a checkpoint, random weights of a config, or the shipped model.
@@ -433,7 +421,8 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, config: str | None
 
   Args:
     checkpoint: a `checkpoints.save_params` directory (or a training run's
-      ``WORKDIR/checkpoints``, or a converted official model).
+      ``WORKDIR/checkpoints``, or a converted official model), or the name of a
+      shipped model (`SHIPPED`).
     config: without a checkpoint: a `model.CONFIGS` name for random weights
       (which do not track: for tests, timing and smoke runs).
     precision: a `model.PRECISIONS` name to run in (default: the checkpoint's,
@@ -454,7 +443,7 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, config: str | None
     model_config = model.get_config(config)
     params = model.init(jax.random.key(seed), model_config)
   else:
-    params, model_config = checkpoints.load_params(checkpoint or pretrained_dir())
+    params, model_config = checkpoints.load_params(resolve_checkpoint(checkpoint))
   if precision:
     model_config = model.with_precision(model_config, precision)
   return Re3Tracker(params, model_config)

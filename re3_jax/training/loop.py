@@ -50,6 +50,7 @@ from re3_jax.evaluation import protocols
 from re3_jax.input import pipeline
 from re3_jax.input import synthetic
 from re3_jax.model import checkpoints
+from re3_jax.model import towers
 from re3_jax.tracking import tracker
 from re3_jax.training import curriculum as curriculum_lib
 from re3_jax.training import records
@@ -68,14 +69,17 @@ class TrainConfig:
       over float32 weights, the policy for accelerators).
     input_scale: the model's `model.ModelConfig.input_scale` (1.0: the
       original; about 1/64 to train from scratch).
-    crop_size: the model's `model.ModelConfig.crop_size` (squeezenet tower
-      only: smaller crops track faster); 0: the model config's own.
-    pretrained_tower: start the squeezenet tower from ImageNet: the path of
-      the Deep Compression SqueezeNet file, or ``download`` (fetched from its
-      public repository and checked by SHA-256); empty: random.
+    crop_size: the model's `model.ModelConfig.crop_size` (squeezenet and
+      nanotrack towers: smaller crops track faster); 0: the model config's own.
+    pretrained_tower: start the conv tower from its pretrained weights: the
+      squeezenet tower from ImageNet (the path of the Deep Compression SqueezeNet
+      file, or ``download``: fetched from its public repository and checked by
+      SHA-256), the nanotrack tower from NanoTrack v2's ``backbone.onnx`` (its
+      path); empty: random.
     init_params: start every parameter from this parameters checkpoint
       (`checkpoints.load_params`: a training run's ``WORKDIR/checkpoints``, an
-      export, ``shipped`` for the model shipped with the package), e.g. to
+      export, ``shipped`` for the model shipped with the package, or a shipped
+      model's name, `tracker.SHIPPED`), e.g. to
       fine-tune it on your own sequences; its architecture must be `model`'s.
       Excludes `pretrained_tower` and `centred_head`.
     seed: seeds parameters, the train step's randomness and the input stream.
@@ -138,9 +142,11 @@ class TrainConfig:
 
   def __post_init__(self):
     model_config = self.model_config()  # a ValueError naming an unknown model or precision
-    if self.pretrained_tower and model_config.tower != 'squeezenet':
-      raise ValueError(f'pretrained_tower: model {self.model!r} has the {model_config.tower} '
-                       'tower; pretrained weights load only into the squeezenet tower (squeeze)')
+    if self.pretrained_tower:
+      try:
+        towers.check_pretrained(model_config)
+      except ValueError as e:
+        raise ValueError(f'pretrained_tower: {e}') from None
     if self.init_params and self.pretrained_tower:
       raise ValueError('init_params already holds a tower: give it or pretrained_tower, not both')
 
@@ -198,8 +204,7 @@ def make_validation(config: TrainConfig) -> Callable[[Any], dict[str, float]]:
 
 def _initial_params(source: str, model_config: model.ModelConfig):
   """`TrainConfig.init_params`: a checkpoint's parameters, cast to the run's weight dtype."""
-  if source == 'shipped':
-    source = tracker.pretrained_dir()
+  source = tracker.resolve_checkpoint(None if source == 'shipped' else source)
   params, stored = checkpoints.load_params(source)
   if not checkpoints.same_architecture(stored, model_config):
     raise ValueError(f'init_params {source} holds model {stored.name!r}, not the architecture '

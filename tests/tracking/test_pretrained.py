@@ -5,6 +5,7 @@ import pytest
 
 from re3_jax.evaluation import metrics
 from re3_jax.media import sequences
+from re3_jax.tracking import shipped
 from re3_jax.tracking import tracker as tracker_lib
 
 
@@ -20,10 +21,28 @@ def test_shipped_model_is_the_squeeze_model_in_bfloat16_under_25_mb():
 
 
 def test_a_missing_shipped_model_is_named(tmp_path, monkeypatch):
-  monkeypatch.setattr(tracker_lib, 'PRETRAINED_DIR', tmp_path / 're3_squeeze')
-  with pytest.raises(FileNotFoundError, match=r'shipped model re3_squeeze is missing from .*'
-                     r're3_squeeze'):
+  monkeypatch.setattr(shipped, 'PRETRAINED_DIR', tmp_path / shipped.PRETRAINED)
+  with pytest.raises(FileNotFoundError, match=rf'shipped model {shipped.PRETRAINED} is missing '
+                     rf'from .*{shipped.PRETRAINED}'):
     tracker_lib.Re3Tracker.pretrained()
+
+
+def test_shipped_models_load_by_name(tmp_path, monkeypatch):
+  """Every model of `SHIPPED` loads by name: `pretrained(name)`, a ``--checkpoint`` of that name
+  (`load_tracker`), while a folder of that name in the working directory is a path."""
+  for name in tracker_lib.SHIPPED:
+    directory = tracker_lib.pretrained_dir(name)
+    assert directory.name == name and (directory / 'config.json').is_file()
+    assert tracker_lib.resolve_checkpoint(name) == directory
+  assert tracker_lib.resolve_checkpoint(None) == tracker_lib.pretrained_dir()
+  squeeze = tracker_lib.Re3Tracker.pretrained('re3_squeeze')
+  assert squeeze.config.name == 'squeeze'
+  assert tracker_lib.load_tracker('re3_squeeze').config == squeeze.config
+  with pytest.raises(ValueError, match=r"no shipped model 're3_huge'; the package ships"):
+    tracker_lib.Re3Tracker.pretrained('re3_huge')
+  monkeypatch.chdir(tmp_path)
+  (tmp_path / 're3_squeeze').mkdir()
+  assert tracker_lib.resolve_checkpoint('re3_squeeze') == 're3_squeeze'
 
 
 @pytest.mark.slow

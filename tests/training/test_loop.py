@@ -341,7 +341,8 @@ _PARSE_FLAGFILES = textwrap.dedent('''
 
 def test_experiment_flagfiles_parse():
   # In a fresh process: an entry point's flags must not meet another's (absl flags are global).
-  names = ['smoke', 'synthetic', 'paper', 'paper_no_alov', 'small', 'real_cpu', 'real_gpu']
+  names = ['smoke', 'synthetic', 'paper', 'paper_no_alov', 'small', 'real_cpu', 'real_gpu',
+           'real_nano_cpu', 'real_nano_gpu']
   run = subprocess.run([sys.executable, '-c', _PARSE_FLAGFILES] + names, cwd=REPO,
                        capture_output=True, text=True, timeout=300)
   assert run.returncode == 0, run.stderr[-3000:]
@@ -357,14 +358,18 @@ def test_experiment_flagfiles_parse():
       assert ('alov300' in sources) == (name != 'paper_no_alov'), name
       assert config['model'] == ('small' if name == 'small' else 'paper'), name
     elif name.startswith('real'):
-      # The squeeze model from ImageNet on the real sequences, validated on the val split.
-      assert config['model'] == 'squeeze' and config['pretrained'].endswith('.net'), name
+      # The squeeze model from ImageNet, the nano model from NanoTrack's backbone, on the real
+      # sequences, validated on the val split.
+      tower = 'backbone.onnx' if 'nano' in name else '.net'
+      assert config['model'] == ('nano' if 'nano' in name else 'squeeze'), name
+      assert config['pretrained'].endswith(tower), name
       root = '../shared/real_sequences/'
       assert dict(config['mixture']) == {f'otb:{root}train': 0.5, f'otb_sim:{root}train': 0.3,
                                          'procedural': 0.2}, name
       assert config['eval'] == f'otb:{root}val', name
-      assert config['tower_lr'] == (0.0 if name == 'real_cpu' else 0.1), name
-      assert config['precision'] == ('float32' if name == 'real_cpu' else 'mixed_bfloat16')
+      cpu = name.endswith('_cpu')
+      assert config['tower_lr'] == (0.0 if cpu else 0.1), name
+      assert config['precision'] == ('float32' if cpu else 'mixed_bfloat16'), name
       # The learning rate decays to 0 at the run's last step, not before.
       assert config['decay_end'] == config['steps'], name
     else:
