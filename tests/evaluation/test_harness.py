@@ -385,6 +385,14 @@ def test_make_tracker_nanotrack(nanotrack_dir):
 # ---------------------------------------------------------------------------
 
 
+def _assert_timing_recorded(tm) -> None:
+  """Timing was measured (finite, positive, every update counted); not how fast: that is the
+  machine's, not the code's."""
+  assert tm.updates > 0
+  for value in (tm.fps, tm.median_update_ms, tm.mean_init_ms):
+    assert math.isfinite(value) and value > 0
+
+
 def test_csrt_on_the_shared_sequences(sequences_dir, tmp_path):
   if not baselines.available('opencv_csrt'):
     pytest.skip('CSRT needs opencv-contrib-python-headless')
@@ -404,7 +412,7 @@ def test_csrt_on_the_shared_sequences(sequences_dir, tmp_path):
   assert by_name['otb_crossing'].ope.precision_score > 0.9
   assert by_name['vot15_bag'].ope.success_score > 0.2
   assert by_name['vot15_bag'].got10k.ao > 0.2
-  assert report.overall('opencv_csrt', 'ope')['timing'].fps > 5
+  _assert_timing_recorded(report.overall('opencv_csrt', 'ope')['timing'])
 
 
 def test_nanotrack_on_the_shared_sequences(sequences_dir, nanotrack_dir, tmp_path):
@@ -425,7 +433,7 @@ def test_nanotrack_on_the_shared_sequences(sequences_dir, nanotrack_dir, tmp_pat
   assert by_name['otb_crossing'].ope.precision_score > 0.9
   assert by_name['vot15_bag'].ope.success_score > 0.7
   assert by_name['vot15_bag'].ope.precision_score > 0.9
-  assert report.overall('opencv_nano', 'ope')['timing'].fps > 20  # ~250 on 2 cores
+  _assert_timing_recorded(report.overall('opencv_nano', 'ope')['timing'])
 
 
 def test_command_line(sequences_dir, tiny, tmp_path):
