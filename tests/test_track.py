@@ -259,6 +259,47 @@ def test_failure_mid_run_leaves_no_output(steady, clip, tmp_path):
   assert (out / 'old.gif').read_bytes() == b'an earlier result'
 
 
+class _FullDiskWriter:
+  """cv2.VideoWriter on a full disk: it reports nothing, and its file ends up truncated."""
+
+  def __init__(self, path, *args):
+    self._path = path
+    self._writer = _REAL_VIDEO_WRITER(path, *args)
+
+  def __getattr__(self, name):
+    return getattr(self._writer, name)
+
+  def release(self):
+    self._writer.release()
+    with open(self._path, 'r+b') as f:
+      f.truncate(48)  # the header only: no moov atom
+
+
+_REAL_VIDEO_WRITER = cv2.VideoWriter
+
+
+def test_a_failed_video_write_keeps_the_old_file(steady, clip, tmp_path, monkeypatch):
+  (tmp_path / 'old.mp4').write_bytes(b'an earlier result')
+  monkeypatch.setattr(cv2, 'VideoWriter', _FullDiskWriter)
+  tr = tracker_lib.Re3Tracker(*steady)
+  with pytest.raises(video.VideoError, match=rf'writing {tmp_path}/old\.mp4 failed: {N_FRAMES} '
+                     r'frames were written but it does not open as a video \(48 bytes; a full '
+                     r'disk\?\)'):
+    track_files.track_frames(tr, iter(clip.frames), [BOXES[0]], output=tmp_path / 'old.mp4',
+                             boxes_out=tmp_path / 'b.csv')
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['old.mp4']  # no partial files
+  assert (tmp_path / 'old.mp4').read_bytes() == b'an earlier result'
+  # Frames lost on the way (the moov atom written, counting fewer frames) are caught too.
+  monkeypatch.setattr(cv2, 'VideoWriter', _REAL_VIDEO_WRITER)
+  monkeypatch.setattr(video.Mp4Writer, '_write',
+                      lambda self, frame: None if self.count % 2 else
+                      self._writer.write(frame[..., ::-1]))
+  with pytest.raises(video.VideoError, match=rf'{N_FRAMES} frames were written but it holds '
+                     rf'{N_FRAMES // 2} frames'):
+    track_files.track_frames(tr, iter(clip.frames), [BOXES[0]], output=tmp_path / 'old.mp4')
+  assert (tmp_path / 'old.mp4').read_bytes() == b'an earlier result'
+
+
 @pytest.mark.parametrize('signum, status, said', [(signal.SIGTERM, 143, 'terminated (SIGTERM)'),
                                                   (signal.SIGINT, 130, 'interrupted')])
 def test_cli_stopped_by_a_signal_leaves_no_output(clip, tmp_path, signum, status, said):

@@ -273,7 +273,8 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
   with contextlib.ExitStack() as outputs:  # temporary files, renamed when all went well
     video_tmp = outputs.enter_context(video.atomic_output(output)) if output else None
     boxes_tmp = outputs.enter_context(video.atomic_output(boxes_out)) if boxes_out else None
-    writer = (video.open_video_writer(video_tmp, out_fps, out_size, suffix=output.suffix)
+    writer = (video.open_video_writer(video_tmp, out_fps, out_size, suffix=output.suffix,
+                                      name=output)
               if output else None)
     try:
       frame, index = first, 0
@@ -303,9 +304,12 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
         t = time.perf_counter()
         frame = next(frames, None)
         decode_time += time.perf_counter() - t
-    finally:
+    except BaseException:
       if writer is not None:
-        writer.close()
+        writer.abort()
+      raise
+    if writer is not None:
+      writer.close()  # checks the file (a full disk: VideoError) before it replaces `output`
     result = TrackResult(np.stack(results).astype(np.float32), object_ids, height, width, fps,
                          progress_lib.rate(track_frames_timed, track_time),
                          progress_lib.rate(index, decode_time), output, boxes_out)
