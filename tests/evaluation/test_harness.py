@@ -257,6 +257,26 @@ def test_a_sequence_that_fails_is_named_and_left_out(tmp_path):
     harness.run({'t': ScriptedTracker()}, seqs[1:2], tmp_path / 'none', log=lambda _: None)
 
 
+def test_an_empty_or_oversized_frame_fails_its_sequence_only(tmp_path, monkeypatch):
+  """A 0-byte frame and one over Pillow's decompression-bomb limit are named and left out."""
+  good = np.tile([10.0, 10, 20, 20], (3, 1))
+  root = tmp_path / 'otb'
+  fake_datasets.write_otb_sequence(root, 'a_good', good)
+  fake_datasets.write_otb_sequence(root, 'b_huge', good, size=(100, 100))  # 10,000 pixels
+  fake_datasets.write_otb_sequence(root, 'c_empty', good)
+  (root / 'c_empty/img/0002.jpg').write_bytes(b'')
+  monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 5000)  # over 64x48, under 100x100
+  seqs = datasets.open_dataset(f'otb:{root}').sequences
+  report = harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'out', log=lambda _: None)
+  assert [r.sequence for r in report.results[('t', 'ope')]] == ['a_good']
+  assert [(f.sequence, f.message) for f in report.failed] == [
+      ('b_huge', f'frame 0: cannot read frame {root}/b_huge/img/0001.jpg: 10000 pixels is over '
+                 'the decompression-bomb limit of 5000 (PIL.Image.MAX_IMAGE_PIXELS: raise it to '
+                 'read larger frames)'),
+      ('c_empty', f'frame 1: cannot read frame {root}/c_empty/img/0002.jpg: the file is empty '
+                  '(0 bytes)')]
+
+
 def test_a_tracker_error_leaves_the_sequence_out_for_every_tracker(tmp_path):
   seqs = [make_sequence(tmp_path / 'a', 6), make_sequence(tmp_path / 'b', 6, side=32),
           make_sequence(tmp_path / 'c', 6, side=32)]
