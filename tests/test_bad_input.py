@@ -162,6 +162,11 @@ CATALOGUE = [
          lambda c: c.tracker().multi_track(['a'], FRAME, {'b': BOX}), 'not in track_ids'),
     Case('repeated ids', lambda c: c.tracker().multi_track(['a', 'a'], FRAME, [BOX, BOX]),
          'repeat'),
+    Case('a string as the track ids', lambda c: c.tracker().multi_track('abc', FRAME, [BOX] * 3),
+         r"track_ids must be a sequence of ids, not the str 'abc': give \['abc'\] for one track"),
+    Case('tracker of another config', lambda c: tracker_lib.Re3Tracker(
+        c.params, model.get_config('tiny', lstm_units=8)),
+         r"the parameters given to Re3Tracker: .* has shape .* but model config 'tiny' needs"),
     Case('boxes not aligned with ids',
          lambda c: c.tracker().multi_track(['a'], FRAME, [BOX, BOX]), '2 boxes for 1'),
     # --- Frames.
@@ -371,5 +376,5 @@ def test_catalogue_size():
   names = [c.name for c in CATALOGUE]
   assert len(set(names)) == len(names)
   kinds = [c.kind for c in CATALOGUE]
-  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (83, 70, 13), (
+  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (85, 72, 13), (
       len(kinds), kinds.count('error'), kinds.count('result'))

@@ -177,6 +177,22 @@ def test_cli_errors_before_any_work(folder, tmp_path, args, message):
   assert not list(tmp_path.iterdir())
 
 
+def test_cli_read_only_output_folder_is_refused_before_the_model(folder, tmp_path):
+  if os.geteuid() == 0:  # root writes through a folder's modes; sysfs takes no new files
+    read_only = pathlib.Path('/sys')
+  else:
+    read_only = tmp_path / 'read_only'
+    read_only.mkdir()
+    read_only.chmod(0o555)
+  proc = run_cli(f'--input={folder}', '--config=tiny', '--box=1,1,9,9',
+                 f'--output={read_only}/o.gif', '--boxes_out=b.csv', cwd=tmp_path)
+  assert proc.returncode == 1, proc.stderr
+  assert re.search(rf'error: cannot write output video {read_only}/o\.gif: folder {read_only} is '
+                   r'not writable \(.+\)$', proc.stderr.strip()), proc.stderr
+  assert 'tracking with' not in proc.stderr and 'Traceback' not in proc.stderr
+  assert not (tmp_path / 'b.csv').exists()
+
+
 def test_cli_model_choice(folder, tmp_path):
   # No model given: the shipped one, named on stderr.
   proc = run_cli(f'--input={folder}', '--box=20,15,70,60', '--max_frames=3', '--boxes_out=s.csv',

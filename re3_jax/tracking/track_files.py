@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import pathlib
+import tempfile
 import time
 from typing import Callable, Iterable, Sequence
 
@@ -140,10 +141,12 @@ def read_boxes_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[int]]:
 
 
 def check_outputs(output: str | os.PathLike | None, boxes_out: str | os.PathLike | None) -> None:
-  """Checks the output files' extensions and that their folders exist, before any work.
+  """Checks the output files' extensions and that their folders exist and take files, before
+  any work (a command line checks them before the model's set-up).
 
   Raises:
-    ValueError: naming the file: an unknown extension or a missing folder.
+    ValueError: naming the file: an unknown extension, a missing folder, or one where no
+      file can be made (read-only, no permission: tried with an unnamed temporary file).
   """
   for path, allowed, what in ((output, video.VIDEO_OUTPUTS, 'output video'),
                               (boxes_out, BOXES_OUTPUTS, 'boxes file')):
@@ -151,8 +154,15 @@ def check_outputs(output: str | os.PathLike | None, boxes_out: str | os.PathLike
       continue
     path = pathlib.Path(path)
     video.check_output_suffix(path, allowed, what)
-    if not path.absolute().parent.is_dir():
+    folder = path.absolute().parent
+    if not folder.is_dir():
       raise video.VideoError(f'cannot write {what} {path}: folder {path.parent} does not exist')
+    try:
+      with tempfile.TemporaryFile(dir=folder):
+        pass
+    except OSError as e:
+      raise video.VideoError(f'cannot write {what} {path}: folder {path.parent} is not writable '
+                             f'({e.strerror})') from None
 
 
 def check_settings(*, max_frames: int | None = None, output_scale: float = 1.0,

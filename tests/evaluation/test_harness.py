@@ -277,6 +277,19 @@ def test_an_empty_or_oversized_frame_fails_its_sequence_only(tmp_path, monkeypat
                   '(0 bytes)')]
 
 
+def test_a_second_run_into_one_out_warns_that_it_replaces_results_json(tmp_path):
+  seqs = [make_sequence(tmp_path / 'a', 4)]
+  lines = []
+  harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'out', log=lines.append)
+  assert not [line for line in lines if 'WARNING' in line]
+  harness.run({'u': ScriptedTracker()}, seqs, tmp_path / 'out', log=lines.append)
+  path = tmp_path / 'out' / 'results.json'
+  assert lines.count(f'WARNING: replacing {path} (it holds t) with the results of u only; to keep '
+                     'both, evaluate every tracker in one run or give another --out') == 1
+  assert list(json.loads(path.read_text())['trackers']) == ['u']
+  assert (tmp_path / 'out' / 't').is_dir()  # the earlier tracker's result files stay
+
+
 def test_a_tracker_error_leaves_the_sequence_out_for_every_tracker(tmp_path):
   seqs = [make_sequence(tmp_path / 'a', 6), make_sequence(tmp_path / 'b', 6, side=32),
           make_sequence(tmp_path / 'c', 6, side=32)]
