@@ -364,7 +364,10 @@ class GifWriter(VideoWriter):
         self._file.close()  # a failed write (a full disk) raises OSError here or above
 
   def abort(self):
-    self._file.close()
+    try:
+      self._file.close()
+    except OSError:  # flushing onto a full disk: the file is deleted anyway
+      pass
 
 
 def open_video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int],
