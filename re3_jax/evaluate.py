@@ -28,7 +28,10 @@ time, the median update time, and the mean init time.
 Outputs in ``--out``:
 
 * ``results.json``: per tracker and protocol, per-sequence and overall metrics
-  and timings (NaN written as null), plus the run's settings.
+  and timings (NaN written as null), plus the run's settings. Of this run's trackers
+  only: an earlier run's ``results.json`` in the same ``--out`` is replaced, with a
+  warning naming it and its trackers (their result files stay); evaluate every tracker
+  in one run to compare them in one file.
 * ``TRACKER/otb/NAME.txt``: the OPE boxes, one ``x,y,w,h`` line per frame
   (OTB's 1-based convention, 3 decimals).
 * ``TRACKER/got10k/NAME/NAME_001.txt`` (the same boxes) and

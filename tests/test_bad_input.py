@@ -25,6 +25,7 @@ from PIL import Image
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.evaluation import got10k_tracker
+from re3_jax.input import folder_sources
 from re3_jax.media import dataset_roots
 from re3_jax.media import sequences
 from re3_jax.model import checkpoints
@@ -161,6 +162,11 @@ CATALOGUE = [
          lambda c: c.tracker().multi_track(['a'], FRAME, {'b': BOX}), 'not in track_ids'),
     Case('repeated ids', lambda c: c.tracker().multi_track(['a', 'a'], FRAME, [BOX, BOX]),
          'repeat'),
+    Case('a string as the track ids', lambda c: c.tracker().multi_track('abc', FRAME, [BOX] * 3),
+         r"track_ids must be a sequence of ids, not the str 'abc': give \['abc'\] for one track"),
+    Case('tracker of another config', lambda c: tracker_lib.Re3Tracker(
+        c.params, model.get_config('tiny', lstm_units=8)),
+         r"the parameters given to Re3Tracker: .* has shape .* but model config 'tiny' needs"),
     Case('boxes not aligned with ids',
          lambda c: c.tracker().multi_track(['a'], FRAME, [BOX, BOX]), '2 boxes for 1'),
     # --- Frames.
@@ -236,6 +242,21 @@ CATALOGUE = [
     Case('corrupt frame', lambda c: sequences.load_sequence(
         _otb(c, damage=lambda f: (f / 'img' / '0003.jpg').write_bytes(b'not a jpeg'))),
          r'sequence seq: frame 2: cannot read frame .*0003.jpg'),
+    Case('empty (0-byte) frame file', lambda c: sequences.load_sequence(
+        _otb(c, damage=lambda f: (f / 'img' / '0002.jpg').write_bytes(b''))),
+         r'sequence seq: frame 1: cannot read frame .*0002.jpg: the file is empty \(0 bytes\)$'),
+    # Pillow warns from its limit to twice it and raises above: both are an error naming the file.
+    Case('frame over the decompression-bomb limit', lambda c: _under_pixel_limit(
+        2000, lambda: sequences.load_sequence(_otb(c))),
+         r'sequence seq: frame 0: cannot read frame .*0001.jpg: 3072 pixels is over the '
+         r'decompression-bomb limit of 2000 \(PIL.Image.MAX_IMAGE_PIXELS: raise it'),
+    Case('frame over twice the decompression-bomb limit', lambda c: _under_pixel_limit(
+        1000, lambda: sequences.open_sequence(_otb(c)).check()),
+         r'sequence seq: frame 0: cannot read frame .*0001.jpg: 3072 pixels is over the '
+         r'decompression-bomb limit of 1000'),
+    Case('training source with an empty first frame', lambda c: folder_sources.FolderSource(
+        f"otb:{_otb(c, damage=lambda f: (f / 'img' / '0001.jpg').write_bytes(b'')).parent}"),
+         r'sequence seq: frame 0: cannot read frame .*0001.jpg: the file is empty \(0 bytes\)$'),
     Case('out-of-view rows', lambda c: sequences.load_sequence(
         _otb(c, lines=['11,9,20,20', 'NaN,NaN,NaN,NaN', '11,9,20,20'])).boxes,
          check=lambda out, c: (np.testing.assert_array_equal(np.isnan(out[:, 0]),
@@ -324,6 +345,17 @@ def _uav123_without_frames(ctx):
   return dataset_roots.uav123(ctx.tmp)
 
 
+def _under_pixel_limit(limit: int, fn):
+  """`fn()` with Pillow's decompression-bomb limit lowered to `limit` pixels (a 48x64 frame is
+  3072): a huge frame without writing one."""
+  before = Image.MAX_IMAGE_PIXELS
+  Image.MAX_IMAGE_PIXELS = limit
+  try:
+    return fn()
+  finally:
+    Image.MAX_IMAGE_PIXELS = before
+
+
 def _write(path: pathlib.Path, text: str) -> pathlib.Path:
   path.write_text(text)
   return path
@@ -344,5 +376,5 @@ def test_catalogue_size():
   names = [c.name for c in CATALOGUE]
   assert len(set(names)) == len(names)
   kinds = [c.kind for c in CATALOGUE]
-  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (79, 66, 13), (
+  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (85, 72, 13), (
       len(kinds), kinds.count('error'), kinds.count('result'))

@@ -1,5 +1,6 @@
 """Tests of ``python -m re3_jax.export``: a file the JAX-only loader runs, and a user's mistakes."""
 
+import errno
 import json
 import os
 import pathlib
@@ -98,3 +99,21 @@ def test_an_unwritable_output_is_named(tiny_checkpoint, tmp_path):
   assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
   assert f're3_jax.export: error: output {out} cannot be written: ' in proc.stderr
   assert not out.exists()
+
+
+def test_a_full_disk_is_one_error_and_keeps_the_old_file(tmp_path, monkeypatch):
+  from re3_jax.tracking import export  # pylint: disable=g-import-not-at-top
+  out = tmp_path / 't.re3x'
+  out.write_bytes(b'an earlier export')
+
+  def full_disk(self, data):
+    with open(self, 'wb') as f:
+      f.write(data[:3])
+    raise OSError(errno.ENOSPC, 'No space left on device')
+
+  monkeypatch.setattr(pathlib.Path, 'write_bytes', full_disk)
+  with pytest.raises(OSError, match=rf'^output {out} cannot be written: No space left on device$'):
+    export.write(out, b'a new export')
+  monkeypatch.undo()
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['t.re3x']  # no temporary file
+  assert out.read_bytes() == b'an earlier export'

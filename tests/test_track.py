@@ -177,6 +177,22 @@ def test_cli_errors_before_any_work(folder, tmp_path, args, message):
   assert not list(tmp_path.iterdir())
 
 
+def test_cli_read_only_output_folder_is_refused_before_the_model(folder, tmp_path):
+  if os.geteuid() == 0:  # root writes through a folder's modes; sysfs takes no new files
+    read_only = pathlib.Path('/sys')
+  else:
+    read_only = tmp_path / 'read_only'
+    read_only.mkdir()
+    read_only.chmod(0o555)
+  proc = run_cli(f'--input={folder}', '--config=tiny', '--box=1,1,9,9',
+                 f'--output={read_only}/o.gif', '--boxes_out=b.csv', cwd=tmp_path)
+  assert proc.returncode == 1, proc.stderr
+  assert re.search(rf'error: cannot write output video {read_only}/o\.gif: folder {read_only} is '
+                   r'not writable \(.+\)$', proc.stderr.strip()), proc.stderr
+  assert 'tracking with' not in proc.stderr and 'Traceback' not in proc.stderr
+  assert not (tmp_path / 'b.csv').exists()
+
+
 def test_cli_model_choice(folder, tmp_path):
   # No model given: the shipped one, named on stderr.
   proc = run_cli(f'--input={folder}', '--box=20,15,70,60', '--max_frames=3', '--boxes_out=s.csv',
@@ -257,6 +273,47 @@ def test_failure_mid_run_leaves_no_output(steady, clip, tmp_path):
   assert proc.returncode == 1 and '006.png' in proc.stderr
   assert sorted(p.name for p in out.iterdir()) == ['old.gif']
   assert (out / 'old.gif').read_bytes() == b'an earlier result'
+
+
+class _FullDiskWriter:
+  """cv2.VideoWriter on a full disk: it reports nothing, and its file ends up truncated."""
+
+  def __init__(self, path, *args):
+    self._path = path
+    self._writer = _REAL_VIDEO_WRITER(path, *args)
+
+  def __getattr__(self, name):
+    return getattr(self._writer, name)
+
+  def release(self):
+    self._writer.release()
+    with open(self._path, 'r+b') as f:
+      f.truncate(48)  # the header only: no moov atom
+
+
+_REAL_VIDEO_WRITER = cv2.VideoWriter
+
+
+def test_a_failed_video_write_keeps_the_old_file(steady, clip, tmp_path, monkeypatch):
+  (tmp_path / 'old.mp4').write_bytes(b'an earlier result')
+  monkeypatch.setattr(cv2, 'VideoWriter', _FullDiskWriter)
+  tr = tracker_lib.Re3Tracker(*steady)
+  with pytest.raises(video.VideoError, match=rf'writing {tmp_path}/old\.mp4 failed: {N_FRAMES} '
+                     r'frames were written but it does not open as a video \(48 bytes; a full '
+                     r'disk\?\)'):
+    track_files.track_frames(tr, iter(clip.frames), [BOXES[0]], output=tmp_path / 'old.mp4',
+                             boxes_out=tmp_path / 'b.csv')
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['old.mp4']  # no partial files
+  assert (tmp_path / 'old.mp4').read_bytes() == b'an earlier result'
+  # Frames lost on the way (the moov atom written, counting fewer frames) are caught too.
+  monkeypatch.setattr(cv2, 'VideoWriter', _REAL_VIDEO_WRITER)
+  monkeypatch.setattr(video.Mp4Writer, '_write',
+                      lambda self, frame: None if self.count % 2 else
+                      self._writer.write(frame[..., ::-1]))
+  with pytest.raises(video.VideoError, match=rf'{N_FRAMES} frames were written but it holds '
+                     rf'{N_FRAMES // 2} frames'):
+    track_files.track_frames(tr, iter(clip.frames), [BOXES[0]], output=tmp_path / 'old.mp4')
+  assert (tmp_path / 'old.mp4').read_bytes() == b'an earlier result'
 
 
 @pytest.mark.parametrize('signum, status, said', [(signal.SIGTERM, 143, 'terminated (SIGTERM)'),

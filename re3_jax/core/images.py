@@ -9,12 +9,22 @@ Rules (documented in README):
   drops its alpha channel. A stack of frames is (T, H, W, C) with C in 1, 3, 4
   (a 3-D stack would be ambiguous with one (H, W, 3) frame). Channel order is
   RGB (OpenCV reads BGR: convert with ``cv2.cvtColor(img, cv2.COLOR_BGR2RGB)``).
+
+Image files (`read_frame`, `image_size`: the one reader of frame files, through Pillow) are
+checked as they are opened: an empty (0-byte) file, one Pillow cannot identify or decode,
+and one of more pixels than Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``,
+89 million by default: a 14000x14000 frame; Pillow only warns below twice the limit, here it
+is an error too) raise a ValueError naming the file. Raise ``PIL.Image.MAX_IMAGE_PIXELS`` (or
+set it to None) to read larger frames.
 """
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import re
+import warnings
+from typing import Iterator
 
 import jax
 import jax.numpy as jnp
@@ -39,13 +49,44 @@ def list_images(folder: str | pathlib.Path) -> list[pathlib.Path]:
                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()), key=natural_key)
 
 
-def read_frame(path: str | pathlib.Path) -> np.ndarray:
-  """Reads one image file as (H, W, 3) uint8 RGB, naming the file on failure."""
+@contextlib.contextmanager
+def _open_image(path: str | pathlib.Path) -> Iterator[Image.Image]:
+  """Pillow's image of `path` (header read); any failure in the block a ValueError naming it."""
   try:
-    with Image.open(path) as im:
-      return np.asarray(im.convert('RGB'))
+    if pathlib.Path(path).stat().st_size == 0:
+      raise ValueError('the file is empty (0 bytes)')
+    with warnings.catch_warnings():  # Pillow warns from the limit to twice it: an error here
+      warnings.simplefilter('error', Image.DecompressionBombWarning)
+      with Image.open(path) as im:
+        yield im
+  except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    pixels = re.search(r'\((\d+) pixels\)', str(e))
+    raise ValueError(f'cannot read frame {path}: {pixels[1] + " pixels" if pixels else "its size"}'
+                     f' is over the decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} '
+                     '(PIL.Image.MAX_IMAGE_PIXELS: raise it to read larger frames)') from None
   except (OSError, ValueError) as e:
     raise ValueError(f'cannot read frame {path}: {e}') from e
+
+
+def read_frame(path: str | pathlib.Path) -> np.ndarray:
+  """Reads one image file as (H, W, 3) uint8 RGB.
+
+  Raises:
+    ValueError: naming the file: missing, empty, not an image Pillow decodes, or over
+      Pillow's decompression-bomb limit (see the module docstring).
+  """
+  with _open_image(path) as im:
+    return np.asarray(im.convert('RGB'))
+
+
+def image_size(path: str | pathlib.Path) -> tuple[int, int]:
+  """(height, width) of an image file from its header (nothing decoded).
+
+  Raises:
+    ValueError: as `read_frame` (bar a file whose pixels are damaged: they are not read).
+  """
+  with _open_image(path) as im:
+    return im.height, im.width
 
 
 def _check(shape, dtype, name, frame_axes):

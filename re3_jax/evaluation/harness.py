@@ -120,6 +120,29 @@ class SequenceFailed(ValueError):
   """A sequence that could not be evaluated (`run` with ``fail_fast``); names it and its file."""
 
 
+def _write_json(path: pathlib.Path, doc) -> None:
+  """`doc` as JSON at `path`, atomically (`video.atomic_output`): never half a file."""
+  with video.atomic_output(path) as tmp:
+    tmp.write_text(json.dumps(doc, indent=1))
+
+
+def replaced_results_warning(out: pathlib.Path, trackers: Sequence[str]) -> str | None:
+  """The warning that `run` will replace ``out/results.json`` (None if there is none).
+
+  The file is read as data (JSON) only to name the trackers it holds.
+  """
+  path = out / 'results.json'
+  if not path.is_file():
+    return None
+  try:
+    held = list(json.loads(path.read_text()).get('trackers', {}))
+  except (OSError, ValueError, AttributeError):
+    held = []
+  was = f' (it holds {", ".join(held)})' if held else ''
+  return (f'WARNING: replacing {path}{was} with the results of {", ".join(trackers)} only; '
+          f'to keep both, evaluate every tracker in one run or give another --out')
+
+
 def check_sequence(seq: sequences_lib.SequenceFiles) -> None:
   """Checks a sequence before any tracker runs on it: its frames, and its first true box.
 
@@ -204,7 +227,10 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
   Args:
     trackers: name -> tracker (`protocols.Tracker` interface), e.g. from `make_tracker`.
     seqs: the sequences (frames are read as they are tracked).
-    out: the output folder (see the module docstring for its files).
+    out: the output folder (see the module docstring for its files). A ``results.json``
+      already there (an earlier run's) is replaced by this run's, which holds this run's
+      trackers only: `log` gets a warning naming the file and the trackers it held
+      (`replaced_results_warning`); the earlier trackers' result files stay.
     protocols: 'ope' and/or 'vot'.
     max_frames: track only the first frames of each sequence.
     video: also write a video per sequence (``videos/NAME.mp4``).
@@ -231,6 +257,9 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
     raise ValueError('no sequences to evaluate')
   out = pathlib.Path(out)
   out.mkdir(parents=True, exist_ok=True)
+  replaced = replaced_results_warning(out, trackers)
+  if replaced:
+    log(replaced)
   seqs = [s.head(max_frames) for s in seqs]
   info = dict(info or {})
   info.update({
@@ -285,6 +314,6 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
     more = f' (and {len(failed) - 1} more, above)' if len(failed) > 1 else ''
     raise SequenceFailed(f'no sequence could be evaluated: {failed[0]}{more}')
   report = report_lib.Report(results, info, failed)
-  (out / 'results.json').write_text(json.dumps(report.to_json(), indent=1))
+  _write_json(out / 'results.json', report.to_json())
   report_lib.plot_curves(report, out)
   return report

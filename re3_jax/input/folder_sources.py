@@ -38,6 +38,14 @@ a box partly outside is clipped to the frame. NaN rows are not visible,
 counted apart (they are the format's out-of-view marker, and the readers'
 mark of frames a layout flags as absent). A sequence with no visible frame is
 skipped with a warning; no usable sequence left is an error.
+
+A damaged frame file stops training with its name, never skipped: a first frame that is
+empty, not an image, or over Pillow's decompression-bomb limit (`images.image_size`) at
+open; any frame that is missing or empty (0 bytes) when it is read, or that does not decode
+(`tfds_sources.decode`), with a `ValueError` naming the source, sequence, frame and file.
+Skipping would silently change the data a run trains on and make a sequence of the stream
+depend on which files were readable when it was drawn (the stream is a pure function of
+its index, for exact resume); a damaged file is for the user to fix or remove.
 """
 
 from __future__ import annotations
@@ -48,8 +56,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from absl import logging
-from PIL import Image
 
+from re3_jax.core import images as images_lib
 from re3_jax.input import synthetic
 from re3_jax.input import tfds_sources
 from re3_jax.media import dataset_roots
@@ -138,24 +146,30 @@ class _FrameFiles:
   def __getitem__(self, index: int) -> bytes:
     return _read_bytes(self.files, int(index))
 
+  def file(self, index: int) -> pathlib.Path:
+    """The file of frame `index`, for errors."""
+    return self.files.frame_paths[int(index)]
+
 
 def _read_bytes(files: sequences.SequenceFiles, index: int) -> bytes:
   path = files.frame_paths[index]
   try:
-    return path.read_bytes()
+    data = path.read_bytes()
   except OSError as e:
     raise sequences.SequenceError(f'sequence {files.name}: cannot read frame {index} file '
                                   f'{path}: {e}') from e
+  if not data:
+    raise sequences.SequenceError(f'sequence {files.name}: frame {index} file {path} is empty '
+                                  '(0 bytes)')
+  return data
 
 
 def _frame_size(files: sequences.SequenceFiles) -> tuple[int, int]:
   """(height, width) of a sequence from its first frame's header."""
-  path = files.frame_paths[0]
   try:
-    with Image.open(path) as im:
-      return im.height, im.width
-  except (OSError, ValueError) as e:
-    raise sequences.SequenceError(f'sequence {files.name}: cannot read frame 0 {path}: {e}') from e
+    return images_lib.image_size(files.frame_paths[0])
+  except ValueError as e:
+    raise sequences.SequenceError(f'sequence {files.name}: frame 0: {e}') from e
 
 
 def _line_numbers(path: pathlib.Path) -> list[int]:

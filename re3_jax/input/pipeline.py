@@ -278,12 +278,14 @@ class SequenceMaker:
     except ValueError as e:
       raise ValueError(f'{where}: {e}') from None
     height, width = int(example['height']), int(example['width'])
+    files = getattr(example['frames'], 'file', None)  # a folder source's: named in errors
     cache = {}
     frames = []
     for t in indices:
       if t not in cache:
-        cache[t] = tfds_sources.decode_fitted(example['frames'][t], height, width,
-                                              config.frame_size, f'{where} frame {t}')
+        cache[t] = tfds_sources.decode_fitted(
+            example['frames'][t], height, width, config.frame_size,
+            f'{where} frame {t}' + (f' ({files(t)})' if files else ''))
       frames.append(cache[t])
     boxes = np.asarray(example['boxes'], np.float32)[indices]
     return frames, tfds_sources.scale_boxes(boxes, frames, (height, width))

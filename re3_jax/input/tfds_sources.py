@@ -90,8 +90,18 @@ class TfdsSource:
 
 
 def decode(data: bytes, reduction: int, where: str) -> np.ndarray:
+  """Decodes an encoded image to RGB at 1/`reduction` size.
+
+  Raises:
+    ValueError: naming `where`: no bytes, or bytes OpenCV cannot decode.
+  """
   flag = dict(_REDUCED)[reduction]
-  image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+  if not len(data):
+    raise ValueError(f'{where}: the image is empty (0 bytes)')
+  try:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+  except cv2.error as e:
+    raise ValueError(f'{where}: the image cannot be decoded: {e.err}') from None
   if image is None:
     raise ValueError(f'{where}: the JPEG cannot be decoded')
   # Contiguous RGB (OpenCV's SIMD swap) so that the copy to the canvas is a plain memcpy.

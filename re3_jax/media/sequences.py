@@ -37,7 +37,6 @@ import re
 from typing import Iterator
 
 import numpy as np
-from PIL import Image
 
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import images as images_lib
@@ -192,13 +191,12 @@ class SequenceFiles:
     """
     size = None
     for i, path in enumerate(self.frame_paths):
+      if not path.is_file():
+        raise SequenceError(f'sequence {self.name}: frame {i} file {path} is missing')
       try:
-        with Image.open(path) as im:
-          this = (im.height, im.width)
-      except FileNotFoundError:
-        raise SequenceError(f'sequence {self.name}: frame {i} file {path} is missing') from None
-      except (OSError, ValueError) as e:
-        raise SequenceError(f'sequence {self.name}: cannot read frame {i} {path}: {e}') from e
+        this = images_lib.image_size(path)
+      except ValueError as e:
+        raise SequenceError(f'sequence {self.name}: frame {i}: {e}') from e
       if size is None:
         size = this
       elif this != size:

@@ -10,7 +10,9 @@ of the first frame's size.
 Writers (`open_video_writer`) take the same frames: ``.mp4`` through
 ``cv2.VideoWriter`` (MPEG-4 Part 2, ``mp4v``, which every OpenCV build can
 encode) and ``.gif`` through a streaming GIF encoder (each frame quantised to
-its own 256-colour palette with Pillow and appended to the file at once).
+its own 256-colour palette with Pillow and appended to the file at once). Closing an mp4
+writer reads the file back (`check_mp4`: it opens, counts the frames written, its last frame
+decodes), since OpenCV's writer reports no error: on a full disk it leaves a truncated file.
 
 `atomic_output` gives a hidden temporary name beside an output file and moves
 it into place only when the work succeeded; on an error or Ctrl-C the
@@ -220,25 +222,33 @@ def check_frame_size(size: tuple[int, int], suffix: str) -> str | None:
 
 
 class VideoWriter:
-  """Writes RGB frames of one size to a video file; `close` finishes the file."""
+  """Writes RGB frames of one size to a video file; `close` finishes the file and checks it.
+
+  `close` raises `VideoError` naming the file when what was written cannot be read back
+  as the frames given (a full disk: OpenCV's writer reports nothing); `abort` only
+  releases the file, for a write that failed anyway. As a context manager, a block that
+  raises aborts and one that succeeds closes.
+  """
 
   SUFFIX = ''
 
-  def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int]):
+  def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int],
+               name: str | os.PathLike | None = None):
     self.path = pathlib.Path(path)
+    self.name = pathlib.Path(name) if name is not None else self.path  # in errors
     self.fps = float(fps)
     if not (np.isfinite(self.fps) and self.fps > 0):
-      raise VideoError(f'{self.path}: frames per second must be > 0, got {fps}')
+      raise VideoError(f'{self.name}: frames per second must be > 0, got {fps}')
     self.height, self.width = size
     problem = check_frame_size(size, self.SUFFIX)
     if problem:
-      raise VideoError(f'cannot write {self.path}: its frames would be {self.width}x{self.height} '
+      raise VideoError(f'cannot write {self.name}: its frames would be {self.width}x{self.height} '
                        f'(width x height), but {problem}')
     self.count = 0
 
   def write(self, frame: np.ndarray) -> None:
     if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
-      raise VideoError(f'{self.path}: frame {self.count} is {frame.dtype} {frame.shape}, '
+      raise VideoError(f'{self.name}: frame {self.count} is {frame.dtype} {frame.shape}, '
                        f'expected uint8 {(self.height, self.width, 3)}')
     self._write(frame)
     self.count += 1
@@ -249,11 +259,18 @@ class VideoWriter:
   def close(self) -> None:
     raise NotImplementedError
 
+  def abort(self) -> None:
+    """Releases the file without checking it (it is deleted or left incomplete anyway)."""
+    self.close()
+
   def __enter__(self) -> VideoWriter:
     return self
 
-  def __exit__(self, *exc) -> None:
-    self.close()
+  def __exit__(self, exc_type, *exc) -> None:
+    if exc_type is None:
+      self.close()
+    else:
+      self.abort()
 
 
 class Mp4Writer(VideoWriter):
@@ -261,18 +278,58 @@ class Mp4Writer(VideoWriter):
 
   SUFFIX = '.mp4'
 
-  def __init__(self, path, fps, size):
-    super().__init__(path, fps, size)
+  def __init__(self, path, fps, size, name=None):
+    super().__init__(path, fps, size, name)
     self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*MP4_FOURCC),
                                    self.fps, (self.width, self.height))
     if not self._writer.isOpened():
-      raise VideoError(f'cannot write {self.path}: OpenCV has no {MP4_FOURCC} encoder for it')
+      raise VideoError(f'cannot write {self.name}: OpenCV has no {MP4_FOURCC} encoder for it')
 
   def _write(self, frame):
     self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
 
-  def close(self):
+  def abort(self):
     self._writer.release()
+
+  def close(self):
+    if not self._writer.isOpened():  # closed already
+      return
+    self._writer.release()
+    check_mp4(self.path, self.count, self.name)
+
+
+def check_mp4(path: str | os.PathLike, num_frames: int,
+              name: str | os.PathLike | None = None) -> None:
+  """Checks that `path` opens as a video of `num_frames` frames whose last frame decodes.
+
+  OpenCV's ``VideoWriter`` reports no write error: on a full disk it leaves a
+  truncated file (no ``moov`` atom, or frames missing) and says nothing.
+
+  Raises:
+    VideoError: naming the file (`name`, e.g. the destination of a temporary `path`) and
+      what is wrong with it.
+  """
+  if not num_frames:
+    return  # nothing to check: a video of no frames need not open
+  problem = None
+  capture = cv2.VideoCapture(str(path))
+  try:
+    if not capture.isOpened():
+      problem = 'it does not open as a video'
+    else:
+      count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+      if count != num_frames:
+        problem = f'it holds {max(count, 0)} frames'
+      else:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, num_frames - 1)
+        if not capture.read()[0]:
+          problem = f'its last frame ({num_frames - 1}) does not decode'
+  finally:
+    capture.release()
+  if problem:
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    raise VideoError(f'writing {name or path} failed: {num_frames} frames were written but {problem} '
+                     f'({size} bytes; a full disk?)')
 
 
 class GifWriter(VideoWriter):
@@ -286,8 +343,8 @@ class GifWriter(VideoWriter):
 
   SUFFIX = '.gif'
 
-  def __init__(self, path, fps, size):
-    super().__init__(path, fps, size)
+  def __init__(self, path, fps, size, name=None):
+    super().__init__(path, fps, size, name)
     self.delay_ms = max(MIN_GIF_DELAY_MS, 10 * round(100 / self.fps))
     self._file = open(self.path, 'wb')
 
@@ -301,12 +358,21 @@ class GifWriter(VideoWriter):
 
   def close(self):
     if not self._file.closed:
-      self._file.write(b';')  # the GIF trailer
+      try:
+        self._file.write(b';')  # the GIF trailer
+      finally:
+        self._file.close()  # a failed write (a full disk) raises OSError here or above
+
+  def abort(self):
+    try:
       self._file.close()
+    except OSError:  # flushing onto a full disk: the file is deleted anyway
+      pass
 
 
 def open_video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int],
-                      suffix: str | None = None) -> VideoWriter:
+                      suffix: str | None = None,
+                      name: str | os.PathLike | None = None) -> VideoWriter:
   """A writer for `path` by its extension (or `suffix`): ``.mp4`` or ``.gif``.
 
   Args:
@@ -314,9 +380,10 @@ def open_video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]
     fps: frames per second.
     size: (height, width) of the frames.
     suffix: the format, when `path` is a temporary name (see `atomic_output`).
+    name: the file to name in errors, when `path` is a temporary name (default `path`).
   """
   suffix = check_output_suffix(path if suffix is None else f'x{suffix}', VIDEO_OUTPUTS, 'video')
-  return (GifWriter if suffix == '.gif' else Mp4Writer)(path, fps, size)
+  return (GifWriter if suffix == '.gif' else Mp4Writer)(path, fps, size, name)
 
 
 @contextlib.contextmanager

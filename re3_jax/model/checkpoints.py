@@ -16,14 +16,26 @@ writes ``DIR/<step>/params/`` (beside its optimiser state) with one
 Parameters are checked to be finite where they are written (`save_params`:
 converted and exported weights) and read (`load_params`): a NaN or infinity is
 a `ValueError` naming the variable (``fc6/w``) and the checkpoint.
+
+A save that fails to write (a full disk, no permission: orbax reports them as OSError or
+as tensorstore's ValueError, and logs tracebacks from its threads) is one
+`CheckpointWriteError` (an OSError) naming the directory and the reason: orbax's logs of
+it are held back, and what the save made (orbax's ``params.orbax-checkpoint-tmp``
+folder, ``params/``, the directory itself when the save created it) is removed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import os
 import pathlib
-from typing import Callable, Sequence, TypeVar
+import re
+import shutil
+import sys
+import time
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from absl import logging
 import jax
@@ -97,13 +109,104 @@ def save_params(directory: str | os.PathLike, params, config: model.ModelConfig)
   directory = pathlib.Path(directory).absolute()
   weight_shapes.check_params(params, config, f'the parameters given for {directory}')
   check_finite(params, f'the parameters given for {directory}')
+  made = _missing_parents(directory)
+  if (directory / PARAMS_DIR).exists():  # orbax would refuse it too, after making its folders
+    raise FileExistsError(f'{directory} already holds a checkpoint; choose another output')
+  had_config = (directory / CONFIG_FILE).exists()
   directory.mkdir(parents=True, exist_ok=True)
-  checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(directory / PARAMS_DIR, params)
-  checkpointer.wait_until_finished()
-  checkpointer.close()
-  (directory / CONFIG_FILE).write_text(config.to_json())
+  with _held_back_orbax_errors() as held:
+    try:
+      _orbax_save(directory / PARAMS_DIR, params)
+      (directory / CONFIG_FILE).write_text(config.to_json())
+    except BaseException as e:
+      _remove_partial_save(directory, made, had_config)
+      if isinstance(e, (OSError, ValueError)):
+        raise CheckpointWriteError(f'cannot write the checkpoint {directory}: '
+                                   f'{_write_error_reason(e)}') from e
+      raise
+  sys.stderr.write(held.getvalue())  # a save that succeeded loses nothing it printed
   return directory
+
+
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written (a full disk, ...); the message names it and why."""
+
+
+def _orbax_save(path: pathlib.Path, params) -> None:
+  checkpointer = ocp.StandardCheckpointer()
+  try:
+    checkpointer.save(path, params)
+    checkpointer.wait_until_finished()
+  finally:
+    checkpointer.close()
+
+
+def _missing_parents(directory: pathlib.Path) -> list[pathlib.Path]:
+  """`directory` and the folders above it that do not exist yet (outermost last)."""
+  return [p for p in (directory, *directory.parents) if not p.exists()]
+
+
+@contextlib.contextmanager
+def _held_back_orbax_errors() -> Iterator[io.StringIO]:
+  """Orbax's ERROR records (absl) are dropped and Python's stderr is held in a buffer.
+
+  A failed write makes orbax's threads log their tracebacks (and an asyncio callback print
+  one) before the error reaches the caller, which names it in one line instead; the caller
+  writes the buffer out when the save succeeded.
+  """
+  level = logging.get_verbosity()
+  held = io.StringIO()
+  logging.set_verbosity(logging.FATAL)
+  try:
+    with contextlib.redirect_stderr(held):
+      yield held
+  finally:
+    logging.set_verbosity(level)
+
+
+def _remove_partial_save(directory: pathlib.Path, made: list[pathlib.Path],
+                         had_config: bool) -> None:
+  """Removes what a failed `save_params` wrote (never what was there before it).
+
+  Tensorstore's writes still in flight when orbax gives up can make folders after a first
+  removal: it is repeated until nothing has come back for `_SETTLE_S` (at most
+  `_SETTLE_MAX_S`).
+  """
+  deadline = time.monotonic() + _SETTLE_MAX_S
+  quiet_since = time.monotonic()
+  while True:
+    found = list(directory.glob(f'{PARAMS_DIR}.orbax-checkpoint-tmp*'))
+    found += [directory / PARAMS_DIR] if (directory / PARAMS_DIR).exists() else []
+    for path in found:
+      shutil.rmtree(path, ignore_errors=True)
+    now = time.monotonic()
+    if found:
+      quiet_since = now
+    if now - quiet_since >= _SETTLE_S or now >= deadline:
+      break
+    time.sleep(0.05)
+  if not had_config:
+    (directory / CONFIG_FILE).unlink(missing_ok=True)
+  for path in made:  # innermost first; a folder that is not empty stays
+    try:
+      path.rmdir()
+    except OSError:
+      break
+
+
+_SETTLE_S = 0.5
+_SETTLE_MAX_S = 5.0
+
+
+def _write_error_reason(error: BaseException) -> str:
+  """The short reason of a write error: ``No space left on device`` rather than orbax's text."""
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  text = str(error)
+  code = re.search(r"os_error_code='?(\d+)", text)
+  if code:
+    return os.strerror(int(code[1]))
+  return text.splitlines()[0] if text else type(error).__name__
 
 
 def average_params(directory: str | os.PathLike, count: int):

@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import pathlib
+import tempfile
 import time
 from typing import Callable, Iterable, Sequence
 
@@ -140,10 +141,12 @@ def read_boxes_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[int]]:
 
 
 def check_outputs(output: str | os.PathLike | None, boxes_out: str | os.PathLike | None) -> None:
-  """Checks the output files' extensions and that their folders exist, before any work.
+  """Checks the output files' extensions and that their folders exist and take files, before
+  any work (a command line checks them before the model's set-up).
 
   Raises:
-    ValueError: naming the file: an unknown extension or a missing folder.
+    ValueError: naming the file: an unknown extension, a missing folder, or one where no
+      file can be made (read-only, no permission: tried with an unnamed temporary file).
   """
   for path, allowed, what in ((output, video.VIDEO_OUTPUTS, 'output video'),
                               (boxes_out, BOXES_OUTPUTS, 'boxes file')):
@@ -151,8 +154,15 @@ def check_outputs(output: str | os.PathLike | None, boxes_out: str | os.PathLike
       continue
     path = pathlib.Path(path)
     video.check_output_suffix(path, allowed, what)
-    if not path.absolute().parent.is_dir():
+    folder = path.absolute().parent
+    if not folder.is_dir():
       raise video.VideoError(f'cannot write {what} {path}: folder {path.parent} does not exist')
+    try:
+      with tempfile.TemporaryFile(dir=folder):
+        pass
+    except OSError as e:
+      raise video.VideoError(f'cannot write {what} {path}: folder {path.parent} is not writable '
+                             f'({e.strerror})') from None
 
 
 def check_settings(*, max_frames: int | None = None, output_scale: float = 1.0,
@@ -273,7 +283,8 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
   with contextlib.ExitStack() as outputs:  # temporary files, renamed when all went well
     video_tmp = outputs.enter_context(video.atomic_output(output)) if output else None
     boxes_tmp = outputs.enter_context(video.atomic_output(boxes_out)) if boxes_out else None
-    writer = (video.open_video_writer(video_tmp, out_fps, out_size, suffix=output.suffix)
+    writer = (video.open_video_writer(video_tmp, out_fps, out_size, suffix=output.suffix,
+                                      name=output)
               if output else None)
     try:
       frame, index = first, 0
@@ -303,9 +314,12 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
         t = time.perf_counter()
         frame = next(frames, None)
         decode_time += time.perf_counter() - t
-    finally:
+    except BaseException:
       if writer is not None:
-        writer.close()
+        writer.abort()
+      raise
+    if writer is not None:
+      writer.close()  # checks the file (a full disk: VideoError) before it replaces `output`
     result = TrackResult(np.stack(results).astype(np.float32), object_ids, height, width, fps,
                          progress_lib.rate(track_frames_timed, track_time),
                          progress_lib.rate(index, decode_time), output, boxes_out)

@@ -40,6 +40,7 @@ from re3_jax.core import crops as crops_lib
 from re3_jax.core import images as images_lib
 from re3_jax.model import lstm as lstm_lib
 from re3_jax.model import matmul
+from re3_jax.model import weight_shapes
 # The models shipped inside the package, re-exported (`shipped` holds them).
 from re3_jax.tracking.shipped import (  # noqa: F401
     PRETRAINED, PRETRAINED_DESCRIPTION, PRETRAINED_DIR, SHIPPED, WEIGHTS_DIR, pretrained_dir,
@@ -305,6 +306,8 @@ class Re3Tracker:
     compilation_cache.enable()  # before anything compiles: a second process starts fast
     self.config = config
     self.reset_interval = check_reset_interval(reset_interval)
+    # Parameters of another config: a ValueError naming the leaf, not an error of XLA's.
+    weight_shapes.check_params(params, config, 'the parameters given to Re3Tracker')
     self.params = prepare_params(params, config, pack)
     self._slots: dict[Hashable, int] = {}
     self._free: list[int] = []
@@ -370,6 +373,9 @@ class Re3Tracker:
     Returns:
       (N, 4) float32 boxes in the order of `track_ids`.
     """
+    if isinstance(track_ids, (str, bytes)):  # iterated, it would be one id per character
+      raise ValueError(f'track_ids must be a sequence of ids, not the {type(track_ids).__name__} '
+                       f'{track_ids!r}: give [{track_ids!r}] for one track (or use track)')
     track_ids = list(track_ids)
     if not track_ids:
       raise ValueError('multi_track needs at least one track id')

@@ -20,6 +20,9 @@ its command line. What it writes under ``workdir``:
   files in ``tb/`` and the same scalars as JSON lines in ``metrics.jsonl``
   (process 0 only). A resumed run first drops the lines of steps after its
   checkpoint (a killed run may have logged some), so each step is logged once.
+* ``.lock``: held by the run (``fcntl.flock``; it keeps the holder's process id): a second
+  run in the same workdir is refused with an error naming that process
+  (`records.lock_workdir`).
 
 Metrics stay on the device and are averaged over the ``log_every`` steps
 between progress lines; only then do they reach the host, and only then is the
@@ -30,6 +33,7 @@ on disk is good.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -246,10 +250,22 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
       checkpoints restores (`checkpoints.DamagedCheckpointError`), or the
       config cannot run (see the messages).
     NotADirectoryError: the workdir is a file (`records.check_workdir`).
+    records.WorkdirInUseError: another training run holds the workdir (``WORKDIR/.lock``,
+      `records.lock_workdir`); the message names its process.
   """
   workdir = pathlib.Path(workdir).absolute()
   records.check_workdir(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
+  # One run per workdir (process 0 holds the lock for the hosts of one run).
+  with (records.lock_workdir(workdir) if jax.process_index() == 0 else contextlib.nullcontext()):
+    return _train(config, workdir, validation=validation, stop_after=stop_after,
+                  flagfile=flagfile)
+
+
+def _train(config: TrainConfig, workdir: pathlib.Path, *,
+           validation: Callable[[Any], dict[str, float]] | None, stop_after: int | None,
+           flagfile: str | None) -> dict[str, Any]:
+  """`train` in a checked, made and locked workdir."""
   model_config = config.model_config()
   mesh = train_step.make_mesh()
   optimizer = train_step.make_optimizer(config.optim, model_config.tower_keys)

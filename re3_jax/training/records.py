@@ -5,16 +5,21 @@
   newest that restores (`Checkpoints.restore_newest`).
 * `MetricsWriter`: TensorBoard scalars and ``metrics.jsonl`` lines, which a
   resumed run continues after its checkpoint's step (`drop_lines_after`).
-* `check_workdir`, `write_atomic`, `to_global`.
+* `check_workdir`, `lock_workdir` (one training run at a time in a workdir: a second one
+  is refused, naming the process that holds ``WORKDIR/.lock``), `write_atomic`, `to_global`.
 
 `loop.train` runs them; its docstring describes the workdir's layout.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
+import os
 import pathlib
-from typing import Any
+from typing import Any, Iterator
 
 from absl import logging
 import jax
@@ -213,3 +218,44 @@ def check_workdir(workdir: str | pathlib.Path) -> None:
     if path.exists():
       raise NotADirectoryError(f'workdir {workdir} is a file, not a folder' if path == workdir
                                else f'workdir {workdir} cannot be made: {path} is a file')
+
+
+LOCK_FILE = '.lock'
+
+
+class WorkdirInUseError(OSError):
+  """Another training run holds the workdir's lock; the message names its process."""
+
+
+@contextlib.contextmanager
+def lock_workdir(workdir: str | pathlib.Path) -> Iterator[pathlib.Path]:
+  """Holds ``workdir/.lock`` (``fcntl.flock``, exclusive) for the block: one run per workdir.
+
+  Two runs in one workdir would both write checkpoints (one then dies in orbax) and log
+  each step twice. The lock file keeps the holder's process id (and host) for the error;
+  it is released when the block ends or the process dies (the kernel drops a dead
+  process's flock, so a stale file locks nothing) and left in place.
+
+  Raises:
+    WorkdirInUseError: another process holds the lock; the message names it.
+  """
+  path = pathlib.Path(workdir) / LOCK_FILE
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      if e.errno not in (errno.EAGAIN, errno.EACCES):
+        raise
+      holder = os.pread(fd, 200, 0).decode(errors='replace').strip() or 'unknown'
+      raise WorkdirInUseError(f'workdir {workdir} is in use by another training run (process '
+                              f'{holder}, holding {path}): wait for it to end or use another '
+                              'workdir') from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f'{os.getpid()} on {os.uname().nodename}\n'.encode(), 0)
+    try:
+      yield path
+    finally:
+      fcntl.flock(fd, fcntl.LOCK_UN)
+  finally:
+    os.close(fd)

@@ -257,6 +257,39 @@ def test_a_sequence_that_fails_is_named_and_left_out(tmp_path):
     harness.run({'t': ScriptedTracker()}, seqs[1:2], tmp_path / 'none', log=lambda _: None)
 
 
+def test_an_empty_or_oversized_frame_fails_its_sequence_only(tmp_path, monkeypatch):
+  """A 0-byte frame and one over Pillow's decompression-bomb limit are named and left out."""
+  good = np.tile([10.0, 10, 20, 20], (3, 1))
+  root = tmp_path / 'otb'
+  fake_datasets.write_otb_sequence(root, 'a_good', good)
+  fake_datasets.write_otb_sequence(root, 'b_huge', good, size=(100, 100))  # 10,000 pixels
+  fake_datasets.write_otb_sequence(root, 'c_empty', good)
+  (root / 'c_empty/img/0002.jpg').write_bytes(b'')
+  monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 5000)  # over 64x48, under 100x100
+  seqs = datasets.open_dataset(f'otb:{root}').sequences
+  report = harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'out', log=lambda _: None)
+  assert [r.sequence for r in report.results[('t', 'ope')]] == ['a_good']
+  assert [(f.sequence, f.message) for f in report.failed] == [
+      ('b_huge', f'frame 0: cannot read frame {root}/b_huge/img/0001.jpg: 10000 pixels is over '
+                 'the decompression-bomb limit of 5000 (PIL.Image.MAX_IMAGE_PIXELS: raise it to '
+                 'read larger frames)'),
+      ('c_empty', f'frame 1: cannot read frame {root}/c_empty/img/0002.jpg: the file is empty '
+                  '(0 bytes)')]
+
+
+def test_a_second_run_into_one_out_warns_that_it_replaces_results_json(tmp_path):
+  seqs = [make_sequence(tmp_path / 'a', 4)]
+  lines = []
+  harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'out', log=lines.append)
+  assert not [line for line in lines if 'WARNING' in line]
+  harness.run({'u': ScriptedTracker()}, seqs, tmp_path / 'out', log=lines.append)
+  path = tmp_path / 'out' / 'results.json'
+  assert lines.count(f'WARNING: replacing {path} (it holds t) with the results of u only; to keep '
+                     'both, evaluate every tracker in one run or give another --out') == 1
+  assert list(json.loads(path.read_text())['trackers']) == ['u']
+  assert (tmp_path / 'out' / 't').is_dir()  # the earlier tracker's result files stay
+
+
 def test_a_tracker_error_leaves_the_sequence_out_for_every_tracker(tmp_path):
   seqs = [make_sequence(tmp_path / 'a', 6), make_sequence(tmp_path / 'b', 6, side=32),
           make_sequence(tmp_path / 'c', 6, side=32)]
@@ -385,6 +418,14 @@ def test_make_tracker_nanotrack(nanotrack_dir):
 # ---------------------------------------------------------------------------
 
 
+def _assert_timing_recorded(tm) -> None:
+  """Timing was measured (finite, positive, every update counted); not how fast: that is the
+  machine's, not the code's."""
+  assert tm.updates > 0
+  for value in (tm.fps, tm.median_update_ms, tm.mean_init_ms):
+    assert math.isfinite(value) and value > 0
+
+
 def test_csrt_on_the_shared_sequences(sequences_dir, tmp_path):
   if not baselines.available('opencv_csrt'):
     pytest.skip('CSRT needs opencv-contrib-python-headless')
@@ -404,7 +445,7 @@ def test_csrt_on_the_shared_sequences(sequences_dir, tmp_path):
   assert by_name['otb_crossing'].ope.precision_score > 0.9
   assert by_name['vot15_bag'].ope.success_score > 0.2
   assert by_name['vot15_bag'].got10k.ao > 0.2
-  assert report.overall('opencv_csrt', 'ope')['timing'].fps > 5
+  _assert_timing_recorded(report.overall('opencv_csrt', 'ope')['timing'])
 
 
 def test_nanotrack_on_the_shared_sequences(sequences_dir, nanotrack_dir, tmp_path):
@@ -425,7 +466,7 @@ def test_nanotrack_on_the_shared_sequences(sequences_dir, nanotrack_dir, tmp_pat
   assert by_name['otb_crossing'].ope.precision_score > 0.9
   assert by_name['vot15_bag'].ope.success_score > 0.7
   assert by_name['vot15_bag'].ope.precision_score > 0.9
-  assert report.overall('opencv_nano', 'ope')['timing'].fps > 20  # ~250 on 2 cores
+  _assert_timing_recorded(report.overall('opencv_nano', 'ope')['timing'])
 
 
 def test_command_line(sequences_dir, tiny, tmp_path):

@@ -185,6 +185,25 @@ def test_frames_are_read_from_the_files_when_used(tiny):
     example['frames'][2]  # pylint: disable=pointless-statement
 
 
+@pytest.mark.parametrize('content, message', [
+    (b'', 'sequence a: frame {t} file {file} is empty \\(0 bytes\\)$'),
+    (b'not a jpeg', "otb:{root}\\[0\\] \\(video 'a'\\) frame {t} \\({file}\\): the JPEG cannot be "
+                    'decoded$')])
+def test_a_damaged_frame_stops_training_naming_the_sequence_and_file(tmp_path, content, message):
+  """The rule of the module docstring: a damaged frame is never skipped, it is named."""
+  _write_sequence(tmp_path, 'a', _rows(4, 1), seed=1)
+  for t in (2, 3, 4):  # frame 0 is read at open (its size); these only in a window
+    (tmp_path / 'a' / 'img' / f'{t:04d}.jpg').write_bytes(content)
+  config = SMALL.replace(mixture=((f'otb:{tmp_path}', 1.0),))
+  with pipeline.Pipeline(config, seq_len=3, batch_size=2, seed=0, process_index=0,
+                         process_count=1) as p:
+    with pytest.raises(ValueError) as e:
+      next(p)
+  folder = re.escape(str(tmp_path / 'a' / 'img'))
+  assert re.match(message.format(root=re.escape(str(tmp_path)), t='[123]',
+                                 file=folder + '/000[234]\\.jpg'), str(e.value)), str(e.value)
+
+
 def test_a_maker_over_folders_pickles_for_worker_processes(tiny):
   config = SMALL.replace(mixture=((f'otb:{tiny}', 1.0), (f'otb_sim:{tiny}', 1.0)))
   maker = pipeline.SequenceMaker(config, 3, seed=0)

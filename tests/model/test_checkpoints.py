@@ -1,5 +1,11 @@
 """Parameter checkpoints: export under a dtype policy (how the shipped model is made)."""
 
+import errno
+import sys
+import threading
+import time
+
+from absl import logging
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -33,6 +39,57 @@ def test_export_stores_bfloat16_weights_and_float32_vectors(tiny, tmp_path):
     checkpoints.export_params(src, out)
   with pytest.raises(ValueError, match='unknown precision'):
     checkpoints.export_params(src, tmp_path / 'x', precision='float8')
+
+
+def _full_disk_save(path, params):
+  """orbax on a full disk: its temporary folder, tracebacks logged and printed from its
+  threads, a folder made by a write still in flight after the error, then the error."""
+  del params
+  tmp = path.with_name(path.name + '.orbax-checkpoint-tmp')
+  (tmp / 'ocdbt.process_0' / 'd').mkdir(parents=True)
+  logging.error('_SignalingThread.run() raised an exception: RESOURCE_EXHAUSTED ...')
+  print('Traceback (most recent call last):\nRuntimeError: Event loop is closed', file=sys.stderr)
+  late = threading.Timer(0.2, lambda: (tmp / 'late').mkdir(parents=True, exist_ok=True))
+  late.start()
+  time.sleep(0.05)
+  raise ValueError('RESOURCE_EXHAUSTED: Error writing "fc6.w/0.0" in OCDBT database: Failed '
+                   "writing: No space left on device [os_error_code='28']")
+
+
+@pytest.mark.parametrize('error', [None, OSError(errno.ENOSPC, 'No space left on device')])
+def test_a_failed_save_is_one_error_and_leaves_nothing(tiny, tmp_path, monkeypatch, capfd, error):
+  params, config = tiny
+  src = checkpoints.save_params(tmp_path / 'src', params, config)
+  if error is None:
+    monkeypatch.setattr(checkpoints, '_orbax_save', _full_disk_save)
+  else:
+    monkeypatch.setattr(checkpoints, '_orbax_save', lambda *_: (_ for _ in ()).throw(error))
+  capfd.readouterr()
+  out = tmp_path / 'full' / 'out'  # neither folder there before: both removed
+  with pytest.raises(checkpoints.CheckpointWriteError,
+                     match=rf'^cannot write the checkpoint {out}: No space left on device$'):
+    checkpoints.export_params(src, out)  # what `python -m re3_jax.convert --format=re3` runs
+  time.sleep(0.3)  # the late write's time has passed
+  assert sorted(p.name for p in tmp_path.iterdir()) == ['src']
+  assert capfd.readouterr().err == ''  # orbax's tracebacks held back: the error says it
+  assert isinstance(checkpoints.CheckpointWriteError(), OSError)  # cli.run's one line
+
+
+def test_a_save_that_succeeds_keeps_what_it_printed(tiny, tmp_path, monkeypatch, capfd):
+  params, config = tiny
+
+  def noisy_save(path, params):
+    print('a note from orbax', file=sys.stderr)
+    path.mkdir()
+
+  monkeypatch.setattr(checkpoints, '_orbax_save', noisy_save)
+  capfd.readouterr()
+  checkpoints.save_params(tmp_path / 'ok', params, config)
+  assert capfd.readouterr().err == 'a note from orbax\n'
+  # A folder that holds a checkpoint is refused before anything is written.
+  with pytest.raises(FileExistsError, match='already holds a checkpoint'):
+    checkpoints.save_params(tmp_path / 'ok', params, config)
+  assert sorted(p.name for p in (tmp_path / 'ok').iterdir()) == ['config.json', 'params']
 
 
 def _truncate_largest(directory):

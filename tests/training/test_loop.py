@@ -18,6 +18,7 @@ from re3_jax.input import pipeline
 from re3_jax.model import checkpoints
 from re3_jax.training import curriculum
 from re3_jax.training import loop
+from re3_jax.training import records
 from re3_jax.training import stages as stages_lib
 from re3_jax.training import train_step
 
@@ -285,6 +286,35 @@ def test_workdir_of_another_model_is_refused_and_keeps_its_flags(tmp_path):
   # The refused command wrote nothing: flags.txt still reruns the run in the workdir.
   assert (tmp_path / 'flags.txt').read_text() == '--config.steps=2\n'
   assert (tmp_path / 'train_config.json').read_text() == config_json
+
+
+def test_a_second_run_in_a_held_workdir_is_refused_naming_the_first(tmp_path):
+  # Another run holds the workdir: a process that took the lock and waits.
+  holder = subprocess.Popen(
+      [sys.executable, '-c', textwrap.dedent(f"""
+          import sys
+          from re3_jax.training import records
+          with records.lock_workdir({str(tmp_path)!r}):
+            print('held', flush=True)
+            sys.stdin.read()
+          """)],
+      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+      env=dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS='cpu'))
+  try:
+    assert holder.stdout.readline() == 'held\n'
+    with pytest.raises(records.WorkdirInUseError,
+                       match=rf'^workdir {tmp_path} is in use by another training run \(process '
+                             rf'{holder.pid} on [^,]+, holding {tmp_path}/\.lock\): wait for it '
+                             'to end or use another workdir$'):
+      loop.train(CONFIG.replace(steps=2), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['.lock']  # nothing else written
+  finally:
+    holder.kill()  # a dead holder's lock is released by the kernel: its file locks nothing
+    holder.wait()
+  with records.lock_workdir(tmp_path):
+    assert (tmp_path / '.lock').read_text() == f'{os.getpid()} on {os.uname().nodename}\n'
+    with pytest.raises(records.WorkdirInUseError, match=rf'\(process {os.getpid()} on '):
+      loop.train(CONFIG.replace(steps=2), tmp_path)  # held by this process: refused too
 
 
 @pytest.mark.slow
