@@ -77,7 +77,9 @@ class TrainConfig:
       (`checkpoints.load_params`: a training run's ``WORKDIR/checkpoints``, an
       export, ``shipped`` for the model shipped with the package), e.g. to
       fine-tune it on your own sequences; its architecture must be `model`'s.
-      Excludes `pretrained_tower` and `centred_head`.
+      It holds the tower and the head, so it wins over `pretrained_tower`
+      (then not read; a logged warning says so, e.g. when a flagfile such as
+      ``real_cpu.flags`` sets it) and `centred_head`.
     seed: seeds parameters, the train step's randomness and the input stream.
     steps: total train steps; 0 runs until the curriculum's last stage ends
       (only with ``advance='steps'`` and a finite last stage).
@@ -141,8 +143,6 @@ class TrainConfig:
     if self.pretrained_tower and model_config.tower != 'squeezenet':
       raise ValueError(f'pretrained_tower: model {self.model!r} has the {model_config.tower} '
                        'tower; pretrained weights load only into the squeezenet tower (squeeze)')
-    if self.init_params and self.pretrained_tower:
-      raise ValueError('init_params already holds a tower: give it or pretrained_tower, not both')
 
   def replace(self, **changes) -> TrainConfig:
     return dataclasses.replace(self, **changes)
@@ -270,12 +270,15 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
     if ckpts.latest() is None:
       state = train_step.init_state(jax.random.key(config.seed), model_config, optimizer)
       params = state.params
-      if config.pretrained_tower:
+      if config.init_params:
+        if config.pretrained_tower:
+          logging.warning('init_params %s holds the tower: pretrained_tower %s is not loaded',
+                          config.init_params, config.pretrained_tower)
+        params = _initial_params(config.init_params, model_config)
+      elif config.pretrained_tower:
         path = None if config.pretrained_tower == 'download' else config.pretrained_tower
         params = model.with_pretrained_tower(params, model_config, path)
-      if config.init_params:
-        params = _initial_params(config.init_params, model_config)
-      elif config.centred_head:
+      if config.centred_head and not config.init_params:
         params = _centre_head(params)
       state = state._replace(params=params, opt_state=optimizer.init(params))
       step = 0

@@ -114,8 +114,10 @@ def test_init_params_starts_from_a_checkpoint(tmp_path, tiny):
   other = checkpoints.save_params(tmp_path / 'other', model.init(jax.random.key(0), small), small)
   with pytest.raises(ValueError, match='not the architecture of'):
     loop.train(CONFIG.replace(init_params=str(other)), tmp_path / 'run2')
-  with pytest.raises(ValueError, match='not both'):
-    loop.TrainConfig(model='squeeze', init_params='x', pretrained_tower='y')
+  # init_params wins over a flagfile's pretrained_tower (README's fine-tune command): both
+  # may be given; train does not read the tower (tests/test_readme_commands.py runs it).
+  both = loop.TrainConfig(model='squeeze', init_params='x', pretrained_tower='y')
+  assert both.init_params == 'x'
 
 
 def test_crop_size_overrides_the_model_config():
