@@ -129,7 +129,7 @@ def _check_submission() -> pathlib.Path | None:
                      '--max_frames')
   if _SEQUENCES.value:
     raise ValueError('--submission needs every sequence of the split: drop --sequences')
-  return submission.check_path(_SUBMISSION.value)
+  return submission.check_path(_SUBMISSION.value, made=_OUT.value)  # --out is made by the run
 
 
 def main(argv):
@@ -166,7 +166,7 @@ def main(argv):
   print(f'wrote {pathlib.Path(_OUT.value) / "results.json"}, success.png, precision.png and the '
         'result files')
   if archive is not None:  # refuses (naming them) if any sequence failed: no partial archive
-    submission.write_got10k(archive, next(iter(trackers)), report)
+    submission.write_got10k(archive, next(iter(trackers)), report, made=_OUT.value)
     print(f'wrote {archive}: the GOT-10k server submission ({len(seqs)} sequences)')
   if report.failed:
     print(f're3_jax.evaluate: error: {len(report.failed)} of {len(seqs)} sequences failed and are '

@@ -3,7 +3,6 @@
 import os
 import pathlib
 import re
-import shlex
 import subprocess
 import sys
 
@@ -14,14 +13,6 @@ from re3_jax.testing import fake_datasets
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-def readme_commands(section: str) -> list[list[str]]:
-  """The ``python3 -m`` commands of the first bash block after `section`'s heading."""
-  text = (REPO / 'README.md').read_text()
-  block = text.split(f'## {section}\n', 1)[1].split('```bash\n', 1)[1].split('```', 1)[0]
-  lines = block.replace('\\\n', ' ').splitlines()
-  return [shlex.split(line) for line in lines if line.startswith('python3 -m ')]
-
-
 def _run(args, cwd, extra=()):
   env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS='cpu')
   return subprocess.run([sys.executable] + args[1:] + list(extra), cwd=cwd, capture_output=True,
@@ -29,8 +20,9 @@ def _run(args, cwd, extra=()):
 
 
 @pytest.mark.slow
-def test_readme_fine_tune_command_runs_as_written(tmp_path):
-  train, evaluate = readme_commands('Training on your own videos')
+def test_readme_fine_tune_command_runs_as_written(tmp_path, readme_commands):
+  [train] = readme_commands('--config.init_params=shipped')
+  [evaluate] = readme_commands('--checkpoint=runs/mine/checkpoints')
   assert train[:3] == ['python3', '-m', 're3_jax.train'] and '--config.init_params=shipped' in train
   assert evaluate[:3] == ['python3', '-m', 're3_jax.evaluate']
   # A user's folder: my_data and my_val beside the flagfile, nothing of ../shared (real_cpu.flags'
