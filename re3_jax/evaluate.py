@@ -154,14 +154,14 @@ def main(argv):
                                          _NANOTRACK_DIR.value)
     trackers[name] = tracker
     described.append(what)
-    if name == 're3' and not _CHECKPOINT.value:
+    if name == 're3' and _CONFIG.value and not _CHECKPOINT.value:  # random, not the shipped model
       print(f'WARNING: {what}: random weights do not track; these numbers only exercise the '
             'harness.', file=sys.stderr)
   report = harness.run(trackers, seqs, _OUT.value, protocols=_PROTOCOL.value,
                        max_frames=_MAX_FRAMES.value, video=_VIDEO.value,
                        burn_in_at_start=_VOT_BURN_IN_AT_START.value, fail_fast=_FAIL_FAST.value,
                        info={'datasets': _DATASET.value, 'trackers': described,
-                             'command': ' '.join(sys.argv)})
+                             'command': cli.command_line()})
   print(report.table())
   print(f'wrote {pathlib.Path(_OUT.value) / "results.json"}, success.png, precision.png and the '
         'result files')

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import math
 import pathlib
+import re
+import shlex
 import subprocess
 import sys
 
@@ -481,7 +483,11 @@ def test_command_line_reports_a_failed_sequence_and_scores_the_others(tmp_path):
   assert f'FAILED {message}' in result.stdout and 'OVERALL (2)' in result.stdout
   assert result.stderr.splitlines()[-1] == (
       f're3_jax.evaluate: error: 1 of 3 sequences failed and are not scored: {message}')
+  assert re.search(r'WARNING: re3: RANDOM weights, model tiny, seed 0, JAX \w+: random weights do '
+                   'not track', result.stderr), result.stderr[-3000:]
   saved = json.loads((tmp_path / 'out/results.json').read_text())
+  # The command that ran, as a shell line that reruns it (not evaluate.py's file name).
+  assert saved['info']['command'] == shlex.join(command + [f'--out={tmp_path / "out"}'])
   assert [f['sequence'] for f in saved['failed']] == ['b_outside']
   assert sorted(saved['trackers']['re3']['ope']['sequences']) == ['a_good', 'c_good']
   # --fail_fast: the same message, as the command's error, and nothing written.
@@ -518,6 +524,7 @@ def test_command_line_runs_the_shipped_model_without_weights_given(sequences_dir
   assert result.returncode == 0, result.stderr[-3000:]
   saved = json.loads((tmp_path / 'out' / 'results.json').read_text())
   assert saved['info']['trackers'][0].startswith('re3: the shipped model re3_squeeze')
+  assert 'random weights' not in result.stderr.lower()  # the warning is for --config's only
 
 
 def test_command_line_runs_nanotrack(sequences_dir, nanotrack_dir, tmp_path):

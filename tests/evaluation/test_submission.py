@@ -109,6 +109,7 @@ def test_readme_submission_command_runs_as_written_on_a_fresh_run(tmp_path, read
                           text=True, timeout=300,
                           env=dict(os.environ, HOME=str(tmp_path), PYTHONPATH=str(REPO)))
   assert result.returncode == 0, result.stderr[-3000:]
+  assert 'random weights' not in result.stderr.lower()  # the shipped model tracks
   assert set(_read_zip(tmp_path / archive)) >= {'GOT-10k_Test_000001/', 'GOT-10k_Test_000002/'}
   # Inside a folder --out makes, too; a missing folder elsewhere is refused (below).
   assert submission.check_path(tmp_path / 'new/sub/x.zip', made=tmp_path / 'new')
