@@ -263,6 +263,7 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
   rep = train_step.replicated(mesh)
   ckpts = records.Checkpoints(ckpt_dir, config.keep_checkpoints)
   inputs = writer = None
+  failed = False
   try:
     input_state = None
     acc, acc_steps = None, 0  # the metrics summed since the last log (on the device)
@@ -389,10 +390,15 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
       last.update(validate(step))  # the final level, when no periodic run fell on it
     if int(state.nonfinite_step) < 0 and ckpts.latest() != step:
       save(step)
+  except BaseException:
+    failed = True
+    raise
   finally:
     if inputs is not None:
       inputs.close()
     ckpts.close()
+    if failed:
+      ckpts.remove_if_unused()  # made by this run and no checkpoint in it
     if writer is not None:
       writer.close()
   return dict(last, step=step, stage=curriculum.stage_index)
