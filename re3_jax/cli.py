@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import shlex
 import signal
 import sys
 import traceback
@@ -272,6 +273,12 @@ def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> N
       signal.signal(signal.SIGTERM, previous)
 
   app.run(wrapped, flags_parser=parse_flags)
+
+
+def command_line() -> str:
+  """The running command as a shell line: ``/usr/bin/python3 -m re3_jax.evaluate --out=...``
+  (``sys.argv[0]`` is the module's file under ``-m``), for the records a command writes."""
+  return shlex.join([sys.executable, '-m', _program_name()] + sys.argv[1:])
 
 
 def _program_name() -> str:

@@ -25,6 +25,10 @@ untimed warm-up (init on frame 0, update on frame 1), so JAX compilation and
 lazy allocations are not timed. Reported: frames/s = updates / total update
 time, the median update time, and the mean init time.
 
+A line on stdout per tracker, protocol and sequence done; while one is tracked, stderr
+counts its frames with an ETA (rewritten in place on a terminal, a line every 30 s in a
+log; ``--noprogress``: none).
+
 Outputs in ``--out``:
 
 * ``results.json``: per tracker and protocol, per-sequence and overall metrics
@@ -74,6 +78,7 @@ import sys
 from absl import flags
 
 from re3_jax import cli
+from re3_jax.core import progress
 from re3_jax.evaluation import datasets
 from re3_jax.evaluation import harness
 from re3_jax.evaluation import submission
@@ -107,6 +112,9 @@ _FAIL_FAST = flags.DEFINE_bool(
 _SUBMISSION = flags.DEFINE_string(
     'submission', None, 'Also write the GOT-10k evaluation server submission archive FILE.zip '
     '(one --dataset=got10k:ROOT, one --tracker, --protocol=ope).')
+_PROGRESS = flags.DEFINE_bool(
+    'progress', True, "Count the frames of the sequence being tracked, with an ETA, on stderr "
+    '(on a terminal in place; elsewhere a line every 30 s).')
 _VOT_BURN_IN_AT_START = flags.DEFINE_bool(
     'vot_burn_in_at_start', True,
     "Reset-based protocol: leave out the burn-in after the first start too (Re3's original "
@@ -132,7 +140,7 @@ def _check_submission() -> pathlib.Path | None:
                      '--max_frames')
   if _SEQUENCES.value:
     raise ValueError('--submission needs every sequence of the split: drop --sequences')
-  return submission.check_path(_SUBMISSION.value)
+  return submission.check_path(_SUBMISSION.value, made=_OUT.value)  # --out is made by the run
 
 
 def main(argv):
@@ -157,19 +165,26 @@ def main(argv):
                                          _NANOTRACK_DIR.value)
     trackers[name] = tracker
     described.append(what)
-    if name == 're3' and not _CHECKPOINT.value:
+    if name == 're3' and _CONFIG.value and not _CHECKPOINT.value:  # random, not the shipped model
       print(f'WARNING: {what}: random weights do not track; these numbers only exercise the '
             'harness.', file=sys.stderr)
-  report = harness.run(trackers, seqs, _OUT.value, protocols=_PROTOCOL.value,
-                       max_frames=_MAX_FRAMES.value, video=_VIDEO.value,
-                       burn_in_at_start=_VOT_BURN_IN_AT_START.value, fail_fast=_FAIL_FAST.value,
-                       info={'datasets': _DATASET.value, 'trackers': described,
-                             'command': ' '.join(sys.argv)})
+  # Frames of the sequence being tracked, with an ETA: rewritten in place on a terminal,
+  # a line every 30 s in a log.
+  status = progress.StatusLine(interval=0.5, file_interval=30.0) if _PROGRESS.value else None
+  try:
+    report = harness.run(trackers, seqs, _OUT.value, protocols=_PROTOCOL.value,
+                         max_frames=_MAX_FRAMES.value, video=_VIDEO.value,
+                         burn_in_at_start=_VOT_BURN_IN_AT_START.value, fail_fast=_FAIL_FAST.value,
+                         info={'datasets': _DATASET.value, 'trackers': described,
+                               'command': cli.command_line()}, status=status)
+  finally:
+    if status is not None:
+      status.finish()
   print(report.table())
   print(f'wrote {pathlib.Path(_OUT.value) / "results.json"}, success.png, precision.png and the '
         'result files')
   if archive is not None:  # refuses (naming them) if any sequence failed: no partial archive
-    submission.write_got10k(archive, next(iter(trackers)), report)
+    submission.write_got10k(archive, next(iter(trackers)), report, made=_OUT.value)
     print(f'wrote {archive}: the GOT-10k server submission ({len(seqs)} sequences)')
   if report.failed:
     print(f're3_jax.evaluate: error: {len(report.failed)} of {len(seqs)} sequences failed and are '

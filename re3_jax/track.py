@@ -4,11 +4,13 @@ Command line::
 
   python -m re3_jax.track --input=VIDEO_OR_IMAGE_FOLDER \
       --box=x1,y1,x2,y2 [--box=x1,y1,x2,y2 ...] [--output=out.mp4|out.gif] \
-      [--boxes_out=boxes.csv|boxes.json]
+      [--boxes_out=boxes.csv|boxes.json] [--box_format=xyxy|xywh|otb]
 
 The input is a video file OpenCV can decode or a folder of images (``.jpg``,
 ``.jpeg``, ``.png``, ``.bmp``, sorted naturally). Each ``--box`` starts one
-object in the first frame (``x1,y1,x2,y2`` pixels, 0-based); all objects are
+object in the first frame (``x1,y1,x2,y2`` pixels, 0-based; ``--box_format=xywh``:
+``x,y,w,h`` with a 0-based top-left corner, as OpenCV's ``cv2.selectROI`` returns;
+``--box_format=otb``: a line of an OTB or GOT-10k ground-truth file, 1-based); all objects are
 tracked together, one batched network pass per frame
 (`tracker.Re3Tracker.multi_track`). Frames are decoded, tracked, drawn and
 written one at a time: the video is never held in memory.
@@ -73,7 +75,12 @@ _PRECISION = flags.DEFINE_enum('precision', None, sorted(model.PRECISIONS),
                                "Run in this dtype policy (default: the checkpoint's).")
 _INPUT = flags.DEFINE_string('input', None, 'A video file or a folder of images.')
 _BOX = flags.DEFINE_multi_string('box', [], 'x1,y1,x2,y2 of an object in the first frame '
-                                 '(pixels, 0-based); repeat for more objects.')
+                                 '(pixels, 0-based; or as --box_format says); repeat for more '
+                                 'objects.')
+_BOX_FORMAT = flags.DEFINE_enum(
+    'box_format', 'xyxy', list(boxes_lib.BOX_FORMATS), 'How --box is written: '
+    + '; '.join(f'{name}: {fields}, {what}' for name, (fields, what)
+                in boxes_lib.BOX_FORMATS.items()) + '.')
 _OUTPUT = flags.DEFINE_string('output', None, 'Annotated video to write: .mp4 or .gif.')
 _BOXES_OUT = flags.DEFINE_string('boxes_out', None, 'Boxes to write: .csv or .json.')
 _FPS = flags.DEFINE_float('fps', None,
@@ -97,11 +104,12 @@ def main(argv: Sequence[str]) -> int:
   if not _BOX.value:
     raise ValueError('give at least one --box=x1,y1,x2,y2')
   start_boxes = []
-  for k, text in enumerate(_BOX.value):
+  given_as = '' if _BOX_FORMAT.value == 'xyxy' else f' (--box_format={_BOX_FORMAT.value})'
+  for k, text in enumerate(_BOX.value):  # converted once, here: xyxy from now on
     try:
-      start_boxes.append(boxes_lib.parse_box(text))
+      start_boxes.append(boxes_lib.parse_box(text, _BOX_FORMAT.value))
     except ValueError as e:
-      raise ValueError(f'--box number {k + 1}: {e}') from None
+      raise ValueError(f'--box number {k + 1}{given_as}: {e}') from None
   track_files.check_outputs(_OUTPUT.value, _BOXES_OUT.value)
   track_files.check_settings(max_frames=_MAX_FRAMES.value, output_scale=_OUTPUT_SCALE.value,
                              output_fps=_FPS.value)
@@ -109,7 +117,8 @@ def main(argv: Sequence[str]) -> int:
   with video.open_frames(_INPUT.value) as source:
     for k, box in enumerate(start_boxes):
       boxes_lib.validate_box(box, (source.height, source.width),
-                             f'--box number {k + 1} in the first frame of {_INPUT.value}:')
+                             f'--box number {k + 1}{given_as} in the first frame of '
+                             f'{_INPUT.value}' + (', as x1,y1,x2,y2:' if given_as else ':'))
     if _OUTPUT.value:
       track_files.output_size(_OUTPUT.value, (source.height, source.width), _OUTPUT_SCALE.value)
   tracker = tracker_lib.load_tracker(_CHECKPOINT.value, _CONFIG.value,

@@ -115,6 +115,20 @@ def nanotrack_backbone():
   return path
 
 
+def readme_commands():
+  """``commands(needle)``: README's ``python3 -m`` commands (from its bash blocks, continued
+  lines joined, split as a shell does) that contain `needle`: what tests run as written."""
+  import shlex  # pylint: disable=g-import-not-at-top
+  text = (pathlib.Path(__file__).resolve().parents[1] / 'README.md').read_text()
+  blocks = [part.split('```', 1)[0] for part in text.split('```bash\n')[1:]]
+  lines = [line for block in blocks for line in block.replace('\\\n', ' ').splitlines()]
+
+  def commands(needle: str) -> list[list[str]]:
+    return [shlex.split(line) for line in lines
+            if line.startswith('python3 -m ') and needle in line]
+  return commands
+
+
 def pytest_collection_modifyitems(config, items):
   """Tests marked `slow` first: with pytest-xdist they start at once on every worker and
   the quick ones fill in around them, instead of one slow test ending the run alone."""

@@ -155,6 +155,9 @@ def test_a_field_type_without_a_text_form_is_refused_when_defined():
      'workdir {tmp}/file is a file, not a folder'),
     (['re3_jax.train', '--workdir={tmp}/file/run', '--config.model=tiny'],
      'workdir {tmp}/file/run cannot be made: {tmp}/file is a file'),
+    # A setting the config's checks refuse: its one line, not absl's usage text before it.
+    (['re3_jax.train', '--workdir={tmp}/run', '--config.model=tiny',
+      '--config.optim.learning_rate=-1'], 'OptimConfig.learning_rate must be finite and >= 0'),
     (['re3_jax.input.builders.build', 'alov300', '--manual_dir={tmp}/missing',
       '--data_dir={tmp}/built'],
      '--manual_dir {tmp}/missing does not exist; alov300 is built from files downloaded by hand:'),
@@ -196,5 +199,7 @@ def test_a_users_mistake_is_one_error_line(tmp_path, args, error):
   lines = proc.stderr.splitlines()
   message = f'{args[0]}: error: {error.format(tmp=tmp_path)}'
   assert any(line.startswith(message) for line in lines), proc.stderr[-3000:]
+  if args[0] == 're3_jax.train':
+    assert len(lines) == 1, proc.stderr[-3000:]  # no usage text
   assert 'RANDOM weights' not in proc.stderr  # no model was set up
   assert sorted(tmp_path.rglob('*')) == before  # nothing written

@@ -154,6 +154,15 @@ def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):
     (['--box=10,10,50,50', '--box=a,b,c,d'], r"--box number 2: malformed box 'a,b,c,d'"),
     (['--box=500,10,600,50'], r'--box number 1 in the first frame of .*frames.*: \[500.0, 10.0, '
                               r'600.0, 50.0\] lies entirely outside the 128x96'),
+    # --box_format: the flag and its value named, and the box in the user's own fields.
+    (['--box_format=xywh', '--box=10,10,0,50'], r"--box number 1 \(--box_format=xywh\): box "
+     r"'10,10,0,50' \(x,y,w,h\) has width 0 and height 50"),
+    (['--box_format=otb', '--box=1,2,3'], r"--box number 1 \(--box_format=otb\): malformed box "
+     r"'1,2,3': expected 4 comma-separated numbers x,y,w,h, got 3"),
+    (['--box_format=xywh', '--box=500,10,20,20'], r"--box number 1 \(--box_format=xywh\) in the "
+     r'first frame of .*, as x1,y1,x2,y2: \[500.0, 10.0, 520.0, 30.0\] lies entirely outside'),
+    (['--box_format=ltwh', '--box=1,1,9,9'], r"error: flag --box_format=ltwh: value should be one "
+     r'of <xyxy\|xywh\|otb>'),
     (['--box=1,1,9,9', '--output=o.avi'], r"unknown output video extension '\.avi' in o\.avi: "
                                           r'use \.mp4 or \.gif'),
     ([], r'give at least one --box'),
@@ -191,6 +200,19 @@ def test_cli_read_only_output_folder_is_refused_before_the_model(folder, tmp_pat
                    r'not writable \(.+\)$', proc.stderr.strip()), proc.stderr
   assert 'tracking with' not in proc.stderr and 'Traceback' not in proc.stderr
   assert not (tmp_path / 'b.csv').exists()
+
+
+def test_cli_box_format_xywh_tracks_the_same_box(checkpoint, folder, tmp_path):
+  # OpenCV's x,y,w,h (0-based) and an OTB line (1-based) start the box x1,y1,x2,y2 starts.
+  outs = {}
+  for fmt, box in (('xyxy', '20,15,70,60'), ('xywh', '20,15,50,45'), ('otb', '21,16,50,45')):
+    proc = run_cli(f'--checkpoint={checkpoint}', f'--input={folder}', f'--box_format={fmt}',
+                   f'--box={box}', '--max_frames=4', f'--boxes_out={fmt}.csv', '--noprogress',
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    outs[fmt] = (tmp_path / f'{fmt}.csv').read_text()
+  assert outs['xyxy'].splitlines()[1] == '0,0,20.000,15.000,70.000,60.000'
+  assert outs['xywh'] == outs['xyxy'] == outs['otb']
 
 
 def test_cli_model_choice(folder, tmp_path):

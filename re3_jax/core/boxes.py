@@ -221,20 +221,42 @@ def check_boxes_shape(shape, name: str = 'starting boxes') -> None:
                      f'{shape}{hint}')
 
 
-def parse_box(text: str) -> np.ndarray:
-  """Parses ``x1,y1,x2,y2`` (commas, optional spaces) into a (4,) float32 box.
+# How a box is written as text (the command lines' --box_format): its fields, and what they mean.
+BOX_FORMATS = {
+    'xyxy': ('x1,y1,x2,y2', 'corners, 0-based pixels: the convention of this package'),
+    'xywh': ('x,y,w,h', "top-left corner (0-based pixels) and size: OpenCV's cv2.selectROI "
+             'and trackers'),
+    'otb': ('x,y,w,h', 'as a line of an OTB or GOT-10k ground-truth file: 1-based top-left '
+            'corner and size'),
+}
+
+
+def parse_box(text: str, box_format: str = 'xyxy') -> np.ndarray:
+  """Parses a box written as `box_format` says (`BOX_FORMATS`; commas, optional spaces) into a
+  (4,) float32 xyxy box: ``x1,y1,x2,y2`` by default, or ``x,y,w,h`` (``xywh``: 0-based as
+  OpenCV's; ``otb``: 1-based as OTB's files).
 
   Raises:
-    ValueError: naming `text`, if it is not 4 finite numbers with x1 < x2 and
-      y1 < y2.
+    ValueError: naming `text`, if it is not 4 finite numbers with a width and height > 0, or
+      naming an unknown `box_format`.
   """
-  fields = [f.strip() for f in str(text).split(',')]
+  if box_format not in BOX_FORMATS:
+    raise ValueError(f'unknown box format {box_format!r}: one of {", ".join(BOX_FORMATS)}')
+  fields = BOX_FORMATS[box_format][0]
+  parts = [f.strip() for f in str(text).split(',')]
   try:
-    values = [float(f) for f in fields]
+    values = [float(f) for f in parts]
   except ValueError:
     raise ValueError(f'malformed box {text!r}: expected 4 comma-separated numbers '
-                     'x1,y1,x2,y2') from None
+                     f'{fields}') from None
   if len(values) != 4:
-    raise ValueError(f'malformed box {text!r}: expected 4 comma-separated numbers x1,y1,x2,y2, '
+    raise ValueError(f'malformed box {text!r}: expected 4 comma-separated numbers {fields}, '
                      f'got {len(values)}')
-  return validate_box(values, name=f'box {text!r}')
+  if box_format == 'xyxy':
+    return validate_box(values, name=f'box {text!r}')
+  x, y, w, h = values
+  if not (w > 0 and h > 0):  # NaN too; named in the user's own fields
+    raise ValueError(f'box {text!r} ({fields}) has width {w:g} and height {h:g}; both must be '
+                     'finite and > 0')
+  xyxy = from_otb(np.asarray(values)) if box_format == 'otb' else [x, y, x + w, y + h]
+  return validate_box(xyxy, name=f'box {text!r} ({box_format} {fields}), as x1,y1,x2,y2')

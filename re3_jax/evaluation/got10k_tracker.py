@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from re3_jax.core import boxes as boxes_lib
+from re3_jax.media import toolkit_roots
 
 try:
   from got10k.trackers import Tracker as _Got10kTracker  # pylint: disable=g-import-not-at-top
@@ -75,8 +76,9 @@ class Re3Got10kTracker(_Got10kTracker):
 
   def __init__(self, tracker=None, name: str = 'Re3'):
     if _GOT10K_ERROR is not None:
-      raise ImportError('Re3Got10kTracker needs the got10k toolkit: pip install got10k '
-                        f'({_GOT10K_ERROR})') from _GOT10K_ERROR
+      raise ImportError('Re3Got10kTracker needs the got10k toolkit: '
+                        f'{toolkit_roots.install_hint(_GOT10K_ERROR)} ({_GOT10K_ERROR})'
+                        ) from _GOT10K_ERROR
     super().__init__(name=name, is_deterministic=True)
     if tracker is None:
       from re3_jax.tracking import tracker as tracker_lib  # pylint: disable=g-import-not-at-top

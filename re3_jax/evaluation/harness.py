@@ -12,11 +12,13 @@ import os
 import pathlib
 import platform
 import sys
+import time
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from re3_jax.core import boxes as boxes_lib
+from re3_jax.core import progress
 from re3_jax.evaluation import baselines
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import vot_metrics
@@ -172,19 +174,36 @@ def _failure(seq: sequences_lib.SequenceFiles, error: Exception,
   return report_lib.SequenceFailure(seq.name, str(file), message)
 
 
+def _frame_progress(status: progress.StatusLine | None, label: str):
+  """``on_frame(done, total)`` writing ``LABEL: frame 12/300, 45.1 frames/s, ETA 0.1 min`` to
+  `status` (frames/s: wall time since the first frame, decoding included); None without one."""
+  if status is None:
+    return None
+  start = time.perf_counter()
+
+  def on_frame(done: int, total: int) -> None:
+    rate = progress.rate(done, time.perf_counter() - start)
+    status.update(f'{label}: frame {done}/{total}, '
+                  + ('? frames/s' if rate is None else f'{rate:.1f} frames/s')
+                  + f', ETA {progress.eta_text(total - done, rate)}')
+  return on_frame
+
+
 def _score(name: str, protocol: str, tracker: protocols_lib.Tracker,
            seq: sequences_lib.SequenceFiles, burn_in: int, restart_gap: int,
-           burn_in_at_start: bool) -> tuple[report_lib.SequenceResult, str]:
+           burn_in_at_start: bool, status: progress.StatusLine | None = None,
+           ) -> tuple[report_lib.SequenceResult, str]:
   """One tracker on one sequence under one protocol: its result and a summary line."""
+  on_frame = _frame_progress(status, f'{name} {protocol} {seq.name}')
   if protocol == 'ope':
-    r = protocols_lib.run_ope(tracker, seq)
+    r = protocols_lib.run_ope(tracker, seq, on_frame)
     result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
                                        ope=metrics.ope(r.boxes, seq.boxes),
                                        got10k=metrics.got10k(r.boxes, seq.boxes))
     return result, (f'success {result.ope.success_score:.3f}, '
                     f'P@20 {result.ope.precision_score:.3f}, AO {result.got10k.ao:.3f}')
   r = protocols_lib.run_vot(tracker, seq, burn_in=burn_in, restart_gap=restart_gap,
-                            burn_in_at_start=burn_in_at_start)
+                            burn_in_at_start=burn_in_at_start, on_frame=on_frame)
   result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
                                      vot=vot_metrics.vot(r.ious, r.kinds, burn_in,
                                                          burn_in_at_start))
@@ -213,7 +232,8 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
         max_frames: int | None = None, video: bool = False,
         burn_in: int = vot_metrics.VOT_BURN_IN, restart_gap: int = vot_metrics.VOT_RESTART_GAP,
         burn_in_at_start: bool = True, info: dict | None = None, fail_fast: bool = False,
-        log: Callable[[str], None] = print) -> report_lib.Report:
+        log: Callable[[str], None] = print,
+        status: progress.StatusLine | None = None) -> report_lib.Report:
   """Runs every tracker on every sequence under each protocol; writes and returns the report.
 
   A sequence that cannot be evaluated (a ``ValueError`` or ``OSError`` while
@@ -239,7 +259,10 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
     burn_in_at_start: see `protocols.run_vot`.
     info: extra settings stored in ``results.json``.
     fail_fast: stop at the first sequence that fails.
-    log: where progress lines go.
+    log: where progress lines go (one per tracker, protocol and sequence done).
+    status: where the frames of the sequence being tracked are counted, with an ETA
+      (`progress.StatusLine`: on a terminal one line rewritten in place, erased before
+      each `log` line; in a file at its `file_interval`); None: no such count.
 
   Returns:
     The `report.Report` (also written to ``out/results.json``).
@@ -286,12 +309,16 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
         for protocol in protocols:
           during = f'{name} {protocol}'
           result, summary = _score(name, protocol, tracker, seq, burn_in, restart_gap,
-                                   burn_in_at_start)
+                                   burn_in_at_start, status)
           scored.append(result)
           tm = report_lib.timing([result.run])
+          if status is not None:
+            status.clear()
           log(f'[{done + len(scored)}/{total}] {name} {protocol} {seq.name}: {len(seq)} frames, '
               f'{tm.fps:.1f} frames/s, {summary}')
     except (ValueError, OSError) as e:
+      if status is not None:
+        status.clear()
       failure = _failure(seq, e, during)
       if fail_fast:
         raise SequenceFailed(str(failure)) from e

@@ -198,12 +198,11 @@ def ope(pred, truth) -> OPEResult:
   pred, truth = _as_boxes(pred, 'pred'), _as_boxes(truth, 'truth')
   if pred.shape != truth.shape or pred.ndim != 2:
     raise ValueError(f'pred and truth must both be (T, 4), got {pred.shape} and {truth.shape}')
-  ious = iou(pred, truth)
-  if np.isnan(ious[1:]).all():
-    ious = np.full_like(ious, np.nan)
+  ious, errors = iou(pred, truth), center_error(pred, truth)
+  if np.isnan(ious[1:]).all():  # only the given first box: nothing to score, in either curve
+    ious, errors = np.full_like(ious, np.nan), np.full_like(errors, np.nan)
   frames = int(np.sum(~np.isnan(ious)))
-  return _ope_from_curves(success_curve(ious), precision_curve(center_error(pred, truth)),
-                          frames, int(frames > 0))
+  return _ope_from_curves(success_curve(ious), precision_curve(errors), frames, int(frames > 0))
 
 
 def ope_average(results: Sequence[OPEResult]) -> OPEResult:

@@ -16,7 +16,7 @@ keeps JAX compilation and lazy allocations out of the timings.
 from __future__ import annotations
 
 import time
-from typing import NamedTuple, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 import numpy as np
 
@@ -96,10 +96,12 @@ def warm_up(tracker: Tracker, seq: sequences_lib.SequenceFiles) -> None:
   tracker.update(seq.read(start + 1) if start + 1 < len(seq) else frame)
 
 
-def run_ope(tracker: Tracker, seq: sequences_lib.SequenceFiles) -> Run:
+def run_ope(tracker: Tracker, seq: sequences_lib.SequenceFiles,
+            on_frame: Callable[[int, int], None] | None = None) -> Run:
   """One-pass evaluation: start at the first true box, then one update per frame.
 
   Frames before the first frame with a true box are skipped (NaN boxes).
+  `on_frame(done, total)`, if given, is called after each frame (progress).
   """
   start = first_truth(seq)
   n = len(seq)
@@ -119,12 +121,15 @@ def run_ope(tracker: Tracker, seq: sequences_lib.SequenceFiles) -> Run:
       times[t] = time.perf_counter() - t0
       kinds[t] = vot_metrics.FrameKind.TRACKED
     boxes[t] = results.as_written(box)
+    if on_frame is not None:
+      on_frame(t - start + 1, n - start)
   return Run(boxes, kinds, metrics.iou(boxes, seq.boxes), np.zeros(n, bool), times)
 
 
 def run_vot(tracker: Tracker, seq: sequences_lib.SequenceFiles, *,
             burn_in: int = vot_metrics.VOT_BURN_IN, restart_gap: int = vot_metrics.VOT_RESTART_GAP,
-            burn_in_at_start: bool = True) -> Run:
+            burn_in_at_start: bool = True,
+            on_frame: Callable[[int, int], None] | None = None) -> Run:
   """Reset-based evaluation, the loop of Re3's evaluation script (reference section 8).
 
   Start from the first true box. At each frame outside the burn-in (see
@@ -142,6 +147,7 @@ def run_vot(tracker: Tracker, seq: sequences_lib.SequenceFiles, *,
     restart_gap: frames skipped after a failure.
     burn_in_at_start: whether the first start has a burn-in too (Re3's
       original script: no).
+    on_frame: ``on_frame(done, total)`` after each frame tracked (progress).
   """
   n = len(seq)
   valid = metrics.valid_truth(seq.boxes)
@@ -170,4 +176,6 @@ def run_vot(tracker: Tracker, seq: sequences_lib.SequenceFiles, *,
     if scored and valid[t] and ious[t] <= 0:
       failures[t] = True
       resume_at, last_start = t + restart_gap + 1, None
+    if on_frame is not None:
+      on_frame(t + 1, n)
   return Run(boxes, kinds, ious, failures, times)

@@ -33,26 +33,34 @@ from re3_jax.media import video
 SUFFIX = '.zip'
 
 
-def check_path(path: str | os.PathLike) -> pathlib.Path:
+def check_path(path: str | os.PathLike, made: str | os.PathLike | None = None) -> pathlib.Path:
   """The archive's path, checked before any tracking: a ``.zip`` name in an existing folder.
+
+  Args:
+    path: the archive.
+    made: a folder the run makes (the evaluation's ``--out``): an archive inside it
+      needs no existing folder (`write_got10k` makes it).
 
   Raises:
     ValueError: the name does not end in ``.zip``, or names a folder.
-    FileNotFoundError: its folder does not exist.
+    FileNotFoundError: its folder does not exist and is not inside `made`.
   """
   path = pathlib.Path(path).expanduser()
+  inside = made is not None and path.parent.absolute().is_relative_to(
+      pathlib.Path(made).expanduser().absolute())
   if path.suffix.lower() != SUFFIX or not path.stem:
     raise ValueError(f'submission archive {path}: the name must end in {SUFFIX} (the GOT-10k '
                      'server takes a zip)')
   if path.is_dir():
     raise ValueError(f'submission archive {path}: is a folder')
-  if not path.parent.is_dir():
+  if not path.parent.is_dir() and not inside:
     raise FileNotFoundError(f'submission archive {path}: folder {path.parent} does not exist')
   return path
 
 
 def write_got10k(path: str | os.PathLike, tracker: str, report: report_lib.Report,
-                 sequences: Sequence[str] | None = None) -> pathlib.Path:
+                 sequences: Sequence[str] | None = None,
+                 made: str | os.PathLike | None = None) -> pathlib.Path:
   """Writes `tracker`'s OPE results in `report` as a GOT-10k server submission zip.
 
   Args:
@@ -61,6 +69,7 @@ def write_got10k(path: str | os.PathLike, tracker: str, report: report_lib.Repor
     report: the harness's report (`harness.run`).
     sequences: the sequences the archive must hold (default: those `report`
       ran, ``report.info['sequences']``).
+    made: the run's output folder (see `check_path`): the archive's folder is made there.
 
   Returns:
     The archive's path.
@@ -69,7 +78,7 @@ def write_got10k(path: str | os.PathLike, tracker: str, report: report_lib.Repor
     ValueError: a sequence failed (``report.failed``) or has no OPE result of
       `tracker`: the message names them and nothing is written.
   """
-  path = check_path(path)
+  path = check_path(path, made)
   done = {r.sequence: r for r in report.results.get((tracker, 'ope'), [])}
   if sequences is None:
     sequences = report.info.get('sequences', list(done))
@@ -80,6 +89,7 @@ def write_got10k(path: str | os.PathLike, tracker: str, report: report_lib.Repor
   if missing:
     raise ValueError(f'submission archive {path} not written: no {tracker} OPE result for '
                      f'sequences {", ".join(missing)}')
+  path.parent.mkdir(parents=True, exist_ok=True)  # checked: exists, or inside `made`
   with tempfile.TemporaryDirectory(prefix='got10k_submission_') as staging:
     for name in sequences:
       r = done[name].run

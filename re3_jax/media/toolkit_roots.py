@@ -52,13 +52,24 @@ SequenceError = sequences.SequenceError
 NFS_FPS = 30
 
 
+# Modules the got10k toolkit imports whose pip package has another name.
+_PIP_NAMES = {'PIL': 'Pillow', 'cv2': 'opencv-python', 'shapely': 'Shapely'}
+
+
+def install_hint(error: ImportError) -> str:
+  """``pip install NAME`` for the module `error` found missing: ``got10k`` itself, or one it
+  imports but does not declare (``six``: ``pip install got10k`` leaves it out)."""
+  missing = (error.name or 'got10k').split('.')[0]
+  return f'pip install {_PIP_NAMES.get(missing, missing)}'
+
+
 def toolkit_datasets():
   """got10k's ``datasets`` module; ImportError with the install hint without it."""
   try:
     from got10k import datasets  # pylint: disable=g-import-not-at-top
   except ImportError as e:
     raise ImportError('reading DTB70, TColor-128, NfS and UAV123 roots uses the got10k '
-                      f'toolkit ({e}): pip install got10k') from e
+                      f'toolkit ({e}): {install_hint(e)}') from e
   return datasets
 
 

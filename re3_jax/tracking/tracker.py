@@ -345,7 +345,10 @@ class Re3Tracker:
     if not self._free:
       old = self._capacity()
       new = max(1, 2 * old)
-      extra = empty_state(new - old, self.config)
+      # On the parameters' device, committed as the step's outputs are: the step's first
+      # call (new state) and second (its own output) then compile once, not twice.
+      device = next(iter(jax.tree_util.tree_leaves(self.params)[0].devices()))
+      extra = jax.device_put(empty_state(new - old, self.config), device)
       self._state = extra if self._state is None else jax.tree_util.tree_map(
           lambda a, b: jnp.concatenate([a, b]), self._state, extra)
       self._free = list(range(new - 1, old - 1, -1))

@@ -85,7 +85,9 @@ class TrainConfig:
       export, ``shipped`` for the model shipped with the package, or a shipped
       model's name, `tracker.SHIPPED`), e.g. to
       fine-tune it on your own sequences; its architecture must be `model`'s.
-      Excludes `pretrained_tower` and `centred_head`.
+      It holds the tower and the head, so it wins over `pretrained_tower`
+      (then not read; a logged warning says so, e.g. when a flagfile such as
+      ``real_cpu.flags`` sets it) and `centred_head`.
     seed: seeds parameters, the train step's randomness and the input stream.
     steps: total train steps; 0 runs until the curriculum's last stage ends
       (only with ``advance='steps'`` and a finite last stage).
@@ -151,8 +153,6 @@ class TrainConfig:
         towers.check_pretrained(model_config)
       except ValueError as e:
         raise ValueError(f'pretrained_tower: {e}') from None
-    if self.init_params and self.pretrained_tower:
-      raise ValueError('init_params already holds a tower: give it or pretrained_tower, not both')
 
   def replace(self, **changes) -> TrainConfig:
     return dataclasses.replace(self, **changes)
@@ -284,6 +284,7 @@ def _train(config: TrainConfig, workdir: pathlib.Path, *,
   rep = train_step.replicated(mesh)
   ckpts = records.Checkpoints(ckpt_dir, config.keep_checkpoints)
   inputs = writer = None
+  failed = False
   try:
     input_state = None
     acc, acc_steps = None, 0  # the metrics summed since the last log (on the device)
@@ -291,12 +292,15 @@ def _train(config: TrainConfig, workdir: pathlib.Path, *,
     if ckpts.latest() is None:
       state = train_step.init_state(jax.random.key(config.seed), model_config, optimizer)
       params = state.params
-      if config.pretrained_tower:
+      if config.init_params:
+        if config.pretrained_tower:
+          logging.warning('init_params %s holds the tower: pretrained_tower %s is not loaded',
+                          config.init_params, config.pretrained_tower)
+        params = _initial_params(config.init_params, model_config)
+      elif config.pretrained_tower:
         path = None if config.pretrained_tower == 'download' else config.pretrained_tower
         params = model.with_pretrained_tower(params, model_config, path)
-      if config.init_params:
-        params = _initial_params(config.init_params, model_config)
-      elif config.centred_head:
+      if config.centred_head and not config.init_params:
         params = _centre_head(params)
       state = state._replace(params=params, opt_state=optimizer.init(params))
       step = 0
@@ -407,10 +411,15 @@ def _train(config: TrainConfig, workdir: pathlib.Path, *,
       last.update(validate(step))  # the final level, when no periodic run fell on it
     if int(state.nonfinite_step) < 0 and ckpts.latest() != step:
       save(step)
+  except BaseException:
+    failed = True
+    raise
   finally:
     if inputs is not None:
       inputs.close()
     ckpts.close()
+    if failed:
+      ckpts.remove_if_unused()  # made by this run and no checkpoint in it
     if writer is not None:
       writer.close()
   return dict(last, step=step, stage=curriculum.stage_index)

@@ -37,10 +37,21 @@ class Checkpoints:
 
   def __init__(self, directory: pathlib.Path, keep: int):
     self.directory = directory
+    self._made = not directory.exists()  # by this run: `remove_if_unused` may take it away
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=True,
                                            create=True)
     self.manager = ocp.CheckpointManager(directory, options=options,
                                          item_names=('params', 'opt_state', 'meta'))
+
+  def remove_if_unused(self) -> None:
+    """Removes the folder if this run made it and wrote no checkpoint in it (only the model's
+    ``config.json``): a run that failed before its first checkpoint leaves no empty folder."""
+    if not self._made or not self.directory.is_dir():
+      return
+    if any(p.name != checkpoints.CONFIG_FILE for p in self.directory.iterdir()):
+      return
+    (self.directory / checkpoints.CONFIG_FILE).unlink(missing_ok=True)
+    self.directory.rmdir()
 
   def latest(self) -> int | None:
     return self.manager.latest_step()

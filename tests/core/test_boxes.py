@@ -301,7 +301,7 @@ def test_validate_boxes_needs_n_by_4():
       boxes.validate_boxes(bad, image_size=(10, 10))
 
 
-# parse_box: the command lines' x1,y1,x2,y2.
+# parse_box: the command lines' x1,y1,x2,y2 (or x,y,w,h, --box_format).
 
 
 def test_parse_box():
@@ -315,3 +315,25 @@ def test_parse_box():
     boxes.parse_box('50,10,10,50')
   with pytest.raises(ValueError, match=r"box '1,2,nan,4' .* NaN"):
     boxes.parse_box('1,2,nan,4')
+
+
+def test_parse_box_formats():
+  # x,y,w,h with the top-left corner 0-based (OpenCV's selectROI) or 1-based (an OTB line).
+  np.testing.assert_array_equal(boxes.parse_box('10,20,30,40', 'xywh'), [10, 20, 40, 60])
+  np.testing.assert_array_equal(boxes.parse_box('10, 20, 30, 40', 'otb'), [9, 19, 39, 59])
+  np.testing.assert_array_equal(boxes.parse_box('10,20,30,40', 'otb'),
+                                boxes.from_otb(np.array([10, 20, 30, 40], np.float32)))
+  np.testing.assert_array_equal(boxes.parse_box('10,20,30,40', 'xyxy'), [10, 20, 30, 40])
+  with pytest.raises(ValueError, match=r"malformed box '1,2,3': expected 4 comma-separated "
+                     r'numbers x,y,w,h, got 3'):
+    boxes.parse_box('1,2,3', 'xywh')
+  # An x1,y1,x2,y2 box given as x,y,w,h by mistake is usually still a box; a zero size is not.
+  with pytest.raises(ValueError, match=r"box '10,20,0,40' \(x,y,w,h\) has width 0 and height 40"):
+    boxes.parse_box('10,20,0,40', 'xywh')
+  with pytest.raises(ValueError, match=r"box '10,20,nan,4' \(x,y,w,h\) has width nan"):
+    boxes.parse_box('10,20,nan,4', 'otb')
+  with pytest.raises(ValueError, match=r"box 'inf,20,5,4' \(xywh x,y,w,h\), as x1,y1,x2,y2 .*"
+                     'NaN or infinite'):
+    boxes.parse_box('inf,20,5,4', 'xywh')
+  with pytest.raises(ValueError, match="unknown box format 'ltwh': one of xyxy, xywh, otb"):
+    boxes.parse_box('1,2,3,4', 'ltwh')

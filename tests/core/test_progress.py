@@ -37,3 +37,20 @@ def test_status_line_on_a_terminal_rewrites_in_place():
   line.update('frame 2')
   line.finish()
   assert out.getvalue() == '\rframe 1\033[K\rframe 2\033[K\n'
+
+
+def test_status_line_in_a_file_writes_at_its_own_rate_and_clear_erases_on_a_terminal():
+  out = io.StringIO()
+  line = progress.StatusLine(out, interval=0, file_interval=3600)  # a log: a modest rate
+  for k in range(5):
+    line.update(f'frame {k}')
+  line.clear()  # nothing to erase in a file
+  line.finish()
+  assert out.getvalue() == 'frame 0\n'
+  term = _Terminal()
+  line = progress.StatusLine(term, interval=0, file_interval=3600)  # a terminal: interval
+  line.update('frame 1')
+  line.update('frame 2')
+  line.clear()  # the line is free for other output; finish then adds no empty line
+  line.finish()
+  assert term.getvalue() == '\rframe 1\033[K\rframe 2\033[K\r\033[K'

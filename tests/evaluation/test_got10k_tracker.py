@@ -158,3 +158,8 @@ def test_without_got10k_construction_says_how_to_install(monkeypatch):
   monkeypatch.setattr(got10k_tracker, '_GOT10K_ERROR', ImportError('No module named got10k'))
   with pytest.raises(ImportError, match='pip install got10k'):
     got10k_tracker.Re3Got10kTracker(tracker=object())
+  # got10k installed without six, which it imports but does not declare: six is named.
+  monkeypatch.setattr(got10k_tracker, '_GOT10K_ERROR',
+                      ModuleNotFoundError("No module named 'six'", name='six'))
+  with pytest.raises(ImportError, match=r'toolkit: pip install six \(No module named'):
+    got10k_tracker.Re3Got10kTracker(tracker=object())

@@ -10,9 +10,12 @@ NanoTrack (``opencv_nano``) runs on the models in ``../shared/weights/nanotrack_
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import pathlib
+import re
+import shlex
 import subprocess
 import sys
 
@@ -20,6 +23,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from re3_jax.core import progress
 from re3_jax.evaluation import baselines
 from re3_jax.evaluation import datasets
 from re3_jax.evaluation import harness
@@ -290,6 +294,44 @@ def test_a_second_run_into_one_out_warns_that_it_replaces_results_json(tmp_path)
   assert (tmp_path / 'out' / 't').is_dir()  # the earlier tracker's result files stay
 
 
+class _Terminal(io.StringIO):
+
+  def isatty(self):
+    return True
+
+
+def test_progress_counts_each_sequences_frames_with_an_eta(tmp_path):
+  seqs = [make_sequence(tmp_path / 'a', 4, missing=[0]), make_sequence(tmp_path / 'b', 3)]
+  # In a log (interval 0: every update written): a line per frame, counted from the start.
+  out, lines = io.StringIO(), []
+  harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'out', protocols=('ope', 'vot'),
+              log=lines.append, status=progress.StatusLine(out, interval=0))
+  written = out.getvalue().splitlines()
+  pattern = r't (ope|vot) (a|b): frame (\d)/(\d), [\d.]+ frames/s, ETA \d+\.\d min'
+  assert all(re.fullmatch(pattern, line) for line in written), written
+  counts = [re.fullmatch(pattern, line).group(1, 2, 3, 4) for line in written]
+  # OPE starts at a's first true box (frame 1 of 4); the reset-based loop counts every frame.
+  assert counts == ([('ope', 'a', str(k), '3') for k in (1, 2, 3)]
+                    + [('vot', 'a', str(k), '4') for k in (2, 3, 4)]
+                    + [('ope', 'b', str(k), '3') for k in (1, 2, 3)]
+                    + [('vot', 'b', str(k), '3') for k in (1, 2, 3)])
+  assert written[-1].endswith('ETA 0.0 min')  # nothing left
+  assert len(lines) == 4  # the per-sequence lines, unchanged
+  # A log gets a modest rate: at most one line per file_interval (here: only the first).
+  out = io.StringIO()
+  harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'out2', log=lambda _: None,
+              status=progress.StatusLine(out, interval=0, file_interval=3600))
+  assert len(out.getvalue().splitlines()) == 1
+  # On a terminal the count is rewritten in place and erased before each sequence's line.
+  term = _Terminal()
+  harness.run({'t': ScriptedTracker()}, seqs[1:], tmp_path / 'out3',
+              log=lambda text: term.write(text + '\n'),
+              status=progress.StatusLine(term, interval=0))
+  text = term.getvalue()
+  assert text.startswith('\rt ope b: frame 1/3, ') and '\n' not in text.split('[1/1]')[0]
+  assert '\033[K\r\033[K[1/1] t ope b: 3 frames' in text  # erased, then the line
+
+
 def test_a_tracker_error_leaves_the_sequence_out_for_every_tracker(tmp_path):
   seqs = [make_sequence(tmp_path / 'a', 6), make_sequence(tmp_path / 'b', 6, side=32),
           make_sequence(tmp_path / 'c', 6, side=32)]
@@ -522,7 +564,13 @@ def test_command_line_reports_a_failed_sequence_and_scores_the_others(tmp_path):
   assert f'FAILED {message}' in result.stdout and 'OVERALL (2)' in result.stdout
   assert result.stderr.splitlines()[-1] == (
       f're3_jax.evaluate: error: 1 of 3 sequences failed and are not scored: {message}')
+  assert re.search(r'WARNING: re3: RANDOM weights, model tiny, seed 0, JAX \w+: random weights do '
+                   'not track', result.stderr), result.stderr[-3000:]
+  # Progress in a pipe: the frame count's first line (then one every 30 s at most).
+  assert re.search(r'(?m)^re3 ope a_good: frame 1/\d+, .* frames/s, ETA ', result.stderr)
   saved = json.loads((tmp_path / 'out/results.json').read_text())
+  # The command that ran, as a shell line that reruns it (not evaluate.py's file name).
+  assert saved['info']['command'] == shlex.join(command + [f'--out={tmp_path / "out"}'])
   assert [f['sequence'] for f in saved['failed']] == ['b_outside']
   assert sorted(saved['trackers']['re3']['ope']['sequences']) == ['a_good', 'c_good']
   # --fail_fast: the same message, as the command's error, and nothing written.
@@ -559,6 +607,7 @@ def test_command_line_runs_the_shipped_model_without_weights_given(sequences_dir
   assert result.returncode == 0, result.stderr[-3000:]
   saved = json.loads((tmp_path / 'out' / 'results.json').read_text())
   assert saved['info']['trackers'][0].startswith('re3: the shipped model re3_squeeze')
+  assert 'random weights' not in result.stderr.lower()  # the warning is for --config's only
 
 
 def test_command_line_runs_nanotrack(sequences_dir, nanotrack_dir, tmp_path):

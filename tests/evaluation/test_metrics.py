@@ -278,6 +278,9 @@ def test_ope_scores_nothing_without_truth_after_the_first_frame():
   truth[0] = pred[0]
   result = metrics.ope(pred, truth)
   assert result.frames == 0 and np.isnan(result.success_score)
+  # P@20 too: the first frame's given box alone is not a 1.000 (the harness line and JSON).
+  assert np.isnan(result.precision_score) and np.isnan(result.precision_curve).all()
+  assert np.isnan(metrics.got10k(pred, truth).ao)  # as AO
   assert metrics.ope_average([result, metrics.ope(pred, pred)]).sequences == 1
   truth[2] = pred[1]  # one more true box: both frames are scored, the first as IoU 1
   assert metrics.ope(pred, truth).frames == 2

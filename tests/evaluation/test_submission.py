@@ -10,6 +10,7 @@ equal to the text's precision (the time files differ only in their values).
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import subprocess
@@ -93,6 +94,27 @@ def test_archive_matches_the_got10k_toolkit(tmp_path):
   for name, text in got.items():
     if not name.endswith('/'):
       assert (tmp_path / 'out/re3/got10k' / name).read_text() == text
+
+
+def test_readme_submission_command_runs_as_written_on_a_fresh_run(tmp_path, readme_commands):
+  # The archive's folder inside --out, which the run makes: no folder needs to exist before.
+  [command] = readme_commands('--submission=')
+  assert command[:3] == ['python3', '-m', 're3_jax.evaluate']
+  out = next(a.split('=', 1)[1] for a in command if a.startswith('--out='))
+  archive = next(a.split('=', 1)[1] for a in command if a.startswith('--submission='))
+  assert pathlib.Path(archive).parent == pathlib.Path(out)
+  # The README's ~/data/GOT-10k/test, in a home of the test's own; everything else as written.
+  fake_benchmarks.write_got10k_split(tmp_path / 'data/GOT-10k', split='test', videos=2, frames=3)
+  result = subprocess.run([sys.executable] + command[1:], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300,
+                          env=dict(os.environ, HOME=str(tmp_path), PYTHONPATH=str(REPO)))
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert 'random weights' not in result.stderr.lower()  # the shipped model tracks
+  assert set(_read_zip(tmp_path / archive)) >= {'GOT-10k_Test_000001/', 'GOT-10k_Test_000002/'}
+  # Inside a folder --out makes, too; a missing folder elsewhere is refused (below).
+  assert submission.check_path(tmp_path / 'new/sub/x.zip', made=tmp_path / 'new')
+  with pytest.raises(FileNotFoundError, match='folder .*new does not exist'):
+    submission.check_path(tmp_path / 'new/x.zip', made=tmp_path / 'other')
 
 
 @pytest.mark.parametrize('flags, message', [

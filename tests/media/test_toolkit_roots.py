@@ -183,6 +183,17 @@ def test_toolkit_layouts_need_got10k(tmp_path, monkeypatch):
       dataset_roots.open_root(kind, tmp_path)
 
 
+def test_a_module_got10k_imports_but_does_not_declare_is_the_one_named(tmp_path, monkeypatch):
+  # `pip install got10k` leaves out `six`, which its datasets import: the hint names six.
+  fake_benchmarks.write_dtb70(tmp_path, 'Animal1', rows())
+  for name in [n for n in sys.modules if n == 'got10k' or n.startswith('got10k.')]:
+    monkeypatch.delitem(sys.modules, name)
+  monkeypatch.setitem(sys.modules, 'six', None)
+  with pytest.raises(ImportError, match=r'\(import of six halted.*\): pip install six$'):
+    dataset_roots.open_root('dtb70', tmp_path)
+  assert toolkit_roots.install_hint(ModuleNotFoundError('x', name='PIL')) == 'pip install Pillow'
+
+
 def test_empty_and_missing_roots(tmp_path):
   for kind in dataset_roots.KINDS:
     with pytest.raises(FileNotFoundError, match='not a folder'):

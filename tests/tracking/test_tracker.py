@@ -1,5 +1,7 @@
 """Tests of the tracker: the test-time procedure, batching, bad inputs, real clips."""
 
+import logging
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -323,6 +325,43 @@ def test_real_sequences_end_to_end_without_recompiling(tiny, sequences_dir, name
   assert out.shape == (len(seq.frames), 4)
   assert np.all(np.isfinite(out))
   assert np.all(out[:, 2:] > out[:, :2])
+
+
+class _Compiles(logging.Handler):
+  """Counts JAX's "Compiling jit(NAME)" log records (`jax.log_compiles`), cache hits too."""
+
+  def __init__(self, name):
+    super().__init__(logging.DEBUG)
+    self.name, self.count = name, 0
+
+  def emit(self, record):
+    self.count += f'Compiling jit({self.name})' in record.getMessage()
+
+
+@pytest.mark.parametrize('restored', [False, True])
+def test_the_first_two_frames_compile_the_step_once(tiny, tmp_path, restored):
+  # The tracks' first state was uncommitted and the step's output committed: frame 1
+  # compiled the step again (twice the warm-up, and in track's frames/s). Parameters
+  # restored from a checkpoint are committed, model.init's are not: both ways.
+  params, config = tiny
+  if restored:
+    checkpoints.save_params(tmp_path / 'ckpt', params, config)
+    tr = tracker_lib.Re3Tracker.from_checkpoint(tmp_path / 'ckpt')
+  else:
+    tr = tracker_lib.Re3Tracker(params, config)
+  clip = _clip(4, seed=11)
+  jax.clear_caches()  # earlier tests compiled these shapes: compile them afresh here
+  counter = _Compiles('_advance_slots')
+  logger = logging.getLogger('jax')
+  logger.addHandler(counter)
+  try:
+    with jax.log_compiles():
+      tr.multi_track(['a', 'b'], clip.frames[0], {'a': clip.boxes[0], 'b': clip.boxes[0] + 4})
+      for frame in clip.frames[1:]:
+        tr.multi_track(['a', 'b'], frame)
+  finally:
+    logger.removeHandler(counter)
+  assert counter.count == 1
 
 
 def test_checkpoint_round_trip(tiny, tmp_path):

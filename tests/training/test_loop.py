@@ -115,8 +115,24 @@ def test_init_params_starts_from_a_checkpoint(tmp_path, tiny):
   other = checkpoints.save_params(tmp_path / 'other', model.init(jax.random.key(0), small), small)
   with pytest.raises(ValueError, match='not the architecture of'):
     loop.train(CONFIG.replace(init_params=str(other)), tmp_path / 'run2')
-  with pytest.raises(ValueError, match='not both'):
-    loop.TrainConfig(model='squeeze', init_params='x', pretrained_tower='y')
+  # The failed run leaves no checkpoints/ folder it made and wrote no checkpoint in.
+  assert (tmp_path / 'run2').is_dir() and not (tmp_path / 'run2/checkpoints').exists()
+  # init_params wins over a flagfile's pretrained_tower (README's fine-tune command): both
+  # may be given; train does not read the tower (tests/test_readme_commands.py runs it).
+  both = loop.TrainConfig(model='squeeze', init_params='x', pretrained_tower='y')
+  assert both.init_params == 'x'
+
+
+def test_a_run_failing_before_its_first_checkpoint_leaves_no_checkpoints_folder(tmp_path):
+  config = CONFIG.replace(steps=1, eval_every=1, eval_dataset=f'otb:{tmp_path / "none"}')
+  with pytest.raises(OSError, match='is not a folder'):
+    loop.train(config, tmp_path / 'run')
+  assert not (tmp_path / 'run/checkpoints').exists()
+  # A folder it did not make stays, as it was.
+  (tmp_path / 'kept/checkpoints').mkdir(parents=True)
+  with pytest.raises(OSError, match='is not a folder'):
+    loop.train(config, tmp_path / 'kept')
+  assert (tmp_path / 'kept/checkpoints').is_dir()
 
 
 def test_crop_size_overrides_the_model_config():
