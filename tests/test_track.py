@@ -18,6 +18,7 @@ from re3_jax.media import drawing
 from re3_jax.media import synthetic_clips
 from re3_jax.media import video
 from re3_jax.model import checkpoints
+from re3_jax.tracking import shipped
 from re3_jax.tracking import track_files
 from re3_jax.tracking import tracker as tracker_lib
 
@@ -220,7 +221,7 @@ def test_cli_model_choice(folder, tmp_path):
   proc = run_cli(f'--input={folder}', '--box=20,15,70,60', '--max_frames=3', '--boxes_out=s.csv',
                  '--noprogress', cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr
-  assert 'no --checkpoint: tracking with the shipped model re3_squeeze' in proc.stderr
+  assert f'no --checkpoint: tracking with the shipped model {shipped.PRETRAINED}' in proc.stderr
   assert len((tmp_path / 's.csv').read_text().splitlines()) == 1 + 3
   proc = run_cli(f'--input={folder}', '--box=20,15,70,60', '--config=tiny', '--max_frames=3',
                  '--boxes_out=b.json', '--noprogress', cwd=tmp_path)

@@ -14,10 +14,12 @@ import pathlib
 
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parents[1] / 'weights'
 SHIPPED = {
+    're3_nano': 'Re3 over NanoTrack v2\'s tracking-trained backbone, trained on 37 real '
+                'OTB/UAV123/DTB70/UAVDT/DAVIS sequences',
     're3_squeeze': 'Re3 over an ImageNet SqueezeNet tower, trained on 16 real OTB/UAV123 '
                    'sequences',
 }
-PRETRAINED = 're3_squeeze'
+PRETRAINED = 're3_nano'
 PRETRAINED_DIR = WEIGHTS_DIR / PRETRAINED
 PRETRAINED_DESCRIPTION = (
     f'the shipped model {PRETRAINED} ({SHIPPED[PRETRAINED]}; {PRETRAINED_DIR}, see its '

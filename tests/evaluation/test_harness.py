@@ -35,6 +35,7 @@ from re3_jax.media import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.testing import fake_benchmarks
 from re3_jax.testing import fake_datasets
+from re3_jax.tracking import shipped
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 K = vot_metrics.FrameKind
@@ -359,7 +360,11 @@ def test_result_lines_round_trip():
 
 def test_make_tracker(tmp_path):
   tracker, what = harness.make_tracker('re3')
-  assert what.startswith('re3: the shipped model re3_squeeze')
+  assert what.startswith(f're3: the shipped model {shipped.PRETRAINED}')
+  assert tracker.tracker.config.name == 'nano'
+  # Every shipped model is a tracker of its own name, whatever --checkpoint says.
+  tracker, what = harness.make_tracker('re3_squeeze', checkpoint='ignored')
+  assert what.startswith('re3_squeeze: the shipped model re3_squeeze (Re3 over an ImageNet')
   assert tracker.tracker.config.name == 'squeeze'
   tracker, what = harness.make_tracker('re3', config='tiny')
   assert 'RANDOM weights, model tiny' in what
@@ -606,7 +611,7 @@ def test_command_line_runs_the_shipped_model_without_weights_given(sequences_dir
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   saved = json.loads((tmp_path / 'out' / 'results.json').read_text())
-  assert saved['info']['trackers'][0].startswith('re3: the shipped model re3_squeeze')
+  assert saved['info']['trackers'][0].startswith(f're3: the shipped model {shipped.PRETRAINED}')
   assert 'random weights' not in result.stderr.lower()  # the warning is for --config's only
 
 
