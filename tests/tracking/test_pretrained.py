@@ -9,15 +9,21 @@ from re3_jax.tracking import shipped
 from re3_jax.tracking import tracker as tracker_lib
 
 
-def test_shipped_model_is_the_squeeze_model_in_bfloat16_under_25_mb():
+def test_shipped_model_is_the_nano_model_in_bfloat16_under_25_mb():
   directory = tracker_lib.pretrained_dir()
+  assert directory.name == 're3_nano'
   size = sum(f.stat().st_size for f in directory.rglob('*') if f.is_file())
   assert size < 25e6, size
-  assert (directory / 'LICENCE_SqueezeNet').read_text().count('BSD') >= 1
+  licence = (directory / 'LICENCE_NanoTrack').read_text()
+  assert 'Apache License' in licence and 'HonglinChu' in licence
   tr = tracker_lib.Re3Tracker.pretrained()
-  assert (tr.config.name, tr.config.param_dtype) == ('squeeze', 'bfloat16')
+  assert (tr.config.name, tr.config.param_dtype) == ('nano', 'bfloat16')
+  assert tr.config.correlation
   default = tracker_lib.load_tracker()
   assert default.config == tr.config
+  # The model shipped before it stays, by name, with its tower's licence.
+  squeeze = tracker_lib.pretrained_dir('re3_squeeze')
+  assert (squeeze / 'LICENCE_SqueezeNet').read_text().count('BSD') >= 1
 
 
 def test_a_missing_shipped_model_is_named(tmp_path, monkeypatch):
@@ -49,14 +55,14 @@ def test_shipped_models_load_by_name(tmp_path, monkeypatch):
 def test_shipped_model_tracks_real_sequences_it_never_trained_on(sequences_dir):
   """OTB Crossing (a pedestrian) and VOT2015 bag: neither is in its training data.
 
-  Measured here (OTB success, the shipped bfloat16 model, the mean of the training run's
-  last three checkpoints): vot15_bag 0.7298, otb_crossing 0.146 (it follows the pedestrian
-  until a passing car takes the box, near frame 40); the same with the start box moved by
-  -1 or +1 px (what another CPU's float rounding amounts to, at most) 0.731 / 0.727 and
-  0.148 / 0.148, and identical under XLA_FLAGS=--xla_cpu_max_isa=AVX2 (the last
-  checkpoint alone: 0.7323 / 0.150). A box that never moves scores 0.076 / 0.040 and
-  CSRT 0.293 / 0.700. Bounds: bag > 0.6 (tracking it, ~0.13 below every measured run),
-  crossing > 0.1 (following before the car: 2.5x a still box, ~0.05 below every run).
+  Measured here (OTB success, the shipped bfloat16 nano model, 2026-12-06,
+  /tmp/pretrained_check.py in WORKSPACE.md): vot15_bag 0.6098, otb_crossing 0.1698 (it
+  follows the pedestrian until a passing car takes the box, near frame 40); with the start
+  box moved by -1 / +1 px (what another CPU's float rounding amounts to, at most) 0.6103 /
+  0.6103 and 0.5274 / 0.1635 (a start 1 px up and left keeps the pedestrian past the car);
+  identical under XLA_FLAGS=--xla_cpu_max_isa=AVX2. A box that never moves scores 0.076 /
+  0.040. Bounds: bag > 0.5 (tracking it: 6.5x a still box, ~0.11 below every measured run),
+  crossing > 0.1 (following before the car: 2.5x a still box, ~0.06 below every run).
   """
   tr = tracker_lib.Re3Tracker.pretrained()
   scores = {}
@@ -67,5 +73,5 @@ def test_shipped_model_tracks_real_sequences_it_never_trained_on(sequences_dir):
     boxes = np.stack(boxes)
     assert np.isfinite(boxes).all()
     scores[name] = metrics.ope(boxes, seq.boxes).success_score
-  assert scores['vot15_bag'] > 0.6, scores
+  assert scores['vot15_bag'] > 0.5, scores
   assert scores['otb_crossing'] > 0.1, scores
