@@ -35,6 +35,11 @@ from re3_jax.model.layers import (  # noqa: F401  (re-exported)
 
 Dtype = Any
 
+__all__ = ['CaffeNetTower', 'Conv', 'Dense', 'Depthwise', 'Fire', 'GateDense', 'NanoTrack',
+           'NanoTrackBlock', 'NanoTrackTower', 'PeepholeLSTMCell', 'Re3', 'Skip', 'SqueezeNet',
+           'SqueezeNetTower', 'TOWER_MODULES', 'correlation', 'he_uniform_init', 'init_inputs',
+           'xavier_init']
+
 
 def correlation(template_map, search_map):
   """Depthwise cross-correlation of the central half of `template_map` over `search_map`.
