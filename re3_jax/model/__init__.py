@@ -3,10 +3,11 @@
 ``from re3_jax import model`` gives the network's API (`configs`: the configs and dtype
 policies; `network`: ``init``,
 ``apply`` = ``pair_features`` (tower, fc6) then ``recurrent`` (LSTMs, head),
-``conv_features``, ``initial_state``); the modules beside it hold the peephole
-LSTM cells (`lstm`), dense products under the dtype policy (`matmul`), parameter
-checkpoints (`checkpoints`) and the pretrained SqueezeNet tower (`squeezenet`). Imports
-`re3_jax.core` only.
+``conv_features``, ``initial_state``, applying the Flax Linen modules of `modules`:
+``Re3``, ``PeepholeLSTMCell``; their layers and towers in `layers`); the modules beside it
+hold the peephole LSTM cells' arithmetic (`lstm`), dense products under the dtype policy
+(`matmul`), parameter checkpoints (`checkpoints`) and the pretrained SqueezeNet tower
+(`squeezenet`). Imports `re3_jax.core` only (of this project's packages).
 """
 
 from re3_jax.model.configs import (
