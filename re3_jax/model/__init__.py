@@ -15,8 +15,10 @@ from re3_jax.model.configs import (
 from re3_jax.model.network import (
     MEAN_RGB, Params, abstract_params, apply, cast_params, conv_features, count_params,
     fc6_layer, init, initial_state, lstm_step, pair_features, recurrent, with_pretrained_tower)
+from re3_jax.model.modules import PeepholeLSTMCell, Re3
 
 __all__ = ['CONFIGS', 'DTYPES', 'MEAN_RGB', 'PRECISIONS', 'ModelConfig', 'Params',
+           'PeepholeLSTMCell', 'Re3',
            'abstract_params', 'apply', 'cast_params', 'conv_features', 'count_params', 'fc6_layer',
            'get_config', 'init', 'initial_state', 'lstm_step', 'pair_features', 'recurrent',
            'with_precision', 'with_pretrained_tower']
