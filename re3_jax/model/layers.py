@@ -283,7 +283,8 @@ def _skips(cfg, early, middle, last):
   """Early (max-pooled to the middle grid), middle and last skips, as `towers`."""
   pd = jnp.dtype(cfg.param_dtype)
   if cfg.feature_scale != 1.0:
-    early, middle, last = (t * cfg.feature_scale for t in (early, middle, last))
+    last = last * cfg.feature_scale
+    early, middle = early * cfg.feature_scale, middle * cfg.feature_scale
   s1, s2, s3 = cfg.skip_channels
   skips = (squeezenet.max_pool_ceil(Skip(s1, pd, name='early_skip')(early)),
            Skip(s2, pd, name='middle_skip')(middle), Skip(s3, pd, name='last_skip')(last))
