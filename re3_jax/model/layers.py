@@ -55,21 +55,21 @@ class Conv(nn.Module):
   """A convolution, NHWC / HWIO, parameters ``w`` and ``b`` (`towers.conv`).
 
   `groups` > 1 runs one convolution per group (faster on XLA's CPU backend);
-  `init`: 'xavier' (fans from the kernel's shape, as TF) or 'he_uniform' (NanoTrack).
+  `kernel_init`: 'xavier' (fans from the kernel's shape, as TF) or 'he_uniform' (NanoTrack).
   """
   features: int
   kernel_size: int
   stride: int = 1
   padding: Any = 'SAME'
   groups: int = 1
-  init: str = 'xavier'
+  kernel_init: str = 'xavier'
   param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
     k, cin, cout = self.kernel_size, x.shape[-1], self.features
     shape = (k, k, cin // self.groups, cout)
-    if self.init == 'xavier':
+    if self.kernel_init == 'xavier':
       w_init = xavier_init(k * k * cin // self.groups, k * k * cout, self.param_dtype)
     else:
       w_init = he_uniform_init(self.param_dtype)
@@ -139,17 +139,16 @@ class GateDense(nn.Module):
 
 class Fire(nn.Module):
   """A fire module: squeeze (1x1), then 1x1 and 3x3 expands concatenated, 1x1 first; ReLUs."""
-  squeeze: int
-  expand: int
+  squeeze_features: int
+  expand_features: int
   param_dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x):
-    pd = self.param_dtype
-    s = jax.nn.relu(Conv(self.squeeze, 1, param_dtype=pd, name='squeeze')(x))
-    e1 = jax.nn.relu(Conv(self.expand, 1, param_dtype=pd, name='expand1x1')(s))
-    e3 = jax.nn.relu(Conv(self.expand, 3, padding=((1, 1), (1, 1)), param_dtype=pd,
-                          name='expand3x3')(s))
+    pd, e = self.param_dtype, self.expand_features
+    s = jax.nn.relu(Conv(self.squeeze_features, 1, param_dtype=pd, name='squeeze')(x))
+    e1 = jax.nn.relu(Conv(e, 1, param_dtype=pd, name='expand1x1')(s))
+    e3 = jax.nn.relu(Conv(e, 3, padding=((1, 1), (1, 1)), param_dtype=pd, name='expand3x3')(s))
     return jnp.concatenate([e1, e3], -1)
 
 
@@ -213,14 +212,14 @@ class NanoTrackBlock(nn.Module):
 
     h = x
     if blk.expand:
-      h = act(Conv(hidden, 1, init='he_uniform', param_dtype=pd, name='expand')(h))
+      h = act(Conv(hidden, 1, kernel_init='he_uniform', param_dtype=pd, name='expand')(h))
     h = Depthwise(blk.kernel, blk.stride, pd, name='depthwise')(h)
     if blk.expand:
       h = act(gate(h) if blk.se else h)
     else:
       h = act(h)
       h = gate(h) if blk.se else h
-    h = Conv(blk.out, 1, init='he_uniform', param_dtype=pd, name='project')(h)
+    h = Conv(blk.out, 1, kernel_init='he_uniform', param_dtype=pd, name='project')(h)
     return x + h if h.shape == x.shape else h
 
 
@@ -240,8 +239,9 @@ class NanoTrack(nn.Module):
       raise ValueError(f'unknown NanoTrack taps {missing}; known: '
                        f'{sorted(("stem",) + nanotrack.BLOCK_NAMES)}')
     tapped = {}
-    x = nanotrack.hard_swish(Conv(nanotrack.STEM, 3, 2, ((1, 1), (1, 1)), init='he_uniform',
-                                  param_dtype=self.param_dtype, name='stem')(x))
+    stem = Conv(nanotrack.STEM, 3, 2, ((1, 1), (1, 1)), kernel_init='he_uniform',
+                param_dtype=self.param_dtype, name='stem')
+    x = nanotrack.hard_swish(stem(x))
     tapped['stem'] = x
     for name, blk in zip(nanotrack.BLOCK_NAMES, nanotrack.BLOCKS):
       x = NanoTrackBlock(blk, self.param_dtype, name=name)(x)
