@@ -1,4 +1,5 @@
-"""Peephole LSTM cells of Re3, as pure functions on plain parameter dicts.
+"""Peephole LSTM cells of Re3, as pure functions on plain parameter dicts (the arithmetic of
+the Flax cell `modules.PeepholeLSTMCell`).
 
 Both cells share one layout: a fused ``kernel`` [in + H, 4H] applied to
 ``concat(x, h_prev)`` with gate blocks in TensorFlow's order (i, j, f, o), where

@@ -21,7 +21,8 @@ template gives 8x8, a 255x255 search crop 16x16.
 `from_onnx` maps the file's initializers onto the parameter tree `tower_layout` describes,
 checking each convolution's and dense layer's shape and the graph's operations against
 the layout, so a file of another network is an error naming it, not garbage weights.
-`tower` runs the network in NHWC (`depthwise` says how its depthwise convolutions run).
+`tower` runs the network in NHWC (the Flax module `layers.NanoTrack`; `depthwise` says how
+its depthwise convolutions run).
 """
 
 from __future__ import annotations
@@ -225,17 +226,6 @@ def hard_swish(x):
   return x * hard_sigmoid(x)
 
 
-_ACTS = {'relu': jax.nn.relu, 'hswish': hard_swish}
-
-
-def _conv(x, p, stride=1):
-  w = p['w'].astype(x.dtype)
-  k = w.shape[0]
-  pad = ((k - 1) // 2, (k - 1) // 2)
-  y = lax.conv_general_dilated(x, w, (stride, stride), (pad, pad), dimension_numbers=_DN)
-  return y + p['b'].astype(x.dtype)
-
-
 def depthwise(x, p, stride=1):
   """A depthwise k x k convolution (one filter per channel, zero padding (k - 1) / 2).
 
@@ -258,45 +248,14 @@ def depthwise(x, p, stride=1):
   return acc + p['b'].astype(x.dtype)
 
 
-def _gate(x, p):
-  s = jnp.mean(x.astype(jnp.float32), axis=(1, 2)).astype(x.dtype)
-  s = jax.nn.relu(s @ p['se1']['w'].astype(x.dtype) + p['se1']['b'].astype(x.dtype))
-  s = hard_sigmoid(s @ p['se2']['w'].astype(x.dtype) + p['se2']['b'].astype(x.dtype))
-  return x * s[:, None, None, :]
-
-
-def block(p: Params, x, blk: Block):
-  """One inverted-residual block (see the module docstring for its two orders)."""
-  act = _ACTS[blk.act]
-  h = x
-  if blk.expand:
-    h = act(_conv(h, p['expand']))
-  h = depthwise(h, p['depthwise'], blk.stride)
-  if blk.expand:
-    h = act(_gate(h, p) if blk.se else h)
-  else:
-    h = act(h)
-    h = _gate(h, p) if blk.se else h
-  h = _conv(h, p['project'])
-  return x + h if h.shape == x.shape else h
-
-
 def tower(params: Params, x, taps: tuple[str, ...] = ()):
   """The backbone from (N, H, W, 3) RGB input (0..255, float) to (N, ceil(H/16), ., 48).
 
   `taps`: names of activations to return as well ('stem', 'block1' .. 'block8').
-  Returns (output, {tap: activation}).
+  Returns (output, {tap: activation}). The Flax module `layers.NanoTrack`, applied.
   """
-  tapped = {}
-  x = hard_swish(_conv(x, params['stem'], 2))
-  tapped['stem'] = x
-  for name, blk in zip(BLOCK_NAMES, BLOCKS):
-    x = block(params[name], x, blk)
-    tapped[name] = x
-  missing = [t for t in taps if t not in tapped]
-  if missing:
-    raise ValueError(f'unknown NanoTrack taps {missing}; known: {sorted(tapped)}')
-  return x, {t: tapped[t] for t in taps}
+  from re3_jax.model import layers  # layers imports this module
+  return layers.NanoTrack(tuple(taps)).apply({'params': params}, x)
 
 
 def grid(size: int) -> tuple[int, ...]:

@@ -1,4 +1,4 @@
-"""The Re3 network as pure functions over a plain parameter pytree.
+"""The Re3 network as functions of a plain parameter pytree: `init`, and `modules.Re3` applied.
 
 Layout (reference section 3): a CaffeNet-style conv tower shared by both crops
 of a pair, three skip connections (1x1 conv + PReLU), everything flattened in
@@ -19,7 +19,11 @@ Parameters are nested dicts named after the original TensorFlow scopes
 (``conv1/W_conv`` -> ``params['conv1']['w']``), so weight import is a renaming.
 
 `apply` runs a whole sequence: the conv tower and fc6 over every crop of every
-time step in one batched call, then `jax.lax.scan` over the LSTM step.
+time step in one batched call, then a scan over the LSTM step. The network itself is the
+Flax Linen module `modules.Re3` (its layers in `layers`); `apply`, `pair_features`,
+`conv_features`, `fc6_layer`, `recurrent` and `lstm_step` apply its methods to a parameter
+tree. `init` draws the parameters from one key in the project's fixed order (the values
+tests and trained runs depend on), with the tree ``Re3(config).init`` gives.
 """
 
 from __future__ import annotations
@@ -29,13 +33,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 import numpy as np
 
 from re3_jax.model import lstm
-from re3_jax.model import matmul
+from re3_jax.model import modules
 from re3_jax.model import towers
 from re3_jax.model.configs import ModelConfig
+from re3_jax.model.modules import correlation  # noqa: F401  (re-exported)
 from re3_jax.model.towers import MEAN_RGB  # noqa: F401  (re-exported)
 
 Params = dict[str, Any]
@@ -98,7 +102,11 @@ def abstract_params(config: ModelConfig) -> Params:
 
 
 # ----------------------------------------------------------------------------
-# Forward pass.
+# Forward pass: the methods of `modules.Re3`, applied to a parameter tree.
+
+def _apply(params: Params, config: ModelConfig, method, *args):
+  return modules.Re3(config).apply({'params': params}, *args, method=method)
+
 
 def conv_features(params: Params, crops, config: ModelConfig):
   """The conv tower and skips: (N, S, S, 3) crops (0..255) -> (N, features_per_crop).
@@ -107,28 +115,7 @@ def conv_features(params: Params, crops, config: ModelConfig):
   conv2_skip, conv5_skip, pool5], the original's), each flattened channel-major
   (C, H, W); with `config.correlation`, the tower's last activation follows.
   """
-  return towers.get(config.tower).features(params, crops, config)[0]
-
-
-def correlation(template_map, search_map):
-  """Depthwise cross-correlation of the central half of `template_map` over `search_map`.
-
-  Both (N, G, G, C), the tower's last activation over the previous and the current crop;
-  the template is the central K x K (K = G // 2), where the previous crop's target is.
-  Returns (N, G - K + 1, G - K + 1, C): at each offset, per channel, the mean over the
-  template's K*K positions of template times search (shift and add, as XLA fuses well).
-  """
-  g = template_map.shape[1]
-  k = g // 2
-  o = g - k + 1
-  start = (g - k) // 2
-  template = template_map[:, start:start + k, start:start + k, :]
-  acc = None
-  for i in range(k):
-    for j in range(k):
-      term = search_map[:, i:i + o, j:j + o, :] * template[:, i:i + 1, j:j + 1, :]
-      acc = term if acc is None else acc + term
-  return acc * (1.0 / (k * k))
+  return _apply(params, config, modules.Re3.conv_features, crops)
 
 
 def initial_state(batch: int, config: ModelConfig) -> lstm.LSTMState:
@@ -138,17 +125,11 @@ def initial_state(batch: int, config: ModelConfig) -> lstm.LSTMState:
 
 def lstm_step(params: Params, state: lstm.LSTMState, fc6, config: ModelConfig):
   """The two LSTMs and the head for one time step: fc6 (B, F) -> (outputs (B, 4), state)."""
-  dtype = jnp.dtype(config.dtype)
-  c1, h1 = lstm.cell_step(params['lstm1'], fc6, state.c1, state.h1,
-                          forget_bias=config.forget_bias, dtype=dtype)
-  c2, h2 = lstm.cell_step(params['lstm2'], jnp.concatenate([fc6, h1.astype(dtype)], axis=-1),
-                          state.c2, state.h2, forget_bias=config.forget_bias, dtype=dtype)
-  out = matmul.dense(h2, params['fc_output']['w']) + params['fc_output']['b']
-  return out.astype(jnp.float32), lstm.LSTMState(c1, h1, c2, h2)
+  return _apply(params, config, modules.Re3.lstm_step, state, fc6)
 
 
 def apply(params: Params, crop_pairs, state: lstm.LSTMState, config: ModelConfig):
-  """Runs the network over sequences of crop pairs.
+  """Runs the network over sequences of crop pairs (`modules.Re3`).
 
   Args:
     params: the parameter pytree.
@@ -162,13 +143,7 @@ def apply(params: Params, crop_pairs, state: lstm.LSTMState, config: ModelConfig
     (outputs, state): outputs (B, T, 4) float32 boxes in the crop frame (x10
     convention) of each step's window; the LSTM state after the last step.
   """
-  b, t = crop_pairs.shape[:2]
-  s = config.crop_size
-  if crop_pairs.shape[2:] != (2, s, s, 3):
-    raise ValueError(f'crop_pairs must be (B, T, 2, {s}, {s}, 3) for model {config.name!r}, '
-                     f'got {crop_pairs.shape}')
-  fc6 = pair_features(params, crop_pairs.reshape(b * t, 2, s, s, 3), config)
-  return recurrent(params, fc6.reshape(b, t, -1), state, config)
+  return _apply(params, config, modules.Re3.__call__, crop_pairs, state)
 
 
 def pair_features(params: Params, crop_pairs, config: ModelConfig):
@@ -178,10 +153,7 @@ def pair_features(params: Params, crop_pairs, config: ModelConfig):
   before fc6. Pairs are independent: any batching of them gives the same
   features (the train step runs every pair of a batch at once).
   """
-  n = crop_pairs.shape[0]
-  s = config.crop_size
-  feats = conv_features(params, crop_pairs.reshape(n * 2, s, s, 3), config)
-  return fc6_layer(params, feats.reshape(n, -1), config)
+  return _apply(params, config, modules.Re3.pair_features, crop_pairs)
 
 
 def fc6_layer(params: Params, pair_feats, config: ModelConfig):
@@ -191,28 +163,12 @@ def fc6_layer(params: Params, pair_feats, config: ModelConfig):
   (C, G, G); fc6 sees both crops' features without it, then their `correlation`
   (channel-major).
   """
-  dtype = jnp.dtype(config.dtype)
-  if config.correlation:
-    c, g = towers.get(config.tower).last(config)
-    n, f = pair_feats.shape[0], config.features_per_crop
-    crops = pair_feats.reshape(n, 2, f)
-    maps = crops[:, :, f - c * g * g:].reshape(n, 2, c, g, g).transpose(0, 1, 3, 4, 2)
-    corr = correlation(maps[:, 0], maps[:, 1])
-    pair_feats = jnp.concatenate(
-        [crops[:, :, :f - c * g * g].reshape(n, -1), towers.flatten_chw(corr)], axis=-1)
-  fc6 = matmul.dense(pair_feats.astype(dtype), params['fc6']['w'])
-  fc6 = fc6 + params['fc6']['b'].astype(dtype)
-  return jax.nn.relu(fc6).astype(dtype)
+  return _apply(params, config, modules.Re3.fc6_layer, pair_feats)
 
 
 def recurrent(params: Params, fc6, state: lstm.LSTMState, config: ModelConfig):
   """The two LSTMs and the head over time: fc6 (B, T, F) -> (outputs (B, T, 4), state).
 
-  A `lax.scan` of `lstm_step`; what needs the previous step is only this part.
+  A scan of `lstm_step`; what needs the previous step is only this part.
   """
-  def step(carry, x):
-    out, carry = lstm_step(params, carry, x, config)
-    return carry, out
-
-  state, outputs = lax.scan(step, state, jnp.swapaxes(fc6, 0, 1))
-  return jnp.swapaxes(outputs, 0, 1), state
+  return _apply(params, config, modules.Re3.recurrent, fc6, state)

@@ -5,7 +5,8 @@ from the compressed release of Deep Compression (Han et al.; repository
 songhan/SqueezeNet-Deep-Compression, BSD licence): 26 convolutions pruned and
 quantised to an 8-bit codebook, 675,763 bytes. `decode` reads that file
 (format below) into Caffe-layout arrays; `tower_params` turns them into this
-project's HWIO parameter dicts; `tower` runs the network up to a cut and
+project's HWIO parameter dicts; `tower` runs the network up to a cut (the Flax module
+`layers.SqueezeNet`) and
 `classify` the whole classifier (what a decoder's test checks against a known
 classification).
 
@@ -253,13 +254,6 @@ def _conv(x, p, stride=1, padding='SAME'):
   return y + p['b'].astype(x.dtype)
 
 
-def fire(p: Params, x):
-  """A fire module: squeeze (1x1), then 1x1 and 3x3 expands concatenated, 1x1 first; ReLUs."""
-  s = jax.nn.relu(_conv(x, p['squeeze']))
-  return jnp.concatenate([jax.nn.relu(_conv(s, p['expand1x1'])),
-                          jax.nn.relu(_conv(s, p['expand3x3'], padding=((1, 1), (1, 1))))], -1)
-
-
 def max_pool_ceil(x):
   """Caffe's 3x3 stride-2 max pool, output size rounded up (padding with -inf at the end)."""
   h, w = x.shape[1:3]
@@ -268,7 +262,7 @@ def max_pool_ceil(x):
 
 
 def tower(params: Params, x, cut: str, taps: tuple[str, ...] = ()):
-  """SqueezeNet from preprocessed NHWC input up to the output of `cut`.
+  """SqueezeNet from preprocessed NHWC input up to the output of `cut` (`layers.SqueezeNet`).
 
   Args:
     params: `tower_params` (at least up to `cut`).
@@ -280,22 +274,8 @@ def tower(params: Params, x, cut: str, taps: tuple[str, ...] = ()):
   Returns:
     (output of `cut`, {tap: activation}).
   """
-  tapped = {}
-  x = jax.nn.relu(_conv(x, params['conv1'], stride=2, padding='VALID'))
-  x = max_pool_ceil(x)
-  tapped['pool1'] = x
-  for name, _, _ in fire_names(cut):
-    x = fire(params[name], x)
-    tapped[name] = x
-    if name in POOL_AFTER:
-      pool = 'pool' + name[4:]
-      if pool in taps or name != cut:
-        x = max_pool_ceil(x)
-        tapped[pool] = x
-  missing = [t for t in taps if t not in tapped]
-  if missing:
-    raise ValueError(f'taps {missing} are not run by a tower cut at {cut}')
-  return tapped[cut] if cut != 'conv1' else tapped['pool1'], {t: tapped[t] for t in taps}
+  from re3_jax.model import layers  # layers imports this module
+  return layers.SqueezeNet(cut, tuple(taps)).apply({'params': params}, x)
 
 
 def preprocess(rgb):

@@ -2,7 +2,8 @@
 
 `TOWERS` maps a `ModelConfig.tower` name to a `Tower`: what the network, the config
 checks, the pretrained starts and the weight descriptions ask of a tower. Adding a tower is
-a module with its layers (as `squeezenet.py`, `nanotrack.py`) and one entry here.
+a module with its layers (as `squeezenet.py`, `nanotrack.py`), its Flax module in
+`layers.TOWER_MODULES` and one entry here.
 
 - ``caffenet``: the paper's conv1..conv5 (reference section 3), skips from conv1, conv2 and
   conv5 beside pool5; 227x227 crops, the RGB mean subtracted.
@@ -11,7 +12,9 @@ a module with its layers (as `squeezenet.py`, `nanotrack.py`) and one entry here
 - ``nanotrack``: NanoTrack v2's backbone (trained for tracking); skips from block1
   (stride 4, max-pooled to stride 8), block3 (stride 8) and the last block (stride 16).
 
-Every skip is a 1x1 convolution and a PReLU; a crop's features are the skips flattened
+The towers' forward passes are Flax modules (`layers.CaffeNetTower`, `SqueezeNetTower`,
+`NanoTrackTower`) built from the layer functions here. Every skip is a 1x1 convolution and a
+PReLU; a crop's features are the skips flattened
 channel-major (C, H, W) and concatenated in that order (caffenet: then pool5). With
 `ModelConfig.correlation`, the tower's last activation is appended as well, for the pair's
 correlation (`network.fc6_layer`).
@@ -48,7 +51,8 @@ class Tower(NamedTuple):
   check: raises ValueError for a config the tower cannot run (crop size, cut, ...).
   init: (keys, config) -> the tower's and its skips' random parameters, drawing keys
     from the iterator in a fixed order.
-  features: (params, crops, config) -> ((N, features_per_crop), last activation NHWC).
+  features: (params, crops, config) -> ((N, features_per_crop), last activation NHWC): the
+    tower's Flax module (`layers.TOWER_MODULES`) applied.
   grids: config -> the side of each feature block's grid, in feature order.
   last: config -> (channels, side) of the tower's last activation.
   keys: config -> the top-level parameter keys of the tower proper (what a pretrained
@@ -141,6 +145,12 @@ def _skip_params(keys, config: 'ModelConfig', inputs) -> Params:
   return p
 
 
+def _features(params, crops, config: 'ModelConfig'):
+  """The tower's features: its Flax module (`layers.TOWER_MODULES`) applied to `params`."""
+  from re3_jax.model import layers  # layers imports this module
+  return layers.TOWER_MODULES[config.tower](config).apply({'params': params}, crops)
+
+
 def _flat(blocks, last, config: 'ModelConfig'):
   if config.correlation:
     blocks = tuple(blocks) + (last,)
@@ -188,23 +198,6 @@ def _caffenet_init(keys, config):
   return dict(p, **_skip_params(keys, config, _caffenet_skips(config)))
 
 
-def _caffenet_features(params, crops, config):
-  dtype = jnp.dtype(config.dtype)
-  x = crops.astype(jnp.float32) - jnp.asarray(MEAN_RGB, jnp.float32)
-  if config.input_scale != 1.0:
-    x = x * config.input_scale
-  x = x.astype(dtype)
-  x = _lrn(_max_pool(jax.nn.relu(conv(x, params['conv1'], stride=4, padding='VALID'))))
-  skip1 = skip(x, params['conv1_skip'])
-  x = _lrn(_max_pool(jax.nn.relu(conv(x, params['conv2'], groups=2))))
-  skip2 = skip(x, params['conv2_skip'])
-  x = jax.nn.relu(conv(x, params['conv3']))
-  x = jax.nn.relu(conv(x, params['conv4'], groups=2))
-  x = jax.nn.relu(conv(x, params['conv5'], groups=2))
-  skip5 = skip(x, params['conv5_skip'])
-  return _flat((skip1, skip2, skip5, _max_pool(x)), x, config)
-
-
 def check_pretrained(config: 'ModelConfig') -> None:
   """Raises ValueError unless `config`'s tower has pretrained weights here."""
   if not get(config.tower).pretrained_from:
@@ -219,7 +212,7 @@ def _caffenet_pretrained(config, path):
 
 
 CAFFENET = Tower(
-    check=_caffenet_check, init=_caffenet_init, features=_caffenet_features,
+    check=_caffenet_check, init=_caffenet_init, features=_features,
     grids=lambda c: (27, 13, 13, 6), last=lambda c: (c.conv_channels[4], 13),
     keys=lambda c: tuple(f'conv{i}' for i in range(1, 6)), pretrained=_caffenet_pretrained,
     describe=lambda c: f'conv {list(c.conv_channels)}', pretrained_from='')
@@ -256,20 +249,8 @@ def _squeezenet_grids(config):
   return (grid, grid, last)
 
 
-def _squeezenet_features(params, crops, config):
-  x = (squeezenet.preprocess(crops) * config.input_scale).astype(jnp.dtype(config.dtype))
-  last, taps = squeezenet.tower(params['squeezenet'], x, config.tower_cut,
-                                taps=('pool1', 'pool4'))
-  if config.feature_scale != 1.0:
-    last = last * config.feature_scale
-    taps = {k: v * config.feature_scale for k, v in taps.items()}
-  skips = (squeezenet.max_pool_ceil(skip(taps['pool1'], params['early_skip'])),
-           skip(taps['pool4'], params['middle_skip']), skip(last, params['last_skip']))
-  return _flat(skips, last, config)
-
-
 SQUEEZENET = Tower(
-    check=_squeezenet_check, init=_squeezenet_init, features=_squeezenet_features,
+    check=_squeezenet_check, init=_squeezenet_init, features=_features,
     grids=_squeezenet_grids,
     last=lambda c: (_squeezenet_skips(c)[2][1], _squeezenet_grids(c)[2]),
     keys=lambda c: ('squeezenet',),
@@ -306,17 +287,6 @@ def _nanotrack_grids(config):
   return (early, at['block3'], at['block8'])
 
 
-def _nanotrack_features(params, crops, config):
-  x = (crops.astype(jnp.float32) * config.input_scale).astype(jnp.dtype(config.dtype))
-  last, taps = nanotrack.tower(params['nanotrack'], x, NANOTRACK_TAPS[:2])
-  if config.feature_scale != 1.0:
-    last = last * config.feature_scale
-    taps = {k: v * config.feature_scale for k, v in taps.items()}
-  skips = (squeezenet.max_pool_ceil(skip(taps['block1'], params['early_skip'])),
-           skip(taps['block3'], params['middle_skip']), skip(last, params['last_skip']))
-  return _flat(skips, last, config)
-
-
 def _nanotrack_pretrained(config, path):
   if path is None:
     raise ValueError(f'the nanotrack tower has no download: give the path of NanoTrack v2\'s '
@@ -325,7 +295,7 @@ def _nanotrack_pretrained(config, path):
 
 
 NANOTRACK = Tower(
-    check=_nanotrack_check, init=_nanotrack_init, features=_nanotrack_features,
+    check=_nanotrack_check, init=_nanotrack_init, features=_features,
     grids=_nanotrack_grids,
     last=lambda c: (nanotrack.OUT_CHANNELS, _nanotrack_grids(c)[2]),
     keys=lambda c: ('nanotrack',), pretrained=_nanotrack_pretrained,
