@@ -115,6 +115,7 @@ def nanotrack_backbone():
   return path
 
 
+@pytest.fixture(scope='session')
 def readme_commands():
   """``commands(needle)``: README's ``python3 -m`` commands (from its bash blocks, continued
   lines joined, split as a shell does) that contain `needle`: what tests run as written."""

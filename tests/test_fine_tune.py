@@ -25,13 +25,14 @@ def test_readme_fine_tune_command_runs_as_written(tmp_path, readme_commands):
   [evaluate] = readme_commands('--checkpoint=runs/mine/checkpoints')
   assert train[:3] == ['python3', '-m', 're3_jax.train'] and '--config.init_params=shipped' in train
   assert evaluate[:3] == ['python3', '-m', 're3_jax.evaluate']
-  # A user's folder: my_data and my_val beside the flagfile, nothing of ../shared (real_cpu.flags'
-  # pretrained_tower path is then missing: init_params wins and it is not read).
+  # A user's folder: my_data and my_val beside the flagfile, nothing of ../shared
+  # (real_nano_cpu.flags' pretrained_tower path is then missing: init_params wins and it is
+  # not read).
   (tmp_path / 'experiments').symlink_to(REPO / 'experiments')
   rows = [[20.0 + 2 * t, 16.0 + t, 24, 20] for t in range(6)]
   for folder in ('my_data', 'my_val'):
     fake_datasets.write_otb_sequence(tmp_path / folder, 'walk', rows, size=(72, 96))
-  # Only the run's length and sizes shrink (a training step of the squeeze model at 640x360
+  # Only the run's length and sizes shrink (a training step of the nano model at 640x360
   # takes seconds on a CPU); every setting the README gives is used as written.
   small = ['--config.steps=1', '--config.curriculum.stages=2x2@0.5',
            '--config.curriculum.stage_steps=1', '--config.data.frame_size=72,96',

@@ -152,7 +152,7 @@ CONFIGS = {
     # For tests: the same structure, a few thousand times smaller.
     'tiny': ModelConfig(name='tiny', conv_channels=(8, 16, 16, 16, 16), skip_channels=(4, 4, 4),
                         fc6_units=32, lstm_units=16),
-    # The shipped real-video model (weights/re3_squeeze/): SqueezeNet to fire5 at 95x95,
+    # The first shipped real-video model (weights/re3_squeeze/): SqueezeNet to fire5 at 95x95,
     # sized for >= 100 frames/s on a 2-core CPU (~130) and a checkpoint under 25 MB
     # (WORKSPACE.md, "The squeeze model").
     'squeeze': ModelConfig(name='squeeze', tower='squeezenet', crop_size=95, tower_cut='fire5',
@@ -162,7 +162,7 @@ CONFIGS = {
     # Re3 on NanoTrack v2's tracking-trained backbone (`nanotrack`) at 127x127: skips from
     # block1 (pooled to 16x16), block3 (16x16) and block8 (8x8), with the pair's correlation;
     # 8.9M parameters, 17.9 MB in bfloat16
-    # (WORKSPACE.md, "The nano model").
+    # (WORKSPACE.md, "The nano model"); the shipped model (weights/re3_nano/).
     'nano': ModelConfig(name='nano', tower='nanotrack', crop_size=127, skip_channels=(8, 8, 32),
                         fc6_units=512, lstm_units=256, peepholes='diagonal', forget_bias=1.0,
                         forget_bias_init=0.0, correlation=True),

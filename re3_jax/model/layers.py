@@ -131,7 +131,7 @@ class GateDense(nn.Module):
   def __call__(self, x):
     w = self.param('w', he_uniform_init(self.param_dtype), (x.shape[-1], self.features))
     b = self.param('b', _zeros, (self.features,))
-    return x @ w.astype(x.dtype) + b.astype(x.dtype)
+    return matmul.dense(x, w) + b.astype(x.dtype)  # w may be packed (`matmul.pack_params`)
 
 
 # ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ This file imports nothing of re3_jax: copy it beside an artifact written by
 ``python -m re3_jax.export`` and run the tracker where re3_jax is not installed::
 
   import exported                                # this file
-  tracker = exported.load('re3_squeeze.re3x')
+  tracker = exported.load('re3_nano.re3x')
   state = tracker.init(frame0, [[x1, y1, x2, y2]])  # (N, 4) boxes: N tracks
   boxes, state = tracker.step(state, frame1)        # (N, 4) float32 boxes
   boxes, state = tracker.step(state, frame2)

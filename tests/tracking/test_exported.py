@@ -212,7 +212,7 @@ def test_an_output_that_cannot_be_written_is_named_before_exporting(tmp_path):
 def test_the_shipped_model_exported_tracks_as_re3tracker(sequences_dir, tmp_path):
   frames = sequences.load_sequence(sequences_dir / 'otb_crossing', max_frames=6)
   path, config = export.export_checkpoint(None, tmp_path / 'shipped.re3x')
-  assert config.name == 'squeeze'
+  assert config.name == 'nano'
   tracker = exported.load(path)
   reference = tracker_lib.Re3Tracker.pretrained()
   state = tracker.init(frames.frames[0], frames.boxes[:1])
