@@ -39,10 +39,11 @@ against their published SHA-256 (`NANOTRACK_FILES`) when the tracker is made.
 from __future__ import annotations
 
 import functools
-import hashlib
 import pathlib
 
 import numpy as np
+
+from re3_jax.core import digests
 
 # Tracker names of the harness -> OpenCV tracker class names.
 OPENCV_TRACKERS = {'opencv_csrt': 'CSRT', 'opencv_kcf': 'KCF', 'opencv_mil': 'MIL',
@@ -99,7 +100,7 @@ def nanotrack_models(nanotrack_dir) -> tuple[pathlib.Path, pathlib.Path]:
     raise FileNotFoundError(f'NanoTrack model {" and ".join(missing)} not found (from '
                             f'{NANOTRACK_SOURCE})')
   for path, expected in zip(paths, NANOTRACK_FILES.values()):
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = digests.sha256(path)
     if digest != expected:
       raise ValueError(f'NanoTrack model {path} has SHA-256 {digest}, not the published '
                        f'{expected}: not the file of {NANOTRACK_SOURCE}')

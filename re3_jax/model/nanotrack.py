@@ -27,7 +27,6 @@ its depthwise convolutions run).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any, NamedTuple
 
@@ -35,6 +34,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 import numpy as np
+
+from re3_jax.core import digests
 
 from re3_jax.model import onnx_graph
 
@@ -119,14 +120,6 @@ def init_tower(key) -> Params:
 # ----------------------------------------------------------------------------
 # The ONNX file.
 
-def sha256(path: str | os.PathLike) -> str:
-  h = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      h.update(chunk)
-  return h.hexdigest()
-
-
 def from_onnx(graph: onnx_graph.Graph) -> Params:
   """The tower's parameters from NanoTrack's backbone graph (`onnx_graph.read`).
 
@@ -206,7 +199,7 @@ def pretrained_tower(path: str | os.PathLike) -> Params:
   if not os.path.isfile(path):
     raise FileNotFoundError(f'NanoTrack backbone {path} not found (the file is {FILE_NAME} '
                             f'from {SOURCE})')
-  digest = sha256(path)
+  digest = digests.sha256(path)
   if digest != SHA256:
     raise ValueError(f'{path} has SHA-256 {digest}, not NanoTrack v2\'s backbone ({SHA256}, '
                      f'{FILE_SIZE:,} bytes, from {SOURCE})')

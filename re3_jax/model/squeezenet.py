@@ -28,7 +28,6 @@ not scaled; max pools 3x3 stride 2 with the output size rounded up;
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -39,6 +38,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 import numpy as np
+
+from re3_jax.core import digests
 
 # Fire modules: (name, squeeze channels, expand channels of each branch).
 FIRES = (('fire2', 16, 64), ('fire3', 16, 64), ('fire4', 32, 128), ('fire5', 32, 128),
@@ -129,14 +130,6 @@ def decode(path: str | os.PathLike) -> dict[str, dict[str, np.ndarray]]:
   return out
 
 
-def sha256(path: str | os.PathLike) -> str:
-  h = hashlib.sha256()
-  with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      h.update(chunk)
-  return h.hexdigest()
-
-
 def default_cache_dir() -> str:
   base = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
   return os.path.join(base, 're3_jax')
@@ -166,7 +159,7 @@ def fetch(path: str | os.PathLike | None = None, *, url: str = URL,
     return path
   cache_dir = os.fspath(cache_dir or default_cache_dir())
   cached = os.path.join(cache_dir, FILE_NAME)
-  if os.path.isfile(cached) and sha256(cached) == SHA256:
+  if os.path.isfile(cached) and digests.sha256(cached) == SHA256:
     return cached
   os.makedirs(cache_dir, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix='.part')
@@ -187,7 +180,7 @@ def fetch(path: str | os.PathLike | None = None, *, url: str = URL,
 
 
 def _verify(path: str, what: str) -> None:
-  digest = sha256(path)
+  digest = digests.sha256(path)
   if digest != SHA256:
     raise ValueError(f'{what} has SHA-256 {digest}, not the Deep Compression SqueezeNet '
                      f'release\'s {SHA256} ({FILE_NAME}, {FILE_SIZE:,} bytes)')
