@@ -305,6 +305,24 @@ CATALOGUE = [
     Case('got10k box as text', lambda c: _got10k_init(c, 'abc'), 'is not 4 numbers'),
     Case('got10k box outside the image', lambda c: _got10k_init(c, [500, 8, 20, 20]),
          'outside|inside'),
+    # The adapter's images follow the tracker's rules and messages (issue 29, item 5).
+    Case('got10k image of floats 0..1', lambda c: _got10k_init(
+        c, [10, 8, 20, 20], FRAME.astype(np.float32) / 255),
+         'image has dtype float32; expected uint8 RGB. Float images are not accepted'),
+    Case('got10k image of integers over 255', lambda c: _got10k_init(
+        c, [10, 8, 20, 20], FRAME.astype(np.int32) * 4), 'image has dtype int32; expected uint8'),
+    Case('got10k PIL image of mode F', lambda c: _got10k_init(
+        c, [10, 8, 20, 20], Image.fromarray(FRAME[..., 0].astype(np.float32))),
+         'image has dtype float32; expected uint8'),
+    Case('got10k PIL image of mode I;16', lambda c: _got10k_init(
+        c, [10, 8, 20, 20], Image.fromarray(FRAME[..., 0].astype(np.uint16) * 256)),
+         'image has dtype uint16; expected uint8'),
+    Case('got10k image None', lambda c: _got10k_init(c, [10, 8, 20, 20], None),
+         'image is None, not an image'),
+    Case('got10k image as a path', lambda c: _got10k_init(c, [10, 8, 20, 20], 'frame.jpg'),
+         "image is 'frame.jpg', not an image"),
+    Case('got10k grayscale PIL image', lambda c: _got10k_gray(c),
+         check=lambda out, c: np.testing.assert_array_equal(np.isfinite(out), [1, 1, 1, 1])),
     Case('LaSOT sequence without groundtruth.txt', lambda c: dataset_roots.lasot(_lasot(
         c, lambda f: (f / 'groundtruth.txt').unlink())), 'holds no CATEGORY/CATEGORY-N folder',
          error=FileNotFoundError),
@@ -325,10 +343,22 @@ CATALOGUE = [
 ]
 
 
-def _got10k_init(ctx, box):
+_PIL_FRAME = object()  # `_got10k_init`'s default image: FRAME as a PIL image
+
+
+def _got10k_init(ctx, box, image=_PIL_FRAME):
   pytest.importorskip('got10k')
   adapter = got10k_tracker.Re3Got10kTracker(ctx.tracker())
-  return adapter.init(Image.fromarray(FRAME), box)
+  return adapter.init(Image.fromarray(FRAME) if image is _PIL_FRAME else image, box)
+
+
+def _got10k_gray(ctx):
+  """An 8-bit grayscale PIL image ('L') is an image: init and update track on it."""
+  pytest.importorskip('got10k')
+  adapter = got10k_tracker.Re3Got10kTracker(ctx.tracker())
+  gray = Image.fromarray(FRAME[..., 0])
+  adapter.init(gray, [10, 8, 20, 20])
+  return adapter.update(gray)
 
 
 def _lasot(ctx, damage):
@@ -376,5 +406,5 @@ def test_catalogue_size():
   names = [c.name for c in CATALOGUE]
   assert len(set(names)) == len(names)
   kinds = [c.kind for c in CATALOGUE]
-  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (85, 72, 13), (
+  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (92, 78, 14), (
       len(kinds), kinds.count('error'), kinds.count('result'))

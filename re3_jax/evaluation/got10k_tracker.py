@@ -11,14 +11,19 @@ Its boxes are the benchmarks' files read as they are: OTB's ``x, y, w, h``
 with 1-based ``x, y`` (got10k's OTB dataset loads ``groundtruth_rect.txt``
 unchanged, and its IoU and centre error take those boxes without any shift).
 `Re3Got10kTracker` converts them to re3_jax's xyxy (continuous 0-based pixels)
-with `boxes.from_otb` and back with `boxes.to_otb`, and PIL images to uint8
-RGB arrays.
+with `boxes.from_otb` and back with `boxes.to_otb`, and PIL images of 8 bits a channel
+to uint8 RGB arrays. Images go to `Re3Tracker` otherwise as they are, so the adapter
+accepts and refuses what the tracker does, with its messages (`images.to_rgb`): a float
+array (0..1 or 0..255, ambiguous), integers of another type, a PIL 'F' or 'I;16' image
+(their values are not 0..255) are named errors, never rescaled or wrapped.
 
 got10k is not a dependency of re3_jax: without it this module still imports,
 and constructing the adapter raises ImportError with an install hint.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -35,11 +40,22 @@ except ImportError as e:  # got10k (or one of its own dependencies) is missing
 TRACK_ID = 'object'
 
 
-def _rgb(image) -> np.ndarray:
-  """A PIL image (or an array) -> (H, W, 3) uint8 RGB."""
-  if hasattr(image, 'convert') and getattr(image, 'mode', 'RGB') != 'RGB':
-    image = image.convert('RGB')
-  return np.asarray(image, np.uint8)
+# PIL modes of 8 bits a channel, which convert('RGB') maps to 0..255 without loss of scale.
+_EIGHT_BIT_MODES = ('1', 'L', 'LA', 'La', 'P', 'PA', 'RGB', 'RGBA', 'RGBa', 'RGBX', 'CMYK',
+                    'YCbCr', 'LAB', 'HSV')
+
+
+def _rgb(image):
+  """A PIL image of 8 bits a channel -> (H, W, 3) uint8 RGB; anything else as it is, for the
+  tracker's checks (`images.to_rgb`)."""
+  if image is None or isinstance(image, (str, bytes, os.PathLike)):
+    raise ValueError(f'image is {image!r}, not an image: give a PIL image or a uint8 (H, W, 3) '
+                     'array, as got10k\'s experiments do')
+  if hasattr(image, 'convert') and hasattr(image, 'mode'):
+    if image.mode in _EIGHT_BIT_MODES and image.mode != 'RGB':
+      image = image.convert('RGB')
+    return np.asarray(image)  # 'F', 'I', 'I;16' keep their dtype: refused by the tracker
+  return image
 
 
 def check_got10k_box(box) -> np.ndarray:
