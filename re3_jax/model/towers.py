@@ -51,8 +51,6 @@ class Tower(NamedTuple):
   check: raises ValueError for a config the tower cannot run (crop size, cut, ...).
   init: (keys, config) -> the tower's and its skips' random parameters, drawing keys
     from the iterator in a fixed order.
-  features: (params, crops, config) -> ((N, features_per_crop), last activation NHWC): the
-    tower's Flax module (`layers.TOWER_MODULES`) applied.
   grids: config -> the side of each feature block's grid, in feature order.
   last: config -> (channels, side) of the tower's last activation.
   keys: config -> the top-level parameter keys of the tower proper (what a pretrained
@@ -65,7 +63,6 @@ class Tower(NamedTuple):
   """
   check: Callable[['ModelConfig'], None]
   init: Callable[[Iterator[jax.Array], 'ModelConfig'], Params]
-  features: Callable[[Params, Any, 'ModelConfig'], tuple[jax.Array, jax.Array]]
   grids: Callable[['ModelConfig'], tuple[int, ...]]
   last: Callable[['ModelConfig'], tuple[int, int]]
   keys: Callable[['ModelConfig'], tuple[str, ...]]
@@ -145,12 +142,6 @@ def _skip_params(keys, config: 'ModelConfig', inputs) -> Params:
   return p
 
 
-def _features(params, crops, config: 'ModelConfig'):
-  """The tower's features: its Flax module (`layers.TOWER_MODULES`) applied to `params`."""
-  from re3_jax.model import layers  # layers imports this module
-  return layers.TOWER_MODULES[config.tower](config).apply({'params': params}, crops)
-
-
 def _flat(blocks, last, config: 'ModelConfig'):
   if config.correlation:
     blocks = tuple(blocks) + (last,)
@@ -212,7 +203,7 @@ def _caffenet_pretrained(config, path):
 
 
 CAFFENET = Tower(
-    check=_caffenet_check, init=_caffenet_init, features=_features,
+    check=_caffenet_check, init=_caffenet_init,
     grids=lambda c: (27, 13, 13, 6), last=lambda c: (c.conv_channels[4], 13),
     keys=lambda c: tuple(f'conv{i}' for i in range(1, 6)), pretrained=_caffenet_pretrained,
     describe=lambda c: f'conv {list(c.conv_channels)}', pretrained_from='')
@@ -250,7 +241,7 @@ def _squeezenet_grids(config):
 
 
 SQUEEZENET = Tower(
-    check=_squeezenet_check, init=_squeezenet_init, features=_features,
+    check=_squeezenet_check, init=_squeezenet_init,
     grids=_squeezenet_grids,
     last=lambda c: (_squeezenet_skips(c)[2][1], _squeezenet_grids(c)[2]),
     keys=lambda c: ('squeezenet',),
@@ -295,7 +286,7 @@ def _nanotrack_pretrained(config, path):
 
 
 NANOTRACK = Tower(
-    check=_nanotrack_check, init=_nanotrack_init, features=_features,
+    check=_nanotrack_check, init=_nanotrack_init,
     grids=_nanotrack_grids,
     last=lambda c: (nanotrack.OUT_CHANNELS, _nanotrack_grids(c)[2]),
     keys=lambda c: ('nanotrack',), pretrained=_nanotrack_pretrained,
