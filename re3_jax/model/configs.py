@@ -1,5 +1,5 @@
 """Re3 model configs: the architecture and dtype policy of a network (`ModelConfig`), the
-named configs (`CONFIGS`: paper, small, tiny, squeeze, nano) and the dtype policies
+named configs (`CONFIGS`: paper, small, tiny, squeeze, nano, nano_template) and the dtype policies
 (`PRECISIONS`). ``from re3_jax import model`` re-exports them with the network."""
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ class ModelConfig:
       last activation over the current crop with the central half of the
       previous crop's (where the target sits: the crop is twice its box),
       averaged over the template's positions (`network.fc6_layer`).
+    first_template: also give fc6 the same correlation with the first frame's target (the
+      central half of the tower's last activation over the crop at the starting box,
+      `network.template`), kept for the whole track: an appearance the network can find
+      the target by again after drifting. Needs `correlation`.
   """
   name: str = 'paper'
   tower: str = 'caffenet'
@@ -75,6 +79,7 @@ class ModelConfig:
   input_scale: float = 1.0
   feature_scale: float = 1.0
   correlation: bool = False
+  first_template: bool = False
 
   def __post_init__(self):
     if len(self.conv_channels) != 5 or len(self.skip_channels) != 3:
@@ -84,6 +89,9 @@ class ModelConfig:
       raise ValueError(f'correlation needs a last activation of at least 2x2; the {self.tower} '
                        f'tower gives {towers.get(self.tower).last(self)[1]} at crop_size '
                        f'{self.crop_size}')
+    if self.first_template and not self.correlation:
+      raise ValueError('first_template needs correlation (both correlate the tower\'s last '
+                       'activation)')
     if self.peepholes not in lstm.PEEPHOLES:
       raise ValueError(f'peepholes must be one of {lstm.PEEPHOLES}, got {self.peepholes!r}')
     for field in ('input_scale', 'feature_scale'):
@@ -104,12 +112,22 @@ class ModelConfig:
   @property
   def fc6_inputs(self) -> int:
     """Length of fc6's input: both crops' features, and the correlation in place of the
-    tower's last activation where `correlation` is on (`network.fc6_layer`)."""
+    tower's last activation where `correlation` is on, then the first-frame template's
+    under `first_template` (`network.fc6_layer`)."""
     if not self.correlation:
       return 2 * self.features_per_crop
     c, g = towers.get(self.tower).last(self)
     k = g // 2
-    return 2 * (self.features_per_crop - c * g * g) + c * (g - k + 1) ** 2
+    correlations = 2 if self.first_template else 1
+    return 2 * (self.features_per_crop - c * g * g) + correlations * c * (g - k + 1) ** 2
+
+  @property
+  def template_shape(self) -> tuple[int, ...]:
+    """Shape of one track's first-frame template, (K, K, C); (0,) without `first_template`."""
+    if not self.first_template:
+      return (0,)
+    c, g = towers.get(self.tower).last(self)
+    return (g // 2, g // 2, c)
 
   @property
   def tower_keys(self) -> tuple[str, ...]:
@@ -166,6 +184,12 @@ CONFIGS = {
     'nano': ModelConfig(name='nano', tower='nanotrack', crop_size=127, skip_channels=(8, 8, 32),
                         fc6_units=512, lstm_units=256, peepholes='diagonal', forget_bias=1.0,
                         forget_bias_init=0.0, correlation=True),
+    # `nano` with the first frame's target as a second template (issue 24's recipe table,
+    # WORKSPACE.md, "The nano model: the recipe's choices").
+    'nano_template': ModelConfig(name='nano_template', tower='nanotrack', crop_size=127,
+                                 skip_channels=(8, 8, 32), fc6_units=512, lstm_units=256,
+                                 peepholes='diagonal', forget_bias=1.0, forget_bias_init=0.0,
+                                 correlation=True, first_template=True),
 }
 
 
@@ -193,7 +217,7 @@ def with_precision(config: ModelConfig, precision: str) -> ModelConfig:
 
 
 def get_config(name: str, **overrides) -> ModelConfig:
-  """A named config (`CONFIGS`: 'paper', 'small', 'tiny', 'squeeze', 'nano') with optional
+  """A named config (`CONFIGS`: 'paper', 'small', 'tiny', 'squeeze', 'nano', ...) with optional
   field overrides."""
   if name not in CONFIGS:
     raise ValueError(f'unknown model config {name!r}; known: {sorted(CONFIGS)}')

@@ -37,29 +37,58 @@ Dtype = Any
 
 __all__ = ['CaffeNetTower', 'Conv', 'Dense', 'Depthwise', 'Fire', 'GateDense', 'NanoTrack',
            'NanoTrackBlock', 'NanoTrackTower', 'PeepholeLSTMCell', 'Re3', 'Skip', 'SqueezeNet',
-           'SqueezeNetTower', 'TOWER_MODULES', 'correlation', 'he_uniform_init', 'init_inputs',
-           'xavier_init']
+           'SqueezeNetTower', 'TOWER_MODULES', 'central', 'correlation', 'cross_correlation',
+           'he_uniform_init', 'init_inputs', 'last_maps', 'target_template', 'xavier_init']
 
 
-def correlation(template_map, search_map):
-  """Depthwise cross-correlation of the central half of `template_map` over `search_map`.
+def central(feature_map):
+  """The central K x K (K = G // 2) of (N, G, G, C) maps: where a crop's target sits (the
+  crop is twice its box)."""
+  g = feature_map.shape[1]
+  k = g // 2
+  start = (g - k) // 2
+  return feature_map[:, start:start + k, start:start + k, :]
 
-  Both (N, G, G, C), the tower's last activation over the previous and the current crop;
-  the template is the central K x K (K = G // 2), where the previous crop's target is.
+
+def cross_correlation(template, search_map):
+  """Depthwise cross-correlation of a (N, K, K, C) template over (N, G, G, C) maps.
+
   Returns (N, G - K + 1, G - K + 1, C): at each offset, per channel, the mean over the
   template's K*K positions of template times search (shift and add, as XLA fuses well).
   """
-  g = template_map.shape[1]
-  k = g // 2
-  o = g - k + 1
-  start = (g - k) // 2
-  template = template_map[:, start:start + k, start:start + k, :]
+  k = template.shape[1]
+  o = search_map.shape[1] - k + 1
   acc = None
   for i in range(k):
     for j in range(k):
       term = search_map[:, i:i + o, j:j + o, :] * template[:, i:i + 1, j:j + 1, :]
       acc = term if acc is None else acc + term
   return acc * (1.0 / (k * k))
+
+
+def correlation(template_map, search_map):
+  """Depthwise cross-correlation of the `central` half of `template_map` over `search_map`.
+
+  Both (N, G, G, C), the tower's last activation over the previous and the current crop.
+  Returns (N, G - K + 1, G - K + 1, C) (`cross_correlation`).
+  """
+  return cross_correlation(central(template_map), search_map)
+
+
+def last_maps(feats, config):
+  """The tower's last activation, (..., G, G, C), from (..., features_per_crop) features
+  (under ``config.correlation`` they end with it, channel-major)."""
+  c, g = towers.get(config.tower).last(config)
+  lead = feats.shape[:-1]
+  last = feats[..., feats.shape[-1] - c * g * g:].reshape(lead + (c, g, g))
+  return jnp.moveaxis(last, -3, -1)
+
+
+def target_template(feats, config):
+  """The first-frame template of ``config.first_template``: the `central` K x K of the tower's
+  last activation over a crop at the target's box, from its (N, features_per_crop) features:
+  (N, K, K, C) float32."""
+  return central(last_maps(feats, config)).astype(jnp.float32)
 
 
 class PeepholeLSTMCell(nn.RNNCellBase):
@@ -145,14 +174,16 @@ class Re3(nn.Module):
     self.lstm2 = PeepholeLSTMCell(**cell)
     self.fc_output = Dense(4, pd)
 
-  def __call__(self, crop_pairs, state: lstm.LSTMState):
+  def __call__(self, crop_pairs, state: lstm.LSTMState, template=None):
     cfg = self.config
     b, t = crop_pairs.shape[:2]
     s = cfg.crop_size
     if crop_pairs.shape[2:] != (2, s, s, 3):
       raise ValueError(f'crop_pairs must be (B, T, 2, {s}, {s}, 3) for model {cfg.name!r}, '
                        f'got {crop_pairs.shape}')
-    fc6 = self.pair_features(crop_pairs.reshape(b * t, 2, s, s, 3))
+    if template is not None:  # one per sequence, the same at every step
+      template = jnp.repeat(template, t, axis=0)
+    fc6 = self.pair_features(crop_pairs.reshape(b * t, 2, s, s, 3), template)
     return self.recurrent(fc6.reshape(b, t, -1), state)
 
   def conv_features(self, crops):
@@ -160,26 +191,40 @@ class Re3(nn.Module):
     with ``config.correlation`` the tower's last activation follows)."""
     return self.tower(crops)[0]
 
-  def pair_features(self, crop_pairs):
-    """The tower, skips and fc6 of crop pairs: (N, 2, S, S, 3) -> fc6 (N, fc6_units)."""
+  def template(self, crops):
+    """The first-frame template (`target_template`) of (N, S, S, 3) crops at the targets'
+    boxes: (N, K, K, C)."""
+    return target_template(self.conv_features(crops), self.config)
+
+  def pair_features(self, crop_pairs, template=None):
+    """The tower, skips and fc6 of crop pairs: (N, 2, S, S, 3) -> fc6 (N, fc6_units);
+    `template` (N, K, K, C) under ``config.first_template``."""
     n, s = crop_pairs.shape[0], self.config.crop_size
     feats = self.conv_features(crop_pairs.reshape(n * 2, s, s, 3))
-    return self.fc6_layer(feats.reshape(n, -1))
+    return self.fc6_layer(feats.reshape(n, -1), template)
 
-  def fc6_layer(self, pair_feats):
+  def fc6_layer(self, pair_feats, template=None):
     """fc6 and its ReLU on (N, 2 * features_per_crop) concatenated pair features; under
     ``config.correlation`` both crops' features without the last activation, then the
-    pair's `correlation` (channel-major)."""
+    pair's `correlation` (channel-major), then under ``config.first_template`` the
+    `cross_correlation` of `template` (N, K, K, C; `template`) over the current crop's."""
     cfg = self.config
     dtype = jnp.dtype(cfg.dtype)
+    if cfg.first_template != (template is not None):
+      raise ValueError(f'model {cfg.name!r} ' + (
+          'correlates a first-frame template: give template (Re3.template of the first crop)'
+          if cfg.first_template else 'has no first-frame template: give template=None'))
     if cfg.correlation:
       c, g = towers.get(cfg.tower).last(cfg)
       n, f = pair_feats.shape[0], cfg.features_per_crop
       crops = pair_feats.reshape(n, 2, f)
-      maps = crops[:, :, f - c * g * g:].reshape(n, 2, c, g, g).transpose(0, 1, 3, 4, 2)
-      corr = correlation(maps[:, 0], maps[:, 1])
-      pair_feats = jnp.concatenate(
-          [crops[:, :, :f - c * g * g].reshape(n, -1), towers.flatten_chw(corr)], axis=-1)
+      maps = last_maps(crops, cfg)
+      parts = [crops[:, :, :f - c * g * g].reshape(n, -1),
+               towers.flatten_chw(correlation(maps[:, 0], maps[:, 1]))]
+      if cfg.first_template:
+        first = cross_correlation(template.astype(maps.dtype), maps[:, 1])
+        parts.append(towers.flatten_chw(first))
+      pair_feats = jnp.concatenate(parts, axis=-1)
     return jax.nn.relu(self.fc6(pair_feats.astype(dtype))).astype(dtype)
 
   def lstm_step(self, state: lstm.LSTMState, fc6):
@@ -203,8 +248,12 @@ class Re3(nn.Module):
 
 
 def init_inputs(config, batch: int = 1, steps: int = 1):
-  """Zero crop pairs (batch, steps, 2, S, S, 3) and a zero state, for ``Re3.init``."""
+  """Zero crop pairs (batch, steps, 2, S, S, 3), a zero state and, under
+  ``config.first_template``, a zero template (batch, K, K, C) (else None), for ``Re3.init``."""
   s = config.crop_size
+  template = None
+  if config.first_template:
+    c, g = towers.get(config.tower).last(config)
+    template = jnp.zeros((batch, g // 2, g // 2, c), jnp.float32)
   return (jnp.zeros((batch, steps, 2, s, s, 3), jnp.uint8),
-          lstm.LSTMState.zeros(batch, config.lstm_units))
-
+          lstm.LSTMState.zeros(batch, config.lstm_units), template)

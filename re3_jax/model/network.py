@@ -13,7 +13,9 @@ CaffeNet one: the ``squeeze`` config's ImageNet-pretrained SqueezeNet v1.0
 with skips from an early, a middle and its last layer, each 1x1 conv + PReLU,
 the early one max-pooled to the middle one's grid; per crop [early_skip,
 middle_skip, last_skip], channel-major; the rest as above. With
-`ModelConfig.correlation`, fc6 also sees the pair's `correlation`.
+`ModelConfig.correlation`, fc6 also sees the pair's `correlation`; with
+`ModelConfig.first_template`, also the correlation of the first frame's target
+(`template`, one per track) over the current crop.
 
 Parameters are nested dicts named after the original TensorFlow scopes
 (``conv1/W_conv`` -> ``params['conv1']['w']``), so weight import is a renaming.
@@ -128,7 +130,8 @@ def lstm_step(params: Params, state: lstm.LSTMState, fc6, config: ModelConfig):
   return _apply(params, config, modules.Re3.lstm_step, state, fc6)
 
 
-def apply(params: Params, crop_pairs, state: lstm.LSTMState, config: ModelConfig):
+def apply(params: Params, crop_pairs, state: lstm.LSTMState, config: ModelConfig,
+          template=None):
   """Runs the network over sequences of crop pairs (`modules.Re3`).
 
   Args:
@@ -138,32 +141,48 @@ def apply(params: Params, crop_pairs, state: lstm.LSTMState, config: ModelConfig
       cut at the same window.
     state: `lstm.LSTMState` with (B, H) leaves, e.g. `initial_state(B, config)`.
     config: the model config.
+    template: under `config.first_template`, each sequence's first-frame template
+      (B, K, K, C) (`template`), the same for all its steps; else None.
 
   Returns:
     (outputs, state): outputs (B, T, 4) float32 boxes in the crop frame (x10
     convention) of each step's window; the LSTM state after the last step.
   """
-  return _apply(params, config, modules.Re3.__call__, crop_pairs, state)
+  return _apply(params, config, modules.Re3.__call__, crop_pairs, state, template)
 
 
-def pair_features(params: Params, crop_pairs, config: ModelConfig):
+def pair_features(params: Params, crop_pairs, config: ModelConfig, template=None):
   """The conv tower, skips and fc6 of crop pairs: (N, 2, S, S, 3) -> fc6 (N, fc6_units).
 
   Each pair's two feature vectors are concatenated (previous crop first)
   before fc6. Pairs are independent: any batching of them gives the same
-  features (the train step runs every pair of a batch at once).
+  features (the train step runs every pair of a batch at once). `template`: (N, K, K, C)
+  under `config.first_template`.
   """
-  return _apply(params, config, modules.Re3.pair_features, crop_pairs)
+  return _apply(params, config, modules.Re3.pair_features, crop_pairs, template)
 
 
-def fc6_layer(params: Params, pair_feats, config: ModelConfig):
+def fc6_layer(params: Params, pair_feats, config: ModelConfig, template=None):
   """fc6 and its ReLU: (N, 2 * features_per_crop) concatenated pair features -> (N, fc6_units).
 
   With `config.correlation`, each crop's features end with the tower's last activation
   (C, G, G); fc6 sees both crops' features without it, then their `correlation`
-  (channel-major).
+  (channel-major); with `config.first_template`, the correlation of each pair's `template`
+  (N, K, K, C) over the current crop's last activation.
   """
-  return _apply(params, config, modules.Re3.fc6_layer, pair_feats)
+  return _apply(params, config, modules.Re3.fc6_layer, pair_feats, template)
+
+
+def template(params: Params, crops, config: ModelConfig):
+  """The first-frame templates of (N, S, S, 3) crops cut at the targets' starting boxes:
+  (N, K, K, C) float32, the central half of the tower's last activation
+  (`config.first_template`; `template_from_features` of `conv_features`)."""
+  return _apply(params, config, modules.Re3.template, crops)
+
+
+def template_from_features(feats, config: ModelConfig):
+  """`template` from crops' (N, features_per_crop) `conv_features`: no tower pass."""
+  return modules.target_template(feats, config)
 
 
 def recurrent(params: Params, fc6, state: lstm.LSTMState, config: ModelConfig):

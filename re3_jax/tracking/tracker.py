@@ -58,12 +58,15 @@ class TrackState(NamedTuple):
     initial_lstm: LSTM state after the starting pass (used by the reset).
     prev_crop: (N, S, S, 3) float32 (S: the model's crop size), the last image cropped at `box`.
     frame_count: (N,) int32 passes made since the start, the start included.
+    template: (N, K, K, C) float32, each track's first-frame template (`model.template` of
+      its starting crop) under the model's ``first_template``; (N, 0) without.
   """
   box: jax.Array
   lstm: lstm_lib.LSTMState
   initial_lstm: lstm_lib.LSTMState
   prev_crop: jax.Array
   frame_count: jax.Array
+  template: jax.Array
 
 
 def _sanitize(pred, prev, image_hw):
@@ -107,7 +110,14 @@ def _advance(params, state: TrackState, image, config, reset_interval, start_box
   prev = _where_rows(start_mask, cur, state.prev_crop)
   zeros = model.initial_state(n, config)
   lstm_in = _where_rows(start_mask, zeros, state.lstm)
-  outputs, lstm_out = model.apply(params, _pair(prev, cur), lstm_in, config)
+  template = state.template
+  if config.first_template and start_boxes is not None:  # a tower pass only when tracks start
+    template = lax.cond(
+        jnp.any(start_mask),
+        lambda: _where_rows(start_mask, model.template(params, cur, config), state.template),
+        lambda: state.template)
+  net_template = template if config.first_template else None
+  outputs, lstm_out = model.apply(params, _pair(prev, cur), lstm_in, config, net_template)
   pred = _sanitize(boxes_lib.from_crop_frame(outputs[:, 0], windows), window_box, hw)
   box = pred if start_boxes is None else jnp.where(start_mask[:, None], start_boxes, pred)
   initial = _where_rows(start_mask, lstm_out, state.initial_lstm)
@@ -116,11 +126,11 @@ def _advance(params, state: TrackState, image, config, reset_interval, start_box
   reset = (count > 0) & (count % reset_interval == 0)
 
   def do_reset(current):
-    _, fresh = model.apply(params, _pair(next_crop, next_crop), initial, config)
+    _, fresh = model.apply(params, _pair(next_crop, next_crop), initial, config, net_template)
     return _where_rows(reset, fresh, current)
 
   lstm_new = lax.cond(jnp.any(reset), do_reset, lambda s: s, lstm_out)
-  return box, TrackState(box, lstm_new, initial, next_crop, count + 1)
+  return box, TrackState(box, lstm_new, initial, next_crop, count + 1, template)
 
 
 def empty_state(n: int, config: model.ModelConfig) -> TrackState:
@@ -128,7 +138,8 @@ def empty_state(n: int, config: model.ModelConfig) -> TrackState:
   s = config.crop_size
   return TrackState(jnp.zeros((n, 4), jnp.float32), model.initial_state(n, config),
                     model.initial_state(n, config),
-                    jnp.zeros((n, s, s, 3), jnp.float32), jnp.zeros((n,), jnp.int32))
+                    jnp.zeros((n, s, s, 3), jnp.float32), jnp.zeros((n,), jnp.int32),
+                    jnp.zeros((n,) + config.template_shape, jnp.float32))
 
 
 def _init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:

@@ -61,6 +61,11 @@ def _scan_steps(params, batch: batch_lib.Batch, use_own, placed, *,
   first_box = batch.boxes[:, 0].astype(jnp.float32)
   carry = (model.initial_state(b, model_config), batch.frames[:, 0], batch.valid_sizes[:, 0],
            first_box)
+  template = None
+  if model_config.first_template:  # the first frame's target, as `unroll` takes it
+    first_crop = crops.crop_batch(batch.frames[:, 0], boxes_lib.context_window(first_box),
+                                  batch.valid_sizes[:, 0], size=model_config.crop_size)
+    template = model.template(params, first_crop, model_config)
 
   def body(carry, x):
     state, prev_frame, prev_valid, prev_pred = carry
@@ -73,7 +78,7 @@ def _scan_steps(params, batch: batch_lib.Batch, use_own, placed, *,
     size = model_config.crop_size
     pair = jnp.stack([crops.crop_batch(prev_frame, window, prev_valid, size=size),
                       crops.crop_batch(frame, window, valid, size=size)], axis=1)
-    out, state = model.apply(params, pair[:, None], state, model_config)
+    out, state = model.apply(params, pair[:, None], state, model_config, template)
     out = out[:, 0]
     label = boxes_lib.to_crop_frame(true, window)
     pred = boxes_lib.from_crop_frame(lax.stop_gradient(out), window)
@@ -134,8 +139,12 @@ def default_tower_chunk(backend: str | None = None) -> int | None:
 
 
 def tower(params, pairs, model_config: model.ModelConfig, *, chunk: int | None = None,
-          remat: bool = False):
+          remat: bool = False, steps: int = 1):
   """`model.pair_features` of (N, 2, S, S, 3) crop pairs, the conv tower in chunks of pairs.
+
+  Under ``model_config.first_template`` the pairs are N / `steps` sequences of `steps`
+  time steps (sequence-major), and each sequence's template is the first pair's current
+  crop (step 0: frame 0 at its true box), taken from the features already computed.
 
   Args:
     params: model parameters.
@@ -162,7 +171,11 @@ def tower(params, pairs, model_config: model.ModelConfig, *, chunk: int | None =
   else:
     feats = jnp.concatenate([features(params, flat[i:i + 2 * chunk])
                              for i in range(0, 2 * n, 2 * chunk)])
-  return model.fc6_layer(params, feats.reshape(n, -1), model_config)
+  template = None
+  if model_config.first_template:
+    first = feats.reshape((n // steps, steps, 2) + feats.shape[1:])[:, 0, 1]
+    template = jnp.repeat(model.template_from_features(first, model_config), steps, axis=0)
+  return model.fc6_layer(params, feats.reshape(n, -1), model_config, template)
 
 
 def unroll(params, batch: batch_lib.Batch, key: jax.Array, self_train_prob, *,
@@ -211,7 +224,7 @@ def unroll(params, batch: batch_lib.Batch, key: jax.Array, self_train_prob, *,
   previous = jnp.concatenate([current[:, :1], previous.reshape((b, t - 1) + current.shape[2:])],
                              axis=1)
   pairs = jnp.stack([previous, current], axis=2).reshape((b * t, 2) + current.shape[2:])
-  fc6 = tower(params, pairs, model_config, chunk=tower_chunk, remat=remat)
+  fc6 = tower(params, pairs, model_config, chunk=tower_chunk, remat=remat, steps=t)
   outputs, _ = model.recurrent(params, fc6.reshape(b, t, -1), model.initial_state(b, model_config),
                                model_config)
   labels = boxes_lib.to_crop_frame(batch.boxes.astype(jnp.float32), windows)

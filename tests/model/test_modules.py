@@ -93,7 +93,8 @@ def _configs():
     for correlation in (False, True):
       for precision in ('float32', 'bf16_weights'):
         yield pytest.param(model.with_precision(config, precision).replace(
-            correlation=correlation), id=f'{name}-{precision}-corr{int(correlation)}')
+            correlation=correlation, first_template=config.first_template and correlation),
+            id=f'{name}-{precision}-corr{int(correlation)}')
 
 
 @pytest.mark.parametrize('config', list(_configs()))
