@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import shutil
 from typing import Any, Callable
 
 import jax.numpy as jnp
@@ -340,7 +341,46 @@ CATALOGUE = [
          error=sequences.SequenceError),
     Case('export of another model\'s parameters', lambda c: export.export_tracker(
         c.params, model.get_config('tiny', lstm_units=8)), 'lstm|shape'),
+    # Checksums of saved weights (issue 29, item 6).
+    Case('shipped model with 64 bytes of its shard overwritten',
+         lambda c: checkpoints.load_params(_damaged_shipped_copy(c)),
+         r'checkpoint .*/re3_nano is damaged: .*/re3_nano/params/ocdbt.process_0/'
+         r'd/\w+ does not match its checksum: SHA-256 [0-9a-f]{64}, the manifest .*SHA256SUMS '
+         r'expects [0-9a-f]{64}', error=checkpoints.DamagedCheckpointError),
+    Case('checkpoint with a file listed in its manifest removed',
+         lambda c: checkpoints.load_params(_checkpoint(
+             c, lambda p: (p / 'params' / '_METADATA').unlink())),
+         r'ckpt/params/_METADATA is missing \(listed in the checksum manifest',
+         error=checkpoints.DamagedCheckpointError),
+    Case('checkpoint with a manifest line that does not parse',
+         lambda c: checkpoints.load_params(_checkpoint(
+             c, lambda p: _write(p / 'SHA256SUMS', 'abc  config.json\n'))),
+         r"SHA256SUMS, line 1: 'abc  config.json' is not \"SHA-256  RELATIVE/PATH\"",
+         error=checkpoints.DamagedCheckpointError),
+    Case('checkpoint with a manifest path leaving its folder',
+         lambda c: checkpoints.load_params(_checkpoint(
+             c, lambda p: _write(p / 'SHA256SUMS', '0' * 64 + '  ../x\n'))),
+         r"line 1: '0{64}  ../x' is not", error=checkpoints.DamagedCheckpointError),
+    Case('checkpoint saved before manifests (none) loads unchecked',
+         lambda c: checkpoints.load_params(_checkpoint(
+             c, lambda p: (p / 'SHA256SUMS').unlink()))[0],
+         check=lambda out, c: np.testing.assert_array_equal(out['fc6']['w'],
+                                                            c.params['fc6']['w'])),
 ]
+
+
+def _damaged_shipped_copy(ctx) -> pathlib.Path:
+  """A copy of the package's shipped model with 64 bytes of its largest shard overwritten
+  (the bytes of a parameter: orbax would read them without noticing)."""
+  copy = ctx.tmp / 're3_nano'
+  shutil.copytree(tracker_lib.pretrained_dir('re3_nano'), copy)
+  shard = max(copy.rglob('*'), key=lambda f: f.stat().st_size if f.is_file() else 0)
+  with open(shard, 'r+b') as f:
+    f.seek(shard.stat().st_size // 2)
+    data = f.read(64)
+    f.seek(shard.stat().st_size // 2)
+    f.write(bytes(b ^ 0xFF for b in data))  # every byte changed
+  return copy
 
 
 _PIL_FRAME = object()  # `_got10k_init`'s default image: FRAME as a PIL image
@@ -406,5 +446,5 @@ def test_catalogue_size():
   names = [c.name for c in CATALOGUE]
   assert len(set(names)) == len(names)
   kinds = [c.kind for c in CATALOGUE]
-  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (92, 78, 14), (
+  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (97, 82, 15), (
       len(kinds), kinds.count('error'), kinds.count('result'))

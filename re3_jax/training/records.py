@@ -27,13 +27,21 @@ from jax.experimental import multihost_utils
 import numpy as np
 import orbax.checkpoint as ocp
 
+from re3_jax.core import digests
 from re3_jax.media import video
 from re3_jax.model import checkpoints
 from re3_jax.training import train_step
 
 
 class Checkpoints:
-  """Orbax checkpoints of params, optimiser state and JSON metadata."""
+  """Orbax checkpoints of params, optimiser state and JSON metadata.
+
+  Each step's folder gets a checksum manifest (``<step>/SHA256SUMS``, `digests`) once orbax
+  has finished writing it (saves are asynchronous: at the next save and at `close`), and a
+  step is checked against it before it restores (a mismatch makes it damaged: see
+  `restore_newest`). A step without one (a run of an earlier version, or killed between its
+  write and its manifest) restores unchecked.
+  """
 
   def __init__(self, directory: pathlib.Path, keep: int):
     self.directory = directory
@@ -57,12 +65,24 @@ class Checkpoints:
     return self.manager.latest_step()
 
   def save(self, step: int, state: train_step.TrainState, meta: dict) -> None:
+    self.manager.wait_until_finished()
+    self._write_manifests()
     self.manager.save(step, args=ocp.args.Composite(
         params=ocp.args.StandardSave(state.params),
         opt_state=ocp.args.StandardSave(state.opt_state),
         meta=ocp.args.JsonSave(meta)))
 
+  def _write_manifests(self) -> None:
+    """A manifest for each finished step without one (process 0; after `wait_until_finished`)."""
+    if jax.process_index() != 0:
+      return
+    for step in self.manager.all_steps():
+      folder = self.directory / str(step)
+      if folder.is_dir() and not (folder / digests.MANIFEST).exists():
+        digests.write_manifest(folder)
+
   def restore(self, step: int, abstract: train_step.TrainState):
+    digests.verify_manifest(self.directory / str(step))
     out = self.manager.restore(step, args=ocp.args.Composite(
         params=ocp.args.StandardRestore(abstract.params),
         opt_state=ocp.args.StandardRestore(abstract.opt_state),
@@ -108,6 +128,7 @@ class Checkpoints:
 
   def close(self):
     self.manager.wait_until_finished()
+    self._write_manifests()
     self.manager.close()
 
 
