@@ -121,7 +121,7 @@ def save_params(directory: str | os.PathLike, params, config: model.ModelConfig)
     raise FileExistsError(f'{directory} already holds a checkpoint; choose another output')
   had_config = (directory / CONFIG_FILE).exists()
   directory.mkdir(parents=True, exist_ok=True)
-  with _held_back_orbax_errors() as held:
+  with held_back_orbax_errors() as held:
     try:
       _orbax_save(directory / PARAMS_DIR, params)
       (directory / CONFIG_FILE).write_text(config.to_json())
@@ -132,7 +132,7 @@ def save_params(directory: str | os.PathLike, params, config: model.ModelConfig)
       _remove_partial_save(directory, made, had_config)
       if isinstance(e, (OSError, ValueError)):
         raise CheckpointWriteError(f'cannot write the checkpoint {directory}: '
-                                   f'{_write_error_reason(e)}') from e
+                                   f'{write_error_reason(e)}') from e
       raise
   sys.stderr.write(held.getvalue())  # a save that succeeded loses nothing it printed
   return directory
@@ -157,7 +157,7 @@ def _missing_parents(directory: pathlib.Path) -> list[pathlib.Path]:
 
 
 @contextlib.contextmanager
-def _held_back_orbax_errors() -> Iterator[io.StringIO]:
+def held_back_orbax_errors() -> Iterator[io.StringIO]:
   """Orbax's ERROR records (absl) are dropped and Python's stderr is held in a buffer.
 
   A failed write makes orbax's threads log their tracebacks (and an asyncio callback print
@@ -209,7 +209,7 @@ _SETTLE_S = 0.5
 _SETTLE_MAX_S = 5.0
 
 
-def _write_error_reason(error: BaseException) -> str:
+def write_error_reason(error: BaseException) -> str:
   """The short reason of a write error: ``No space left on device`` rather than orbax's text."""
   if isinstance(error, OSError) and error.strerror:
     return error.strerror
