@@ -17,6 +17,7 @@ from absl import flags
 from absl import logging
 
 from re3_jax.core import compilation_cache
+from re3_jax.core import signals
 
 T = TypeVar('T')
 
@@ -216,19 +217,7 @@ _COMPILATION_CACHE = flags.DEFINE_string(
     're3_jax.core.compilation_cache). A second run then skips most of the compiling.')
 
 
-class Terminated(KeyboardInterrupt):
-  """SIGTERM, raised in the main thread wherever it is (see `run`).
-
-  A `KeyboardInterrupt`, so the program unwinds as for Ctrl-C: ``finally``
-  blocks and context managers run (`re3_jax.media.video.atomic_output` deletes
-  its temporary file).
-  """
-
-
-def _raise_terminated(signum, frame) -> None:
-  del frame
-  signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-  raise Terminated()
+Terminated = signals.Terminated  # SIGTERM, raised in the main thread (`core.signals`)
 
 
 def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> None:
@@ -242,7 +231,9 @@ def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> N
   program with one line, ``re3_jax.NAME: error: MESSAGE``, and status 1, not
   a traceback (``--traceback`` adds it). Ctrl-C (SIGINT) ends it with status
   130; SIGTERM unwinds the same way (`Terminated`: partial outputs are
-  deleted) and ends it with status 143 (128 + 15). What ``main`` returns is
+  deleted) and ends it with status 143 (128 + 15). A signal whose exception was swallowed
+  (raised inside JAX's gc callback) still ends it so: `core.signals` records it, an output
+  is not moved into place after it, and it is raised when ``main`` returns. What ``main`` returns is
   the exit status (None: 0). JAX's persistent compilation cache is on
   (`compilation_cache.enable`; ``--compilation_cache=off`` turns it off).
   """
@@ -255,9 +246,11 @@ def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> N
     name = _program_name()
     if len(argv) > 1 and not takes_arguments:
       raise app.UsageError(f'unexpected arguments {argv[1:]}')
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    restore = signals.install()
     try:
-      return main(argv)
+      status = main(argv)
+      signals.check()  # a signal swallowed on the way (in JAX's gc callback) ends it here
+      return status
     except KeyboardInterrupt as e:
       if isinstance(e, Terminated):
         print(f'{name}: terminated (SIGTERM)', file=sys.stderr)
@@ -270,7 +263,7 @@ def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> N
       print(f'{name}: error: {e}', file=sys.stderr)
       return 1
     finally:
-      signal.signal(signal.SIGTERM, previous)
+      restore()
 
   app.run(wrapped, flags_parser=parse_flags)
 

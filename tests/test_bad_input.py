@@ -13,8 +13,11 @@ are in tests/test_cli.py and tests/test_track.py).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import pathlib
+import shutil
+import zipfile
 from typing import Any, Callable
 
 import jax.numpy as jnp
@@ -32,6 +35,7 @@ from re3_jax.model import checkpoints
 from re3_jax.testing import fake_benchmarks
 from re3_jax.testing import fake_datasets
 from re3_jax.tracking import export
+from re3_jax.tracking import exported
 from re3_jax.tracking import tracker as tracker_lib
 from re3_jax.training import loop
 from re3_jax.training import stages as stages_lib
@@ -103,7 +107,10 @@ def _checkpoint(ctx, edit=None, params=None):
 
 
 def _edit_config(**changes):
+  """The config edited in a checkpoint without a manifest (saved before them): the config's
+  own checks answer, not the checksum (which names any edit of a checkpoint that has one)."""
   def edit(path):
+    (path / 'SHA256SUMS').unlink()
     d = json.loads((path / 'config.json').read_text())
     d.update(changes)
     (path / 'config.json').write_text(json.dumps(d))
@@ -272,7 +279,8 @@ CATALOGUE = [
         _checkpoint(c), expected_config=model.get_config('tiny', lstm_units=8)),
          r'holds another model than the one expected: lstm_units 16 \(not 8\)$'),
     Case('config.json not JSON', lambda c: checkpoints.load_params(
-        _checkpoint(c, edit=lambda p: (p / 'config.json').write_text('{bad'))),
+        _checkpoint(c, edit=lambda p: ((p / 'SHA256SUMS').unlink(),
+                                       (p / 'config.json').write_text('{bad')))),
          r'config.json is not a valid model config'),
     Case('config.json with a wrong type', lambda c: checkpoints.load_params(
         _checkpoint(c, edit=_edit_config(lstm_units='16'))), 'lstm_units must be int'),
@@ -340,7 +348,152 @@ CATALOGUE = [
          error=sequences.SequenceError),
     Case('export of another model\'s parameters', lambda c: export.export_tracker(
         c.params, model.get_config('tiny', lstm_units=8)), 'lstm|shape'),
+    # Checksums of saved weights (issue 29, item 6).
+    Case('shipped model with 64 bytes of its shard overwritten',
+         lambda c: checkpoints.load_params(_damaged_shipped_copy(c)),
+         r'checkpoint .*/re3_nano is damaged: .*/re3_nano/params/ocdbt.process_0/'
+         r'd/\w+ does not match its checksum: SHA-256 [0-9a-f]{64}, the manifest .*SHA256SUMS '
+         r'expects [0-9a-f]{64}', error=checkpoints.DamagedCheckpointError),
+    Case('checkpoint with a file listed in its manifest removed',
+         lambda c: checkpoints.load_params(_checkpoint(
+             c, lambda p: (p / 'params' / '_METADATA').unlink())),
+         r'ckpt/params/_METADATA is missing \(listed in the checksum manifest',
+         error=checkpoints.DamagedCheckpointError),
+    Case('checkpoint with a manifest line that does not parse',
+         lambda c: checkpoints.load_params(_checkpoint(
+             c, lambda p: _write(p / 'SHA256SUMS', 'abc  config.json\n'))),
+         r"SHA256SUMS, line 1: 'abc  config.json' is not \"SHA-256  RELATIVE/PATH\"",
+         error=checkpoints.DamagedCheckpointError),
+    Case('checkpoint with a manifest path leaving its folder',
+         lambda c: checkpoints.load_params(_checkpoint(
+             c, lambda p: _write(p / 'SHA256SUMS', '0' * 64 + '  ../x\n'))),
+         r"line 1: '0{64}  ../x' is not", error=checkpoints.DamagedCheckpointError),
+    Case('checkpoint saved before manifests (none) loads unchecked',
+         lambda c: checkpoints.load_params(_checkpoint(
+             c, lambda p: (p / 'SHA256SUMS').unlink()))[0],
+         check=lambda out, c: np.testing.assert_array_equal(out['fc6']['w'],
+                                                            c.params['fc6']['w'])),
+    # The exported tracker's file is data: header schema, parameters, checksums (item 7).
+    Case('exported file with a non-JSON header',
+         lambda c: _edited_export(c, lambda m: m.update({'header.json': b'{"format": '})),
+         r'.*t.re3x: header.json is not JSON: Expecting value'),
+    Case('exported file with a list as header',
+         lambda c: _edited_export(c, lambda m: m.update({'header.json': b'[1, 2]'})),
+         r'.*t.re3x: header.json must be a JSON object, got list'),
+    Case('exported file whose header lacks params',
+         lambda c: _edited_export(c, _edit_header(lambda h: h.pop('params'))),
+         r".*t.re3x: header.json: the key 'params' is missing"),
+    Case('exported file with a damaged init.jax',
+         lambda c: _edited_export(c, _damage_init, resum=False),
+         r'.*t.re3x: init.jax does not match its checksum: SHA-256 [0-9a-f]{64}, SHA256SUMS '
+         r'expects [0-9a-f]{64}'),
+    Case('exported file with a damaged init.jax and a manifest to match',
+         lambda c: _edited_export(c, _damage_init),
+         r'.*t.re3x: init.jax does not deserialise with JAX [\d.]+ \(the file was exported by'),
+    Case('exported file with an edited dtype',
+         lambda c: _edited_export(c, _edit_header(lambda h: h['params'][0].update(
+             dtype='bfloat16'))),
+         r'.*t.re3x: header.json: parameter \S+: size \d+ bytes does not match its shape '
+         r'\[.*\] of bfloat16'),
+    Case('exported file with a dtype outside the allowed set',
+         lambda c: _edited_export(c, _edit_header(lambda h: h['params'][0].update(
+             dtype='object'))),
+         r"parameter \S+: dtype 'object' is not one of float32, bfloat16, float16"),
+    Case('exported file with an edited dtype and no new manifest',
+         lambda c: _edited_export(c, _edit_header(lambda h: h['params'][0].update(
+             dtype='float16', argument_dtype='float16', size=h['params'][0]['size'] // 2)),
+             resum=False),
+         r'.*t.re3x: header.json does not match its checksum'),
+    Case('exported file with swapped offsets',
+         lambda c: _edited_export(c, _edit_header(_swap_offsets)),
+         r'.*t.re3x: header.json: parameter\S* .*(lie outside params.bin|overlap)'),
+    Case('exported file with a parameter beyond params.bin',
+         lambda c: _edited_export(c, _edit_header(lambda h: h['params'][-1].update(
+             offset=h['params'][-1]['offset'] + 8))),
+         r'parameter \S+: bytes \d+..\d+ lie outside params.bin \(\d+ bytes\)'),
+    Case('exported file with a member whose bytes changed in the zip',
+         lambda c: _export_with_bad_crc(c), r'.*t.re3x is not an exported re3_jax tracker: '
+         r'Bad CRC-32'),
 ]
+
+
+_EXPORTS: dict[int, bytes] = {}
+
+
+def _exported_bytes(ctx) -> bytes:
+  """The tiny model exported for the CPU (once per session)."""
+  key = id(ctx.params)
+  if key not in _EXPORTS:
+    _EXPORTS[key] = export.export_tracker(ctx.params, ctx.config, platforms=('cpu',))
+  return _EXPORTS[key]
+
+
+def _edited_export(ctx, edit, resum=True):
+  """`exported.load` of the tiny model's file with `edit(members)` applied to its members
+  ({name: bytes}); `resum`: with a SHA256SUMS rewritten to match (a file written wrongly, not
+  damaged afterwards), so the check meant is the one that finds it."""
+  with zipfile.ZipFile(io.BytesIO(_exported_bytes(ctx))) as z:
+    members = {name: z.read(name) for name in z.namelist()}
+  edit(members)
+  if resum:
+    members[exported.SUMS] = exported.sums_text(
+        {k: v for k, v in members.items() if k != exported.SUMS}).encode()
+  path = ctx.tmp / 't.re3x'
+  with zipfile.ZipFile(path, 'w') as z:
+    for name, data in members.items():
+      z.writestr(name, data)
+  return exported.load(path)
+
+
+def _edit_header(fn):
+  def edit(members):
+    header = json.loads(members['header.json'])
+    fn(header)
+    members['header.json'] = json.dumps(header).encode()
+  return edit
+
+
+def _damage_init(members):
+  data = bytearray(members['init.jax'])
+  data[100:164] = bytes(b ^ 0xFF for b in data[100:164])
+  members['init.jax'] = bytes(data)
+
+
+def _swap_offsets(header):
+  """The offsets of the largest and the smallest parameter swapped."""
+  leaves = sorted(header['params'], key=lambda leaf: leaf['size'])
+  leaves[0]['offset'], leaves[-1]['offset'] = leaves[-1]['offset'], leaves[0]['offset']
+
+
+def _export_with_bad_crc(ctx):
+  """A stored (not deflated) file with one byte of params.bin changed in place: the zip's
+  CRC-32 finds it."""
+  with zipfile.ZipFile(io.BytesIO(_exported_bytes(ctx))) as z:
+    members = {name: z.read(name) for name in z.namelist()}
+  out = io.BytesIO()
+  with zipfile.ZipFile(out, 'w', zipfile.ZIP_STORED) as z:
+    for name, data in members.items():
+      z.writestr(name, data)
+  data = bytearray(out.getvalue())
+  at = bytes(data).index(members['params.bin'][:64]) + 32
+  data[at] ^= 0xFF
+  path = ctx.tmp / 't.re3x'
+  path.write_bytes(bytes(data))
+  return exported.load(path)
+
+
+def _damaged_shipped_copy(ctx) -> pathlib.Path:
+  """A copy of the package's shipped model with 64 bytes of its largest shard overwritten
+  (the bytes of a parameter: orbax would read them without noticing)."""
+  copy = ctx.tmp / 're3_nano'
+  shutil.copytree(tracker_lib.pretrained_dir('re3_nano'), copy)
+  shard = max(copy.rglob('*'), key=lambda f: f.stat().st_size if f.is_file() else 0)
+  with open(shard, 'r+b') as f:
+    f.seek(shard.stat().st_size // 2)
+    data = f.read(64)
+    f.seek(shard.stat().st_size // 2)
+    f.write(bytes(b ^ 0xFF for b in data))  # every byte changed
+  return copy
 
 
 _PIL_FRAME = object()  # `_got10k_init`'s default image: FRAME as a PIL image
@@ -406,5 +559,5 @@ def test_catalogue_size():
   names = [c.name for c in CATALOGUE]
   assert len(set(names)) == len(names)
   kinds = [c.kind for c in CATALOGUE]
-  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (92, 78, 14), (
+  assert (len(kinds), kinds.count('error'), kinds.count('result')) == (108, 93, 15), (
       len(kinds), kinds.count('error'), kinds.count('result'))

@@ -36,6 +36,7 @@ import numpy as np
 from PIL import GifImagePlugin, Image
 
 from re3_jax.core import images as images_lib
+from re3_jax.core import signals
 
 VIDEO_OUTPUTS = ('.mp4', '.gif')
 MP4_FOURCC = 'mp4v'
@@ -392,7 +393,8 @@ def atomic_output(path: str | os.PathLike) -> Iterator[pathlib.Path]:
 
   The temporary name is hidden and keeps the extension (OpenCV picks the
   container by it): ``.NAME.partial-XXXXXXXX.EXT``. If the block raises
-  (Ctrl-C included) the temporary file is deleted and an existing file at
+  (Ctrl-C included), or a SIGINT/SIGTERM arrived and was swallowed on the way
+  (`core.signals.check`), the temporary file is deleted and an existing file at
   `path` is left as it was.
   """
   path = pathlib.Path(path)
@@ -406,4 +408,9 @@ def atomic_output(path: str | os.PathLike) -> Iterator[pathlib.Path]:
     raise
   if not tmp.exists():
     raise VideoError(f'{path} was not written')
+  try:
+    signals.check()  # a SIGINT/SIGTERM swallowed while writing: the old file stays
+  except BaseException:
+    tmp.unlink(missing_ok=True)
+    raise
   os.replace(tmp, path)

@@ -4,6 +4,12 @@ Layout of a parameters checkpoint directory::
 
   DIR/config.json   the `model.ModelConfig`, so nobody has to guess it
   DIR/params/       the parameter pytree, an orbax StandardCheckpointer save
+  DIR/SHA256SUMS    the SHA-256 of every file above (`digests.write_manifest`)
+
+Loading checks the files against ``SHA256SUMS`` first: a file that does not match (damaged,
+or changed since it was saved) makes the checkpoint damaged, its error naming the file, the
+expected and the found digest. A checkpoint without a manifest (saved before 2026-12-06)
+loads as before, unchecked; so does a training run's step saved without one.
 
 `load_params` also accepts a directory whose numbered subdirectories
 (``DIR/<step>/``) hold that layout, and then restores the highest step that
@@ -44,6 +50,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from re3_jax import model
+from re3_jax.core import digests
 from re3_jax.model import weight_shapes
 
 CONFIG_FILE = 'config.json'
@@ -114,15 +121,18 @@ def save_params(directory: str | os.PathLike, params, config: model.ModelConfig)
     raise FileExistsError(f'{directory} already holds a checkpoint; choose another output')
   had_config = (directory / CONFIG_FILE).exists()
   directory.mkdir(parents=True, exist_ok=True)
-  with _held_back_orbax_errors() as held:
+  with held_back_orbax_errors() as held:
     try:
       _orbax_save(directory / PARAMS_DIR, params)
       (directory / CONFIG_FILE).write_text(config.to_json())
+      files = [pathlib.Path(CONFIG_FILE)] + [PARAMS_DIR / f for f in
+                                             digests.files_under(directory / PARAMS_DIR)]
+      digests.write_manifest(directory, files)
     except BaseException as e:
       _remove_partial_save(directory, made, had_config)
       if isinstance(e, (OSError, ValueError)):
         raise CheckpointWriteError(f'cannot write the checkpoint {directory}: '
-                                   f'{_write_error_reason(e)}') from e
+                                   f'{write_error_reason(e)}') from e
       raise
   sys.stderr.write(held.getvalue())  # a save that succeeded loses nothing it printed
   return directory
@@ -147,7 +157,7 @@ def _missing_parents(directory: pathlib.Path) -> list[pathlib.Path]:
 
 
 @contextlib.contextmanager
-def _held_back_orbax_errors() -> Iterator[io.StringIO]:
+def held_back_orbax_errors() -> Iterator[io.StringIO]:
   """Orbax's ERROR records (absl) are dropped and Python's stderr is held in a buffer.
 
   A failed write makes orbax's threads log their tracebacks (and an asyncio callback print
@@ -187,6 +197,7 @@ def _remove_partial_save(directory: pathlib.Path, made: list[pathlib.Path],
     time.sleep(0.05)
   if not had_config:
     (directory / CONFIG_FILE).unlink(missing_ok=True)
+    (directory / digests.MANIFEST).unlink(missing_ok=True)
   for path in made:  # innermost first; a folder that is not empty stays
     try:
       path.rmdir()
@@ -198,7 +209,7 @@ _SETTLE_S = 0.5
 _SETTLE_MAX_S = 5.0
 
 
-def _write_error_reason(error: BaseException) -> str:
+def write_error_reason(error: BaseException) -> str:
   """The short reason of a write error: ``No space left on device`` rather than orbax's text."""
   if isinstance(error, OSError) and error.strerror:
     return error.strerror
@@ -346,7 +357,8 @@ def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig
   Raises:
     FileNotFoundError: no checkpoint there.
     DamagedCheckpointError: (a ValueError) the checkpoint, or every numbered
-      one, does not restore: unreadable files, parameters that do not match
+      one, does not restore: a file that does not match its ``SHA256SUMS`` (named, with
+      both digests), unreadable files, parameters that do not match
       the stored config, or non-finite parameters (the message names the
       directory and the variable).
     ValueError: the config does not match `expected_config`.
@@ -355,6 +367,7 @@ def load_params(directory: str | os.PathLike, expected_config: model.ModelConfig
 
   def restore(path):
     try:
+      digests.verify_manifest(path)
       config = load_config(path)
     except ValueError as e:  # names the file and the problem already
       raise DamagedCheckpointError(f'checkpoint {path} is damaged: {e}') from e

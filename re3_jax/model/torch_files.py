@@ -14,11 +14,21 @@ are the few a state_dict needs (`ALLOWED_GLOBALS`); any other is refused with
 an error naming the file and the global, so reading a file never runs code from
 it. torch's legacy (pre-1.6) format is not read: the error says how to re-save
 the file.
+
+What a file can make the reader allocate is bounded, whatever it declares: ``data.pkl`` is
+read up to `MAX_PICKLE_BYTES`; each storage must hold exactly the bytes its declared
+elements and dtype take (a ``HalfStorage`` over float32 bytes is an error, not garbage
+weights), read no further than that (a deflate bomb stops there); a tensor is a view that
+never repeats an element of its storage (stride 0 or overlapping strides, which would expand
+a few bytes into gigabytes when copied, are refused), so it is no larger than its storage;
+and storages and tensors together stay under `MAX_BYTES`. Each is a ValueError naming the
+file and the entry.
 """
 
 from __future__ import annotations
 
 import collections
+import io
 import os
 import pickle
 import sys
@@ -41,6 +51,16 @@ _REBUILDERS = ('_rebuild_tensor_v2', '_rebuild_parameter', '_rebuild_parameter_w
 ALLOWED_GLOBALS = frozenset(
     [('collections', 'OrderedDict')] + [('torch._utils', name) for name in _REBUILDERS]
     + [('torch', name) for name in STORAGE_DTYPES])
+
+# The largest model a .pt file holds is the paper model: 190,004,324 parameters, 0.76 GB as
+# float32 (`PAPER_PARAMS`, checked against `model.count_params` by the tests). The reader
+# holds each storage and the tensor copied out of it: 1.52 GB for that model; `MAX_BYTES`
+# (2 GiB) leaves ~40% above it, and refuses a file that would need more before allocating.
+PAPER_PARAMS = 190_004_324
+MAX_BYTES = 2 << 30
+# data.pkl holds names and small tuples (~30 KB for the paper model's 30 tensors): 64 MiB is
+# 2000x that, and bounds a pickle inflated by a deflate bomb.
+MAX_PICKLE_BYTES = 64 << 20
 
 # The first bytes of the legacy format: pickle protocol 2, then its magic number as a long.
 _LEGACY_MAGIC = b'\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19'
@@ -68,6 +88,13 @@ class _Unpickler(pickle.Unpickler):
     self._prefix = prefix
     self._byteorder = byteorder
     self._storages: dict[str, np.ndarray] = {}
+    self._allocated = 0  # bytes of storages and tensors so far (`MAX_BYTES`)
+
+  def _allocate(self, nbytes: int, what: str) -> None:
+    self._allocated += nbytes
+    if self._allocated > MAX_BYTES:
+      raise _NamedError(f'{self._path}: {what} would take the bytes read past {MAX_BYTES} '
+                        f'({self._allocated}), more than the largest Re3 model needs; refused')
 
   def find_class(self, module: str, name: str):
     if module == 'torch' and name.endswith('Storage') and name not in STORAGE_DTYPES:
@@ -101,9 +128,15 @@ class _Unpickler(pickle.Unpickler):
         raise _NamedError(f'{self._path}: storage {entry} is missing from the archive') from None
       dtype = storage_type.dtype
       needed = int(numel) * dtype.itemsize
-      if len(raw) < needed:
-        raise _NamedError(f'{self._path}: storage {entry} holds {len(raw)} bytes but its '
-                         f'{numel} {storage_type.name} elements need {needed} (truncated)')
+      self._allocate(needed, f'storage {entry} ({numel} {storage_type.name} elements)')
+      with self._archive.open(entry) as f:
+        raw = f.read(needed + 1)  # no further: a deflate bomb stops here
+      if len(raw) != needed:
+        size = self._archive.getinfo(entry).file_size
+        what = ('truncated' if len(raw) < needed
+                else 'the bytes of another dtype, or a damaged file')
+        raise _NamedError(f'{self._path}: storage {entry} holds {size} bytes but its '
+                          f'{numel} {storage_type.name} elements need {needed} ({what})')
       storage = np.frombuffer(raw, dtype, count=int(numel))
       if self._byteorder != sys.byteorder and dtype.itemsize > 1:
         storage = storage.view(f'u{dtype.itemsize}').byteswap().view(dtype)
@@ -122,9 +155,24 @@ class _Unpickler(pickle.Unpickler):
     if offset < 0 or min(size + stride, default=0) < 0 or last >= storage.size:
       raise _NamedError(f'{self._path}: a tensor of size {size}, stride {stride} at offset '
                        f'{offset} reaches past its storage of {storage.size} elements')
+    _check_no_repeats(size, stride, self._path)
+    self._allocate(int(np.prod(size, dtype=np.int64)) * storage.itemsize,
+                   f'a tensor of size {size}')
     view = np.lib.stride_tricks.as_strided(
         storage[offset:], size, [s * storage.itemsize for s in stride], writeable=False)
     return np.array(view, order='C', copy=True)
+
+
+def _check_no_repeats(size: tuple, stride: tuple, path: str) -> None:
+  """Refuses a view that reads an element of its storage twice (stride 0 on an axis longer
+  than 1, or strides whose spans overlap): copied, it would expand its storage."""
+  extent = 0  # the span, in elements, of the axes checked so far, minus one
+  for s, d in sorted((s, d) for d, s in zip(size, stride) if d > 1):
+    if s <= extent:
+      raise _NamedError(f'{path}: a tensor of size {size}, stride {stride} repeats elements '
+                        'of its storage (a stride of 0 or overlapping strides); a state_dict '
+                        'holds none: refused')
+    extent += (d - 1) * s
 
 
 def _archive_prefix(archive: zipfile.ZipFile, path: str) -> str:
@@ -183,7 +231,11 @@ def load(path: str | os.PathLike) -> Any:
       raise ValueError(f'{path}: {prefix}byteorder says {byteorder[:20]!r}, not little or big')
     try:
       with archive.open(prefix + 'data.pkl') as f:
-        return _Unpickler(f, path, archive, prefix, byteorder).load()
+        pkl = f.read(MAX_PICKLE_BYTES + 1)
+      if len(pkl) > MAX_PICKLE_BYTES:
+        raise _NamedError(f'{path}: {prefix}data.pkl is larger than {MAX_PICKLE_BYTES} bytes '
+                          'unpacked, far more than a state_dict\'s; refused')
+      return _Unpickler(io.BytesIO(pkl), path, archive, prefix, byteorder).load()
     except _NamedError:
       raise
     except Exception as e:  # pickle and zip raise many types (EOF, CRC, index) for bad bytes.

@@ -122,7 +122,8 @@ def export_tracker(params, config: model.ModelConfig, *,
   for name, x, arg_dtype in zip(_leaf_names(params), leaves, arg_dtypes):
     data = np.asarray(x).tobytes()
     param_info.append({'name': name, 'dtype': str(x.dtype), 'shape': list(x.shape),
-                       'offset': blob.tell(), 'argument_dtype': str(jnp.dtype(arg_dtype))})
+                       'offset': blob.tell(), 'size': len(data),
+                       'argument_dtype': str(jnp.dtype(arg_dtype))})
     blob.write(data)
   state_names = _leaf_names(tracker_lib.empty_state(1, config))
   header = {
@@ -135,12 +136,14 @@ def export_tracker(params, config: model.ModelConfig, *,
       'state': [{'name': name, 'dtype': str(a.dtype), 'shape': str(a.shape)}
                 for name, a in zip(state_names, init_exp.out_avals)],
   }
+  members = {exported.HEADER: json.dumps(header, indent=1).encode(),
+             exported.INIT: bytes(init_exp.serialize()),
+             exported.STEP: bytes(step_exp.serialize()), exported.PARAMS: blob.getvalue()}
+  members[exported.SUMS] = exported.sums_text(members).encode()  # the checksum manifest
   out = io.BytesIO()
   with zipfile.ZipFile(out, 'w', zipfile.ZIP_DEFLATED, compresslevel=6) as z:
-    z.writestr(exported.HEADER, json.dumps(header, indent=1))
-    z.writestr(exported.INIT, bytes(init_exp.serialize()))
-    z.writestr(exported.STEP, bytes(step_exp.serialize()))
-    z.writestr(exported.PARAMS, blob.getvalue())
+    for name, data in members.items():
+      z.writestr(name, data)
   return out.getvalue()
 
 

@@ -19,6 +19,8 @@ import fcntl
 import json
 import os
 import pathlib
+import shutil
+import sys
 from typing import Any, Iterator
 
 from absl import logging
@@ -27,13 +29,21 @@ from jax.experimental import multihost_utils
 import numpy as np
 import orbax.checkpoint as ocp
 
+from re3_jax.core import digests
 from re3_jax.media import video
 from re3_jax.model import checkpoints
 from re3_jax.training import train_step
 
 
 class Checkpoints:
-  """Orbax checkpoints of params, optimiser state and JSON metadata."""
+  """Orbax checkpoints of params, optimiser state and JSON metadata.
+
+  Each step's folder gets a checksum manifest (``<step>/SHA256SUMS``, `digests`) once orbax
+  has finished writing it (saves are asynchronous: at the next save and at `close`), and a
+  step is checked against it before it restores (a mismatch makes it damaged: see
+  `restore_newest`). A step without one (a run of an earlier version, or killed between its
+  write and its manifest) restores unchecked.
+  """
 
   def __init__(self, directory: pathlib.Path, keep: int):
     self.directory = directory
@@ -42,6 +52,8 @@ class Checkpoints:
                                            create=True)
     self.manager = ocp.CheckpointManager(directory, options=options,
                                          item_names=('params', 'opt_state', 'meta'))
+    self._pending: int | None = None  # the step orbax may still be writing
+    self._failed = False
 
   def remove_if_unused(self) -> None:
     """Removes the folder if this run made it and wrote no checkpoint in it (only the model's
@@ -57,12 +69,47 @@ class Checkpoints:
     return self.manager.latest_step()
 
   def save(self, step: int, state: train_step.TrainState, meta: dict) -> None:
+    with self._writing():
+      self.manager.wait_until_finished()
+      self._write_manifests()
+      self._pending = step
+      self._write(step, state, meta)
+
+  def _write(self, step: int, state: train_step.TrainState, meta: dict) -> None:
     self.manager.save(step, args=ocp.args.Composite(
         params=ocp.args.StandardSave(state.params),
         opt_state=ocp.args.StandardSave(state.opt_state),
         meta=ocp.args.JsonSave(meta)))
 
+  @contextlib.contextmanager
+  def _writing(self) -> Iterator[None]:
+    """Turns a failed write into one `CheckpointWriteError` (orbax's logs of it held back)
+    and removes orbax's temporary folders; see the class docstring."""
+    try:
+      with checkpoints.held_back_orbax_errors() as held:
+        yield
+    except (OSError, ValueError) as e:
+      self._failed = True
+      for tmp in self.directory.glob('*.orbax-checkpoint-tmp*'):
+        shutil.rmtree(tmp, ignore_errors=True)
+      kept = sorted(int(p.name) for p in self.directory.iterdir() if p.name.isdigit())
+      raise checkpoints.CheckpointWriteError(
+          f'cannot write the checkpoint of step {self._pending} in {self.directory}: '
+          f'{checkpoints.write_error_reason(e)}; the checkpoints of steps '
+          f'{", ".join(map(str, kept)) or "(none)"} are kept') from e
+    sys.stderr.write(held.getvalue())
+
+  def _write_manifests(self) -> None:
+    """A manifest for each finished step without one (process 0; after `wait_until_finished`)."""
+    if jax.process_index() != 0:
+      return
+    for step in self.manager.all_steps():
+      folder = self.directory / str(step)
+      if folder.is_dir() and not (folder / digests.MANIFEST).exists():
+        digests.write_manifest(folder)
+
   def restore(self, step: int, abstract: train_step.TrainState):
+    digests.verify_manifest(self.directory / str(step))
     out = self.manager.restore(step, args=ocp.args.Composite(
         params=ocp.args.StandardRestore(abstract.params),
         opt_state=ocp.args.StandardRestore(abstract.opt_state),
@@ -107,7 +154,13 @@ class Checkpoints:
     self.manager.reload()
 
   def close(self):
-    self.manager.wait_until_finished()
+    if self._failed:  # the error is on its way: close without writing or raising again
+      with contextlib.suppress(Exception), checkpoints.held_back_orbax_errors():
+        self.manager.close()
+      return
+    with self._writing():
+      self.manager.wait_until_finished()
+      self._write_manifests()
     self.manager.close()
 
 

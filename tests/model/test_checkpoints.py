@@ -1,6 +1,8 @@
 """Parameter checkpoints: export under a dtype policy (how the shipped model is made)."""
 
 import errno
+import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -11,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from re3_jax.core import digests
 from re3_jax.model import checkpoints
 
 
@@ -89,7 +92,8 @@ def test_a_save_that_succeeds_keeps_what_it_printed(tiny, tmp_path, monkeypatch,
   # A folder that holds a checkpoint is refused before anything is written.
   with pytest.raises(FileExistsError, match='already holds a checkpoint'):
     checkpoints.save_params(tmp_path / 'ok', params, config)
-  assert sorted(p.name for p in (tmp_path / 'ok').iterdir()) == ['config.json', 'params']
+  assert sorted(p.name for p in (tmp_path / 'ok').iterdir()) == ['SHA256SUMS', 'config.json',
+                                                               'params']
 
 
 def _truncate_largest(directory):
@@ -187,3 +191,34 @@ def test_average_refuses_checkpoints_of_different_models(tiny, tmp_path):
   with pytest.raises(ValueError, match=r'checkpoint .*/1 holds another model than .*/2: '
                      r'lstm_units 8 \(not 16\)'):
     checkpoints.average_params(tmp_path, 2)
+
+
+def test_a_save_writes_a_manifest_that_sha256sum_checks(tiny, tmp_path):
+  """Every file of the checkpoint is listed, with the digest coreutils' sha256sum computes
+  (an independent implementation), and loading checks it (issue 29, item 6)."""
+  params, config = tiny
+  path = checkpoints.save_params(tmp_path / 'ckpt', params, config)
+  listed = digests.read_manifest(path / digests.MANIFEST)
+  on_disk = sorted(str(p.relative_to(path)) for p in path.rglob('*')
+                   if p.is_file() and p.name != digests.MANIFEST)
+  assert sorted(listed) == on_disk and 'config.json' in listed
+  if shutil.which('sha256sum'):
+    run = subprocess.run(['sha256sum', '--check', '--strict', digests.MANIFEST], cwd=path,
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+  # A config edited after the save: named, with both digests.
+  (path / 'config.json').write_text((path / 'config.json').read_text() + ' ')
+  with pytest.raises(checkpoints.DamagedCheckpointError,
+                     match=rf'{path}/config.json does not match its checksum: SHA-256 '
+                     rf'[0-9a-f]{{64}}, the manifest {path}/SHA256SUMS expects '
+                     rf'{listed["config.json"]}'):
+    checkpoints.load_params(path)
+
+
+@pytest.mark.parametrize('name', ['re3_nano', 're3_squeeze'])
+def test_the_shipped_models_carry_a_manifest_that_matches(name):
+  from re3_jax.tracking import shipped  # pylint: disable=g-import-not-at-top
+  directory = shipped.pretrained_dir(name)
+  listed = digests.read_manifest(directory / digests.MANIFEST)
+  assert 'config.json' in listed and any(n.startswith('params/') for n in listed)
+  assert digests.verify_manifest(directory)

@@ -202,3 +202,78 @@ def test_a_file_that_is_not_a_state_dict(tmp_path):
   with pytest.raises(ValueError, match=r"ints\.pt holds a mapping but not a state_dict: 'w' is "
                      'a int, not a tensor'):
     torch_files.load_state_dict(ints)
+
+
+def _storage_file(path, storage, data, numel, size, stride=None, compress=False):
+  """A one-tensor archive like `_tensor_file`, over a storage of type `storage` holding the
+  bytes `data` and declaring `numel` elements (deflated with `compress`)."""
+  stride = stride or tuple(int(np.prod(size[i + 1:])) for i in range(len(size)))
+  ints = lambda values: b'(' + b''.join(_int(v) for v in values) + b't'
+  pkl = (b'\x80\x02ctorch._utils\n_rebuild_tensor_v2\n('
+         + b'(' + _text('storage') + b'ctorch\n' + storage.encode() + b'\n' + _text('0')
+         + _text('cpu') + _int(numel) + b'tQ' + _int(0) + ints(size) + ints(stride)
+         + b'\x89}tR.')
+  method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+  with zipfile.ZipFile(path, 'w', method) as z:
+    for name, entry in {'t/data.pkl': pkl, 't/byteorder': b'little', 't/data/0': data}.items():
+      z.writestr(name, entry)
+  return path
+
+
+def test_views_that_repeat_elements_are_refused_before_allocating(tmp_path):
+  """Issue 29, item 4: a stride-0 view of one float over 2^28 elements (a 1 GiB copy from a
+  file of a few hundred bytes) and an overlapping one are refused."""
+  expand = _tensor_file(tmp_path / 'expand.pt', 1, 0, (1 << 28,), (0,))
+  assert expand.stat().st_size < 1000
+  with pytest.raises(ValueError, match=r'expand\.pt: a tensor of size \(268435456,\), stride '
+                     r'\(0,\) repeats elements of its storage'):
+    torch_files.load(expand)
+  with pytest.raises(ValueError, match=r'overlap\.pt: a tensor of size \(3, 3\), stride \(1, 1\) '
+                     'repeats elements'):
+    torch_files.load(_tensor_file(tmp_path / 'overlap.pt', 9, 0, (3, 3), (1, 1)))
+  # Broadcast axes of size 1 (any stride) and a transposed view repeat nothing.
+  got = torch_files.load(_tensor_file(tmp_path / 't.pt', 6, 0, (1, 3, 2), (0, 1, 3)))
+  np.testing.assert_array_equal(got[0], np.arange(6, dtype=np.float32).reshape(2, 3).T)
+
+
+def test_a_storage_must_hold_the_bytes_of_its_dtype(tmp_path):
+  """A HalfStorage over float32 bytes (twice the bytes its elements take) is an error, not
+  garbage weights; so is one short of them."""
+  floats = np.arange(12, dtype='<f4').tobytes()
+  with pytest.raises(ValueError, match=r'half\.pt: storage t/data/0 holds 48 bytes but its 12 '
+                     r'HalfStorage elements need 24 \(the bytes of another dtype'):
+    torch_files.load(_storage_file(tmp_path / 'half.pt', 'HalfStorage', floats, 12, (12,)))
+  with pytest.raises(ValueError, match=r'short\.pt: storage t/data/0 holds 48 bytes but its 24 '
+                     r'FloatStorage elements need 96 \(truncated\)'):
+    torch_files.load(_storage_file(tmp_path / 'short.pt', 'FloatStorage', floats, 24, (24,)))
+  half = np.arange(12, dtype='<f2')
+  np.testing.assert_array_equal(torch_files.load(_storage_file(
+      tmp_path / 'ok.pt', 'HalfStorage', half.tobytes(), 12, (12,))), half)
+
+
+def test_a_deflate_bomb_is_read_no_further_than_declared(tmp_path, monkeypatch):
+  """64 MiB of zeros deflate to ~64 KB: a storage declaring 4 floats reads 17 bytes of it; a
+  declaration beyond `MAX_BYTES`, and a data.pkl beyond `MAX_PICKLE_BYTES`, are refused before
+  reading (the limits lowered here to keep the test small)."""
+  bomb = _storage_file(tmp_path / 'bomb.pt', 'FloatStorage', bytes(64 << 20), 4, (4,),
+                       compress=True)
+  assert bomb.stat().st_size < (1 << 20)
+  with pytest.raises(ValueError, match=r'bomb\.pt: storage t/data/0 holds 67108864 bytes but its '
+                     r'4 FloatStorage elements need 16'):
+    torch_files.load(bomb)
+  monkeypatch.setattr(torch_files, 'MAX_BYTES', 1000)
+  with pytest.raises(ValueError, match=r'big\.pt: storage t/data/0 \(300 FloatStorage elements\) '
+                     'would take the bytes read past 1000 \\(1200\\), more than the largest'):
+    torch_files.load(_storage_file(tmp_path / 'big.pt', 'FloatStorage', bytes(1200), 300, (300,)))
+  with pytest.raises(ValueError, match=r'copy\.pt: a tensor of size \(200,\) would take'):
+    torch_files.load(_storage_file(tmp_path / 'copy.pt', 'FloatStorage', bytes(800), 200, (200,)))
+  monkeypatch.setattr(torch_files, 'MAX_PICKLE_BYTES', 50)
+  with pytest.raises(ValueError, match=r'pkl\.pt: t/data.pkl is larger than 50 bytes unpacked'):
+    torch_files.load(_tensor_file(tmp_path / 'pkl.pt', 12, 0, (3,), (1,)))
+
+
+def test_the_limit_is_derived_from_the_paper_model():
+  from re3_jax import model  # pylint: disable=g-import-not-at-top
+  assert model.count_params(model.abstract_params(model.get_config('paper'))) == (
+      torch_files.PAPER_PARAMS)
+  assert 2 * torch_files.PAPER_PARAMS * 4 < torch_files.MAX_BYTES  # storages + tensors, float32

@@ -5,8 +5,9 @@ to StableHLO, run on the same parameter values (bfloat16 weights widened to
 float32 are the same numbers), so boxes agree to float32 rounding: XLA may
 fuse the separately compiled module differently and reorder float32 sums
 (relative ~1e-7 of values of ~100 px, ~1e-5 px a pass, compounded through the
-LSTM state over ten frames: far below the 1e-3 px allowed). In practice they
-are bit-identical.
+LSTM state over ten frames: far below the 1e-3 px allowed). Over whole sequences the
+LSTM state can amplify such differences to pixels and more: the bound of the whole-sequence
+test below, and its measurements.
 """
 
 import json
@@ -158,6 +159,25 @@ def test_the_loader_runs_where_re3_jax_cannot_be_imported(steady, clip, artifact
   assert proc.returncode == 0, proc.stderr[-3000:]
   expected, _ = library_track(params, config, frames, starts)
   np.testing.assert_allclose(np.load(folder / 'boxes.npy'), expected, rtol=0, atol=ATOL)
+  # Without re3_jax, the loader's own copy of the cache rule: $HOME/.cache/re3_jax/xla.
+  assert any((tmp_path / '.cache' / 're3_jax' / 'xla').iterdir())
+
+
+def test_the_loader_says_when_another_jax_version_exported_the_file(artifact, tmp_path):
+  """The header's JAX version is compared with this one's: a warning names both."""
+  with zipfile.ZipFile(artifact) as z:
+    members = {name: z.read(name) for name in z.namelist()}
+  header = json.loads(members[exported.HEADER])
+  assert header['jax_version'] == jax.__version__
+  members[exported.HEADER] = json.dumps(dict(header, jax_version='0.4.1')).encode()
+  members[exported.SUMS] = exported.sums_text(
+      {k: v for k, v in members.items() if k != exported.SUMS}).encode()
+  with zipfile.ZipFile(tmp_path / 'old.re3x', 'w') as z:
+    for name, data in members.items():
+      z.writestr(name, data)
+  with pytest.warns(UserWarning, match=rf'old.re3x was exported by JAX 0.4.1 and is read by JAX '
+                    rf'{jax.__version__}: jax.export promises that JAX releases of the 6 months'):
+    exported.load(tmp_path / 'old.re3x')
 
 
 def test_the_loader_names_bad_inputs(clip, artifact, tmp_path):
@@ -181,7 +201,7 @@ def test_the_loader_names_bad_inputs(clip, artifact, tmp_path):
   with zipfile.ZipFile(tmp_path / 'other.re3x', 'w') as z:
     for name in (exported.HEADER, exported.INIT, exported.STEP, exported.PARAMS):
       z.writestr(name, json.dumps({'format': exported.FORMAT, 'version': 99}))
-  with pytest.raises(ValueError, match='format version 99; this loader reads version 1'):
+  with pytest.raises(ValueError, match='format version 99; this loader reads versions 1, 2'):
     exported.load(tmp_path / 'other.re3x')
 
 
@@ -208,16 +228,40 @@ def test_an_output_that_cannot_be_written_is_named_before_exporting(tmp_path):
   assert not list(tmp_path.iterdir())
 
 
+# The shipped model over the whole of VOT2015 bag (196 frames), measured on the 2-core
+# development machine (2026-12-06, WORKSPACE.md "The exported tracker over whole sequences"):
+# the per-frame library, the exported tracker and `track_video` stay within 0.061 px of each
+# other on every frame, the same OTB success (0.610). They are not the same computation (the
+# library packs fc6 for the CPU, the export widens bfloat16 weights to float32, `track_video`
+# runs the bfloat16 weights as given), and over other sequences the LSTM state amplifies the
+# rounding: on OTB Crossing they part from frame 15 by up to 110 px (same success, 0.170),
+# on UAV car16 by 124 px (success 0.489 against 0.354, issue 28). Bag is a sequence where the
+# tracker holds its target, so the differences stay at rounding's scale; the bound below
+# allows 16x the measured 0.061 px for another CPU's rounding, and 0.01 of success.
+WHOLE_SEQUENCE_PX = 1.0
+WHOLE_SEQUENCE_SUCCESS = 0.01
+
+
 @pytest.mark.slow
-def test_the_shipped_model_exported_tracks_as_re3tracker(sequences_dir, tmp_path):
-  frames = sequences.load_sequence(sequences_dir / 'otb_crossing', max_frames=6)
-  path, config = export.export_checkpoint(None, tmp_path / 'shipped.re3x')
+def test_the_shipped_model_exported_tracks_a_whole_sequence_as_the_library(sequences_dir,
+                                                                              tmp_path):
+  from re3_jax.evaluation import metrics  # pylint: disable=g-import-not-at-top
+  seq = sequences.load_sequence(sequences_dir / 'vot15_bag')
+  path, config = export.export_checkpoint(None, tmp_path / 'shipped.re3x', platforms=('cpu',))
   assert config.name == 'nano'
   tracker = exported.load(path)
   reference = tracker_lib.Re3Tracker.pretrained()
-  state = tracker.init(frames.frames[0], frames.boxes[:1])
-  reference.track('a', frames.frames[0], frames.boxes[0])
-  for frame in frames.frames[1:]:
+  state = tracker.init(seq.frames[0], seq.boxes[:1])
+  library, exported_boxes = [reference.track('a', seq.frames[0], seq.boxes[0])], [seq.boxes[0]]
+  for frame in seq.frames[1:]:
     box, state = tracker.step(state, frame)
-    np.testing.assert_allclose(np.asarray(box)[0], reference.track('a', frame), rtol=0,
-                               atol=ATOL)
+    exported_boxes.append(np.asarray(box)[0])
+    library.append(reference.track('a', frame))
+  video = np.asarray(tracker_lib.track_video(reference.params, seq.frames, seq.boxes[0],
+                                             config=reference.config))
+  library, exported_boxes = np.asarray(library), np.asarray(exported_boxes)
+  success = {}
+  for name, boxes in (('library', library), ('exported', exported_boxes), ('video', video)):
+    np.testing.assert_allclose(boxes, library, rtol=0, atol=WHOLE_SEQUENCE_PX, err_msg=name)
+    success[name] = metrics.ope(boxes, seq.boxes).success_score
+  assert max(success.values()) - min(success.values()) <= WHOLE_SEQUENCE_SUCCESS, success

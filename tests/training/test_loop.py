@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from re3_jax import model
+from re3_jax.core import digests
 from re3_jax.input import pipeline
 from re3_jax.model import checkpoints
 from re3_jax.training import curriculum
@@ -267,9 +268,13 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_previous_one(tmp_path, pla
   assert (ckpt / '8.damaged' / 'params').is_dir()
   _assert_same_run(tmp_path, plateau_straight)
   # An empty metadata file, then non-finite parameters: each time, back to 8 and on to 9.
+  # (Without the step's manifest, as a step of an earlier version: these checks, not the
+  # checksum, find them.)
+  (ckpt / '9' / digests.MANIFEST).unlink()
   (ckpt / '9' / 'meta' / 'metadata').write_bytes(b'')
   loop.train(PLATEAU, tmp_path)
   _poison(ckpt / '9', tmp_path / 'good_params_9')
+  (ckpt / '9' / digests.MANIFEST).unlink()
   caplog.clear()
   with caplog.at_level('WARNING'):
     loop.train(PLATEAU, tmp_path)
@@ -278,6 +283,7 @@ def test_a_damaged_newest_checkpoint_resumes_from_the_previous_one(tmp_path, pla
   _assert_same_run(tmp_path, plateau_straight)
   # None restores: an error naming the directory; nothing is moved.
   for step in (4, 8, 9):
+    (ckpt / str(step) / digests.MANIFEST).unlink()
     (ckpt / str(step) / 'meta' / 'metadata').write_bytes(b'')
   with pytest.raises(ValueError, match=f'no checkpoint in {ckpt} restores: checkpoint '
                      f'{ckpt / "9"} is damaged: JSONDecodeError'):
@@ -524,4 +530,73 @@ def test_resumes_a_workdir_written_before_the_layout_move(tmp_path):
   for step in (3, 4):
     np.testing.assert_allclose(old[step], straight[step], rtol=1e-2, err_msg=f'step {step}')
   params, _ = _params(tmp_path / 'old')
+  assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
+
+
+def _flip_bytes(directory):
+  """Inverts 64 bytes in the middle of the largest file under `directory` (same size: only a
+  checksum tells)."""
+  largest = max((f for f in directory.rglob('*') if f.is_file()), key=lambda f: f.stat().st_size)
+  data = bytearray(largest.read_bytes())
+  middle = len(data) // 2
+  data[middle:middle + 64] = bytes(b ^ 0xFF for b in data[middle:middle + 64])
+  largest.write_bytes(bytes(data))
+
+
+def test_checkpoints_carry_manifests_and_a_changed_one_resumes_from_the_previous(tmp_path,
+                                                                               caplog):
+  """Issue 29, item 6: each step's SHA256SUMS lists its files (coreutils' sha256sum agrees);
+  a step whose bytes changed is damaged, named with its file, and set aside."""
+  ckpt = tmp_path / 'checkpoints'
+  loop.train(CONFIG.replace(steps=4), tmp_path)
+  for step in (2, 4):
+    listed = digests.read_manifest(ckpt / str(step) / digests.MANIFEST)
+    assert any(n.startswith('params/') for n in listed)
+    assert any(n.startswith('opt_state/') for n in listed)
+    if shutil.which('sha256sum'):
+      subprocess.run(['sha256sum', '--check', '--strict', '--quiet', digests.MANIFEST],
+                     cwd=ckpt / str(step), check=True)
+  _flip_bytes(ckpt / '4' / 'params')
+  with caplog.at_level('WARNING'):
+    assert loop.train(CONFIG.replace(steps=4), tmp_path)['step'] == 4
+  assert any(re.search(rf'checkpoint {ckpt / "4"} is damaged: .*{ckpt / "4"}/params/\S+ does not '
+                       r'match its checksum: SHA-256 [0-9a-f]{64}, the manifest', r.getMessage())
+             for r in caplog.records)
+  assert (ckpt / '4.damaged' / 'params').is_dir() and (ckpt / '4' / digests.MANIFEST).exists()
+
+
+_FULL_DISK = textwrap.dedent('''\
+    import errno, runpy, sys
+    from re3_jax.training import records
+    write = records.Checkpoints._write
+    def full_disk(self, step, state, meta):
+      if step < 4:
+        return write(self, step, state, meta)
+      (self.directory / f'{step}.orbax-checkpoint-tmp-1' / 'params').mkdir(parents=True)
+      print('Traceback (most recent call last): an orbax thread', file=sys.stderr)
+      raise OSError(errno.ENOSPC, 'No space left on device')
+    records.Checkpoints._write = full_disk
+    sys.argv = ['train'] + sys.argv[1:]
+    runpy.run_module('re3_jax.train', run_name='__main__', alter_sys=True)
+    ''')
+
+
+def test_a_checkpoint_that_fails_to_write_keeps_the_previous_ones(tmp_path):
+  """Issue 29, item 9 (training on a full disk): one error line naming the step, the earlier
+  checkpoints intact (their manifests still match), orbax's temporary folder removed."""
+  ckpt = tmp_path / 'checkpoints'
+  run = subprocess.run([sys.executable, '-c', _FULL_DISK, f'--workdir={tmp_path}',
+                        '--config.model=tiny', '--config.steps=6', '--config.checkpoint_every=2',
+                        '--config.log_every=2', '--config.eval_every=0',
+                        '--config.curriculum.stages=2x2', '--config.data.frame_size=120,160',
+                        '--config.data.sim_size=96,128', '--config.data.num_threads=1'],
+                       cwd=REPO, capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, JAX_PLATFORMS='cpu', PYTHONPATH=str(REPO)))
+  assert run.returncode == 1, run.stderr[-3000:]
+  errors = [l for l in run.stderr.splitlines() if 'error' in l.lower() or 'Traceback' in l]
+  assert errors == [f're3_jax.train: error: cannot write the checkpoint of step 4 in {ckpt}: No '
+                    'space left on device; the checkpoints of steps 2 are kept'], run.stderr
+  assert sorted(p.name for p in ckpt.iterdir()) == ['2', 'config.json']
+  assert digests.verify_manifest(ckpt / '2')
+  params, _ = checkpoints.load_params(ckpt)
   assert all(np.isfinite(x).all() for x in jax.tree.leaves(params))
