@@ -104,7 +104,9 @@ class Re3SingleTracker:
   """`re3_jax.tracking.tracker.Re3Tracker` with one object, behind the `Tracker` interface.
 
   `init` (re)starts the object from a box (a restart reuses the track's slot,
-  so nothing recompiles); `update` tracks it into the next frame.
+  so nothing recompiles); `update` tracks it into the next frame. It gives no score yet (the
+  report says "no score"); a confidence of the tracker's plugs in here: `update` returns
+  ``Scored(box, score)`` and a ``score_kind`` attribute says what the score is.
   """
 
   def __init__(self, tracker, track_id: str = 'object'):

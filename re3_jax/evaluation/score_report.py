@@ -125,6 +125,15 @@ def table_text(rows: list[list[str]], threshold: float) -> str:
   return '\n'.join([title] + lines)
 
 
+def _save(plt, fig, ax, path: pathlib.Path, legend: str) -> pathlib.Path:
+  ax.grid(alpha=0.3)
+  ax.legend(loc=legend)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path
+
+
 def plot(curves: dict[str, tuple[lost_metrics.RocCurve, longterm_metrics.LongTermResult,
                                  lost_metrics.LostResult]],
          out: pathlib.Path) -> list[pathlib.Path]:
@@ -136,7 +145,6 @@ def plot(curves: dict[str, tuple[lost_metrics.RocCurve, longterm_metrics.LongTer
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  paths = []
   fig, ax = plt.subplots(figsize=(5.5, 4.2))
   for tracker, (roc, _, lost) in curves.items():
     ax.plot(roc.false_positive_rate, roc.true_positive_rate,
@@ -146,12 +154,7 @@ def plot(curves: dict[str, tuple[lost_metrics.RocCurve, longterm_metrics.LongTer
   ax.set(xlabel='frames not lost flagged (false-positive rate)',
          ylabel='lost frames flagged (true-positive rate)', xlim=(0, 1), ylim=(0, 1.02),
          title=f'Lost frames by low score ({lost.sequences} sequences, {lost.frames} frames)')
-  ax.grid(alpha=0.3)
-  ax.legend(loc='lower right')
-  fig.tight_layout()
-  paths.append(out / ROC_PLOT)
-  fig.savefig(paths[-1], dpi=100)
-  plt.close(fig)
+  paths = [_save(plt, fig, ax, out / ROC_PLOT, 'lower right')]
   fig, ax = plt.subplots(figsize=(5.5, 4.2))
   for tracker, (_, lt, _) in curves.items():
     line, = ax.plot(lt.recall_curve, lt.precision_curve, label=f'{tracker} [F {_fmt(lt.f_score)}]')
@@ -159,10 +162,4 @@ def plot(curves: dict[str, tuple[lost_metrics.RocCurve, longterm_metrics.LongTer
       ax.plot([lt.recall], [lt.precision], 'o', color=line.get_color())
   ax.set(xlabel='tracking recall Re(tau)', ylabel='tracking precision Pr(tau)', xlim=(0, 1),
          ylim=(0, 1.02), title=f'VOT-LT precision/recall over tau ({lt.sequences} sequences)')
-  ax.grid(alpha=0.3)
-  ax.legend(loc='lower left')
-  fig.tight_layout()
-  paths.append(out / PR_PLOT)
-  fig.savefig(paths[-1], dpi=100)
-  plt.close(fig)
-  return paths
+  return paths + [_save(plt, fig, ax, out / PR_PLOT, 'lower left')]
