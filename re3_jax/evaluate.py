@@ -44,7 +44,23 @@ Outputs in ``--out``:
 * ``TRACKER/vot/NAME/NAME_001.txt`` and ``NAME_time.txt``: the reset-based run
   in the VOT toolkit's codes: ``1`` a (re)start, ``2`` a failure, ``0`` a
   skipped frame, else the box (``x,y,w,h``).
+* ``TRACKER/otb/NAME_scores.txt`` (and ``TRACKER/vot/NAME/NAME_scores.txt``), for a tracker
+  that gives a confidence score with each box (`protocols.Scored`: NanoTrack's
+  ``getTrackingScore()``; CSRT, KCF and MIL their ``ok`` flag as 1 or 0): one score per
+  frame, ``nan`` at the start frame.
 * ``success.png`` and ``precision.png``: the overall OPE curves, one per tracker.
+* ``lost_roc.png`` and ``lt_precision_recall.png``, when a tracker gives a score: the ROC
+  curve of "low score = lost" over the frames where the target is absent or the box's IoU
+  is below 0.1 (`lost_metrics`), and the VOT-LT tracking precision against recall over the
+  score threshold tau (`longterm_metrics`), one curve per tracker with a score.
+
+Confidence scores and absent frames: every frame without a true box (a ``NaN`` row in an
+OTB-layout or UAV123 file, a GOT-10k or LaSOT absence label) is an absent frame; the
+trackers track through it, OTB and GOT-10k scores leave it out, and ``results.json`` lists
+each sequence's (``absent_frames``, ``absent``: [first, last] ranges). For a tracker with a
+score, the table and ``results.json`` add per sequence and overall: the lost-frame ROC AUC,
+the precision and recall of the flag "score < ``--score_threshold``", and the VOT-LT
+F-score with its precision, recall and threshold; a tracker without one says "no score".
 * with ``--video``: ``videos/NAME.mp4`` (GIF if OpenCV cannot write mp4), the
   true box (green) and each tracker's OPE box.
 * with ``--submission=FILE.zip`` (one ``got10k`` dataset, e.g. the test split,
@@ -81,6 +97,7 @@ from re3_jax import cli
 from re3_jax.core import progress
 from re3_jax.evaluation import datasets
 from re3_jax.evaluation import harness
+from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import submission
 from re3_jax import model
 
@@ -115,6 +132,11 @@ _SUBMISSION = flags.DEFINE_string(
 _PROGRESS = flags.DEFINE_bool(
     'progress', True, "Count the frames of the sequence being tracked, with an ETA, on stderr "
     '(on a terminal in place; elsewhere a line every 30 s).')
+_SCORE_THRESHOLD = flags.DEFINE_float(
+    'score_threshold', lost_metrics.DEFAULT_SCORE_THRESHOLD,
+    'Trackers with a confidence score: a frame scoring below this is flagged lost; the '
+    "precision and recall of that flag are reported (the AUC and VOT-LT F-score do not "
+    'depend on it).')
 _VOT_BURN_IN_AT_START = flags.DEFINE_bool(
     'vot_burn_in_at_start', True,
     "Reset-based protocol: leave out the burn-in after the first start too (Re3's original "
@@ -175,14 +197,17 @@ def main(argv):
     report = harness.run(trackers, seqs, _OUT.value, protocols=_PROTOCOL.value,
                          max_frames=_MAX_FRAMES.value, video=_VIDEO.value,
                          burn_in_at_start=_VOT_BURN_IN_AT_START.value, fail_fast=_FAIL_FAST.value,
+                         score_threshold=_SCORE_THRESHOLD.value,
                          info={'datasets': _DATASET.value, 'trackers': described,
                                'command': cli.command_line()}, status=status)
   finally:
     if status is not None:
       status.finish()
   print(report.table())
-  print(f'wrote {pathlib.Path(_OUT.value) / "results.json"}, success.png, precision.png and the '
-        'result files')
+  plots = 'success.png, precision.png'
+  if report.scored_trackers():
+    plots += ', lost_roc.png, lt_precision_recall.png'
+  print(f'wrote {pathlib.Path(_OUT.value) / "results.json"}, {plots} and the result files')
   if archive is not None:  # refuses (naming them) if any sequence failed: no partial archive
     submission.write_got10k(archive, next(iter(trackers)), report, made=_OUT.value)
     print(f'wrote {archive}: the GOT-10k server submission ({len(seqs)} sequences)')

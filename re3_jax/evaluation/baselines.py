@@ -5,7 +5,8 @@ Every tracker the harness runs (`re3_jax.evaluate`) has two methods:
 
 * ``init(frame, box)``: start (or restart) on an (H, W, 3) uint8 RGB frame
   from an xyxy box (float pixels, re3_jax's convention);
-* ``update(frame) -> box``: the (4,) float xyxy box in the next frame.
+* ``update(frame) -> Scored(box, score)``: the (4,) float xyxy box in the next frame and
+  the tracker's confidence in it (`protocols.Scored`).
 
 OpenCV's trackers want BGR frames and, in the API of OpenCV 4.5.1 and later
 (``cv2.TrackerCSRT.create()``), integer ``(x, y, w, h)`` boxes; the legacy
@@ -18,6 +19,15 @@ the same numbers as our xyxy ``[x, y, x + w, y + h]``.
 
 A failed update (OpenCV's ``ok`` is False: the tracker reports the target
 lost) keeps the previous box, and is counted in `OpenCVTracker.lost_frames`.
+
+Scores (`SCORE_KINDS`): NanoTrack's is ``getTrackingScore()``, the classification score of
+the box it chose (a sigmoid output in [0, 1]; it varies from frame to frame in OpenCV 5.0,
+0.81-0.94 on uav_group2). CSRT, KCF and MIL give no confidence (their ``getTrackingScore()``,
+which OpenCV 5 declares on every tracker, returns -1); what they do give is ``update``'s
+``ok`` flag, recorded as the score 1.0 (ok) or 0.0 (lost): a binary confidence, a single
+operating point of the long-term measures. OpenCV's ``TrackerVit`` also has
+``getTrackingScore()``, but needs a model file this project does not have; it is not a
+baseline here.
 
 CSRT and KCF live in OpenCV's contrib modules: install
 ``opencv-contrib-python-headless`` (a superset of ``opencv-python-headless``;
@@ -44,10 +54,19 @@ import pathlib
 import numpy as np
 
 from re3_jax.core import digests
+from re3_jax.evaluation import protocols
 
 # Tracker names of the harness -> OpenCV tracker class names.
 OPENCV_TRACKERS = {'opencv_csrt': 'CSRT', 'opencv_kcf': 'KCF', 'opencv_mil': 'MIL',
                    'opencv_nano': 'Nano'}
+
+# What each tracker's score is (the report shows it beside the tracker).
+SCORE_KINDS = {
+    'opencv_nano': 'NanoTrack getTrackingScore(): the chosen box\'s classification score',
+    'opencv_csrt': 'update\'s ok flag: 1 tracked, 0 lost (CSRT has no confidence)',
+    'opencv_kcf': 'update\'s ok flag: 1 tracked, 0 lost (KCF has no confidence)',
+    'opencv_mil': 'update\'s ok flag: 1 tracked, 0 lost (MIL has no confidence)',
+}
 
 # NanoTrack v2's model files (as named in ``nanotrack_dir``) -> their published SHA-256.
 NANOTRACK_FILES = {
@@ -151,6 +170,7 @@ class OpenCVTracker:
 
   Attributes:
     name: the harness name (e.g. ``'opencv_csrt'``).
+    score_kind: what `update`'s score is (`SCORE_KINDS`).
     lost_frames: updates where OpenCV reported failure (previous box kept),
       since the last `init`.
   """
@@ -159,6 +179,7 @@ class OpenCVTracker:
     if name not in OPENCV_TRACKERS:
       raise ValueError(f'unknown OpenCV tracker {name!r}; known: {sorted(OPENCV_TRACKERS)}')
     self.name = name
+    self.score_kind = SCORE_KINDS[name]
     self._make, self._int_boxes = _factory(OPENCV_TRACKERS[name])
     if name == 'opencv_nano':
       import cv2  # pylint: disable=g-import-not-at-top
@@ -189,8 +210,9 @@ class OpenCVTracker:
     self._box = np.array([x, y, x + w, y + h], np.float32)
     self.lost_frames = 0
 
-  def update(self, frame) -> np.ndarray:
-    """The (4,) float32 xyxy box in `frame`; the previous box if OpenCV lost the target."""
+  def update(self, frame) -> protocols.Scored:
+    """The (4,) float32 xyxy box in `frame` (the previous box if OpenCV lost the target) and
+    its score (`SCORE_KINDS`)."""
     if self._tracker is None:
       raise RuntimeError(f'{self.name}: update before init')
     ok, rect = self._tracker.update(self._bgr(frame))
@@ -199,7 +221,11 @@ class OpenCVTracker:
       self._box = np.array([x, y, x + w, y + h], np.float32)
     else:
       self.lost_frames += 1
-    return self._box.copy()
+    if self.name == 'opencv_nano':
+      score = float(self._tracker.getTrackingScore())
+    else:
+      score = 1.0 if ok else 0.0
+    return protocols.Scored(self._box.copy(), score)
 
 
 def available(name: str) -> bool:

@@ -20,11 +20,13 @@ import numpy as np
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import progress
 from re3_jax.evaluation import baselines
+from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import protocols as protocols_lib
 from re3_jax.evaluation import report as report_lib
 from re3_jax.evaluation import results as results_lib
+from re3_jax.evaluation import score_report
 from re3_jax.media import drawing
 from re3_jax.media import sequences as sequences_lib
 from re3_jax.media import video
@@ -192,16 +194,22 @@ def _frame_progress(status: progress.StatusLine | None, label: str):
 def _score(name: str, protocol: str, tracker: protocols_lib.Tracker,
            seq: sequences_lib.SequenceFiles, burn_in: int, restart_gap: int,
            burn_in_at_start: bool, status: progress.StatusLine | None = None,
+           score_threshold: float = lost_metrics.DEFAULT_SCORE_THRESHOLD,
            ) -> tuple[report_lib.SequenceResult, str]:
   """One tracker on one sequence under one protocol: its result and a summary line."""
   on_frame = _frame_progress(status, f'{name} {protocol} {seq.name}')
   if protocol == 'ope':
     r = protocols_lib.run_ope(tracker, seq, on_frame)
+    scores = score_report.sequence_scores(r, seq.boxes, score_threshold)
     result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
                                        ope=metrics.ope(r.boxes, seq.boxes),
-                                       got10k=metrics.got10k(r.boxes, seq.boxes))
-    return result, (f'success {result.ope.success_score:.3f}, '
-                    f'P@20 {result.ope.precision_score:.3f}, AO {result.got10k.ao:.3f}')
+                                       got10k=metrics.got10k(r.boxes, seq.boxes), scores=scores)
+    summary = (f'success {result.ope.success_score:.3f}, '
+               f'P@20 {result.ope.precision_score:.3f}, AO {result.got10k.ao:.3f}')
+    if scores.lost.has_score:
+      summary += (f', lost AUC {scores.lost.auc:.3f}, LT F {scores.longterm.f_score:.3f} '
+                  f'({scores.lost.lost} lost frames, {scores.lost.absent} absent)')
+    return result, summary
   r = protocols_lib.run_vot(tracker, seq, burn_in=burn_in, restart_gap=restart_gap,
                             burn_in_at_start=burn_in_at_start, on_frame=on_frame)
   result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
@@ -217,6 +225,8 @@ def _write_result(out: pathlib.Path, result: report_lib.SequenceResult) -> None:
   stem = results_lib.file_name(result.sequence)
   if result.protocol == 'ope':
     results_lib.write_boxes(out / name / 'otb' / f'{stem}.txt', r.boxes)
+    if r.has_score:
+      results_lib.write_scores(out / name / 'otb' / f'{stem}_scores.txt', r.scores)
     results_lib.write_got10k(out / name / 'got10k', result.sequence, r.boxes, r.frame_times)
   else:
     vot_dir = out / name / 'vot' / stem
@@ -224,6 +234,8 @@ def _write_result(out: pathlib.Path, result: report_lib.SequenceResult) -> None:
     lines = map(results_lib.vot_line, r.kinds, r.failures, r.boxes)
     (vot_dir / f'{stem}_001.txt').write_text(''.join(line + '\n' for line in lines))
     results_lib.write_times(vot_dir / f'{stem}_time.txt', r.frame_times)
+    if r.has_score:
+      results_lib.write_scores(vot_dir / f'{stem}_scores.txt', r.scores)
 
 
 def run(trackers: Mapping[str, protocols_lib.Tracker],
@@ -232,6 +244,7 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
         max_frames: int | None = None, video: bool = False,
         burn_in: int = vot_metrics.VOT_BURN_IN, restart_gap: int = vot_metrics.VOT_RESTART_GAP,
         burn_in_at_start: bool = True, info: dict | None = None, fail_fast: bool = False,
+        score_threshold: float = lost_metrics.DEFAULT_SCORE_THRESHOLD,
         log: Callable[[str], None] = print,
         status: progress.StatusLine | None = None) -> report_lib.Report:
   """Runs every tracker on every sequence under each protocol; writes and returns the report.
@@ -259,6 +272,8 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
     burn_in_at_start: see `protocols.run_vot`.
     info: extra settings stored in ``results.json``.
     fail_fast: stop at the first sequence that fails.
+    score_threshold: for trackers with a confidence score (`protocols.Scored`): a frame whose
+      score is below it is flagged lost (`lost_metrics.flag_precision_recall`).
     log: where progress lines go (one per tracker, protocol and sequence done).
     status: where the frames of the sequence being tracked are counted, with an ETA
       (`progress.StatusLine`: on a terminal one line rewritten in place, erased before
@@ -291,6 +306,10 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
               'burn_in_at_start': burn_in_at_start,
               'robustness': f'exp(-{vot_metrics.VOT_ROBUSTNESS_SCALE:g} * failures / frames)'},
       'sequences': [s.name for s in seqs],
+      'scores': {'lost': f'target absent or IoU < {lost_metrics.LOST_IOU:g}',
+                 'score_threshold': score_threshold,
+                 'longterm': 'VOT-LT tracking precision, recall, F-score (longterm_metrics)'},
+      'absent_frames': {s.name: int(lost_metrics.absent(s.boxes).sum()) for s in seqs},
       'machine': f'{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}',
       'python': sys.version.split()[0],
       'date': datetime.datetime.now().isoformat(timespec='seconds')})
@@ -309,7 +328,7 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
         for protocol in protocols:
           during = f'{name} {protocol}'
           result, summary = _score(name, protocol, tracker, seq, burn_in, restart_gap,
-                                   burn_in_at_start, status)
+                                   burn_in_at_start, status, score_threshold)
           scored.append(result)
           tm = report_lib.timing([result.run])
           if status is not None:
@@ -340,7 +359,11 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
   if len(failed) == len(seqs):
     more = f' (and {len(failed) - 1} more, above)' if len(failed) > 1 else ''
     raise SequenceFailed(f'no sequence could be evaluated: {failed[0]}{more}')
-  report = report_lib.Report(results, info, failed)
+  scored = {name for (name, _), rs in results.items() if any(r.run.has_score for r in rs)}
+  info['scores']['kinds'] = {
+      name: (getattr(tracker, 'score_kind', None) or 'a score') if name in scored else 'no score'
+      for name, tracker in trackers.items()}
+  report = report_lib.Report(results, info, failed, score_threshold)
   _write_json(out / 'results.json', report.to_json())
   report_lib.plot_curves(report, out)
   return report

@@ -11,36 +11,102 @@ timed the same way: the wall time of its ``update`` calls only (frames are
 decoded before the clock starts), the first frame's ``init`` separately; before
 each sequence an untimed warm-up (`warm_up`: init on frame 0, update on frame 1)
 keeps JAX compilation and lazy allocations out of the timings.
+
+Confidence scores: a tracker's ``update`` may return `Scored` ``(box, score)`` instead of
+a box: the score is its confidence in that box (higher = more confident; any finite float,
+no fixed range). The loops record it per frame in `Run.scores` (NaN at start and skipped
+frames, and everywhere for a tracker that returns plain boxes: "no score"). A tracker
+returns a score at every update or at none: a mix, or a non-finite score, is an error naming
+the frame. An optional ``score_kind`` attribute says what the score is (the report shows it).
+
+Absent frames: `Run.absent` marks the frames whose target is absent (no true box: the NaN
+rows of OTB-layout and UAV123 files, GOT-10k and LaSOT absence labels;
+`lost_metrics.absent`). The one-pass loop tracks through them as through any frame; the
+success and precision metrics leave them out, the lost-frame and long-term measures
+(`lost_metrics`, `longterm_metrics`) count them.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Callable, NamedTuple, Protocol
+from typing import Any, Callable, NamedTuple, Protocol
 
 import numpy as np
 
+from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import results
 from re3_jax.media import sequences as sequences_lib
 
 
+class Scored(NamedTuple):
+  """What a tracker with a confidence returns from ``update``: its box and its score.
+
+  Attributes:
+    box: (4,) xyxy float pixels.
+    score: the confidence in `box`, a finite float, higher = more confident.
+  """
+  box: Any
+  score: float
+
+
 class Tracker(Protocol):
-  """What the harness runs: start on a box, then one box per frame (xyxy float pixels)."""
+  """What the harness runs: start on a box, then one box per frame (xyxy float pixels), or
+  one `Scored` box and confidence per frame."""
 
   def init(self, frame: np.ndarray, box: np.ndarray) -> None:
     ...
 
-  def update(self, frame: np.ndarray) -> np.ndarray:
+  def update(self, frame: np.ndarray) -> np.ndarray | Scored:
     ...
+
+
+class ScoreLog:
+  """The scores of one run, recorded update by update (`box_of`): NaN where none.
+
+  Raises (from `box_of`): ValueError naming the frame for a `Scored` score that is not a
+  finite number, or for a tracker that returned a score at one update and a plain box at
+  another.
+  """
+
+  def __init__(self, n: int):
+    self.scores = np.full(n, np.nan)
+    self._first_scored: int | None = None
+    self._first_plain: int | None = None
+
+  def box_of(self, t: int, out):
+    """The box of ``update``'s return value `out` at frame `t`, its score recorded."""
+    if isinstance(out, Scored):
+      try:
+        score = float(out.score)
+      except (TypeError, ValueError):
+        score = math.nan
+      if not math.isfinite(score):
+        raise ValueError(f'frame {t}: the tracker\'s score is {out.score!r}, not a finite number')
+      self.scores[t] = score
+      if self._first_scored is None:
+        self._first_scored = t
+      box = out.box
+    else:
+      if self._first_plain is None:
+        self._first_plain = t
+      box = out
+    if self._first_scored is not None and self._first_plain is not None:
+      raise ValueError(f'the tracker returned a score at frame {self._first_scored} but none at '
+                       f'frame {self._first_plain}: a tracker returns Scored(box, score) from '
+                       'every update or from none')
+    return box
 
 
 class Re3SingleTracker:
   """`re3_jax.tracking.tracker.Re3Tracker` with one object, behind the `Tracker` interface.
 
   `init` (re)starts the object from a box (a restart reuses the track's slot,
-  so nothing recompiles); `update` tracks it into the next frame.
+  so nothing recompiles); `update` tracks it into the next frame. It gives no score yet (the
+  report says "no score"); a confidence of the tracker's plugs in here: `update` returns
+  ``Scored(box, score)`` and a ``score_kind`` attribute says what the score is.
   """
 
   def __init__(self, tracker, track_id: str = 'object'):
@@ -64,12 +130,22 @@ class Run(NamedTuple):
     failures: (T,) bool, the reset-based loop's failures (all False for OPE).
     frame_times: (T,) seconds of the tracker call at each frame (init at
       starts, update at tracked frames, NaN at skipped frames).
+    scores: (T,) float64, the tracker's confidence at each tracked frame (`Scored`); NaN at
+      start and skipped frames, and at every frame for a tracker without a score.
+    absent: (T,) bool, the frames whose target is absent (`lost_metrics.absent`: no true box).
   """
   boxes: np.ndarray
   kinds: np.ndarray
   ious: np.ndarray
   failures: np.ndarray
   frame_times: np.ndarray
+  scores: np.ndarray
+  absent: np.ndarray
+
+  @property
+  def has_score(self) -> bool:
+    """Whether the tracker gave a score (at every update, `ScoreLog`)."""
+    return bool(np.isfinite(self.scores).any())
 
   @property
   def init_times(self) -> np.ndarray:
@@ -108,6 +184,7 @@ def run_ope(tracker: Tracker, seq: sequences_lib.SequenceFiles,
   boxes = np.full((n, 4), np.nan, np.float32)
   kinds = np.zeros(n, np.int8)
   times = np.full(n, np.nan)
+  scores = ScoreLog(n)
   for t in range(start, n):
     frame = seq.read(t)
     if t == start:
@@ -117,13 +194,14 @@ def run_ope(tracker: Tracker, seq: sequences_lib.SequenceFiles,
       box, kinds[t] = seq.boxes[t], vot_metrics.FrameKind.START
     else:
       t0 = time.perf_counter()
-      box = tracker.update(frame)
+      out = tracker.update(frame)
       times[t] = time.perf_counter() - t0
-      kinds[t] = vot_metrics.FrameKind.TRACKED
+      box, kinds[t] = scores.box_of(t, out), vot_metrics.FrameKind.TRACKED
     boxes[t] = results.as_written(box)
     if on_frame is not None:
       on_frame(t - start + 1, n - start)
-  return Run(boxes, kinds, metrics.iou(boxes, seq.boxes), np.zeros(n, bool), times)
+  return Run(boxes, kinds, metrics.iou(boxes, seq.boxes), np.zeros(n, bool), times,
+             scores.scores, lost_metrics.absent(seq.boxes))
 
 
 def run_vot(tracker: Tracker, seq: sequences_lib.SequenceFiles, *,
@@ -156,6 +234,7 @@ def run_vot(tracker: Tracker, seq: sequences_lib.SequenceFiles, *,
   ious = np.full(n, np.nan)
   failures = np.zeros(n, bool)
   times = np.full(n, np.nan)
+  scores = ScoreLog(n)
   resume_at, last_start, starts = 0, None, 0
   for t in range(n):
     if t < resume_at or (last_start is None and not valid[t]):
@@ -167,9 +246,9 @@ def run_vot(tracker: Tracker, seq: sequences_lib.SequenceFiles, *,
       times[t] = time.perf_counter() - t0
       box, kinds[t], last_start, starts = seq.boxes[t], vot_metrics.FrameKind.START, t, starts + 1
     else:
-      box = tracker.update(frame)
+      out = tracker.update(frame)
       times[t] = time.perf_counter() - t0
-      kinds[t] = vot_metrics.FrameKind.TRACKED
+      box, kinds[t] = scores.box_of(t, out), vot_metrics.FrameKind.TRACKED
     boxes[t] = results.as_written(box)
     ious[t] = metrics.iou(boxes[t], seq.boxes[t])
     scored = t - last_start >= burn_in or (starts == 1 and not burn_in_at_start)
@@ -178,4 +257,4 @@ def run_vot(tracker: Tracker, seq: sequences_lib.SequenceFiles, *,
       resume_at, last_start = t + restart_gap + 1, None
     if on_frame is not None:
       on_frame(t + 1, n)
-  return Run(boxes, kinds, ious, failures, times)
+  return Run(boxes, kinds, ious, failures, times, scores.scores, lost_metrics.absent(seq.boxes))

@@ -1,5 +1,7 @@
 """Scores and reports of the evaluation harness: per-sequence results, timings, the
-overall table and JSON, and the OTB success and precision plots."""
+overall table and JSON, and the OTB success and precision plots; for trackers with a
+confidence score, the lost-frame and VOT-LT measures, their table and plots
+(`score_report`)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ from typing import Iterable, NamedTuple
 
 import numpy as np
 
+from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import metrics
-from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import protocols
+from re3_jax.evaluation import score_report
+from re3_jax.evaluation import vot_metrics
 
 
 @dataclasses.dataclass
@@ -28,6 +32,8 @@ class SequenceResult:
     ope: OTB metrics (OPE runs).
     got10k: GOT-10k metrics (OPE runs).
     vot: reset-based metrics (VOT runs).
+    scores: the confidence-score measures (OPE runs; ``has_score`` False for a tracker
+      without a score).
   """
   tracker: str
   protocol: str
@@ -37,6 +43,7 @@ class SequenceResult:
   ope: metrics.OPEResult | None = None
   got10k: metrics.GOT10kResult | None = None
   vot: vot_metrics.VOTResult | None = None
+  scores: score_report.Scores | None = None
 
 
 class SequenceFailure(NamedTuple):
@@ -105,10 +112,18 @@ class Report:
     info: the run's settings (datasets, trackers' descriptions, machine, date).
     failed: the sequences that could not be evaluated (in no result; the
       overall scores are over the others).
+    score_threshold: the lost flag's threshold (``score < threshold``; `lost_metrics`).
   """
   results: dict[tuple[str, str], list[SequenceResult]]
   info: dict
   failed: list[SequenceFailure] = dataclasses.field(default_factory=list)
+  score_threshold: float = lost_metrics.DEFAULT_SCORE_THRESHOLD
+
+  def scored_trackers(self) -> list[str]:
+    """The trackers whose one-pass runs carry a confidence score on frames it can be measured
+    on (not on a sequence whose truth is withheld): those of the score table and plots."""
+    return [t for (t, p) in self.results
+            if p == 'ope' and self.overall(t, p)['scores'].lost.has_score]
 
   def overall(self, tracker: str, protocol: str) -> dict:
     """The overall metrics and timing of one tracker under one protocol."""
@@ -117,6 +132,8 @@ class Report:
     if protocol == 'ope':
       out['ope'] = metrics.ope_average([r.ope for r in rs])
       out['got10k'] = metrics.got10k_pooled([r.run.boxes for r in rs], [r.truth for r in rs])
+      out['scores'] = score_report.pooled_scores([(r.run, r.truth) for r in rs],
+                                                 self.score_threshold)
     else:
       out['vot'] = vot_metrics.vot_pooled([r.vot for r in rs])
     out['timing'] = timing(r.run for r in rs)
@@ -127,13 +144,19 @@ class Report:
     for (tracker, protocol), rs in self.results.items():
       per_seq = {}
       for r in rs:
-        d = {'frames': len(r.truth), 'timing': timing([r.run])}
+        d = {'frames': len(r.truth), 'timing': timing([r.run]),
+             'absent_frames': int(r.run.absent.sum()),
+             'absent': score_report.absent_ranges(r.run.absent)}
         for key in ('ope', 'got10k', 'vot'):
           if getattr(r, key) is not None:
             d[key] = getattr(r, key)
+        if r.scores is not None:
+          d['scores'] = r.scores.to_json()
         per_seq[r.sequence] = d
-      trackers.setdefault(tracker, {})[protocol] = {
-          'overall': self.overall(tracker, protocol), 'sequences': per_seq}
+      overall = self.overall(tracker, protocol)
+      if 'scores' in overall:
+        overall['scores'] = overall['scores'].to_json()
+      trackers.setdefault(tracker, {})[protocol] = {'overall': overall, 'sequences': per_seq}
     return _clean({'info': self.info, 'failed': self.failed, 'trackers': trackers})
 
   def table(self) -> str:
@@ -163,6 +186,15 @@ class Report:
           o.get('got10k'), o.get('vot'), o['timing'])
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     lines = ['  '.join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in [head] + rows]
+    score_rows = []  # when some tracker has a score; the others' rows say "no score"
+    any_score = bool(self.scored_trackers())
+    for (tracker, protocol), rs in self.results.items():
+      if protocol == 'ope' and any_score:
+        score_rows += score_report.table_rows(
+            tracker, [(r.sequence, r.scores) for r in rs],
+            self.overall(tracker, protocol)['scores'])
+    if score_rows:
+      lines += ['', score_report.table_text(score_rows, self.score_threshold)]
     if self.failed:
       lines.append(f'FAILED, not scored ({len(self.failed)} sequence(s)): '
                    + ', '.join(f.sequence for f in self.failed))
@@ -170,7 +202,8 @@ class Report:
 
 
 def plot_curves(report: Report, out: pathlib.Path) -> list[pathlib.Path]:
-  """``success.png`` and ``precision.png``: overall OPE curves, one per tracker."""
+  """``success.png`` and ``precision.png``: overall OPE curves, one per tracker; for the
+  trackers with a score, ``lost_roc.png`` and ``lt_precision_recall.png`` (`score_report.plot`)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -204,4 +237,10 @@ def plot_curves(report: Report, out: pathlib.Path) -> list[pathlib.Path]:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     paths.append(path)
-  return paths
+  curves = {}
+  for tracker in report.scored_trackers():
+    rs = report.results[(tracker, 'ope')]
+    o = report.overall(tracker, 'ope')['scores']
+    curves[tracker] = (score_report.pooled_roc([(r.run, r.truth) for r in rs]), o.longterm,
+                       o.lost)
+  return paths + score_report.plot(curves, out)

@@ -5,6 +5,10 @@
   seconds per frame (8 decimals). These are the got10k toolkit's own formats
   (``np.savetxt`` with ``fmt='%.3f'`` and ``'%.8f'``, ``delimiter=','``), and
   `got10k_files` its per-sequence layout (``NAME/NAME_001.txt``, ``NAME/NAME_time.txt``).
+* Confidence scores (trackers that give one, `protocols.Scored`): ``NAME_scores.txt`` beside
+  each boxes file, one line per frame, the score as Python's ``repr`` of the float64 (it
+  reads back exactly) or ``nan`` where there is none (the start frame, skipped frames)
+  (`scores_text`, `read_scores`).
 * VOT toolkit codes for the reset-based protocol: ``1`` a (re)start, ``2`` a
   failure, ``0`` a skipped frame, else the box (`vot_line`, `read_vot_results`).
 
@@ -100,6 +104,39 @@ def read_vot_results(path: str | pathlib.Path, truth) -> tuple[np.ndarray, np.nd
     else:
       kinds[i], boxes[i] = vot_metrics.FrameKind.TRACKED, parse_otb_line(line, f'{path}:{i + 1}')
   return boxes, kinds
+
+
+def scores_text(scores) -> str:
+  """(T,) scores as a ``NAME_scores.txt`` text: one ``repr(float)`` (or ``nan``) per line."""
+  return ''.join(f'{float(v)!r}\n' for v in np.asarray(scores, np.float64).reshape(-1))
+
+
+def write_scores(path: pathlib.Path, scores) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(scores_text(scores))
+
+
+def read_scores(path: str | pathlib.Path) -> np.ndarray:
+  """A ``NAME_scores.txt`` file -> (T,) float64 (NaN where the file says ``nan``).
+
+  Raises:
+    ValueError: naming the file and line, for a line that is not one number.
+  """
+  path = pathlib.Path(path)
+  lines = [l.strip() for l in path.read_text().splitlines() if l.strip()]
+  try:
+    return np.array([float(l) for l in lines], np.float64)
+  except ValueError:
+    bad = next(i for i, l in enumerate(lines) if not _is_number(l))
+    raise ValueError(f'{path}:{bad + 1}: not a number: {lines[bad]!r}') from None
+
+
+def _is_number(text: str) -> bool:
+  try:
+    float(text)
+  except ValueError:
+    return False
+  return True
 
 
 def times_text(times) -> str:

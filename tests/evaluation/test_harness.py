@@ -414,10 +414,14 @@ def test_opencv_tracker_converts_and_keeps_the_box_when_lost(monkeypatch):
   tracker.init(frame, [10.3, 11.7, 20.2, 21.5])
   assert stub.rects == [(10, 12, 10, 10)] and all(isinstance(v, int) for v in stub.rects[0])
   assert stub.frames[0][0, 0].tolist() == [0, 0, 200]  # BGR
-  np.testing.assert_array_equal(tracker.update(frame), [12, 13, 22, 21])
-  np.testing.assert_array_equal(tracker.update(frame), [12, 13, 22, 21])  # lost: kept
-  assert tracker.lost_frames == 1
-  np.testing.assert_array_equal(tracker.update(frame), [1, 2, 4, 6])
+  # MIL has no confidence: the score is update's ok flag, 1 or 0.
+  box, score = tracker.update(frame)
+  np.testing.assert_array_equal(box, [12, 13, 22, 21])
+  assert score == 1.0
+  box, score = tracker.update(frame)
+  np.testing.assert_array_equal(box, [12, 13, 22, 21])  # lost: kept
+  assert score == 0.0 and tracker.lost_frames == 1
+  np.testing.assert_array_equal(tracker.update(frame).box, [1, 2, 4, 6])
   with pytest.raises(ValueError, match='uint8 RGB'):
     tracker.update(frame[..., 0])
   with pytest.raises(ValueError, match='unknown OpenCV tracker'):
@@ -432,8 +436,14 @@ def test_opencv_trackers_follow_a_synthetic_object(name, request):
   clip = synthetic_clips.synthetic_clip(25, seed=3)
   tracker = baselines.OpenCVTracker(name, models)
   tracker.init(clip.frames[0], clip.boxes[0])
-  boxes = np.stack([clip.boxes[0]] + [tracker.update(f) for f in clip.frames[1:]])
+  updates = [tracker.update(f) for f in clip.frames[1:]]
+  boxes = np.stack([clip.boxes[0]] + [u.box for u in updates])
   assert boxes.dtype == np.float32 and np.isfinite(boxes).all()
+  scores = np.array([u.score for u in updates])
+  if name == 'opencv_nano':  # getTrackingScore(): a sigmoid, varying from frame to frame
+    assert ((scores > 0) & (scores < 1)).all() and len(np.unique(scores)) > 1
+  else:  # the ok flag
+    assert set(scores.tolist()) <= {0.0, 1.0}
   if name != 'opencv_kcf':  # KCF's default threshold often reports a loss and stops
     assert metrics.got10k(boxes, clip.boxes).ao > 0.5
 
@@ -457,7 +467,7 @@ def test_make_tracker_nanotrack(nanotrack_dir):
   assert what.startswith('opencv_nano: OpenCV ') and str(nanotrack_dir) in what
   frame = np.zeros((60, 80, 3), np.uint8)
   tracker.init(frame, [10, 10, 30, 30])
-  assert tracker.update(frame).shape == (4,)
+  assert tracker.update(frame).box.shape == (4,)
 
 
 # ---------------------------------------------------------------------------

@@ -167,7 +167,7 @@ def _report(tmp_path: pathlib.Path, failed: bool) -> report_lib.Report:
   names = ['GOT-10k_Test_000001', 'GOT-10k_Test_000002']
   boxes = np.array([[10, 20, 30, 40]] * 3, np.float32)
   run = protocols.Run(boxes, np.zeros(3, np.int8), np.full(3, 0.5), np.zeros(3, bool),
-                      np.array([0.25, 0.125, 0.0625]))
+                      np.array([0.25, 0.125, 0.0625]), np.full(3, np.nan), np.zeros(3, bool))
   done = names[:1] if failed else names
   results = {('re3', 'ope'): [report_lib.SequenceResult('re3', 'ope', n, boxes, run)
                               for n in done]}
