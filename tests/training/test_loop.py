@@ -140,9 +140,11 @@ def test_arch_overrides_the_named_model_config_field_by_field():
   squeeze = model.get_config('squeeze')
   assert loop.TrainConfig(model='squeeze').model_config() == squeeze  # float32: its own
   config = loop.TrainConfig(model='squeeze', arch=model.ModelOverrides(
-      crop_size=111, lstm_units=64, peepholes='full', correlation=True)).model_config()
+      crop_size=111)).model_config()
   # 111 px: conv1 7x7/2 -> 53, two 3x3/2 ceil pools -> 26 -> 13; (8 + 16 + 32) * 13 * 13.
   assert config.crop_size == 111 and config.features_per_crop == 56 * 13 * 13
+  config = loop.TrainConfig(model='squeeze', arch=model.ModelOverrides(
+      crop_size=111, lstm_units=64, peepholes='full', correlation=True)).model_config()
   assert config == squeeze.replace(crop_size=111, lstm_units=64, peepholes='full',
                                    correlation=True)
   # The precision's dtypes first, then arch's: the most specific setting wins.
