@@ -3,7 +3,7 @@
 # `python -m re3_jax.track`, frames 1, 41, 81 and 120 of its GIF in a 2x2 sheet.
 #   sh docs/track_demo.sh [CHECKPOINT_DIR [SEQUENCES_DIR]]
 # CHECKPOINT_DIR: default (or `shipped`): the model shipped with the package; e.g. a
-# training run's WORKDIR/checkpoints; `--config=tiny` instead gives random weights.
+# training run's WORKDIR/checkpoints; `--tracker.random_model=tiny` instead gives random weights.
 # SEQUENCES_DIR defaults to ../shared/sequences.
 set -e
 cd "$(dirname "$0")/.."
@@ -13,8 +13,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 case "$ckpt" in
   shipped) model="" ;;
-  --config=*) model="$ckpt" ;;
-  *) model="--checkpoint=$ckpt" ;;
+  --tracker.random_model=*) model="$ckpt" ;;
+  *) model="--tracker.checkpoint=$ckpt" ;;
 esac
 python3 -m re3_jax.track $model --input="$seqs/otb_crossing/img" \
   --box=204,150,221,200 --box=40,65,56,100 --box=0,117,32,146 --output="$tmp/crossing.gif"

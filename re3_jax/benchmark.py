@@ -3,7 +3,9 @@ r"""Benchmarks: ``python -m re3_jax.benchmark tracker|input|train [--flags]``.
 Each prints a table and saves JSON (``--out``, default ``benchmark_<name>.json``); the
 measurements are in `re3_jax.benchmarks`:
 
-``tracker`` (`benchmarks.tracker_speed`): for each model config and precision, frames/s
+``tracker`` (`benchmarks.tracker_speed`): for each model config (``--configs``, random
+weights; or the one model of ``--tracker.checkpoint``) and precision (``--precisions``), the
+other ``--tracker.*`` settings (`tracker_config.TrackerConfig`) for all, frames/s
 of one object through `Re3Tracker.track`, object-frames/s of N objects through
 `Re3Tracker.multi_track`, and frames/s of `tracker.track_video` over a clip on the device,
 each next to a reference product timed in the same process (and, with ``--nanotrack_dir``,
@@ -31,7 +33,9 @@ from re3_jax.benchmarks import timing
 from re3_jax.benchmarks import tracker_speed
 from re3_jax.benchmarks import train_speed
 
-_CONFIGS = flags.DEFINE_list('configs', ['paper', 'small'], 'Model configs to benchmark.')
+_CONFIGS = flags.DEFINE_list('configs', ['paper', 'small'], 'Model configs to benchmark '
+                             '(tracker: random weights, unless --tracker.checkpoint is given).')
+_TRACKER = cli.define_tracker_flags()  # tracker: the settings of every row's tracker
 _PRECISIONS = flags.DEFINE_list('precisions', ['float32', 'bf16_weights'],
                                 f'Dtype policies, from {sorted(model.PRECISIONS)}.')
 _OBJECTS = flags.DEFINE_list('objects', ['8', '64'], 'Object counts for multi_track.')
@@ -74,6 +78,21 @@ _COMPARE_MODELS = flags.DEFINE_list('compare_models', ['tiny', 'small'],
                                     '(empty to skip).')
 
 
+def _trackers():
+  """The tracker benchmark's rows: --configs (or --tracker.checkpoint) x --precisions."""
+  base = _TRACKER()
+  if base.random_model or base.precision:
+    raise ValueError('benchmark tracker: models and precisions are --configs and --precisions '
+                     '(every pair is timed), not --tracker.random_model or --tracker.precision')
+  if base.checkpoint and flags.FLAGS['configs'].present:
+    raise ValueError('benchmark tracker: give --configs (random weights) or '
+                     '--tracker.checkpoint, not both')
+  if base.checkpoint:
+    return [base.replace(precision=p) for p in _PRECISIONS.value]
+  return [base.replace(random_model=c, precision=p) for c in _CONFIGS.value
+          for p in _PRECISIONS.value]
+
+
 def main(argv):
   if len(argv) != 2 or argv[1] not in ('tracker', 'input', 'train'):
     raise app.UsageError('usage: python -m re3_jax.benchmark tracker|input|train [--flags]')
@@ -84,9 +103,8 @@ def main(argv):
         f'jax={info["jax"]} cpus={info["cpu_count"]}')
   if name == 'tracker':
     objects = [int(n) for n in _OBJECTS.value]
-    tracker_speed.run_tracker_benchmark(_CONFIGS.value, _PRECISIONS.value, objects,
-                                        _FRAMES.value, _RUNS.value, out, _SEQUENCE.value,
-                                        _NANOTRACK_DIR.value)
+    tracker_speed.run_tracker_benchmark(_trackers(), objects, _FRAMES.value, _RUNS.value, out,
+                                        _SEQUENCE.value, _NANOTRACK_DIR.value)
   elif name == 'train':
     train_speed.run_train_benchmark(_CONFIGS.value, _TRAIN_PRECISION.value, _STAGES.value,
                                     _RUNS.value, out, _PEAK_TFLOPS.value,

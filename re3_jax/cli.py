@@ -9,6 +9,7 @@ import shlex
 import signal
 import sys
 import traceback
+import types
 import typing
 from typing import Any, Callable, TypeVar
 
@@ -18,6 +19,7 @@ from absl import logging
 
 from re3_jax.core import compilation_cache
 from re3_jax.core import signals
+from re3_jax.tracking import tracker_config
 
 T = TypeVar('T')
 
@@ -39,47 +41,92 @@ def quiet_library_logs(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 
 
 def define_config_flags(default: T, name: str = 'config',
-                        flag_values: flags.FlagValues = flags.FLAGS) -> Callable[[], T]:
+                        flag_values: flags.FlagValues = flags.FLAGS, *,
+                        exclude: tuple[str, ...] = (),
+                        moved: dict[str, tuple[str, Callable[[Any], Any]]] | None = None,
+                        renamed: dict[str, str] | None = None) -> Callable[[], T]:
   """Defines ``--NAME.a.b`` for every field of the dataclass tree `default`.
 
   A field whose default is itself a dataclass is a branch (its fields are
   flags one level down); every other field is a flag of its annotated type:
-  ``bool`` (``--NAME.x`` / ``--noNAME.x``), ``int``, ``float``, ``str``,
-  ``str | None`` (the text ``None`` for None), a tuple of numbers written
-  ``1,2``, or any type whose field carries ``metadata={'parse': text ->
-  value, 'format': value -> text}`` (how the library writes it as text). The
-  flag's default is the field's default and its help the field's entry in
-  the dataclass's ``Attributes:`` docstring, so the dataclasses are the one
-  source of the settings. `flags_into_string` writes the flags back as a
-  flagfile that rebuilds the same config.
+  ``bool`` (``--NAME.x`` / ``--noNAME.x``), ``int``, ``float``, ``str``, a
+  tuple of numbers written ``1,2``, any of them ``| None`` (the text ``None``
+  for None; a None default is left out of `flags_into_string`), or any type
+  whose field carries ``metadata={'parse': text -> value, 'format': value ->
+  text}`` (how the library writes it as text). The flag's default is the
+  field's default and its help the field's entry in the dataclass's
+  ``Attributes:`` docstring, so the dataclasses are the one source of the
+  settings. `flags_into_string` writes the flags back as a flagfile that
+  rebuilds the same config.
 
   Args:
     default: the config the flags start from (a frozen dataclass instance).
     name: the flags' prefix.
     flag_values: where to define them.
+    exclude: top-level fields given no flag (the caller sets them).
+    moved: old field path (``'crop_size'``) -> (its path now, ``'arch.crop_size'``;
+      the old value -> the new one): still read as flags of their own
+      (``--NAME.crop_size``) into the field's new place, so that flagfiles
+      written before the move (a training run's ``flags.txt``) still rerun;
+      giving both spellings with different values is an error naming both.
+    renamed: flat flags of old (``'config'``) -> their field path now
+      (``'random_model'``): not defined; `suggest_config_flag` names the new
+      spelling when one is given (fields of the same last name are found
+      without this).
 
   Returns:
     A function that, after flag parsing, returns `default` with every flag
     given on the command line or in a flagfile applied; the dataclasses'
     own checks run on the result (a `ValueError` names the bad setting).
   """
-  leaves = []
+  leaves = {}
   for path, field, value, owner in _config_leaves(default, (name,)):
+    if path[1] in exclude:
+      continue
     flag_name = '.'.join(path)
-    help_text = _field_help(owner, field.name)
     hint = typing.get_type_hints(owner)[field.name]
-    if hint is bool:
-      flags.DEFINE_bool(flag_name, value, help_text, flag_values)
-    else:
-      parser, serializer = _field_codec(owner, field, hint)
-      flags.DEFINE(parser, flag_name, value, help_text, flag_values, serializer)
-    leaves.append((path[1:], flag_name))
+    _define_field_flag(flag_name, owner, field, hint, value, _field_help(owner, field.name),
+                       flag_values)
+    leaves[path[1:]] = (flag_name, owner, field, hint)
+  aliases = []
+  for old, (to, convert) in (moved or {}).items():
+    target = tuple(to.split('.'))
+    flag_name, owner, field, hint = leaves[target]
+    alias = f'{name}.{old}'
+    _define_field_flag(alias, owner, field, hint, None,
+                       f'The old spelling of --{flag_name} (read so that older runs\' '
+                       'flagfiles rerun; write the new one).', flag_values)
+    aliases.append((alias, target, convert))
+  for old, path in (renamed or {}).items():
+    _RENAMED[(id(flag_values), old)] = f'{name}.{path}'
 
   def config() -> T:
-    changes = {path: flag_values[flag].value for path, flag in leaves
+    changes = {path: flag_values[flag].value for path, (flag, *_) in leaves.items()
                if flag_values[flag].present}
+    for alias, target, convert in aliases:
+      if not flag_values[alias].present:
+        continue
+      value = convert(flag_values[alias].value)
+      if value is None:  # the old spelling of "unset"
+        continue
+      new = leaves[target][0]
+      if target in changes and changes[target] != value:
+        raise ValueError(f'--{alias}={flag_values[alias].value} (the old spelling) and '
+                         f'--{new}={flag_values[new].value} disagree: give --{new} alone')
+      changes[target] = value
     return _replace_paths(default, changes)
   return config
+
+
+_RENAMED: dict[tuple[int, str], str] = {}  # (id of a FlagValues, old flat name) -> new name
+
+
+def _define_field_flag(flag_name, owner, field, hint, default, help_text, flag_values) -> None:
+  if hint in (bool, bool | None):  # --x / --nox (a None default: left out of a flagfile)
+    flags.DEFINE_bool(flag_name, default, help_text, flag_values)
+  else:
+    parser, serializer = _field_codec(owner, field, hint)
+    flags.DEFINE(parser, flag_name, default, help_text, flag_values, serializer)
 
 
 def suggest_config_flag(error: flags.UnrecognizedFlagError,
@@ -88,6 +135,9 @@ def suggest_config_flag(error: flags.UnrecognizedFlagError,
 
   ``--learning_rate`` -> ``... did you mean --config.optim.learning_rate?``
   """
+  renamed = _RENAMED.get((id(flag_values), error.flagname))
+  if renamed is not None:
+    return f'{error}; it is --{renamed} now'
   wanted = error.flagname.split('.')[-1]
   if wanted.startswith('no') and wanted not in flag_values:
     wanted = wanted[2:]
@@ -149,10 +199,15 @@ def _field_codec(owner: type, field: dataclasses.Field, hint):
     return parser, flags.ArgumentSerializer()
   if hint is str:
     return flags.ArgumentParser(), flags.ArgumentSerializer()
-  if hint == (str | None):
-    return (_TextParser(lambda text: None if text == 'None' else text, 'string or None'),
-            flags.ArgumentSerializer())
   origin, args = typing.get_origin(hint), typing.get_args(hint)
+  if origin in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+    inner = next(a for a in args if a is not type(None))  # T | None: T, or the text None
+    parser, serializer = _field_codec(owner, field, inner)
+
+    def parse(text: str):
+      return None if text == 'None' else parser.parse(text)
+    return (_TextParser(parse, f'{parser.flag_type()} or None'),
+            _TextSerializer(lambda value: 'None' if value is None else serializer.serialize(value)))
   if origin is tuple and args and all(a in (int, float, Ellipsis) for a in args):
     item = args[0]
     length = None if Ellipsis in args else len(args)
@@ -218,6 +273,30 @@ _COMPILATION_CACHE = flags.DEFINE_string(
 
 
 Terminated = signals.Terminated  # SIGTERM, raised in the main thread (`core.signals`)
+
+
+def define_tracker_flags(flag_values: flags.FlagValues = flags.FLAGS
+                         ) -> Callable[[], tracker_config.TrackerConfig]:
+  """``--tracker.*``: the flags of `tracker_config.TrackerConfig`, the programs' tracker.
+
+  ``--tracker.checkpoint=DIR_OR_SHIPPED_NAME``, ``--tracker.random_model=NAME``,
+  ``--tracker.seed``, ``--tracker.precision``, ``--tracker.reset_interval``; its
+  ``compilation_cache`` is the program's ``--compilation_cache`` (one setting of the
+  process: every program compiles, not only the tracker's). The flat spellings of old
+  (``--checkpoint``, ``--config``, ``--precision``, ``--seed``, ``--reset_interval``) are
+  errors naming these (`suggest_config_flag`).
+
+  Returns:
+    A function that, after flag parsing, returns the `TrackerConfig` the flags describe
+    (a `ValueError` names a setting it refuses).
+  """
+  get = define_config_flags(tracker_config.TrackerConfig(), 'tracker', flag_values,
+                            exclude=('compilation_cache',), renamed={'config': 'random_model'})
+
+  def config() -> tracker_config.TrackerConfig:
+    cache = flag_values['compilation_cache'].value if 'compilation_cache' in flag_values else None
+    return get().replace(compilation_cache=cache)
+  return config
 
 
 def run(main: Callable[[list[str]], Any], *, takes_arguments: bool = False) -> None:

@@ -1,8 +1,9 @@
 r"""Tracks a clip end to end: ``python -m re3_jax.demo [--flags]``.
 
 By default it makes a procedural synthetic clip (no download), loads the
-model shipped with the package (`tracker.PRETRAINED`; or restores
---checkpoint, or builds random weights of --config), tracks the object frame
+model shipped with the package (`tracker.PRETRAINED`; or what the ``--tracker.*`` flags
+of `tracker_config.TrackerConfig` name: ``--tracker.checkpoint``, random weights of
+``--tracker.random_model``), tracks the object frame
 by frame through `Re3Tracker`, prints frames/s and the mean IoU with the
 ground truth, and writes the boxes (JSON) and a contact sheet of frames with
 the tracked (red) and true (green) boxes (PNG, `drawing.contact_sheet`) to
@@ -22,24 +23,19 @@ import numpy as np
 from PIL import Image
 
 from re3_jax import cli
-from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.media import drawing
 from re3_jax.media import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.tracking import tracker as tracker_lib
+from re3_jax.tracking import tracker_config
 
-_CONFIG = flags.DEFINE_enum('config', None, sorted(model.CONFIGS),
-                            'RANDOM weights of this model config instead of the shipped model '
-                            '(for timing and smoke runs: they do not track).')
-_PRECISION = flags.DEFINE_enum('precision', None, sorted(model.PRECISIONS),
-                               "Dtype policy (default: the checkpoint's; float32 for --config).")
-_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Restore this checkpoint instead of the '
-                                  f'shipped model {tracker_lib.PRETRAINED}.')
+_TRACKER = cli.define_tracker_flags()
 _SEQUENCE = flags.DEFINE_string('sequence', None, 'An OTB/VOT sequence folder instead of the '
                                 'synthetic clip.')
 _FRAMES = flags.DEFINE_integer('frames', 120, 'Frames of the synthetic clip.')
-_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the clip and of the random weights.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the synthetic clip (--tracker.seed: of '
+                             'random weights).')
 _OUT = flags.DEFINE_string('out', 'demo_out', 'Output folder.')
 
 
@@ -66,10 +62,10 @@ def run(seq: sequences.Sequence, tracker: tracker_lib.Re3Tracker, out: pathlib.P
 
 def main(argv):
   del argv
-  if not (_CHECKPOINT.value or _CONFIG.value):
-    print(f're3_jax.demo: tracking with {tracker_lib.PRETRAINED_DESCRIPTION}', flush=True)
-  tracker = tracker_lib.load_tracker(_CHECKPOINT.value, _CONFIG.value, precision=_PRECISION.value,
-                                     seed=_SEED.value)
+  config = _TRACKER()
+  if not (config.checkpoint or config.random_model):
+    print(f're3_jax.demo: tracking with {config.describe()}', flush=True)
+  tracker = tracker_config.build_tracker(config)
   if _SEQUENCE.value:
     seq = sequences.load_sequence(_SEQUENCE.value)
   else:

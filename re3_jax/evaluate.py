@@ -3,11 +3,13 @@ r"""Evaluates trackers on OTB, VOT, GOT-10k or ImageNet VID sequences, all in on
   python -m re3_jax.evaluate --dataset=otb:ROOT \
       --tracker=re3 --tracker=opencv_csrt --protocol=ope,vot --out=DIR
 
-Trackers: ``re3`` (`re3_jax.tracking.tracker.Re3Tracker`: the model shipped with the
-package, `tracker.PRETRAINED`, or ``--checkpoint=DIR``; ``--config=NAME`` gives random
-weights instead, with a warning: they do not track, the numbers only exercise the harness),
-and the OpenCV baselines of `re3_jax.evaluation.baselines` (``opencv_csrt``,
-``opencv_kcf``, ``opencv_mil``, and NanoTrack v2 ``opencv_nano``, whose models
+Trackers: ``re3`` (`re3_jax.tracking.tracker.Re3Tracker` as the ``--tracker.*`` flags of
+`re3_jax.tracking.tracker_config.TrackerConfig` say: the model shipped with the package,
+`tracker.PRETRAINED`, or ``--tracker.checkpoint=DIR``; ``--tracker.random_model=NAME`` gives
+random weights instead, with a warning: they do not track, the numbers only exercise the
+harness), a shipped model by its name (``--tracker=re3_squeeze``), and the OpenCV baselines of
+`re3_jax.evaluation.baselines` (``opencv_csrt``, ``opencv_kcf``, ``opencv_mil``, and NanoTrack
+v2 ``opencv_nano``, whose models
 come from ``--nanotrack_dir=DIR``: ``backbone.onnx`` and ``head.onnx``, checked
 by SHA-256, never downloaded). All run through the same two-method interface
 (`Tracker`) and the same loops:
@@ -99,7 +101,6 @@ from re3_jax.evaluation import datasets
 from re3_jax.evaluation import harness
 from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import submission
-from re3_jax import model
 
 _DATASET = flags.DEFINE_multi_string(
     'dataset', None, f'KIND:ROOT with KIND one of {", ".join(datasets.KINDS)} (repeatable).',
@@ -109,12 +110,7 @@ _TRACKER = flags.DEFINE_multi_enum('tracker', ['re3'], harness.TRACKERS,
 _PROTOCOL = flags.DEFINE_list('protocol', ['ope'],
                               'ope (one pass) and/or vot (reset-based), e.g. ope,vot.')
 _OUT = flags.DEFINE_string('out', None, 'Output folder.', required=True)
-_CHECKPOINT = flags.DEFINE_string('checkpoint', None,
-                                  'Re3 parameters checkpoint (re3_jax.model.checkpoints); '
-                                  'default: the shipped model.')
-_CONFIG = flags.DEFINE_enum('config', None, sorted(model.CONFIGS),
-                            'Re3 without --checkpoint: this model config with RANDOM weights.')
-_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the random Re3 weights.')
+_RE3 = cli.define_tracker_flags()  # --tracker.*: Re3's weights and settings
 _NANOTRACK_DIR = flags.DEFINE_string(
     'nanotrack_dir', None, 'opencv_nano: folder with NanoTrack v2 backbone.onnx and head.onnx '
     '(HonglinChu/SiamTrackers, NanoTrack/models/nanotrackv2/; checked by SHA-256).')
@@ -182,12 +178,12 @@ def main(argv):
   if len(set(names)) != len(names):
     raise ValueError(f'sequence names repeat across datasets: {names}')
   trackers, described = {}, []
+  re3 = _RE3()
   for name in dict.fromkeys(_TRACKER.value):
-    tracker, what = harness.make_tracker(name, _CHECKPOINT.value, _CONFIG.value, _SEED.value,
-                                         _NANOTRACK_DIR.value)
+    tracker, what = harness.make_tracker(name, re3, _NANOTRACK_DIR.value)
     trackers[name] = tracker
     described.append(what)
-    if name == 're3' and _CONFIG.value and not _CHECKPOINT.value:  # random, not the shipped model
+    if name == 're3' and re3.random_model:  # random, not the shipped model
       print(f'WARNING: {what}: random weights do not track; these numbers only exercise the '
             'harness.', file=sys.stderr)
   # Frames of the sequence being tracked, with an ETA: rewritten in place on a terminal,

@@ -1,11 +1,13 @@
 r"""Exports a tracker to one file that runs with only JAX installed: ``python -m re3_jax.export
---out=FILE [--checkpoint=DIR] [--frame_size=H,W] [--objects=N] [--precision=NAME]``.
+--out=FILE [--tracker.checkpoint=DIR] [--frame_size=H,W] [--objects=N]
+[--tracker.precision=NAME] [--tracker.reset_interval=N]``.
 
 The file holds the tracker's ``init`` and ``step`` serialised with ``jax.export``
 (StableHLO) and the model's parameters (`re3_jax.tracking.export`);
 ``re3_jax/tracking/exported.py``, a single file importing only JAX and NumPy, loads
 and runs it. By default the file serves any frame size and any number of objects
-(symbolic dimensions), on CPUs and CUDA GPUs. Default checkpoint: the shipped model.
+(symbolic dimensions), on CPUs and CUDA GPUs. The tracker exported: the ``--tracker.*`` flags
+of `re3_jax.tracking.tracker_config.TrackerConfig` (default: the shipped model).
 """
 
 from __future__ import annotations
@@ -16,22 +18,14 @@ import time
 from absl import flags
 
 from re3_jax import cli
-from re3_jax import model
 
-_CHECKPOINT = flags.DEFINE_string(
-    'checkpoint', None, 'A re3_jax parameters checkpoint (or a training run\'s '
-    'WORKDIR/checkpoints); default: the shipped model.')
+_TRACKER = cli.define_tracker_flags()
 _OUT = flags.DEFINE_string('out', None, 'The output file (e.g. tracker.re3x); its folder '
                            'must exist.', required=True)
 _FRAME_SIZE = flags.DEFINE_list('frame_size', None, 'H,W: export for frames of this size only '
                                 '(default: any size).')
 _OBJECTS = flags.DEFINE_integer('objects', None, 'Export for this number of objects only '
                                 '(default: any number).', lower_bound=1)
-_PRECISION = flags.DEFINE_enum('precision', None, sorted(model.PRECISIONS),
-                               "The dtype policy to run and store the parameters in (default: "
-                               "the checkpoint's).")
-_RESET_INTERVAL = flags.DEFINE_integer('reset_interval', 32, 'Passes between LSTM resets.',
-                                       lower_bound=1)
 _PLATFORMS = flags.DEFINE_list('platforms', 'cpu,cuda', 'jax.export platforms to lower for '
                                '(cpu, cuda, rocm, tpu).')
 
@@ -52,13 +46,12 @@ def main(argv):
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   from re3_jax.tracking import export  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
-  out, config = export.export_checkpoint(
-      _CHECKPOINT.value, _OUT.value, precision=_PRECISION.value, frame_size=_frame_size(),
-      objects=_OBJECTS.value, reset_interval=_RESET_INTERVAL.value,
-      platforms=_PLATFORMS.value)
+  tracker = _TRACKER()
+  out, config = export.export_checkpoint(tracker, _OUT.value, frame_size=_frame_size(),
+                                         objects=_OBJECTS.value, platforms=_PLATFORMS.value)
   size = out.stat().st_size
   frames = 'x'.join(_FRAME_SIZE.value) if _FRAME_SIZE.value else 'any size'
-  print(f'exported {_CHECKPOINT.value or "the shipped model"} -> {out} '
+  print(f'exported {tracker.describe()} -> {out} '
         f'({size / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s)\n'
         f'model {config.name} ({config.param_dtype} parameters); frames: {frames}; objects: '
         f'{_OBJECTS.value or "any number"}; platforms: {",".join(_PLATFORMS.value)}; run it with '

@@ -35,15 +35,13 @@ model's set-up: a bad ``--box``, ``--output_scale`` (an ``.mp4`` frame needs
 sides of 2 to 8191 pixels), ``--fps`` (> 0) or ``--max_frames`` (>= 1) is one
 ``error:`` line at once.
 
-The model: ``--checkpoint=DIR``, or by default the model shipped with the
-package (`tracker.PRETRAINED`, named on stderr); ``--config=NAME`` tracks
-with random weights instead (a warning says so: such boxes mean nothing; for
-tests and timing).
+The tracker: the ``--tracker.*`` flags of `re3_jax.tracking.tracker_config.TrackerConfig`
+(``--tracker.checkpoint=DIR`` or a shipped model's name, by default the model shipped
+with the package, `tracker.PRETRAINED`, named on stderr; ``--tracker.random_model=NAME``
+tracks with random weights instead (a warning says so: such boxes mean nothing; for
+tests and timing); ``--tracker.precision``, ``--tracker.reset_interval``).
 
-Importing this module defines no flags (they are defined when it runs as the
-program, in `_define_flags`): other entry points define flags of the same
-names at import and may share a process with it. The work is in
-`re3_jax.tracking.track_files` (`track_video_file`, `track_frames`), whose
+The work is in `re3_jax.tracking.track_files` (`track_video_file`, `track_frames`), whose
 functions take plain arguments.
 """
 
@@ -55,24 +53,14 @@ from typing import Sequence
 from absl import flags
 
 from re3_jax import cli
-from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import progress
 from re3_jax.media import video
 from re3_jax.tracking import track_files
-from re3_jax.tracking import tracker as tracker_lib
+from re3_jax.tracking import tracker_config
 
 
-_CHECKPOINT = flags.DEFINE_string(
-    'checkpoint', None, "A re3_jax checkpoint directory (save_params, a training run's "
-    "WORKDIR/checkpoints, or re3_jax.convert's output); default: the shipped model "
-    f'{tracker_lib.PRETRAINED}.')
-_CONFIG = flags.DEFINE_enum('config', None, sorted(model.CONFIGS),
-                            'Without --checkpoint: track with RANDOM weights of this model '
-                            'config (meaningless boxes; for tests and timing).')
-_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the random weights (--config).')
-_PRECISION = flags.DEFINE_enum('precision', None, sorted(model.PRECISIONS),
-                               "Run in this dtype policy (default: the checkpoint's).")
+_TRACKER = cli.define_tracker_flags()
 _INPUT = flags.DEFINE_string('input', None, 'A video file or a folder of images.')
 _BOX = flags.DEFINE_multi_string('box', [], 'x1,y1,x2,y2 of an object in the first frame '
                                  '(pixels, 0-based; or as --box_format says); repeat for more '
@@ -121,14 +109,13 @@ def main(argv: Sequence[str]) -> int:
                              f'{_INPUT.value}' + (', as x1,y1,x2,y2:' if given_as else ':'))
     if _OUTPUT.value:
       track_files.output_size(_OUTPUT.value, (source.height, source.width), _OUTPUT_SCALE.value)
-  tracker = tracker_lib.load_tracker(_CHECKPOINT.value, _CONFIG.value,
-                                     precision=_PRECISION.value, seed=_SEED.value)
-  if _CONFIG.value:
-    print(f're3_jax.track: WARNING: tracking with RANDOM weights of model config '
-          f'{_CONFIG.value!r} (no checkpoint): the boxes are meaningless; this is for tests '
-          'and timing', file=sys.stderr)
-  elif not _CHECKPOINT.value:
-    print(f're3_jax.track: no --checkpoint: tracking with {tracker_lib.PRETRAINED_DESCRIPTION}',
+  config = _TRACKER()
+  tracker = tracker_config.build_tracker(config)
+  if config.random_model:
+    print(f're3_jax.track: WARNING: tracking with {config.describe()} (no checkpoint): the '
+          'boxes are meaningless; this is for tests and timing', file=sys.stderr)
+  elif not config.checkpoint:
+    print(f're3_jax.track: no --tracker.checkpoint: tracking with {config.describe()}',
           file=sys.stderr)
   line = progress.StatusLine() if _PROGRESS.value else None
   report = None if line is None else (

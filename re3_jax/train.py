@@ -2,7 +2,10 @@ r"""Trains Re3: ``python -m re3_jax.train --flagfile=experiments/NAME.flags --wo
 
 Every field of `re3_jax.training.loop.TrainConfig` is a flag named by its path
 (``--config.optim.learning_rate=1e-4``, ``--config.curriculum.stages=2x64@0.25,4x32@0.5``,
-``--config.data.mixture=imagenet_vid=0.5,imagenet_det=0.5``), defined from the
+``--config.data.mixture=imagenet_vid=0.5,imagenet_det=0.5``; the architecture:
+``--config.model=nano`` names a config of `re3_jax.model.CONFIGS` and
+``--config.arch.NAME`` changes any of its `ModelConfig` fields, e.g.
+``--config.arch.lstm_units=128``), defined from the
 dataclasses themselves (`cli.define_config_flags`): their defaults, types and
 docstrings are the flags' (``--helpfull`` lists them). An experiment is a flagfile
 of such lines (``experiments/*.flags``); flags on the command line override it;
@@ -28,7 +31,7 @@ from re3_jax.training import loop
 from re3_jax.training import records
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Where checkpoints and logs go.', required=True)
-_CONFIG = cli.define_config_flags(loop.TrainConfig())
+_CONFIG = cli.define_config_flags(loop.TrainConfig(), moved=loop.MOVED_FIELDS)
 # Several hosts.
 _COORDINATOR = flags.DEFINE_string('coordinator_address', None,
                                    'HOST:PORT of process 0 for jax.distributed.')

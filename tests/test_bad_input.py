@@ -290,7 +290,8 @@ CATALOGUE = [
         _checkpoint(c, edit=_edit_config(lstm_units=8))), 'lstm|shape'),
     # --- Configs.
     Case('unknown model', lambda c: loop.TrainConfig(model='huge'), "unknown model config 'huge'"),
-    Case('crop size for the caffenet tower', lambda c: loop.TrainConfig(crop_size=95),
+    Case('crop size for the caffenet tower',
+         lambda c: loop.TrainConfig(arch=model.ModelOverrides(crop_size=95)),
          '227-pixel crops'),
     Case('crop size too small', lambda c: model.get_config('squeeze', crop_size=40),
          'crop_size must be >= 63'),

@@ -14,7 +14,9 @@ from absl.testing import flagsaver
 import pytest
 
 from re3_jax import cli
+from re3_jax import model
 from re3_jax.input import pipeline
+from re3_jax.tracking import tracker_config
 from re3_jax.training import loop
 from re3_jax.training import stages as stages_lib
 from re3_jax.training import train_step
@@ -39,10 +41,10 @@ def test_library_logs_quiet_unless_verbosity_is_given():
 # Settings as flags, on their own FlagValues (absl's global flags belong to the entry points).
 
 
-def _defined(default=None):
+def _defined(default=None, **kwargs):
   flag_values = flags.FlagValues()
   get = cli.define_config_flags(loop.TrainConfig() if default is None else default,
-                                flag_values=flag_values)
+                                flag_values=flag_values, **kwargs)
   return flag_values, get
 
 
@@ -59,7 +61,10 @@ def test_every_train_setting_is_a_documented_flag():
   flag_values, get = _defined()
   leaves = dict(_leaves(loop.TrainConfig()))
   assert {n for n in flag_values if n.startswith('config.')} == set(leaves)
-  assert len(leaves) >= 38  # keep_prob, mirror_prob, num_distractors, sim_size, split, ...
+  assert len(leaves) >= 52  # keep_prob, mirror_prob, num_distractors, sim_size, split, ...
+  # Every field of the model's config, under arch: a field added there is a flag by itself.
+  assert {n for n in leaves if n.startswith('config.arch.')} == {
+      f'config.arch.{f.name}' for f in dataclasses.fields(model.ModelConfig)}
   for name, field in leaves.items():
     help_text = flag_values[name].help
     assert help_text != field and len(help_text) > 10, (name, help_text)  # from the docstring
@@ -93,6 +98,100 @@ def test_flags_set_nested_fields_and_write_back_a_flagfile_of_the_same_config(tm
   again, get_again = _defined()
   again(['prog', f'--flagfile={flagfile}'])
   assert get_again() == config
+
+
+def test_arch_flags_change_the_named_config_and_a_flagfile_writes_only_those_given(tmp_path):
+  flag_values, get = _defined()
+  flag_values(['prog', '--config.model=nano', '--config.arch.lstm_units=128',
+               '--config.arch.skip_channels=4,4,16', '--noconfig.arch.correlation',
+               '--config.arch.input_scale=0.015625', '--config.arch.tower_cut=None'])
+  config = get()
+  assert config.model_config() == model.get_config(
+      'nano', lstm_units=128, skip_channels=(4, 4, 16), correlation=False, input_scale=1 / 64)
+  written = flag_values.flags_into_string().splitlines()
+  assert {line for line in written if line.startswith(('--config.arch', '--noconfig.arch'))} == {
+      '--config.arch.input_scale=0.015625', '--config.arch.lstm_units=128',
+      '--noconfig.arch.correlation', '--config.arch.skip_channels=4,4,16'}
+  flagfile = tmp_path / 'flags.txt'
+  flagfile.write_text('\n'.join(written))
+  again, get_again = _defined()
+  again(['prog', f'--flagfile={flagfile}'])
+  assert get_again() == config
+  with pytest.raises(flags.IllegalFlagValueError, match='config.arch.fc6_units'):
+    _defined()[0](['prog', '--config.arch.fc6_units=wide'])
+  flag_values, get = _defined()
+  flag_values(['prog', '--config.model=nano', '--config.arch.peepholes=none'])
+  with pytest.raises(ValueError, match="peepholes must be one of"):
+    get()
+
+
+# A training run's flags.txt written before the model's fields moved under --config.arch:
+# every flag, the moved ones included (tests/data/flags_before_arch.txt: a real run's, its
+# absl and orbax flags left out).
+OLD_FLAGS = REPO / 'tests' / 'data' / 'flags_before_arch.txt'
+
+
+def test_a_flags_txt_written_before_the_move_to_arch_still_reruns_its_run(tmp_path):
+  train, get = _train_flags()
+  train(['prog', f'--flagfile={OLD_FLAGS}'])
+  config = get()
+  assert config.arch == model.ModelOverrides(crop_size=159, input_scale=1.0)
+  assert config.model_config() == model.get_config('nano', crop_size=159)
+  # The same settings in the new spelling make the same config; 0 meant "the named config's".
+  new, get_new = _train_flags()
+  new(['prog', f'--flagfile={OLD_FLAGS}', '--config.crop_size=0',
+       '--config.arch.crop_size=159'])
+  assert get_new().model_config() == config.model_config()
+  # Both spellings, different values: an error naming both.
+  both, get_both = _train_flags()
+  both(['prog', f'--flagfile={OLD_FLAGS}', '--config.arch.crop_size=127'])
+  with pytest.raises(ValueError, match=r'--config.crop_size=159 \(the old spelling\) and '
+                     r'--config.arch.crop_size=127 disagree'):
+    get_both()
+  # The flags.txt this run writes reruns it.
+  flagfile = tmp_path / 'flags.txt'
+  flagfile.write_text(train.flags_into_string())
+  again, get_again = _train_flags()
+  again(['prog', f'--flagfile={flagfile}'])
+  assert get_again() == config
+
+
+def _train_flags():
+  """train's --config.* flags, with its moved ones, on their own FlagValues."""
+  flag_values = flags.FlagValues()
+  get = cli.define_config_flags(loop.TrainConfig(), flag_values=flag_values,
+                                moved=loop.MOVED_FIELDS)
+  return flag_values, get
+
+
+def test_tracker_flags_are_the_tracker_configs_and_old_flat_flags_name_theirs():
+  flag_values = flags.FlagValues()
+  get = cli.define_tracker_flags(flag_values)
+  assert {n for n in flag_values} == {
+      f'tracker.{f.name}' for f in dataclasses.fields(tracker_config.TrackerConfig)
+      if f.name != 'compilation_cache'}  # the program's --compilation_cache
+  flag_values(['prog'])
+  assert get() == tracker_config.TrackerConfig()
+  flag_values.unparse_flags()
+  flag_values(['prog', '--tracker.random_model=tiny', '--tracker.seed=3',
+               '--tracker.precision=bf16_weights', '--tracker.reset_interval=8'])
+  assert get() == tracker_config.TrackerConfig(random_model='tiny', seed=3,
+                                               precision='bf16_weights', reset_interval=8)
+  for old, new in [('--checkpoint=x', '--tracker.checkpoint'), ('--precision=float32',
+                   '--tracker.precision'), ('--seed=1', '--tracker.seed'),
+                   ('--reset_interval=4', '--tracker.reset_interval'),
+                   ('--config=tiny', '--tracker.random_model')]:
+    with pytest.raises(flags.UnrecognizedFlagError) as e:
+      flag_values(['prog', old])
+    assert new in cli.suggest_config_flag(e.value, flag_values), old
+  for args, message in [(['--tracker.checkpoint=x', '--tracker.random_model=tiny'], 'not both'),
+                        (['--tracker.random_model=huge'], "unknown model config 'huge'"),
+                        (['--tracker.precision=fp8'], "unknown precision 'fp8'"),
+                        (['--tracker.reset_interval=0'], 'reset_interval must be an integer')]:
+    flag_values.unparse_flags()
+    flag_values(['prog', *args])
+    with pytest.raises(ValueError, match=message):
+      get()
 
 
 @pytest.mark.parametrize('arg, message', [
@@ -172,9 +271,20 @@ def test_a_field_type_without_a_text_form_is_refused_when_defined():
     (['re3_jax.input.synthetic', '--out={tmp}/s.png', '--image={tmp}/otb/a/img/0001.jpg@1,2,3'],
      "--image={tmp}/otb/a/img/0001.jpg@1,2,3: malformed box '1,2,3'"),
     (['re3_jax.evaluate', '--dataset=otb:{tmp}/otb', '--sequences=nope', '--out={tmp}/out',
-      '--config=tiny'], 'otb:{tmp}/otb has no sequence nope (it has a)'),
-    (['re3_jax.evaluate', '--dataset=otb:{tmp}/missing', '--out={tmp}/out', '--config=tiny'],
-     'OTB dataset root {tmp}/missing is not a folder'),
+      '--tracker.random_model=tiny'], 'otb:{tmp}/otb has no sequence nope (it has a)'),
+    (['re3_jax.evaluate', '--dataset=otb:{tmp}/missing', '--out={tmp}/out',
+      '--tracker.random_model=tiny'], 'OTB dataset root {tmp}/missing is not a folder'),
+    # A flat flag of old: named with its new spelling, for every program with a tracker.
+    (['re3_jax.evaluate', '--dataset=otb:{tmp}/otb', '--out={tmp}/out', '--config=tiny'],
+     "Unknown command line flag 'config'; it is --tracker.random_model now"),
+    (['re3_jax.track', '--input={tmp}/otb/a/img', '--box=1,1,9,9', '--checkpoint={tmp}'],
+     "Unknown command line flag 'checkpoint'; did you mean --tracker.checkpoint?"),
+    (['re3_jax.demo', '--out={tmp}/demo', '--precision=float32'],
+     "Unknown command line flag 'precision'; did you mean --tracker.precision?"),
+    (['re3_jax.export', '--out={tmp}/t.re3x', '--reset_interval=3'],
+     "Unknown command line flag 'reset_interval'; did you mean --tracker.reset_interval?"),
+    (['re3_jax.benchmark', 'tracker', '--tracker.precision=float32'],
+     'benchmark tracker: models and precisions are --configs and --precisions'),
     (['re3_jax.convert', '--source={tmp}/missing', '--format=pytorch', '--out={tmp}/out'],
      'no checkpoint at {tmp}/missing'),
     (['re3_jax.convert', '--source={tmp}/file', '--format=pytorch', '--out={tmp}/out'],

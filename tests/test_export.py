@@ -32,10 +32,11 @@ def tiny_checkpoint(tiny, tmp_path_factory):
 
 
 def test_the_command_line_writes_a_tracker_the_loader_runs(tiny, tiny_checkpoint, tmp_path):
-  proc = run_export(f'--checkpoint={tiny_checkpoint}', f'--out={tmp_path}/t.re3x',
-                    '--frame_size=48,64', '--objects=2', '--platforms=cpu', '--reset_interval=3')
+  proc = run_export(f'--tracker.checkpoint={tiny_checkpoint}', f'--out={tmp_path}/t.re3x',
+                    '--frame_size=48,64', '--objects=2', '--platforms=cpu',
+                    '--tracker.reset_interval=3')
   assert proc.returncode == 0, proc.stderr[-3000:]
-  assert proc.stdout.startswith(f'exported {tiny_checkpoint} -> {tmp_path}/t.re3x (')
+  assert proc.stdout.startswith(f'exported checkpoint {tiny_checkpoint} -> {tmp_path}/t.re3x (')
   assert 'frames: 48x64; objects: 2; platforms: cpu' in proc.stdout
   tracker = exported.load(tmp_path / 't.re3x')
   assert tracker.header['reset_interval'] == 3
@@ -52,20 +53,20 @@ def test_the_command_line_writes_a_tracker_the_loader_runs(tiny, tiny_checkpoint
 
 
 @pytest.mark.parametrize('args, error', [
-    (['--checkpoint={tmp}/missing', '--out={tmp}/t.re3x'],
+    (['--tracker.checkpoint={tmp}/missing', '--out={tmp}/t.re3x'],
      '{tmp}/missing holds no re3_jax checkpoint'),
-    (['--checkpoint={ckpt}', '--out={tmp}/missing/t.re3x'],
+    (['--tracker.checkpoint={ckpt}', '--out={tmp}/missing/t.re3x'],
      'output {tmp}/missing/t.re3x cannot be written: its folder {tmp}/missing does not exist'),
-    (['--checkpoint={ckpt}', '--out={tmp}/file/t.re3x'],
+    (['--tracker.checkpoint={ckpt}', '--out={tmp}/file/t.re3x'],
      'output {tmp}/file/t.re3x cannot be written: its folder {tmp}/file is not a folder'),
-    (['--checkpoint={ckpt}', '--out={tmp}'], 'output {tmp} is a folder'),
-    (['--checkpoint={tmp}/other', '--out={tmp}/t.re3x'],
+    (['--tracker.checkpoint={ckpt}', '--out={tmp}'], 'output {tmp} is a folder'),
+    (['--tracker.checkpoint={tmp}/other', '--out={tmp}/t.re3x'],
      "checkpoint {tmp}/other is damaged: ValueError: its parameters do not match model "
      "config 'small'"),
-    (['--checkpoint={tmp}/unknown', '--out={tmp}/t.re3x'],
+    (['--tracker.checkpoint={tmp}/unknown', '--out={tmp}/t.re3x'],
      "checkpoint {tmp}/unknown is damaged: {tmp}/unknown/config.json is not a valid model "
      "config: unknown ModelConfig fields ['layers']"),
-    (['--checkpoint={ckpt}', '--out={tmp}/t.re3x', '--frame_size=48'],
+    (['--tracker.checkpoint={ckpt}', '--out={tmp}/t.re3x', '--frame_size=48'],
      "--frame_size must be H,W (two integers), got '48'"),
 ])
 def test_a_users_mistake_is_one_error_line(tiny_checkpoint, tmp_path, args, error):
@@ -96,7 +97,7 @@ def test_an_unwritable_output_is_named(tiny_checkpoint, tmp_path):
   else:
     (tmp_path / 'ro').mkdir(mode=0o555)
     out = tmp_path / 'ro' / 't.re3x'
-  proc = run_export(f'--checkpoint={tiny_checkpoint}', f'--out={out}')
+  proc = run_export(f'--tracker.checkpoint={tiny_checkpoint}', f'--out={out}')
   assert proc.returncode == 1, proc.stderr[-3000:]
   assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
   assert f're3_jax.export: error: output {out} cannot be written: ' in proc.stderr

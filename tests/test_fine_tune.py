@@ -22,7 +22,7 @@ def _run(args, cwd, extra=()):
 @pytest.mark.slow
 def test_readme_fine_tune_command_runs_as_written(tmp_path, readme_commands):
   [train] = readme_commands('--config.init_params=shipped')
-  [evaluate] = readme_commands('--checkpoint=runs/mine/checkpoints')
+  [evaluate] = readme_commands('--tracker.checkpoint=runs/mine/checkpoints')
   assert train[:3] == ['python3', '-m', 're3_jax.train'] and '--config.init_params=shipped' in train
   assert evaluate[:3] == ['python3', '-m', 're3_jax.evaluate']
   # A user's folder: my_data and my_val beside the flagfile, nothing of ../shared

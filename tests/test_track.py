@@ -100,7 +100,7 @@ def test_batched_objects_match_one_by_one(steady, clip, tmp_path):
 
 
 def test_cli_folder_to_gif_and_csv(steady, checkpoint, clip, folder, tmp_path):
-  proc = run_cli(f'--checkpoint={checkpoint}', f'--input={folder}',
+  proc = run_cli(f'--tracker.checkpoint={checkpoint}', f'--input={folder}',
                  '--box=' + ','.join(map(str, BOXES[0])), '--box', ' 60, 30, 120, 90',
                  '--output=out.gif', '--boxes_out=boxes.csv', cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr
@@ -125,7 +125,7 @@ def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):
   src = tmp_path / 'clip.mp4'
   write_mp4(src, clip.frames)
   (tmp_path / 'out').mkdir()
-  proc = run_cli(f'--checkpoint={checkpoint}', f'--input={src}', '--box=30,20,90,80',
+  proc = run_cli(f'--tracker.checkpoint={checkpoint}', f'--input={src}', '--box=30,20,90,80',
                  '--output=out/tracked.mp4', '--boxes_out=out/boxes.json', '--output_scale=0.5',
                  '--max_frames=8', '--noprogress', cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr
@@ -179,7 +179,7 @@ def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):
      r'error: max_frames must be >= 1, got 0$'),
 ])
 def test_cli_errors_before_any_work(folder, tmp_path, args, message):
-  proc = run_cli(f'--input={folder}', '--config=tiny', *args, cwd=tmp_path)
+  proc = run_cli(f'--input={folder}', '--tracker.random_model=tiny', *args, cwd=tmp_path)
   assert proc.returncode == 1
   assert re.search(message, proc.stderr.strip(), re.MULTILINE), proc.stderr
   assert 'tracking with' not in proc.stderr  # the model was not set up
@@ -194,7 +194,7 @@ def test_cli_read_only_output_folder_is_refused_before_the_model(folder, tmp_pat
     read_only = tmp_path / 'read_only'
     read_only.mkdir()
     read_only.chmod(0o555)
-  proc = run_cli(f'--input={folder}', '--config=tiny', '--box=1,1,9,9',
+  proc = run_cli(f'--input={folder}', '--tracker.random_model=tiny', '--box=1,1,9,9',
                  f'--output={read_only}/o.gif', '--boxes_out=b.csv', cwd=tmp_path)
   assert proc.returncode == 1, proc.stderr
   assert re.search(rf'error: cannot write output video {read_only}/o\.gif: folder {read_only} is '
@@ -207,7 +207,7 @@ def test_cli_box_format_xywh_tracks_the_same_box(checkpoint, folder, tmp_path):
   # OpenCV's x,y,w,h (0-based) and an OTB line (1-based) start the box x1,y1,x2,y2 starts.
   outs = {}
   for fmt, box in (('xyxy', '20,15,70,60'), ('xywh', '20,15,50,45'), ('otb', '21,16,50,45')):
-    proc = run_cli(f'--checkpoint={checkpoint}', f'--input={folder}', f'--box_format={fmt}',
+    proc = run_cli(f'--tracker.checkpoint={checkpoint}', f'--input={folder}', f'--box_format={fmt}',
                    f'--box={box}', '--max_frames=4', f'--boxes_out={fmt}.csv', '--noprogress',
                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -221,12 +221,14 @@ def test_cli_model_choice(folder, tmp_path):
   proc = run_cli(f'--input={folder}', '--box=20,15,70,60', '--max_frames=3', '--boxes_out=s.csv',
                  '--noprogress', cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr
-  assert f'no --checkpoint: tracking with the shipped model {shipped.PRETRAINED}' in proc.stderr
+  assert (f'no --tracker.checkpoint: tracking with the shipped model {shipped.PRETRAINED}'
+          in proc.stderr)
   assert len((tmp_path / 's.csv').read_text().splitlines()) == 1 + 3
-  proc = run_cli(f'--input={folder}', '--box=20,15,70,60', '--config=tiny', '--max_frames=3',
-                 '--boxes_out=b.json', '--noprogress', cwd=tmp_path)
+  proc = run_cli(f'--input={folder}', '--box=20,15,70,60', '--tracker.random_model=tiny',
+                 '--max_frames=3', '--boxes_out=b.json', '--noprogress', cwd=tmp_path)
   assert proc.returncode == 0, proc.stderr
-  assert "WARNING: tracking with RANDOM weights of model config 'tiny'" in proc.stderr
+  assert ("WARNING: tracking with RANDOM weights of model config 'tiny', seed 0 (no checkpoint)"
+          in proc.stderr)
   assert json.loads((tmp_path / 'b.json').read_text())['num_frames'] == 3
 
 
@@ -291,7 +293,7 @@ def test_failure_mid_run_leaves_no_output(steady, clip, tmp_path):
   assert sorted(p.name for p in out.iterdir()) == ['old.gif']  # no partial files
   assert (out / 'old.gif').read_bytes() == b'an earlier result'
   # The same failure through the command line.
-  proc = run_cli(f'--input={frames_dir}', '--config=tiny', '--box=20,15,70,60',
+  proc = run_cli(f'--input={frames_dir}', '--tracker.random_model=tiny', '--box=20,15,70,60',
                  f'--output={out}/old.gif', f'--boxes_out={out}/b.csv', cwd=tmp_path)
   assert proc.returncode == 1 and '006.png' in proc.stderr
   assert sorted(p.name for p in out.iterdir()) == ['old.gif']
@@ -347,7 +349,7 @@ def test_cli_stopped_by_a_signal_leaves_no_output(clip, tmp_path, signum, status
   out = tmp_path / 'out'
   out.mkdir()
   proc = subprocess.Popen(
-      [sys.executable, '-m', 're3_jax.track', '--config=tiny', f'--input={src}',
+      [sys.executable, '-m', 're3_jax.track', '--tracker.random_model=tiny', f'--input={src}',
        '--box=20,15,70,60', f'--output={out}/tracked.mp4', f'--boxes_out={out}/boxes.csv'],
       cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV,
       # SIGINT as a terminal sends it: a pytest-xdist worker ignores SIGINT, and a child

@@ -1,6 +1,7 @@
 """The tracker's speed: one object per frame, N objects batched, and a clip on the device.
 
-For each model config and precision (`run_tracker_benchmark`):
+For each tracker (`run_tracker_benchmark`: a `tracker_config.TrackerConfig` each, random
+weights of a model config or a checkpoint, in a precision, with its reset interval):
 
 * ``per_frame_fps``: one object through `Re3Tracker.track` (host uint8 frames
   in, host box out: crops, transfer and Python included);
@@ -22,7 +23,6 @@ import os
 import pathlib
 from typing import Sequence
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -32,6 +32,7 @@ from re3_jax.evaluation import baselines
 from re3_jax.media import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.tracking import tracker as tracker_lib
+from re3_jax.tracking import tracker_config
 
 # The frames taken by default, if present: ../shared/sequences/otb_crossing beside the checkout.
 DEFAULT_SEQUENCE = (pathlib.Path(__file__).resolve().parents[3] / 'shared' / 'sequences' /
@@ -53,12 +54,14 @@ def load_frames(n: int, sequence: str | os.PathLike | None = None):
   return clip.frames, clip.boxes[0], 'synthetic 360x240'
 
 
-def bench_tracker(config: model.ModelConfig, frames, box, objects: Sequence[int],
+def bench_tracker(tracker: tracker_config.TrackerConfig, frames, box, objects: Sequence[int],
                   runs: int) -> dict:
-  """The three rates of random weights of `config` on `frames` (see the module docstring)."""
-  params = model.init(jax.random.key(0), config)
+  """The three rates of `tracker`'s weights on `frames` (see the module docstring)."""
+  params, config = tracker_config.load_weights(tracker)
   result = {}
-  tr = tracker_lib.Re3Tracker(params, config)
+  make = lambda: tracker_lib.Re3Tracker(params, config, reset_interval=tracker.reset_interval,
+                                        compilation_cache=tracker.compilation_cache)
+  tr = make()
 
   def per_frame():
     tr.track(0, frames[0], box)
@@ -73,7 +76,7 @@ def bench_tracker(config: model.ModelConfig, frames, box, objects: Sequence[int]
     sizes = rng.uniform(0.1, 0.3, (n, 2)) * [w, h]
     starts = np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
     ids = list(range(n))
-    mt = tracker_lib.Re3Tracker(params, config)
+    mt = make()
     nf = max(2, len(frames) // 4)
 
     def multi():
@@ -84,9 +87,13 @@ def bench_tracker(config: model.ModelConfig, frames, box, objects: Sequence[int]
 
   device_frames = jnp.asarray(frames)
   prepared = tr.params
-  run_video = lambda: tracker_lib.track_video(prepared, device_frames, box,
-                                              config=config).block_until_ready()
+  run_video = lambda: tracker_lib.track_video(
+      prepared, device_frames, box, config=config,
+      reset_interval=tracker.reset_interval).block_until_ready()
   result['track_video_fps'] = timing.median_rate(run_video, len(frames), runs)
+  policy = next(name for name, dtypes in model.PRECISIONS.items()
+                if dtypes == (config.dtype, config.param_dtype))
+  result.update(config=config.name, precision=policy)
   return result
 
 
@@ -101,28 +108,27 @@ def bench_nanotrack(nanotrack_dir, frames, box, runs: int) -> float:
   return timing.median_rate(per_frame, len(frames), runs)
 
 
-def run_tracker_benchmark(configs: Sequence[str], precisions: Sequence[str],
+def run_tracker_benchmark(trackers: Sequence[tracker_config.TrackerConfig],
                           objects: Sequence[int], n_frames: int, runs: int,
                           out: str | os.PathLike,
                           sequence: str | os.PathLike | None = None,
                           nanotrack_dir: str | os.PathLike | None = None) -> dict:
-  """Every config x precision: prints a row each, saves and returns the JSON report."""
+  """Every tracker: prints a row each, saves and returns the JSON report."""
   frames, box, source = load_frames(n_frames, sequence)
   info = timing.device_info()
   info.update(frames=source, frame_size=list(frames.shape[1:3]), n_frames=len(frames), runs=runs)
   rows = []
-  for name in configs:
-    for precision in precisions:
-      config = model.with_precision(model.get_config(name), precision)
-      ref_before = timing.reference_matvec_ms()
-      res = bench_tracker(config, frames, box, objects, runs)
-      res.update(config=name, precision=precision,
-                 reference_matvec_ms=(ref_before + timing.reference_matvec_ms()) / 2)
-      if nanotrack_dir is not None:
-        res['nanotrack_fps'] = bench_nanotrack(nanotrack_dir, frames, box, runs)
-        res['speed_vs_nanotrack'] = res['per_frame_fps'] / res['nanotrack_fps']
-      rows.append(res)
-      print(format_row(res, objects), flush=True)
+  for tracker in trackers:
+    ref_before = timing.reference_matvec_ms()
+    res = bench_tracker(tracker, frames, box, objects, runs)
+    res.update(weights=tracker.describe(),
+               reset_interval=tracker.reset_interval,
+               reference_matvec_ms=(ref_before + timing.reference_matvec_ms()) / 2)
+    if nanotrack_dir is not None:
+      res['nanotrack_fps'] = bench_nanotrack(nanotrack_dir, frames, box, runs)
+      res['speed_vs_nanotrack'] = res['per_frame_fps'] / res['nanotrack_fps']
+    rows.append(res)
+    print(format_row(res, objects), flush=True)
   return timing.write_report(info, rows, out)
 
 

@@ -31,49 +31,43 @@ from re3_jax.media import drawing
 from re3_jax.media import sequences as sequences_lib
 from re3_jax.media import video
 from re3_jax.tracking import shipped
+from re3_jax.tracking import tracker_config
 
-# 're3' runs --checkpoint (or --config, or the default shipped model); a shipped model's name
-# runs that model.
+# 're3' runs --tracker.checkpoint (or --tracker.random_model, or the default shipped model); a
+# shipped model's name runs that model.
 TRACKERS = ('re3',) + tuple(shipped.SHIPPED) + tuple(baselines.OPENCV_TRACKERS)
 PROTOCOLS = ('ope', 'vot')
 
 
-def make_tracker(name: str, checkpoint: str | None = None, config: str | None = None,
-                 seed: int = 0, nanotrack_dir: str | os.PathLike | None = None,
+def make_tracker(name: str, tracker: tracker_config.TrackerConfig | None = None,
+                 nanotrack_dir: str | os.PathLike | None = None,
                  ) -> tuple[protocols_lib.Tracker, str]:
   """A tracker by harness name, and a line describing it (weights, OpenCV version).
 
   Args:
     name: one of `TRACKERS`.
-    checkpoint: for ``re3``: a checkpoint directory (`re3_jax.model.checkpoints`). A name
-      of `shipped.SHIPPED` as `name` runs that shipped model, whatever this says.
-    config: for ``re3`` without a checkpoint: a model config name; random weights.
-      With neither: the model shipped with the package (`tracker.PRETRAINED`).
-    seed: the random weights' seed.
+    tracker: Re3's weights and settings (`tracker_config.TrackerConfig`; None: the shipped
+      model) for ``re3``; a name of `shipped.SHIPPED` as `name` runs that shipped model
+      (whatever weights this names) with this precision and reset interval.
     nanotrack_dir: for ``opencv_nano``: the folder of NanoTrack v2's ``backbone.onnx`` and
       ``head.onnx`` (`baselines.nanotrack_models`; nothing is downloaded).
 
   Raises:
-    ValueError: an unknown name, ``re3`` with both checkpoint and config,
-      ``opencv_nano`` without `nanotrack_dir` or with a model file whose SHA-256
-      is not the published one.
+    ValueError: an unknown name, ``opencv_nano`` without `nanotrack_dir` or with a model
+      file whose SHA-256 is not the published one.
     FileNotFoundError: ``opencv_nano``'s model files missing.
   """
   if name == 're3' or name in shipped.SHIPPED:
-    from re3_jax.tracking import tracker as tracker_lib  # pylint: disable=g-import-not-at-top
     import jax  # pylint: disable=g-import-not-at-top
+    tracker = tracker or tracker_config.TrackerConfig()
     if name in shipped.SHIPPED:
-      tracker = tracker_lib.load_tracker(name)
-      return (protocols_lib.Re3SingleTracker(tracker),
-              f'{name}: {shipped.describe(name)}, JAX {jax.default_backend()}')
-    tracker = tracker_lib.load_tracker(checkpoint, None if checkpoint else config, seed=seed)
-    if checkpoint:
-      what = f'checkpoint {pathlib.Path(checkpoint).absolute()} (model {tracker.config.name})'
-    elif config:
-      what = f'RANDOM weights, model {config}, seed {seed}'
-    else:
-      what = tracker_lib.PRETRAINED_DESCRIPTION
-    return protocols_lib.Re3SingleTracker(tracker), f're3: {what}, JAX {jax.default_backend()}'
+      tracker = tracker.replace(checkpoint=name, random_model=None)
+    re3 = tracker_config.build_tracker(tracker)
+    what = tracker.describe()
+    if tracker.shipped_name is None and not tracker.random_model:
+      what += f' (model {re3.config.name})'
+    label = name if name in shipped.SHIPPED else 're3'
+    return protocols_lib.Re3SingleTracker(re3), f'{label}: {what}, JAX {jax.default_backend()}'
   if name in baselines.OPENCV_TRACKERS:
     import cv2  # pylint: disable=g-import-not-at-top
     tracker = baselines.OpenCVTracker(name, nanotrack_dir)

@@ -11,14 +11,14 @@ hold the peephole LSTM cells' arithmetic (`lstm`), dense products under the dtyp
 """
 
 from re3_jax.model.configs import (
-    CONFIGS, DTYPES, PRECISIONS, ModelConfig, get_config, with_precision)
+    CONFIGS, DTYPES, PRECISIONS, ModelConfig, ModelOverrides, get_config, with_precision)
 from re3_jax.model.network import (
     MEAN_RGB, Params, abstract_params, apply, cast_params, conv_features, count_params,
     fc6_layer, init, initial_state, lstm_step, pair_features, recurrent, template,
     template_from_features, with_pretrained_tower)
 from re3_jax.model.modules import PeepholeLSTMCell, Re3
 
-__all__ = ['CONFIGS', 'DTYPES', 'MEAN_RGB', 'PRECISIONS', 'ModelConfig', 'Params',
+__all__ = ['CONFIGS', 'DTYPES', 'MEAN_RGB', 'PRECISIONS', 'ModelConfig', 'ModelOverrides', 'Params',
            'PeepholeLSTMCell', 'Re3',
            'abstract_params', 'apply', 'cast_params', 'conv_features', 'count_params', 'fc6_layer',
            'get_config', 'init', 'initial_state', 'lstm_step', 'pair_features', 'recurrent',

@@ -1,12 +1,14 @@
-"""Re3 model configs: the architecture and dtype policy of a network (`ModelConfig`), the
-named configs (`CONFIGS`: paper, small, tiny, squeeze, nano, nano_template) and the dtype policies
-(`PRECISIONS`). ``from re3_jax import model`` re-exports them with the network."""
+"""Re3 model configs: the architecture and dtype policy of a network (`ModelConfig`), changes
+to it field by field (`ModelOverrides`, derived from it), the named configs (`CONFIGS`: paper,
+small, tiny, squeeze, nano, nano_template) and the dtype policies (`PRECISIONS`). ``from re3_jax import model``
+re-exports them with the network."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import typing
 
 from re3_jax.core.crops import CROP_SIZE
 from re3_jax.model import lstm
@@ -159,6 +161,32 @@ class ModelConfig:
       if want is tuple:
         d[k] = tuple(v)
     return cls(**d)
+
+
+def _overrides_class() -> type:
+  """`ModelOverrides`: one field ``T | None = None`` per field ``T`` of `ModelConfig`,
+  derived from it, so a field added to `ModelConfig` is an override (and a training flag,
+  ``--config.arch.NAME``) with no other edit."""
+  hints = typing.get_type_hints(ModelConfig)
+  fields = [(f.name, hints[f.name] | None, dataclasses.field(default=None))
+            for f in dataclasses.fields(ModelConfig)]
+
+  def apply(self, config: ModelConfig) -> ModelConfig:
+    """`config` with every field set here (not None) replaced (`ModelConfig`'s checks run)."""
+    changes = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if getattr(self, f.name) is not None}
+    return config.replace(**changes) if changes else config
+
+  cls = dataclasses.make_dataclass('ModelOverrides', fields, frozen=True,
+                                   namespace={'apply': apply})
+  cls.__module__ = __name__
+  attributes = ModelConfig.__doc__[ModelConfig.__doc__.index('  Attributes:'):]
+  cls.__doc__ = ('Changes to a named config (`CONFIGS`), field by field; None (the default) '
+                 "keeps the named config's value.\n\n" + attributes)
+  return cls
+
+
+ModelOverrides = _overrides_class()
 
 
 CONFIGS = {

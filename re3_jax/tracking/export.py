@@ -42,6 +42,7 @@ from re3_jax.model import weight_shapes
 from re3_jax.media import video
 from re3_jax.tracking import exported
 from re3_jax.tracking import tracker as tracker_lib
+from re3_jax.tracking import tracker_config
 
 PLATFORMS = ('cpu', 'cuda')
 SUFFIX = '.re3x'
@@ -173,16 +174,16 @@ def write(path: str | os.PathLike, data: bytes) -> pathlib.Path:
   return path
 
 
-def export_checkpoint(checkpoint: str | os.PathLike | None, out: str | os.PathLike, *,
-                      precision: str | None = None, **kwargs) -> tuple[pathlib.Path, model.ModelConfig]:
-  """Exports the tracker of a checkpoint (None: the shipped model) to the file `out`.
+def export_checkpoint(tracker: tracker_config.TrackerConfig, out: str | os.PathLike,
+                      **kwargs) -> tuple[pathlib.Path, model.ModelConfig]:
+  """Exports the tracker `tracker` describes (its weights, precision and reset interval)
+  to the file `out`.
 
   Args:
-    checkpoint: a `checkpoints.load_params` directory, or None for
-      `tracker.pretrained_dir()`.
+    tracker: which weights (`tracker_config.load_weights`: a checkpoint, a shipped model,
+      random weights), in which precision, with which reset interval.
     out: the output file; its folder must exist (checked before the export).
-    precision: a `model.PRECISIONS` name (default: the checkpoint's).
-    **kwargs: `export_tracker`'s options.
+    **kwargs: `export_tracker`'s other options.
 
   Returns:
     (the output's absolute path, the config exported).
@@ -192,9 +193,7 @@ def export_checkpoint(checkpoint: str | os.PathLike | None, out: str | os.PathLi
     ValueError: a checkpoint of an unknown model or one that does not restore.
     OSError: the output cannot be written.
   """
-  from re3_jax.model import checkpoints  # pylint: disable=g-import-not-at-top  (orbax)
   check_output(out)
-  params, config = checkpoints.load_params(tracker_lib.resolve_checkpoint(checkpoint))
-  if precision:
-    config = model.with_precision(config, precision)
-  return write(out, export_tracker(params, config, **kwargs)), config
+  params, config = tracker_config.load_weights(tracker)
+  return write(out, export_tracker(params, config, reset_interval=tracker.reset_interval,
+                                   **kwargs)), config

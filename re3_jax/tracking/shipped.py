@@ -2,7 +2,7 @@
 
 `PRETRAINED` is what tracks when no checkpoint is given (`Re3Tracker.pretrained()`, the
 command lines, `evaluate --tracker=re3`); every model of `SHIPPED` stays loadable by its
-name (`Re3Tracker.pretrained(NAME)`, ``--checkpoint=NAME``, ``--tracker=NAME`` in the
+name (`Re3Tracker.pretrained(NAME)`, ``--tracker.checkpoint=NAME``, ``--tracker=NAME`` in the
 evaluation, ``--config.init_params=NAME``). No JAX here: the command lines read it before
 any slow import.
 """
@@ -51,7 +51,7 @@ def pretrained_dir(name: str | None = None) -> pathlib.Path:
 
 
 def resolve_checkpoint(checkpoint: str | os.PathLike | None) -> str | os.PathLike:
-  """What a ``--checkpoint`` names: None (or empty) is the default shipped model, a `SHIPPED`
+  """What a ``--tracker.checkpoint`` names: None (or empty) is the default shipped model, a `SHIPPED`
   name (that is not a path here) that model, anything else a checkpoint directory."""
   if checkpoint is None or checkpoint == '':
     return pretrained_dir()

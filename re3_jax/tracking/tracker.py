@@ -35,7 +35,7 @@ import numpy as np
 
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
-from re3_jax.core import compilation_cache
+from re3_jax.core import compilation_cache as compilation_cache_lib
 from re3_jax.core import crops as crops_lib
 from re3_jax.core import images as images_lib
 from re3_jax.model import lstm as lstm_lib
@@ -45,8 +45,7 @@ from re3_jax.model import weight_shapes
 from re3_jax.tracking.shipped import (  # noqa: F401
     PRETRAINED, PRETRAINED_DESCRIPTION, PRETRAINED_DIR, SHIPPED, WEIGHTS_DIR, pretrained_dir,
     resolve_checkpoint)
-
-RESET_INTERVAL = 32
+from re3_jax.tracking.tracker_config import RESET_INTERVAL, check_reset_interval  # noqa: F401
 MIN_BOX_SIZE = 1.0
 
 class TrackState(NamedTuple):
@@ -148,13 +147,6 @@ def _init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
   _, state = _advance(params, empty_state(boxes.shape[0], config), image, config,
                       RESET_INTERVAL, start_boxes=boxes)
   return state
-
-
-def check_reset_interval(reset_interval) -> int:
-  """`reset_interval` as an int >= 1 (passes between LSTM resets), or a ValueError."""
-  if isinstance(reset_interval, bool) or int(reset_interval) != reset_interval or reset_interval < 1:
-    raise ValueError(f'reset_interval must be an integer >= 1, got {reset_interval!r}')
-  return int(reset_interval)
 
 
 def _concrete(x) -> bool:
@@ -300,9 +292,10 @@ class Re3Tracker:
   batched pass, new tracks included. Per-call work is one jitted function,
   compiled once per (number of objects rounded up to a power of two, capacity,
   image size). Making a tracker turns JAX's persistent compilation cache on
-  (`compilation_cache.enable`: ``~/.cache/re3_jax/xla`` unless JAX has a folder
-  already; ``RE3_JAX_COMPILATION_CACHE=off`` turns it off), so the next process
-  tracking with the same model skips most of the compiling.
+  (`compilation_cache.enable`: the folder ``compilation_cache``, else
+  ``~/.cache/re3_jax/xla`` unless JAX has a folder already; ``compilation_cache='off'``
+  or ``RE3_JAX_COMPILATION_CACHE=off`` leaves it off), so the next process tracking
+  with the same model skips most of the compiling.
 
   Example::
 
@@ -313,8 +306,9 @@ class Re3Tracker:
   """
 
   def __init__(self, params, config: model.ModelConfig, *, pack: str | bool = 'auto',
-               reset_interval: int = RESET_INTERVAL):
-    compilation_cache.enable()  # before anything compiles: a second process starts fast
+               reset_interval: int = RESET_INTERVAL, compilation_cache: str | None = None):
+    # Before anything compiles: a second process starts fast.
+    compilation_cache_lib.enable(compilation_cache)
     self.config = config
     self.reset_interval = check_reset_interval(reset_interval)
     # Parameters of another config: a ValueError naming the leaf, not an error of XLA's.
@@ -435,35 +429,15 @@ class Re3Tracker:
 
 def load_tracker(checkpoint: str | os.PathLike | None = None, config: str | None = None, *,
                  precision: str | None = None, seed: int = 0) -> Re3Tracker:
-  """The tracker an entry point runs: a checkpoint, random weights of a config, or the shipped model.
-
-  Every command line (``track``, ``evaluate``, ``demo``) builds its tracker here.
-
-  Args:
-    checkpoint: a `checkpoints.save_params` directory (or a training run's
-      ``WORKDIR/checkpoints``, or a converted official model), or the name of a
-      shipped model (`SHIPPED`).
-    config: without a checkpoint: a `model.CONFIGS` name for random weights
-      (which do not track: for tests, timing and smoke runs).
-    precision: a `model.PRECISIONS` name to run in (default: the checkpoint's,
-      float32 for random weights).
-    seed: seed of the random weights.
-
-  With neither `checkpoint` nor `config`: the shipped model
-  (`PRETRAINED_DESCRIPTION`, `Re3Tracker.pretrained`).
+  """`tracker_config.build_tracker` of a checkpoint (or a shipped model's name; None: the
+  shipped model) or random weights of the model config `config` (with `seed`), in
+  `precision` (None: the checkpoint's): see `tracker_config.TrackerConfig`.
 
   Raises:
     ValueError: both `checkpoint` and `config` given.
     FileNotFoundError: no checkpoint at `checkpoint`.
   """
-  from re3_jax.model import checkpoints  # pylint: disable=g-import-not-at-top  (orbax)
-  if checkpoint and config:
-    raise ValueError('give a checkpoint or a config for random weights, not both')
-  if config:
-    model_config = model.get_config(config)
-    params = model.init(jax.random.key(seed), model_config)
-  else:
-    params, model_config = checkpoints.load_params(resolve_checkpoint(checkpoint))
-  if precision:
-    model_config = model.with_precision(model_config, precision)
-  return Re3Tracker(params, model_config)
+  from re3_jax.tracking import tracker_config  # pylint: disable=g-import-not-at-top
+  return tracker_config.build_tracker(tracker_config.TrackerConfig(
+      checkpoint=None if checkpoint is None else os.fspath(checkpoint), random_model=config,
+      seed=seed, precision=precision))

@@ -56,11 +56,13 @@ from re3_jax.input import synthetic
 from re3_jax.model import checkpoints
 from re3_jax.model import towers
 from re3_jax.tracking import tracker
+from re3_jax.tracking import tracker_config
 from re3_jax.training import curriculum as curriculum_lib
 from re3_jax.training import records
 from re3_jax.training import train_step
 
 _VALIDATION_SEED = 1 << 30  # procedural validation clips never come from the training stream
+_NAMED_CONFIG = model.ModelOverrides()  # no changes: the named config as it is
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,13 +70,16 @@ class TrainConfig:
   """A training run.
 
   Attributes:
-    model: the model config name (`model.CONFIGS`).
+    model: the named model config (`model.CONFIGS`) whose values `arch`
+      changes.
     precision: `model.PRECISIONS` name (``mixed_bfloat16``: bfloat16 compute
       over float32 weights, the policy for accelerators).
-    input_scale: the model's `model.ModelConfig.input_scale` (1.0: the
-      original; about 1/64 to train from scratch).
-    crop_size: the model's `model.ModelConfig.crop_size` (squeezenet and
-      nanotrack towers: smaller crops track faster); 0: the model config's own.
+    arch: the architecture, field by field over `model`'s
+      (`model.ModelOverrides`: one ``--config.arch.NAME`` per
+      `model.ModelConfig` field, e.g. ``--config.arch.input_scale=0.015625``:
+      about 1/64 to train from scratch; ``--config.arch.crop_size=111``:
+      smaller crops track faster); applied after `precision`, so
+      ``arch.dtype`` and ``arch.param_dtype`` win over it.
     pretrained_tower: start the conv tower from its pretrained weights: the
       squeezenet tower from ImageNet (the path of the Deep Compression SqueezeNet
       file, or ``download``: fetched from its public repository and checked by
@@ -124,8 +129,7 @@ class TrainConfig:
   """
   model: str = 'small'
   precision: str = 'float32'
-  input_scale: float = 1.0
-  crop_size: int = 0
+  arch: model.ModelOverrides = _NAMED_CONFIG  # (`model` is a field's name in the class)
   pretrained_tower: str = ''
   init_params: str = ''
   seed: int = 0
@@ -158,13 +162,19 @@ class TrainConfig:
     return dataclasses.replace(self, **changes)
 
   def model_config(self) -> model.ModelConfig:
-    overrides = {'input_scale': self.input_scale}
-    if self.crop_size:
-      overrides['crop_size'] = self.crop_size
-    return model.with_precision(model.get_config(self.model, **overrides), self.precision)
+    """The named config, under `precision`, with `arch`'s changes."""
+    return self.arch.apply(model.with_precision(model.get_config(self.model), self.precision))
 
   def to_json(self) -> str:
     return json.dumps(dataclasses.asdict(self), indent=2, default=list)
+
+
+# The model's fields that moved under `TrainConfig.arch`: old path -> (new path, old value ->
+# new). Their old flags (``--config.crop_size``) stay readable so that a workdir's flags.txt
+# written before the move (every flag, these at their defaults included) still resumes it;
+# crop_size's old 0 meant "the named config's".
+MOVED_FIELDS = {'input_scale': ('arch.input_scale', lambda scale: scale),
+                'crop_size': ('arch.crop_size', lambda size: size or None)}
 
 
 def validation_clips(n: int, frames: int, size=(240, 320)):
@@ -208,8 +218,8 @@ def make_validation(config: TrainConfig) -> Callable[[Any], dict[str, float]]:
 
 def _initial_params(source: str, model_config: model.ModelConfig):
   """`TrainConfig.init_params`: a checkpoint's parameters, cast to the run's weight dtype."""
-  source = tracker.resolve_checkpoint(None if source == 'shipped' else source)
-  params, stored = checkpoints.load_params(source)
+  weights = tracker_config.TrackerConfig(checkpoint=None if source == 'shipped' else source)
+  params, stored = tracker_config.load_weights(weights)
   if not checkpoints.same_architecture(stored, model_config):
     raise ValueError(f'init_params {source} holds model {stored.name!r}, not the architecture '
                      f'of {model_config.name!r}: '

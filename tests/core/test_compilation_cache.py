@@ -69,7 +69,8 @@ def test_the_command_lines_flag(tmp_path, flag, sequences_dir):
          if k not in ('JAX_COMPILATION_CACHE_DIR', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS')}
   env.update(XDG_CACHE_HOME=str(tmp_path / 'xdg'), JAX_PLATFORMS='cpu')
   run = subprocess.run(
-      [sys.executable, '-m', 're3_jax.track', f'--compilation_cache={setting}', '--config=tiny',
+      [sys.executable, '-m', 're3_jax.track', f'--compilation_cache={setting}',
+       '--tracker.random_model=tiny',
        f'--input={sequences_dir / "otb_crossing" / "img"}', '--box=204,150,221,200',
        '--max_frames=2', f'--boxes_out={tmp_path / "boxes.csv"}'],
       cwd=REPO, env=env, capture_output=True, text=True, timeout=300)

@@ -36,6 +36,7 @@ from re3_jax.media import synthetic_clips
 from re3_jax.testing import fake_benchmarks
 from re3_jax.testing import fake_datasets
 from re3_jax.tracking import shipped
+from re3_jax.tracking import tracker_config
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 K = vot_metrics.FrameKind
@@ -362,12 +363,15 @@ def test_make_tracker(tmp_path):
   tracker, what = harness.make_tracker('re3')
   assert what.startswith(f're3: the shipped model {shipped.PRETRAINED}')
   assert tracker.tracker.config.name == 'nano'
-  # Every shipped model is a tracker of its own name, whatever --checkpoint says.
-  tracker, what = harness.make_tracker('re3_squeeze', checkpoint='ignored')
+  # Every shipped model is a tracker of its own name, whatever --tracker.checkpoint says; the
+  # other settings apply to it.
+  tracker, what = harness.make_tracker('re3_squeeze', tracker_config.TrackerConfig(
+      checkpoint='ignored', precision='bfloat16', reset_interval=4))
   assert what.startswith('re3_squeeze: the shipped model re3_squeeze (Re3 over an ImageNet')
-  assert tracker.tracker.config.name == 'squeeze'
-  tracker, what = harness.make_tracker('re3', config='tiny')
-  assert 'RANDOM weights, model tiny' in what
+  assert tracker.tracker.config.name == 'squeeze' and tracker.tracker.config.dtype == 'bfloat16'
+  assert tracker.tracker.reset_interval == 4
+  tracker, what = harness.make_tracker('re3', tracker_config.TrackerConfig(random_model='tiny'))
+  assert "re3: RANDOM weights of model config 'tiny', seed 0, JAX" in what
   frame = np.zeros((60, 80, 3), np.uint8)
   tracker.init(frame, [10, 10, 30, 30])
   assert tracker.update(frame).shape == (4,)
@@ -533,7 +537,7 @@ def test_command_line(sequences_dir, tiny, tmp_path):
   trackers = ['--tracker=re3'] + (
       ['--tracker=opencv_csrt'] if baselines.available('opencv_csrt') else [])
   out = tmp_path / 'out'
-  command = [sys.executable, '-m', 're3_jax.evaluate', f'--checkpoint={ckpt}',
+  command = [sys.executable, '-m', 're3_jax.evaluate', f'--tracker.checkpoint={ckpt}',
              f'--dataset=otb:{sequences_dir}', f'--dataset=vot:{sequences_dir}',
              '--protocol=ope,vot', f'--out={out}', '--max_frames=40', '--video'] + trackers
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -571,16 +575,16 @@ def test_command_line_reports_a_failed_sequence_and_scores_the_others(tmp_path):
   message = (f'sequence b_outside ({root / "b_outside/groundtruth_rect.txt"}): the first true box '
              '(frame 0) [199.0, 99.0, 219.0, 119.0] lies entirely outside the 64x48 (width x '
              'height) image')
-  command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=re3', '--config=tiny',
-             f'--dataset=otb:{root}']
+  command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=re3',
+             '--tracker.random_model=tiny', f'--dataset=otb:{root}']
   result = subprocess.run(command + [f'--out={tmp_path / "out"}'], cwd=REPO, capture_output=True,
                           text=True, timeout=300)
   assert result.returncode == 1, result.stderr[-3000:]
   assert f'FAILED {message}' in result.stdout and 'OVERALL (2)' in result.stdout
   assert result.stderr.splitlines()[-1] == (
       f're3_jax.evaluate: error: 1 of 3 sequences failed and are not scored: {message}')
-  assert re.search(r'WARNING: re3: RANDOM weights, model tiny, seed 0, JAX \w+: random weights do '
-                   'not track', result.stderr), result.stderr[-3000:]
+  assert re.search(r"WARNING: re3: RANDOM weights of model config 'tiny', seed 0, JAX \w+: random "
+                   'weights do not track', result.stderr), result.stderr[-3000:]
   # Progress in a pipe: the frame count's first line (then one every 30 s at most).
   assert re.search(r'(?m)^re3 ope a_good: frame 1/\d+, .* frames/s, ETA ', result.stderr)
   saved = json.loads((tmp_path / 'out/results.json').read_text())
@@ -602,8 +606,9 @@ def test_command_line_reads_the_benchmark_layouts(tmp_path):
   rows = np.array([[5 + 3 * t, 6 + t, 12, 10] for t in range(4)], np.float64)
   fake_benchmarks.write_lasot(tmp_path / 'LaSOT', 'car-2', rows, out_of_view=[3])
   fake_benchmarks.write_nfs(tmp_path / 'NfS', 'bee', rows)
-  command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=re3', '--config=tiny',
-             f'--dataset=lasot:{tmp_path / "LaSOT"}', f'--dataset=nfs:{tmp_path / "NfS"}',
+  command = [sys.executable, '-m', 're3_jax.evaluate', '--tracker=re3',
+             '--tracker.random_model=tiny', f'--dataset=lasot:{tmp_path / "LaSOT"}',
+             f'--dataset=nfs:{tmp_path / "NfS"}',
              f'--out={tmp_path / "out"}']
   result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]

@@ -55,8 +55,8 @@ def test_archive_matches_the_got10k_toolkit(tmp_path):
   split = fake_benchmarks.write_got10k_split(root, split='test', videos=SEQS, frames=FRAMES)
   names = (split / 'list.txt').read_text().split()
   ours = tmp_path / 'ours.zip'
-  result = _evaluate(f'--dataset=got10k:{split}', '--tracker=re3', '--config=tiny', '--seed=0',
-                     f'--out={tmp_path / "out"}', f'--submission={ours}')
+  result = _evaluate(f'--dataset=got10k:{split}', '--tracker=re3', '--tracker.random_model=tiny',
+                     '--tracker.seed=0', f'--out={tmp_path / "out"}', f'--submission={ours}')
   assert result.returncode == 0, result.stderr[-3000:]
   assert f'wrote {ours}: the GOT-10k server submission ({SEQS} sequences)' in result.stdout
   assert [p.name for p in tmp_path.iterdir() if p.name.startswith('.')] == []  # no temporary
@@ -139,7 +139,7 @@ def test_command_line_refuses_a_bad_submission(tmp_path, flags, message):
     flags.append(f'--dataset=got10k:{tmp_path}/test')
   if not any(f.startswith('--submission') for f in flags):
     flags.append(f'--submission={tmp_path}/re3.zip')
-  result = _evaluate(*flags, '--config=tiny', f'--out={tmp_path / "out"}')
+  result = _evaluate(*flags, '--tracker.random_model=tiny', f'--out={tmp_path / "out"}')
   assert result.returncode == 1, result.stderr[-3000:]
   assert result.stderr.splitlines()[-1].startswith(
       're3_jax.evaluate: error: ' + message.format(root=tmp_path)), result.stderr[-3000:]
@@ -152,8 +152,8 @@ def test_command_line_writes_no_archive_when_a_sequence_fails(tmp_path):
   bad = split / 'GOT-10k_Test_000002/groundtruth.txt'
   bad.write_text('500.0000,500.0000,10.0000,10.0000\n')  # outside the 96x72 frames
   path = tmp_path / 're3.zip'
-  result = _evaluate(f'--dataset=got10k:{split}', '--config=tiny', f'--out={tmp_path / "out"}',
-                     f'--submission={path}')
+  result = _evaluate(f'--dataset=got10k:{split}', '--tracker.random_model=tiny',
+                     f'--out={tmp_path / "out"}', f'--submission={path}')
   assert result.returncode == 1, result.stderr[-3000:]
   assert result.stderr.splitlines()[-1].startswith(
       f're3_jax.evaluate: error: submission archive {path} not written: 1 of 3 sequences failed: '

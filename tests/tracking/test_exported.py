@@ -27,6 +27,7 @@ from re3_jax.media import sequences
 from re3_jax.tracking import export
 from re3_jax.tracking import exported
 from re3_jax.tracking import tracker as tracker_lib
+from re3_jax.tracking import tracker_config
 
 ATOL = 1e-3  # pixels; see the module docstring
 RESET_INTERVAL = 4  # ten frames cross two LSTM resets (after passes 4 and 8)
@@ -217,14 +218,18 @@ def test_export_refuses_parameters_of_another_model(tiny):
     export.export_tracker(params, config)
 
 
+def _nowhere(tmp_path):
+  return tracker_config.TrackerConfig(checkpoint=str(tmp_path / 'nowhere'))
+
+
 def test_an_output_that_cannot_be_written_is_named_before_exporting(tmp_path):
   with pytest.raises(FileNotFoundError, match=f'output {tmp_path}/missing/t.re3x cannot be '
                      f'written: its folder {tmp_path}/missing does not exist'):
-    export.export_checkpoint(tmp_path / 'nowhere', tmp_path / 'missing' / 't.re3x')
+    export.export_checkpoint(_nowhere(tmp_path), tmp_path / 'missing' / 't.re3x')
   with pytest.raises(IsADirectoryError, match=f'output {tmp_path} is a folder'):
-    export.export_checkpoint(tmp_path / 'nowhere', tmp_path)
+    export.export_checkpoint(_nowhere(tmp_path), tmp_path)
   with pytest.raises(FileNotFoundError, match='holds no re3_jax checkpoint'):
-    export.export_checkpoint(tmp_path / 'nowhere', tmp_path / 't.re3x')
+    export.export_checkpoint(_nowhere(tmp_path), tmp_path / 't.re3x')
   assert not list(tmp_path.iterdir())
 
 
@@ -247,7 +252,8 @@ def test_the_shipped_model_exported_tracks_a_whole_sequence_as_the_library(seque
                                                                               tmp_path):
   from re3_jax.evaluation import metrics  # pylint: disable=g-import-not-at-top
   seq = sequences.load_sequence(sequences_dir / 'vot15_bag')
-  path, config = export.export_checkpoint(None, tmp_path / 'shipped.re3x', platforms=('cpu',))
+  path, config = export.export_checkpoint(tracker_config.TrackerConfig(),
+                                          tmp_path / 'shipped.re3x', platforms=('cpu',))
   assert config.name == 'nano'
   tracker = exported.load(path)
   reference = tracker_lib.Re3Tracker.pretrained()

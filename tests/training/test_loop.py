@@ -1,5 +1,6 @@
 """Tests of the training loop and its command line: checkpoints, exact resume, NaN stop."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -136,13 +137,33 @@ def test_a_run_failing_before_its_first_checkpoint_leaves_no_checkpoints_folder(
   assert (tmp_path / 'kept/checkpoints').is_dir()
 
 
-def test_crop_size_overrides_the_model_config():
-  assert loop.TrainConfig(model='squeeze').model_config().crop_size == 95
-  config = loop.TrainConfig(model='squeeze', crop_size=111).model_config()
+def test_arch_overrides_the_named_model_config_field_by_field():
+  squeeze = model.get_config('squeeze')
+  assert loop.TrainConfig(model='squeeze').model_config() == squeeze  # float32: its own
+  config = loop.TrainConfig(model='squeeze', arch=model.ModelOverrides(
+      crop_size=111)).model_config()
   # 111 px: conv1 7x7/2 -> 53, two 3x3/2 ceil pools -> 26 -> 13; (8 + 16 + 32) * 13 * 13.
   assert config.crop_size == 111 and config.features_per_crop == 56 * 13 * 13
+  config = loop.TrainConfig(model='squeeze', arch=model.ModelOverrides(
+      crop_size=111, lstm_units=64, peepholes='full', correlation=True)).model_config()
+  assert config == squeeze.replace(crop_size=111, lstm_units=64, peepholes='full',
+                                   correlation=True)
+  # The precision's dtypes first, then arch's: the most specific setting wins.
+  assert loop.TrainConfig(model='tiny', precision='bfloat16').model_config().dtype == 'bfloat16'
+  assert loop.TrainConfig(model='tiny', precision='bfloat16', arch=model.ModelOverrides(
+      dtype='float32')).model_config().dtype == 'float32'
   with pytest.raises(ValueError, match='227-pixel crops'):
-    CONFIG.replace(crop_size=95)
+    CONFIG.replace(arch=model.ModelOverrides(crop_size=95))
+  with pytest.raises(ValueError, match="peepholes must be one of .*'none'"):
+    CONFIG.replace(arch=model.ModelOverrides(peepholes='none'))
+
+
+def test_every_model_config_field_is_an_override():
+  # Derived from ModelConfig: a field added there is an override (and a flag) by itself.
+  fields = [f.name for f in dataclasses.fields(model.ModelConfig)]
+  assert [f.name for f in dataclasses.fields(model.ModelOverrides)] == fields
+  assert all(getattr(model.ModelOverrides(), name) is None for name in fields)
+  assert model.ModelOverrides().apply(model.get_config('nano')) == model.get_config('nano')
 
 
 def test_pretrained_tower_needs_the_squeezenet_tower():
