@@ -39,6 +39,7 @@ from re3_jax.evaluation import metrics
 from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import results
 from re3_jax.media import sequences as sequences_lib
+from re3_jax.tracking import confidence
 
 
 class Scored(NamedTuple):
@@ -104,20 +105,26 @@ class Re3SingleTracker:
   """`re3_jax.tracking.tracker.Re3Tracker` with one object, behind the `Tracker` interface.
 
   `init` (re)starts the object from a box (a restart reuses the track's slot,
-  so nothing recompiles); `update` tracks it into the next frame. It gives no score yet (the
-  report says "no score"); a confidence of the tracker's plugs in here: `update` returns
-  ``Scored(box, score)`` and a ``score_kind`` attribute says what the score is.
+  so nothing recompiles); `update` tracks it into the next frame and returns ``Scored(box,
+  score)``, the tracker's confidence (`re3_jax.tracking.confidence`), or the plain box for a
+  model without one (the report then says "no score").
   """
+
+  score_kind = 'appearance: cosine of the first-frame target with the box (re3_jax confidence)'
 
   def __init__(self, tracker, track_id: str = 'object'):
     self.tracker = tracker
     self.track_id = track_id
+    self.scored = confidence.available(tracker.config)
 
   def init(self, frame, box) -> None:
     self.tracker.track(self.track_id, frame, box)
 
-  def update(self, frame) -> np.ndarray:
-    return self.tracker.track(self.track_id, frame)
+  def update(self, frame):
+    if not self.scored:
+      return self.tracker.track(self.track_id, frame)
+    box, score = self.tracker.track(self.track_id, frame, with_score=True)
+    return Scored(box, score)
 
 
 class Run(NamedTuple):

@@ -125,8 +125,10 @@ class ModelConfig:
 
   @property
   def template_shape(self) -> tuple[int, ...]:
-    """Shape of one track's first-frame template, (K, K, C); (0,) without `first_template`."""
-    if not self.first_template:
+    """Shape of one track's first-frame template, (K, K, C): the central half of the tower's
+    last activation, which the features carry under `correlation` (the tracker keeps it for
+    its confidence, and `first_template` feeds it to fc6); (0,) without `correlation`."""
+    if not self.correlation:
       return (0,)
     c, g = towers.get(self.tower).last(self)
     return (g // 2, g // 2, c)

@@ -8,6 +8,7 @@ This file imports nothing of re3_jax: copy it beside an artifact written by
   state = tracker.init(frame0, [[x1, y1, x2, y2]])  # (N, 4) boxes: N tracks
   boxes, state = tracker.step(state, frame1)        # (N, 4) float32 boxes
   boxes, state = tracker.step(state, frame2)
+  scores = tracker.scores(state)                    # (N,) confidences of those boxes
 
 The artifact is a zip file holding:
 
@@ -120,6 +121,18 @@ class ExportedTracker:
                        f'returned, got {type(state).__name__}')
     boxes, state = self._step(self.params, tuple(state), self._frame(image))
     return boxes, tuple(state)
+
+  def scores(self, state: tuple) -> np.ndarray:
+    """(N,) float32 confidences of the state's last boxes (the library's
+    ``TrackState.score``: 1 at the start, lower when a box holds something other than the
+    starting target); NaN where the model has no score or the file predates scores."""
+    names = [s['name'] for s in self.header['state']]
+    if not isinstance(state, (tuple, list)) or len(state) != self._state_len:
+      raise ValueError(f'state must be the tuple of {self._state_len} arrays that init or step '
+                       f'returned, got {type(state).__name__}')
+    if 'score' not in names:
+      return np.full((np.shape(state[0])[0],), np.nan, np.float32)
+    return np.asarray(state[names.index('score')], np.float32)
 
 
 def read(path: str | os.PathLike) -> tuple[dict, bytes, bytes, list]:

@@ -13,9 +13,10 @@ The test-time procedure of the original (reference section 7):
   LSTM state replaces the current one. With the start at frame 0 this happens
   at frames 32, 64, ...
 
-The crop of the previous image at the new box is cut at the end of each step
-and kept in the state, so a step needs only the current image and state is
-independent of the frame size.
+The crop of the previous image at the new box is cut at the end of each step and
+its conv tower features kept in the state, so a step needs only the current image,
+state is independent of the frame size, and the same features score the new box
+(`confidence`: each box's score is in ``TrackState.score``).
 
 Guards (not in the original, no-ops for sane predictions): a non-finite
 prediction keeps the previous box; corners are ordered; width and height are
@@ -41,6 +42,7 @@ from re3_jax.core import images as images_lib
 from re3_jax.model import lstm as lstm_lib
 from re3_jax.model import matmul
 from re3_jax.model import weight_shapes
+from re3_jax.tracking import confidence
 # The models shipped inside the package, re-exported (`shipped` holds them).
 from re3_jax.tracking.shipped import (  # noqa: F401
     PRETRAINED, PRETRAINED_DESCRIPTION, PRETRAINED_DIR, SHIPPED, WEIGHTS_DIR, pretrained_dir,
@@ -55,17 +57,22 @@ class TrackState(NamedTuple):
     box: (N, 4) float32 xyxy, the last box of each track.
     lstm: LSTM state after the last pass.
     initial_lstm: LSTM state after the starting pass (used by the reset).
-    prev_crop: (N, S, S, 3) float32 (S: the model's crop size), the last image cropped at `box`.
+    prev_features: (N, F) float32 (F: the model's ``features_per_crop``), the conv tower's
+      features of the last image cropped at `box`: the next step's previous crop.
     frame_count: (N,) int32 passes made since the start, the start included.
-    template: (N, K, K, C) float32, each track's first-frame template (`model.template` of
-      its starting crop) under the model's ``first_template``; (N, 0) without.
+    template: (N, K, K, C) float32, each track's first-frame template
+      (`model.template_from_features` of its starting crop) where the model's features
+      carry the tower's last activation (``correlation``); (N, 0) without.
+    score: (N,) float32, the confidence of `box` (`confidence.appearance`; 1 at the start,
+      NaN for a model without a score).
   """
   box: jax.Array
   lstm: lstm_lib.LSTMState
   initial_lstm: lstm_lib.LSTMState
-  prev_crop: jax.Array
+  prev_features: jax.Array
   frame_count: jax.Array
   template: jax.Array
+  score: jax.Array
 
 
 def _sanitize(pred, prev, image_hw):
@@ -85,15 +92,23 @@ def _where_rows(mask, a, b):
       lambda x, y: jnp.where(mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
 
 
-def _pair(prev, cur):
-  return jnp.stack([prev, cur], axis=1)[:, None]  # (N, 1, 2, S, S, 3)
+def _lstm_pass(params, prev_feats, cur_feats, lstm_in, config, template):
+  """fc6 on (N, F) previous and current crop features, then one LSTM step: ((N, 4) outputs
+  in the crop frame, the LSTM state); `model.apply` on the crops, split where the tracker
+  keeps the tower's features."""
+  fc6 = model.fc6_layer(params, jnp.concatenate([prev_feats, cur_feats], axis=-1), config,
+                        template if config.first_template else None)
+  outputs, lstm_out = model.recurrent(params, fc6[:, None], lstm_in, config)
+  return outputs[:, 0], lstm_out
 
 
 def _advance(params, state: TrackState, image, config, reset_interval, start_boxes=None,
              start_mask=None):
   """One pass for N tracks on one image; tracks in `start_mask` start at `start_boxes`.
 
-  `start_mask=None` with `start_boxes` given starts every track.
+  `start_mask=None` with `start_boxes` given starts every track. The tower runs twice per
+  track: on the current image at the window of the previous box, and on it at the window
+  of the new box (kept as the next step's previous crop and scored, `confidence`).
   """
   hw = image.shape[:2]
   n = state.box.shape[0]
@@ -106,39 +121,43 @@ def _advance(params, state: TrackState, image, config, reset_interval, start_box
     window_box = jnp.where(start_mask[:, None], start_boxes, state.box)
   windows = boxes_lib.context_window(window_box)
   cur = crops_lib.crop_many(image, windows, size=config.crop_size)
-  prev = _where_rows(start_mask, cur, state.prev_crop)
+  cur_feats = model.conv_features(params, cur, config).astype(jnp.float32)
+  prev_feats = _where_rows(start_mask, cur_feats, state.prev_features)
+  template = state.template
+  if confidence.available(config) and start_boxes is not None:
+    template = _where_rows(start_mask, model.template_from_features(cur_feats, config),
+                           state.template)
   zeros = model.initial_state(n, config)
   lstm_in = _where_rows(start_mask, zeros, state.lstm)
-  template = state.template
-  if config.first_template and start_boxes is not None:  # a tower pass only when tracks start
-    template = lax.cond(
-        jnp.any(start_mask),
-        lambda: _where_rows(start_mask, model.template(params, cur, config), state.template),
-        lambda: state.template)
-  net_template = template if config.first_template else None
-  outputs, lstm_out = model.apply(params, _pair(prev, cur), lstm_in, config, net_template)
-  pred = _sanitize(boxes_lib.from_crop_frame(outputs[:, 0], windows), window_box, hw)
+  outputs, lstm_out = _lstm_pass(params, prev_feats, cur_feats, lstm_in, config, template)
+  pred = _sanitize(boxes_lib.from_crop_frame(outputs, windows), window_box, hw)
   box = pred if start_boxes is None else jnp.where(start_mask[:, None], start_boxes, pred)
   initial = _where_rows(start_mask, lstm_out, state.initial_lstm)
   count = jnp.where(start_mask, 0, state.frame_count)
   next_crop = crops_lib.crop_many(image, boxes_lib.context_window(box), size=config.crop_size)
+  next_feats = model.conv_features(params, next_crop, config).astype(jnp.float32)
   reset = (count > 0) & (count % reset_interval == 0)
 
   def do_reset(current):
-    _, fresh = model.apply(params, _pair(next_crop, next_crop), initial, config, net_template)
+    _, fresh = _lstm_pass(params, next_feats, next_feats, initial, config, template)
     return _where_rows(reset, fresh, current)
 
   lstm_new = lax.cond(jnp.any(reset), do_reset, lambda s: s, lstm_out)
-  return box, TrackState(box, lstm_new, initial, next_crop, count + 1, template)
+  if confidence.available(config):
+    score = confidence.appearance(template, next_feats, config)
+  else:
+    score = jnp.full((n,), confidence.NO_SCORE, jnp.float32)
+  return box, TrackState(box, lstm_new, initial, next_feats, count + 1, template, score)
 
 
 def empty_state(n: int, config: model.ModelConfig) -> TrackState:
   """A state of n unstarted tracks (placeholders for `init` and `Re3Tracker`)."""
-  s = config.crop_size
   return TrackState(jnp.zeros((n, 4), jnp.float32), model.initial_state(n, config),
                     model.initial_state(n, config),
-                    jnp.zeros((n, s, s, 3), jnp.float32), jnp.zeros((n,), jnp.int32),
-                    jnp.zeros((n,) + config.template_shape, jnp.float32))
+                    jnp.zeros((n, config.features_per_crop), jnp.float32),
+                    jnp.zeros((n,), jnp.int32),
+                    jnp.zeros((n,) + config.template_shape, jnp.float32),
+                    jnp.zeros((n,), jnp.float32))
 
 
 def _init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
@@ -246,7 +265,7 @@ def _advance_slots(params, state, slots, image, start_boxes, start_mask, *, conf
   sub = jax.tree_util.tree_map(lambda x: jnp.take(x, slots, axis=0, mode='clip'), state)
   box, sub = _advance(params, sub, image, config, reset_interval, start_boxes, start_mask)
   state = jax.tree_util.tree_map(lambda x, y: x.at[slots].set(y, mode='drop'), state, sub)
-  return box, state
+  return box, sub.score, state
 
 
 _advance_slots_jit = jax.jit(_advance_slots, static_argnames=('config', 'reset_interval'),
@@ -361,15 +380,24 @@ class Re3Tracker:
     self._slots[track_id] = slot
     return slot
 
-  def track(self, track_id: Hashable, image, box=None) -> np.ndarray:
+  def track(self, track_id: Hashable, image, box=None, *, with_score: bool = False):
     """Tracks one object into `image`; pass `box` (xyxy) to start or restart it.
 
     Returns:
-      (4,) float32 xyxy box (the given box when starting).
+      (4,) float32 xyxy box (the given box when starting); with `with_score`, (box, score):
+      the box's confidence (`confidence`: 1 at the start, lower when the box holds
+      something other than the starting target; NaN for a model without a score).
     """
-    return self.multi_track([track_id], image, None if box is None else {track_id: box})[0]
+    out = self.multi_track([track_id], image, None if box is None else {track_id: box},
+                           with_scores=with_score)
+    return (out[0][0], float(out[1][0])) if with_score else out[0]
 
-  def multi_track(self, track_ids: Sequence[Hashable], image, boxes=None) -> np.ndarray:
+  def score(self, track_id: Hashable) -> float:
+    """The confidence of `track_id`'s last box (see `track`; KeyError if unknown)."""
+    return float(self._state.score[self._slots[track_id]])
+
+  def multi_track(self, track_ids: Sequence[Hashable], image, boxes=None, *,
+                  with_scores: bool = False):
     """Tracks several objects into one image in one batched pass.
 
     Args:
@@ -378,8 +406,11 @@ class Re3Tracker:
       boxes: starting boxes of new (or restarted) tracks: a dict {id: xyxy}, or
         a sequence aligned with `track_ids` holding None for running tracks.
 
+      with_scores: also return the boxes' confidences.
+
     Returns:
-      (N, 4) float32 boxes in the order of `track_ids`.
+      (N, 4) float32 boxes in the order of `track_ids`; with `with_scores`, (boxes, (N,)
+      float32 scores) (see `track`).
     """
     if isinstance(track_ids, (str, bytes)):  # iterated, it would be one id per character
       raise ValueError(f'track_ids must be a sequence of ids, not the {type(track_ids).__name__} '
@@ -421,9 +452,11 @@ class Re3Tracker:
       if i in starts:
         start_mask[k] = True
         start_boxes[k] = starts[i]
-    out, self._state = _advance_slots_jit(
+    out, scores, self._state = _advance_slots_jit(
         self.params, self._state, slots, image, start_boxes, start_mask,
         config=self.config, reset_interval=self.reset_interval)
+    if with_scores:
+      return np.asarray(out)[:n], np.asarray(scores)[:n]
     return np.asarray(out)[:n]
 
 

@@ -46,7 +46,8 @@ def test_config_rules():
   c, g = towers.get('nanotrack').last(CONFIG)  # 48 channels, 8x8 at 127 px
   k = g // 2
   assert CONFIG.template_shape == (k, k, c) == (4, 4, 48)
-  assert model.get_config('nano').template_shape == (0,)
+  assert model.get_config("nano").template_shape == (4, 4, 48)  # kept for the confidence
+  assert model.get_config("squeeze").template_shape == (0,)
   # One more correlation block than nano: 5x5x48.
   assert CONFIG.fc6_inputs - model.get_config('nano').fc6_inputs == c * (g - k + 1) ** 2 == 1200
 

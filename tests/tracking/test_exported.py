@@ -84,7 +84,11 @@ def test_exported_step_equals_the_librarys_on_real_frames(steady, clip, artifact
   assert len(got_state) == len(leaves) == len(tracker.header['state'])
   for name, a, b in zip([s['name'] for s in tracker.header['state']], got_state, leaves):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=ATOL, err_msg=name)
-  assert np.asarray(got_state[-1]).tolist() == [10] * n  # frame_count: two resets crossed
+  names = [s['name'] for s in tracker.header['state']]
+  count = np.asarray(got_state[names.index('frame_count')])
+  assert count.tolist() == [10] * n  # two resets crossed
+  np.testing.assert_allclose(tracker.scores(got_state), np.asarray(state.score), rtol=0,
+                             atol=1e-4)
 
 
 def test_the_header_describes_the_export(steady, artifact):
@@ -193,7 +197,7 @@ def test_the_loader_names_bad_inputs(clip, artifact, tmp_path):
     tracker.init(frames[0], starts[0])
   with pytest.raises(ValueError, match=r'boxes\[1\] = \[.*\] is not a finite xyxy box'):
     tracker.init(frames[0], [[1, 2, 30, 40], [np.nan, 2, 30, 40]])
-  with pytest.raises(ValueError, match='state must be the tuple of 11 arrays'):
+  with pytest.raises(ValueError, match='state must be the tuple of 13 arrays'):
     tracker.step({'box': starts}, frames[1])
   (tmp_path / 'not.re3x').write_bytes(b'not a zip')
   with pytest.raises(ValueError, match=f'{tmp_path / "not.re3x"} is not an exported re3_jax '

@@ -67,7 +67,7 @@ def test_squeeze_tower_matches_reference_procedure():
   expected = reference_track(params, config, clip.frames, box, 3)
   tr = tracker_lib.Re3Tracker(params, config, reset_interval=3)
   got = [tr.track('a', clip.frames[0], box)] + [tr.track('a', f) for f in clip.frames[1:]]
-  assert tr._state.prev_crop.shape[1:] == (63, 63, 3)  # pylint: disable=protected-access
+  assert tr._state.prev_features.shape[1:] == (tr.config.features_per_crop,)  # pylint: disable=protected-access
   assert np.all(boxes_lib.width_height(expected) > 1)
   np.testing.assert_allclose(np.stack(got), expected, atol=2e-3)
 
