@@ -275,7 +275,7 @@ def test_cli_box_format_xywh_tracks_the_same_box(checkpoint, folder, tmp_path):
                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     outs[fmt] = (tmp_path / f'{fmt}.csv').read_text()
-  assert outs['xyxy'].splitlines()[1] == '0,0,20.000,15.000,70.000,60.000'
+  assert outs['xyxy'].splitlines()[1] == '0,0,20.000,15.000,70.000,60.000,nan'
   assert outs['xywh'] == outs['xyxy'] == outs['otb']
 
 
