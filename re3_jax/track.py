@@ -4,7 +4,7 @@ Command line::
 
   python -m re3_jax.track --input=VIDEO_OR_IMAGE_FOLDER \
       --box=x1,y1,x2,y2 [--box=x1,y1,x2,y2 ...] [--output=out.mp4|out.gif] \
-      [--boxes_out=boxes.csv|boxes.json] [--box_format=xyxy|xywh|otb]
+      [--boxes_out=boxes.csv|boxes.json] [--box_format=xyxy|xywh|otb] [--score_threshold=T]
 
 The input is a video file OpenCV can decode or a folder of images (``.jpg``,
 ``.jpeg``, ``.png``, ``.bmp``, sorted naturally). Each ``--box`` starts one
@@ -17,12 +17,17 @@ written one at a time: the video is never held in memory.
 
 Outputs:
 
-* ``--output``: the frames with each object's box in its own colour and its
-  id; ``.mp4`` (OpenCV, ``mp4v``) or ``.gif`` (see `re3_jax.media.video`).
+* ``--output``: the frames with each object's box in its own colour, its id and its
+  confidence score (`re3_jax.tracking.confidence`: 1.00 at the start, lower when the box
+  holds something else); a box scoring below ``--score_threshold`` (default
+  `track_files.DEFAULT_SCORE_THRESHOLD`, chosen on
+  the val sequences: most boxes under it have lost their target) is drawn dashed.
+  ``.mp4`` (OpenCV, ``mp4v``) or ``.gif`` (see `re3_jax.media.video`).
 * ``--boxes_out``: ``.csv`` with a header line and one row per frame and
-  object, ``frame,object_id,x1,y1,x2,y2`` (frame: 0-based index into the
-  input's frames; object_id: 0-based position of its ``--box``), or ``.json``
-  (see `write_boxes_json`).
+  object, ``frame,object_id,x1,y1,x2,y2,score`` (frame: 0-based index into the
+  input's frames; object_id: 0-based position of its ``--box``; score ``nan`` for a
+  model without one, such as ``re3_squeeze``), or ``.json`` (see `write_boxes_json`;
+  null scores there).
 
 Outputs are written under temporary names beside them and renamed when the
 whole video is done; an error, Ctrl-C or SIGTERM deletes them (exit status 1,
@@ -77,6 +82,10 @@ _OUTPUT_SCALE = flags.DEFINE_float(
     'output_scale', 1.0, "Scale of the output video's frames (whose sides must be "
     + ', '.join(f'{lo} to {hi} pixels in {suffix}' for suffix, (lo, hi) in video.FRAME_SIDES.items())
     + ').')
+_SCORE_THRESHOLD = flags.DEFINE_float(
+    'score_threshold', track_files.DEFAULT_SCORE_THRESHOLD,
+    'A box whose confidence score is below this is drawn dashed in --output: the target is '
+    'most likely lost (the score is in [-1, 1], 1 at the start; -1 draws every box solid).')
 _MAX_FRAMES = flags.DEFINE_integer('max_frames', None, 'Track only the first frames.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Print a progress line on stderr.')
 
@@ -100,7 +109,7 @@ def main(argv: Sequence[str]) -> int:
       raise ValueError(f'--box number {k + 1}{given_as}: {e}') from None
   track_files.check_outputs(_OUTPUT.value, _BOXES_OUT.value)
   track_files.check_settings(max_frames=_MAX_FRAMES.value, output_scale=_OUTPUT_SCALE.value,
-                             output_fps=_FPS.value)
+                             output_fps=_FPS.value, score_threshold=_SCORE_THRESHOLD.value)
   # Check the input before the slow model set-up.
   with video.open_frames(_INPUT.value) as source:
     for k, box in enumerate(start_boxes):
@@ -124,7 +133,8 @@ def main(argv: Sequence[str]) -> int:
     result = track_files.track_video_file(
         tracker, _INPUT.value, start_boxes, max_frames=_MAX_FRAMES.value,
         output=_OUTPUT.value, boxes_out=_BOXES_OUT.value, output_fps=_FPS.value,
-        output_scale=_OUTPUT_SCALE.value, progress=report)
+        output_scale=_OUTPUT_SCALE.value, score_threshold=_SCORE_THRESHOLD.value,
+        progress=report)
   finally:
     if line is not None:
       line.finish()

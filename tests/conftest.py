@@ -67,6 +67,17 @@ def steady(tiny):
 
 
 @pytest.fixture(scope='session')
+def scored():
+  """Like `steady`, with the tower's last activation correlated (``correlation``): a tiny model
+  whose tracks get a confidence score (`re3_jax.tracking.confidence`); `tiny` has none."""
+  config = model.get_config('tiny', correlation=True)
+  params = dict(model.init(jax.random.key(0), config))
+  params['fc_output'] = {'w': params['fc_output']['w'] * 0.3,
+                         'b': jnp.asarray(boxes_lib.CENTERED_BOX, jnp.float32)}
+  return params, config
+
+
+@pytest.fixture(scope='session')
 def cpu_devices_env():
   """``env(n)``: the environment for a subprocess whose JAX sees `n` CPU devices.
 

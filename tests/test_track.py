@@ -99,6 +99,65 @@ def test_batched_objects_match_one_by_one(steady, clip, tmp_path):
   assert result.tracker_fps > 0 and result.decode_fps > 0
 
 
+def expected_scores(params, config, frames, boxes):
+  """Each object's scores tracked alone through the per-frame API: (T, N)."""
+  out = []
+  for box in boxes:
+    tr = tracker_lib.Re3Tracker(params, config)
+    out.append([tr.track('x', frames[0], box, with_score=True)[1]]
+               + [tr.track('x', f, with_score=True)[1] for f in frames[1:]])
+  return np.asarray(out).T
+
+
+def test_scores_written_beside_the_boxes_and_read_back(scored, clip, tmp_path):
+  params, config = scored
+  kwargs = dict(output=tmp_path / 'o.gif', score_threshold=0.9)
+  result = track_files.track_frames(tracker_lib.Re3Tracker(*scored), iter(clip.frames), BOXES,
+                                    boxes_out=tmp_path / 'b.csv', **kwargs)
+  again = track_files.track_frames(tracker_lib.Re3Tracker(*scored), iter(clip.frames), BOXES,
+                                   boxes_out=tmp_path / 'b.json')
+  want = expected_scores(params, config, clip.frames, BOXES)
+  assert result.scores.shape == (N_FRAMES, 2)
+  np.testing.assert_allclose(result.scores, want, atol=1e-4)
+  np.testing.assert_allclose(result.scores[0], 1.0, atol=1e-5)
+  assert np.ptp(result.scores) > 1e-3  # the scores do change
+  # CSV: the reader, and NumPy in the one line of the docs.
+  boxes, ids, scores = track_files.read_boxes_csv(tmp_path / 'b.csv', with_scores=True)
+  assert ids == [0, 1]
+  np.testing.assert_allclose(boxes, result.boxes, atol=1e-3)
+  np.testing.assert_allclose(scores, result.scores, atol=1e-4)
+  table = np.loadtxt(tmp_path / 'b.csv', delimiter=',', skiprows=1, ndmin=2)
+  assert table.shape == (2 * N_FRAMES, 7)
+  np.testing.assert_allclose(table[:, 6], result.scores.ravel(), atol=1e-4)
+  # JSON.
+  doc = json.loads((tmp_path / 'b.json').read_text())
+  np.testing.assert_allclose(np.array([o['scores'] for o in doc['objects']]).T, again.scores,
+                             atol=1e-4)
+  # The drawn video: a box is dashed where its score is below the threshold (0.9 here).
+  frames = gif_frames(tmp_path / 'o.gif')
+  for t in range(N_FRAMES):
+    for k, box in enumerate(result.boxes[t]):
+      x1, y1, x2, y2 = box.astype(int)  # PIL truncates; the outline is 2 px wide here
+      edge = frames[t][(y1 + y2) // 2:y2 - 2, x1 + 1].astype(int)  # the left edge's lower half
+      ink = np.abs(edge - drawing.color(k)).max(axis=1) < 40
+      assert ink.mean() < 0.8 if result.scores[t, k] < 0.9 else ink.mean() > 0.9, (t, k)
+  assert (result.scores < 0.9).any() and (result.scores >= 0.9).any()
+
+
+def test_boxes_files_of_a_model_without_a_score(steady, clip, tmp_path):
+  result = track_files.track_frames(tracker_lib.Re3Tracker(*steady), iter(clip.frames[:3]),
+                                    BOXES[:1], boxes_out=tmp_path / 'b.json')
+  assert np.isnan(result.scores).all()
+  assert json.loads((tmp_path / 'b.json').read_text())['objects'][0]['scores'] == [None] * 3
+  # A CSV file of the versions before the score column reads, its scores NaN.
+  (tmp_path / 'old.csv').write_text('frame,object_id,x1,y1,x2,y2\n0,0,1,2,3,4\n1,0,2,3,4,5\n')
+  boxes, ids, scores = track_files.read_boxes_csv(tmp_path / 'old.csv', with_scores=True)
+  assert boxes.shape == (2, 1, 4) and ids == [0] and np.isnan(scores).all()
+  (tmp_path / 'bad.csv').write_text('frame,object_id,x1,y1,x2,y2,score\n0,0,1,2,3,4\n')
+  with pytest.raises(ValueError, match='rows of 6 fields under a header of 7'):
+    track_files.read_boxes_csv(tmp_path / 'bad.csv')
+
+
 def test_cli_folder_to_gif_and_csv(steady, checkpoint, clip, folder, tmp_path):
   proc = run_cli(f'--tracker.checkpoint={checkpoint}', f'--input={folder}',
                  '--box=' + ','.join(map(str, BOXES[0])), '--box', ' 60, 30, 120, 90',
@@ -109,8 +168,10 @@ def test_cli_folder_to_gif_and_csv(steady, checkpoint, clip, folder, tmp_path):
   assert 'decode' in proc.stderr and 'frames/s' in proc.stderr
   assert sorted(p.name for p in tmp_path.iterdir()) == ['boxes.csv', 'out.gif']
   lines = (tmp_path / 'boxes.csv').read_text().splitlines()
-  assert lines[0] == 'frame,object_id,x1,y1,x2,y2' and len(lines) == 1 + 2 * N_FRAMES
-  assert lines[1:3] == ['0,0,20.000,15.000,70.000,60.000', '0,1,60.000,30.000,120.000,90.000']
+  assert lines[0] == 'frame,object_id,x1,y1,x2,y2,score' and len(lines) == 1 + 2 * N_FRAMES
+  # The tiny model has no score: nan (its features lack the tower's last activation).
+  assert lines[1:3] == ['0,0,20.000,15.000,70.000,60.000,nan',
+                        '0,1,60.000,30.000,120.000,90.000,nan']
   # Natural order (img2 before img10), and the same boxes as tracking in this process.
   got, _ = track_files.read_boxes_csv(tmp_path / 'boxes.csv')
   np.testing.assert_allclose(got, expected_boxes(steady, clip.frames, BOXES), atol=2e-3)
@@ -177,6 +238,8 @@ def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):
      r"error: the output video's frames/s \(fps\) must be > 0, got 0$"),
     (['--box=1,1,9,9', '--boxes_out=b.csv', '--max_frames=0'],
      r'error: max_frames must be >= 1, got 0$'),
+    (['--box=1,1,9,9', '--output=o.gif', '--score_threshold=nan'],
+     r'error: score_threshold must be a finite number .*, got nan$'),
 ])
 def test_cli_errors_before_any_work(folder, tmp_path, args, message):
   proc = run_cli(f'--input={folder}', '--tracker.random_model=tiny', *args, cwd=tmp_path)
@@ -212,7 +275,7 @@ def test_cli_box_format_xywh_tracks_the_same_box(checkpoint, folder, tmp_path):
                    cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     outs[fmt] = (tmp_path / f'{fmt}.csv').read_text()
-  assert outs['xyxy'].splitlines()[1] == '0,0,20.000,15.000,70.000,60.000'
+  assert outs['xyxy'].splitlines()[1] == '0,0,20.000,15.000,70.000,60.000,nan'
   assert outs['xywh'] == outs['xyxy'] == outs['otb']
 
 

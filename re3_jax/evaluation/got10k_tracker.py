@@ -7,6 +7,10 @@ The got10k toolkit (``pip install got10k``) runs its experiments
 * ``init(image, box)``: a PIL image and the first box as ``[x, y, w, h]``;
 * ``update(image) -> [x, y, w, h]``: the box in the next image.
 
+got10k's ``update`` returns a box only; `Re3Got10kTracker.score` holds the confidence of
+the box it returned last (`re3_jax.tracking.confidence`: 1 after ``init``, lower when the box
+holds something else; NaN for a model without a score, and before ``init``).
+
 Its boxes are the benchmarks' files read as they are: OTB's ``x, y, w, h``
 with 1-based ``x, y`` (got10k's OTB dataset loads ``groundtruth_rect.txt``
 unchanged, and its IoU and centre error take those boxes without any shift).
@@ -82,6 +86,11 @@ class Re3Got10kTracker(_Got10kTracker):
     experiment.run(tracker)
     experiment.report([tracker.name])
 
+  Attributes:
+    tracker: the `Re3Tracker`.
+    score: the confidence of the last box (``init``'s or ``update``'s), a float: see the
+      module docstring.
+
   Args:
     tracker: the Re3 tracker to run (default: `Re3Tracker.pretrained()`).
     name: the name got10k files the results under.
@@ -100,6 +109,7 @@ class Re3Got10kTracker(_Got10kTracker):
       from re3_jax.tracking import tracker as tracker_lib  # pylint: disable=g-import-not-at-top
       tracker = tracker_lib.Re3Tracker.pretrained()
     self.tracker = tracker
+    self.score = float('nan')
 
   def init(self, image, box) -> None:
     """Starts (or restarts) the object from got10k's ``[x, y, w, h]`` (1-based) box.
@@ -109,9 +119,11 @@ class Re3Got10kTracker(_Got10kTracker):
         (the tracker then checks it against the image).
     """
     xyxy = boxes_lib.from_otb(check_got10k_box(box))
-    self.tracker.track(TRACK_ID, _rgb(image), xyxy)
+    self.score = float('nan')  # until the tracker has taken the box
+    _, self.score = self.tracker.track(TRACK_ID, _rgb(image), xyxy, with_score=True)
 
   def update(self, image) -> np.ndarray:
-    """The object's box in `image` as got10k's ``[x, y, w, h]`` (1-based), float64."""
-    xyxy = self.tracker.track(TRACK_ID, _rgb(image))
+    """The object's box in `image` as got10k's ``[x, y, w, h]`` (1-based), float64; its
+    confidence in `score`."""
+    xyxy, self.score = self.tracker.track(TRACK_ID, _rgb(image), with_score=True)
     return boxes_lib.to_otb(np.asarray(xyxy, np.float64))

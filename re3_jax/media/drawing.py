@@ -30,8 +30,26 @@ def _font(size: int):
     return ImageFont.load_default()
 
 
+def _dashed_rectangle(draw, box, rgb, width: int) -> None:
+  """The outline `draw.rectangle(box, outline=rgb, width=width)` draws, in dashes: the same
+  bands of pixels, every other stretch of 3 widths left out (corners drawn)."""
+  x1, y1, x2, y2 = (int(v) for v in box)  # truncated, as PIL's rectangle does
+  dash = 3 * width
+  bands = ((x1, y1, x2, y1 + width - 1), (x1, y2 - width + 1, x2, y2),  # top, bottom
+           (x1, y1, x1 + width - 1, y2), (x2 - width + 1, y1, x2, y2))  # left, right
+  for k, (a1, b1, a2, b2) in enumerate(bands):
+    if k < 2:  # horizontal: dashes along x
+      for x in range(a1, a2 + 1, 2 * dash):
+        draw.rectangle([x, b1, min(x + dash - 1, a2), b2], fill=rgb)
+    else:
+      for y in range(b1, b2 + 1, 2 * dash):
+        draw.rectangle([a1, y, a2, min(y + dash - 1, b2)], fill=rgb)
+
+
 def annotate(frame: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
-             colors: Sequence[tuple[int, int, int]] | None = None) -> np.ndarray:
+             colors: Sequence[tuple[int, int, int]] | None = None, *,
+             scores: Sequence[float] | None = None,
+             score_threshold: float | None = None) -> np.ndarray:
   """Draws each box in its colour with its label on a copy of an RGB frame.
 
   Args:
@@ -39,6 +57,10 @@ def annotate(frame: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
     boxes: (N, 4) xyxy pixel boxes.
     labels: N texts drawn at the boxes' top-left corners.
     colors: N RGB colours (default: `color(i)` for box i).
+    scores: N confidences (the tracker's score): each finite one is written after its
+      label with 2 decimals (``car: 0.83``) (a NaN, a box without a score, adds nothing).
+    score_threshold: a box whose score is below it is drawn dashed (the tracker has
+      most likely lost its target); the others, and all without `scores`, solid.
 
   Returns:
     The annotated (H, W, 3) uint8 frame.
@@ -48,10 +70,16 @@ def annotate(frame: np.ndarray, boxes: np.ndarray, labels: Sequence[str],
   h, w = frame.shape[:2]
   width = max(2, round(min(h, w) / 160))
   font = _font(max(10, round(min(h, w) / 24)))
-  for i, (box, label) in enumerate(zip(np.asarray(boxes, np.float64), labels)):
+  scores = [float('nan')] * len(labels) if scores is None else [float(s) for s in scores]
+  for i, (box, label, score) in enumerate(zip(np.asarray(boxes, np.float64), labels, scores)):
     rgb = tuple(colors[i]) if colors is not None else color(i)
     x1, y1, x2, y2 = box.tolist()
-    draw.rectangle([x1, y1, x2, y2], outline=rgb, width=width)
+    if score_threshold is not None and score < score_threshold:  # False for NaN
+      _dashed_rectangle(draw, box, rgb, width)
+    else:
+      draw.rectangle([x1, y1, x2, y2], outline=rgb, width=width)
+    if np.isfinite(score):
+      label = f'{label}: {score:.2f}'
     left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
     tw, th = right - left + 2 * width, bottom - top + 2 * width
     tx = min(max(x1, 0), max(w - tw, 0))

@@ -3,8 +3,10 @@
 `track_video_file` (and `track_frames` over any iterable of frames) starts each object
 at its box in the first frame, tracks all objects together with one batched network
 pass per frame (`tracker.Re3Tracker.multi_track`), and decodes, tracks, draws and writes
-one frame at a time: the video is never held in memory. Outputs (an annotated
-``.mp4``/``.gif``; boxes as ``.csv`` or ``.json``, see `write_boxes_csv` and
+one frame at a time: the video is never held in memory. Each box comes with the tracker's
+confidence score (`re3_jax.tracking.confidence`; NaN for a model without one). Outputs (an
+annotated ``.mp4``/``.gif``, each box's score beside its id and the box dashed under
+`score_threshold`; boxes and scores as ``.csv`` or ``.json``, see `write_boxes_csv` and
 `write_boxes_json`) are written under temporary names and renamed when the whole video
 is done, so an output file is always complete. ``python -m re3_jax.track`` is the
 command line.
@@ -33,7 +35,12 @@ from re3_jax.media import video
 from re3_jax.tracking import tracker as tracker_lib
 
 BOXES_OUTPUTS = ('.csv', '.json')
-CSV_HEADER = ('frame', 'object_id', 'x1', 'y1', 'x2', 'y2')
+CSV_HEADER = ('frame', 'object_id', 'x1', 'y1', 'x2', 'y2', 'score')
+# A box whose score is below this is drawn dashed: the target is most likely lost. Chosen on
+# the shipped model's val runs (../shared/real_sequences/val, 1736 frames, 382 lost: IoU < 0.1
+# or absent): a score under 0.35 is a lost frame 82% of the time, and 70% of the lost frames
+# score under it (WORKSPACE.md, "Results log", 2026-12-06).
+DEFAULT_SCORE_THRESHOLD = 0.35
 BOX_FORMAT = 'x1,y1,x2,y2 float pixels, 0-based; the top-left pixel covers [0,1)x[0,1)'
 
 
@@ -73,6 +80,8 @@ class TrackResult:
   Attributes:
     boxes: (T, N, 4) float32 xyxy boxes, frame by object; row 0 holds the
       starting boxes.
+    scores: (T, N) float32 confidences of the boxes (`Re3Tracker.multi_track`'s
+      ``with_scores``: 1 at the start; NaN for a model without a score).
     object_ids: the N ids (0 ... N-1 in `--box` order by default).
     height, width: the frames' size.
     fps: the input's frames per second (None if unknown).
@@ -81,6 +90,7 @@ class TrackResult:
     output, boxes_out: the files written (None if not asked for).
   """
   boxes: np.ndarray
+  scores: np.ndarray
   object_ids: list
   height: int
   width: int
@@ -95,18 +105,24 @@ class TrackResult:
     return self.boxes.shape[0]
 
 
-def write_boxes_csv(path: str | os.PathLike, boxes: np.ndarray, object_ids: Sequence) -> None:
-  """Writes (T, N, 4) boxes as CSV: a header, then ``frame,object_id,x1,y1,x2,y2`` rows.
+def write_boxes_csv(path: str | os.PathLike, boxes: np.ndarray, object_ids: Sequence,
+                    scores: np.ndarray | None = None) -> None:
+  """Writes (T, N, 4) boxes and (T, N) scores as CSV: a header, then
+  ``frame,object_id,x1,y1,x2,y2,score`` rows.
 
   Rows go frame by frame, objects in order within a frame; coordinates have 3
-  decimals.
+  decimals, scores 4; a box without a score (a model without one, or `scores` None) has
+  ``nan``. NumPy reads the numbers in one line: ``np.loadtxt(path, delimiter=',',
+  skiprows=1, ndmin=2)`` is (T * N, 7), the scores in column 6.
   """
+  boxes = np.asarray(boxes)
+  scores = np.full(boxes.shape[:2], np.nan) if scores is None else np.asarray(scores)
   with open(path, 'w', newline='') as f:
     out = csv.writer(f)
     out.writerow(CSV_HEADER)
-    for t, frame_boxes in enumerate(np.asarray(boxes)):
-      for object_id, box in zip(object_ids, frame_boxes):
-        out.writerow([t, object_id] + [f'{v:.3f}' for v in box])
+    for t, (frame_boxes, frame_scores) in enumerate(zip(boxes, scores)):
+      for object_id, box, score in zip(object_ids, frame_boxes, frame_scores):
+        out.writerow([t, object_id] + [f'{v:.3f}' for v in box] + [f'{score:.4f}'])
 
 
 def write_boxes_json(path: str | os.PathLike, result: TrackResult, input_name: str) -> None:
@@ -116,28 +132,46 @@ def write_boxes_json(path: str | os.PathLike, result: TrackResult, input_name: s
 
     {"input": "clip.mp4", "width": 640, "height": 360, "fps": 30.0 (or null),
      "num_frames": T, "box_format": "x1,y1,x2,y2 float pixels, 0-based; ...",
-     "objects": [{"object_id": 0, "boxes": [[x1, y1, x2, y2], ... T boxes]}, ...]}
+     "objects": [{"object_id": 0, "boxes": [[x1, y1, x2, y2], ... T boxes],
+                  "scores": [1.0, ... T scores]}, ...]}
 
   ``objects[k]["boxes"][t]`` is object k's box in frame t (0-based);
-  ``boxes[0]`` is its starting box.
+  ``boxes[0]`` is its starting box; ``scores[t]`` the box's confidence (4 decimals; null
+  for a model without a score: JSON has no NaN).
   """
   boxes = np.round(np.asarray(result.boxes, np.float64), 3)
+  scores = np.round(np.asarray(result.scores, np.float64), 4)
   doc = {'input': input_name, 'width': result.width, 'height': result.height, 'fps': result.fps,
          'num_frames': result.num_frames, 'box_format': BOX_FORMAT,
-         'objects': [{'object_id': object_id, 'boxes': boxes[:, k].tolist()}
+         'objects': [{'object_id': object_id, 'boxes': boxes[:, k].tolist(),
+                      'scores': [v if np.isfinite(v) else None for v in scores[:, k].tolist()]}
                      for k, object_id in enumerate(result.object_ids)]}
   pathlib.Path(path).write_text(json.dumps(doc, indent=1) + '\n')
 
 
-def read_boxes_csv(path: str | os.PathLike) -> tuple[np.ndarray, list[int]]:
-  """Reads a `write_boxes_csv` file back: ((T, N, 4) boxes, object ids)."""
+def read_boxes_csv(path: str | os.PathLike, *, with_scores: bool = False):
+  """Reads a `write_boxes_csv` file back: ((T, N, 4) boxes, object ids), and with
+  `with_scores` the (T, N) scores as a third item (NaN where none; all NaN for a file of
+  the versions before the score column, which reads too)."""
   with open(path, newline='') as f:
     rows = list(csv.reader(f))
-  if not rows or tuple(rows[0]) != CSV_HEADER:
+  if not rows or tuple(rows[0]) not in (CSV_HEADER, CSV_HEADER[:-1]):
     raise ValueError(f'{path}: expected the header {",".join(CSV_HEADER)}')
   ids = list(dict.fromkeys(int(r[1]) for r in rows[1:]))
-  values = np.asarray([[float(v) for v in r[2:]] for r in rows[1:]], np.float32)
-  return values.reshape(-1, len(ids), 4), ids
+  columns = len(rows[0])
+  try:
+    values = np.asarray([[float(v) for v in r[2:]] for r in rows[1:]], np.float32)
+  except ValueError as e:
+    raise ValueError(f'{path}: a row that is not numbers ({e})') from None
+  if values.size and values.shape[1] != columns - 2:
+    raise ValueError(f'{path}: rows of {values.shape[1] + 2} fields under a header of {columns}')
+  values = values.reshape(-1, len(ids), columns - 2)
+  boxes = values[..., :4]
+  if not with_scores:
+    return boxes, ids
+  scores = values[..., 4] if columns == len(CSV_HEADER) else np.full(boxes.shape[:2], np.nan,
+                                                                     np.float32)
+  return boxes, ids, scores
 
 
 def check_outputs(output: str | os.PathLike | None, boxes_out: str | os.PathLike | None) -> None:
@@ -166,14 +200,18 @@ def check_outputs(output: str | os.PathLike | None, boxes_out: str | os.PathLike
 
 
 def check_settings(*, max_frames: int | None = None, output_scale: float = 1.0,
-                   output_fps: float | None = None) -> None:
+                   output_fps: float | None = None,
+                   score_threshold: float = DEFAULT_SCORE_THRESHOLD) -> None:
   """Checks `track_video_file`'s settings before any work (see `output_size` for the scale's
   upper bound, which depends on the input).
 
   Raises:
     ValueError: `max_frames` given and < 1; `output_scale` or `output_fps`
-      (given) not a number > 0.
+      (given) not a number > 0; `score_threshold` not a finite number.
   """
+  if not np.isfinite(score_threshold):
+    raise ValueError(f'score_threshold must be a finite number (scores are in [-1, 1]: -1 '
+                     f'draws every box solid), got {score_threshold:g}')
   if max_frames is not None and max_frames < 1:
     raise ValueError(f'max_frames must be >= 1, got {max_frames}')
   if not (np.isfinite(output_scale) and output_scale > 0):
@@ -216,6 +254,7 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
                  output: str | os.PathLike | None = None,
                  boxes_out: str | os.PathLike | None = None, fps: float | None = None,
                  output_fps: float | None = None, output_scale: float = 1.0,
+                 score_threshold: float = DEFAULT_SCORE_THRESHOLD,
                  num_frames: int | None = None, input_name: str = 'frames',
                  progress: Callable[[Progress], None] | None = None) -> TrackResult:
   """Tracks objects from their boxes in the first frame through a stream of frames.
@@ -231,13 +270,16 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
       other layouts), e.g. a `video.FrameSource`.
     start_boxes: N xyxy boxes in the first frame.
     object_ids: N track ids (default 0 ... N-1), also the labels drawn.
-    output: an annotated ``.mp4`` or ``.gif`` to write.
-    boxes_out: a ``.csv`` or ``.json`` file of the boxes to write.
+    output: an annotated ``.mp4`` or ``.gif`` to write: each box in its object's colour,
+      its id and score (2 decimals) beside it, dashed where the score is below
+      `score_threshold`.
+    boxes_out: a ``.csv`` or ``.json`` file of the boxes and scores to write.
     fps: the input's frames per second, recorded in the JSON and the default
       of `output_fps`.
     output_fps: the output video's frames per second (> 0; default `fps`, else 30).
     output_scale: scale of the output video's frames (e.g. 0.5 for a small GIF;
       see `output_size`).
+    score_threshold: boxes scoring below it are drawn dashed (`DEFAULT_SCORE_THRESHOLD`).
     num_frames: the expected frame count, for progress lines.
     input_name: how to name the input in errors and in the JSON.
     progress: called with a `Progress` after each frame.
@@ -248,7 +290,7 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
   Raises:
     ValueError: a bad box (naming it; a box entirely outside the first frame
       included), no frames, an unknown output extension, a bad `output_scale`
-      or `output_fps` (`check_settings`, `output_size`), or a frame of another
+      or `output_fps` or `score_threshold` (`check_settings`, `output_size`), or a frame of another
       size (`video.VideoError`, naming the frame).
   """
   start_boxes = [np.asarray(b, np.float32) for b in start_boxes]
@@ -260,7 +302,8 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
   check_outputs(output, boxes_out)
   output = None if output is None else pathlib.Path(output)
   boxes_out = None if boxes_out is None else pathlib.Path(boxes_out)
-  check_settings(output_scale=output_scale, output_fps=output_fps)
+  check_settings(output_scale=output_scale, output_fps=output_fps,
+                 score_threshold=score_threshold)
   frames = iter(frames)
   t0 = time.perf_counter()
   first = next(frames, None)
@@ -278,7 +321,7 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
   out_fps = output_fps or fps or video.DEFAULT_FPS
   out_size = output_size(output, (height, width), output_scale) if output else None
 
-  results = []
+  results, scores = [], []
   track_time, track_frames_timed, write_time = 0.0, 0, 0.0
   with contextlib.ExitStack() as outputs:  # temporary files, renamed when all went well
     video_tmp = outputs.enter_context(video.atomic_output(output)) if output else None
@@ -296,15 +339,19 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
                                    f'{frame.shape[0]}, frame 0 {width}x{height}')
         t = time.perf_counter()
         if index == 0:
-          boxes = tracker.multi_track(object_ids, frame, dict(zip(object_ids, start_boxes)))
+          boxes, frame_scores = tracker.multi_track(
+              object_ids, frame, dict(zip(object_ids, start_boxes)), with_scores=True)
         else:
-          boxes = tracker.multi_track(object_ids, frame)
+          boxes, frame_scores = tracker.multi_track(object_ids, frame, with_scores=True)
           track_time += time.perf_counter() - t  # the first call (compiling) is not counted
           track_frames_timed += 1
         results.append(boxes)
+        scores.append(frame_scores)
         if writer is not None:
           t = time.perf_counter()
-          writer.write(drawing.resize(drawing.annotate(frame, boxes, labels, colors), output_scale))
+          drawn = drawing.annotate(frame, boxes, labels, colors, scores=frame_scores,
+                                   score_threshold=score_threshold)
+          writer.write(drawing.resize(drawn, output_scale))
           write_time += time.perf_counter() - t
         index += 1
         if progress is not None:
@@ -320,12 +367,13 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
       raise
     if writer is not None:
       writer.close()  # checks the file (a full disk: VideoError) before it replaces `output`
-    result = TrackResult(np.stack(results).astype(np.float32), object_ids, height, width, fps,
+    result = TrackResult(np.stack(results).astype(np.float32),
+                         np.stack(scores).astype(np.float32), object_ids, height, width, fps,
                          progress_lib.rate(track_frames_timed, track_time),
                          progress_lib.rate(index, decode_time), output, boxes_out)
     if boxes_out is not None:
       if boxes_out.suffix.lower() == '.csv':
-        write_boxes_csv(boxes_tmp, result.boxes, object_ids)
+        write_boxes_csv(boxes_tmp, result.boxes, object_ids, result.scores)
       else:
         write_boxes_json(boxes_tmp, result, input_name)
   return result
@@ -342,13 +390,14 @@ def track_video_file(tracker: tracker_lib.Re3Tracker, input_path: str | os.PathL
     start_boxes: N xyxy boxes in the first frame.
     max_frames: track only the first `max_frames` frames.
     **kwargs: more arguments of `track_frames` (output, boxes_out, output_fps,
-      output_scale, object_ids, progress).
+      output_scale, score_threshold, object_ids, progress).
 
   Raises:
     ValueError: the errors of `video.open_frames` and `track_frames`, each
       naming the file, frame or box.
   """
-  check_settings(max_frames=max_frames)
+  check_settings(max_frames=max_frames,
+                 score_threshold=kwargs.get('score_threshold', DEFAULT_SCORE_THRESHOLD))
   check_outputs(kwargs.get('output'), kwargs.get('boxes_out'))  # before decoding anything
   with video.open_frames(input_path) as source:
     total = source.num_frames

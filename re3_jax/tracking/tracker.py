@@ -226,14 +226,16 @@ def _track_video(params, frames, boxes, *, config, reset_interval):
 
   def body(state, frame):
     box, state = _advance(params, state, frame, config, reset_interval)
-    return state, box
+    return state, (box, state.score)
 
-  _, out = lax.scan(body, state, frames[1:])
-  return jnp.concatenate([boxes[None], out], axis=0)
+  start_score = state.score
+  _, (out, scores) = lax.scan(body, state, frames[1:])
+  return (jnp.concatenate([boxes[None], out], axis=0),
+          jnp.concatenate([start_score[None], scores], axis=0))
 
 
 def track_video(params, frames, boxes, *, config: model.ModelConfig,
-                reset_interval: int = RESET_INTERVAL) -> jax.Array:
+                reset_interval: int = RESET_INTERVAL, with_scores: bool = False):
   """Tracks objects through a whole clip on the device in one `lax.scan`.
 
   Args:
@@ -243,9 +245,13 @@ def track_video(params, frames, boxes, *, config: model.ModelConfig,
     boxes: (4,) or (N, 4) starting boxes in frame 0, xyxy pixels.
     config: the model config.
     reset_interval: passes between LSTM resets (32 in the original).
+    with_scores: also return each box's confidence (`TrackState.score`, as
+      `Re3Tracker.track` with ``with_score``: 1 at the start, lower when the box holds
+      something else; NaN for a model without a score).
 
   Returns:
-    (T, 4) or (T, N, 4) float32 boxes; row 0 is the starting box.
+    (T, 4) or (T, N, 4) float32 boxes; row 0 is the starting box. With `with_scores`,
+    (boxes, scores): scores (T,) or (T, N) float32, row 0 the start's (1).
   """
   reset_interval = check_reset_interval(reset_interval)
   frames = images_lib.to_rgb(frames, 'frames', frame_axes=1)
@@ -255,9 +261,11 @@ def track_video(params, frames, boxes, *, config: model.ModelConfig,
     boxes_np = boxes_lib.validate_box(boxes, hw, 'starting box')[None]
   else:
     boxes_np = boxes_lib.validate_boxes(boxes, hw)
-  out = _track_video(params, frames, jnp.asarray(boxes_np), config=config,
-                     reset_interval=reset_interval)
-  return out[:, 0] if single else out
+  out, scores = _track_video(params, frames, jnp.asarray(boxes_np), config=config,
+                             reset_interval=reset_interval)
+  if single:
+    out, scores = out[:, 0], scores[:, 0]
+  return (out, scores) if with_scores else out
 
 
 def _advance_slots(params, state, slots, image, start_boxes, start_mask, *, config,

@@ -154,6 +154,36 @@ def test_adapter_converts_boxes_and_images(steady):
     np.testing.assert_allclose(got, boxes_lib.to_otb(np.asarray(want, np.float64)), atol=1e-6)
 
 
+def test_adapter_keeps_the_last_boxs_score(scored, tiny):
+  """got10k's update returns a box only: the score of the box is the adapter's `score`."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  pytest.importorskip('got10k')
+  rng = np.random.default_rng(1)
+  frames = [rng.integers(0, 255, (64, 80, 3), dtype=np.uint8) for _ in range(4)]
+  box = np.array([11.0, 21.0, 30.0, 26.0])  # x, y, w, h, 1-based
+
+  adapter = got10k_tracker.Re3Got10kTracker(tracker_lib.Re3Tracker(*scored))
+  assert np.isnan(adapter.score)  # before init
+  direct = tracker_lib.Re3Tracker(*scored)
+  adapter.init(Image.fromarray(frames[0]), box)
+  _, want = direct.track('t', frames[0], boxes_lib.from_otb(box), with_score=True)
+  assert adapter.score == want and adapter.score == pytest.approx(1.0, abs=1e-5)
+  seen = []
+  for frame in frames[1:]:
+    got = adapter.update(Image.fromarray(frame))
+    want_box, want = direct.track('t', frame, with_score=True)
+    np.testing.assert_allclose(got, boxes_lib.to_otb(np.asarray(want_box, np.float64)),
+                               atol=1e-6)
+    assert isinstance(adapter.score, float) and adapter.score == pytest.approx(want, abs=1e-6)
+    seen.append(adapter.score)
+  assert max(seen) < 1 - 1e-4  # each update's own score, not the start's
+  # A model without a score (the tiny one has no correlation): NaN.
+  plain = got10k_tracker.Re3Got10kTracker(tracker_lib.Re3Tracker(*tiny))
+  plain.init(Image.fromarray(frames[0]), box)
+  plain.update(Image.fromarray(frames[1]))
+  assert np.isnan(plain.score)
+
+
 def test_without_got10k_construction_says_how_to_install(monkeypatch):
   monkeypatch.setattr(got10k_tracker, '_GOT10K_ERROR', ImportError('No module named got10k'))
   with pytest.raises(ImportError, match='pip install got10k'):

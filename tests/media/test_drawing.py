@@ -22,6 +22,28 @@ def test_annotate_draws_each_box_in_its_colour_with_a_label():
   assert (tab1 == drawing.color(1)).all(-1).sum() > 50 and (tab1 < 60).all(-1).sum() > 3
 
 
+def test_annotate_draws_a_box_dashed_under_the_score_threshold():
+  frame = np.full((120, 160, 3), 128, np.uint8)
+  boxes = np.array([[20.6, 40.2, 70.9, 100.5], [90, 30, 150, 90]], np.float32)
+  plain = drawing.annotate(frame, boxes, ['0', '1'])
+  scored = drawing.annotate(frame, boxes, ['0', '1'], scores=[0.2, 0.8], score_threshold=0.35)
+  nan = drawing.annotate(frame, boxes, ['0', '1'], scores=[np.nan, np.nan], score_threshold=0.35)
+  np.testing.assert_array_equal(nan, plain)  # no score: drawn as without scores
+  ink = lambda out, k: (out == drawing.color(k)).all(-1)
+  # Box 0 (0.2 < 0.35): its outline is the solid one's pixels with gaps on every edge.
+  solid, dashed = ink(plain, 0)[40:], ink(scored, 0)[40:]  # below the label tab
+  assert not (dashed & ~solid).any() and dashed.sum() < 0.7 * solid.sum()
+  # (rows 40 to 100 from y = 40; the label tab's last row covers row 40 itself)
+  for edge in (dashed[1:61, 20], dashed[1:61, 70], dashed[1, 20:71], dashed[60, 20:71]):
+    assert 0.3 < edge.mean() < 0.8, edge  # on and off along it
+  assert solid[:, 20].sum() == 61 and solid[0, 20:71].all()
+  # Box 1 (0.8): solid, the same outline as without a score.
+  np.testing.assert_array_equal(ink(scored, 1)[30:], ink(plain, 1)[30:])
+  # Each label gains its score: wider tabs, of the box's colour.
+  for k, rows in ((0, slice(0, 40)), (1, slice(0, 30))):
+    assert ink(scored, k)[rows].any(0).sum() > ink(plain, k)[rows].any(0).sum() + 10
+
+
 def test_contact_sheet():
   clips = [synthetic_clips.synthetic_clip(6, seed=s, size=(48, 64)) for s in range(3)]
   sheet = drawing.contact_sheet([(c.frames, c.boxes) for c in clips], frames_per_row=5, thumb=40)

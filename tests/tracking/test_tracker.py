@@ -99,6 +99,35 @@ def test_track_video_equals_per_frame_api(tiny):
   np.testing.assert_allclose(video, np.stack(per_frame), atol=1e-3)
 
 
+@pytest.mark.parametrize('n', [None, 2])
+def test_track_video_scores_equal_the_per_frame_api(scored, n):
+  params, config = scored
+  clip = _clip(12, seed=4)
+  starts = clip.boxes[0] if n is None else np.stack([clip.boxes[0], [10, 10, 60, 50]])
+  boxes, scores = tracker_lib.track_video(params, clip.frames, starts, config=config,
+                                          with_scores=True)
+  np.testing.assert_array_equal(boxes, tracker_lib.track_video(params, clip.frames, starts,
+                                                               config=config))
+  assert scores.shape == ((12,) if n is None else (12, n))
+  ids = [0] if n is None else list(range(n))
+  tr = tracker_lib.Re3Tracker(params, config)
+  per_frame = [tr.multi_track(ids, clip.frames[0], dict(zip(ids, np.reshape(starts, (-1, 4)))),
+                              with_scores=True)[1]]
+  per_frame += [tr.multi_track(ids, f, with_scores=True)[1] for f in clip.frames[1:]]
+  per_frame = np.stack(per_frame)
+  np.testing.assert_allclose(scores, per_frame[:, 0] if n is None else per_frame, atol=1e-4)
+  np.testing.assert_allclose(scores[0], 1.0, atol=1e-5)  # the start: the target itself
+  assert np.all(np.abs(scores) <= 1 + 1e-5) and np.ptp(scores) > 1e-3
+
+
+def test_track_video_scores_nan_without_a_score(tiny):
+  params, config = tiny  # no correlation: its features lack the tower's last activation
+  clip = _clip(4, seed=4)
+  boxes, scores = tracker_lib.track_video(params, clip.frames, clip.boxes[0], config=config,
+                                          with_scores=True)
+  assert boxes.shape == (4, 4) and scores.shape == (4,) and np.isnan(scores).all()
+
+
 def test_pure_init_step_match_tracker(tiny):
   params, config = tiny
   clip = _clip(5, seed=3)
