@@ -14,11 +14,25 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared'
 
 
+def _run_readme_evaluate(tmp_path, readme_commands, out: str):
+  """Runs README's evaluate command with ``--out=OUT`` as written, from a folder beside a
+  link to ../shared (so its --out lands in the test's folder); returns the output folder."""
+  [command] = readme_commands(f'--out={out}')
+  assert command[:3] == ['python3', '-m', 're3_jax.evaluate']
+  (tmp_path / 'shared').symlink_to(SHARED)
+  (tmp_path / 'here').mkdir()
+  env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS='cpu')
+  run = subprocess.run([sys.executable] + command[1:] + ['--noprogress'],
+                       cwd=tmp_path / 'here', capture_output=True, text=True, timeout=1200,
+                       env=env)
+  assert run.returncode == 0, run.stderr[-3000:]
+  return tmp_path / 'here' / out
+
+
 @pytest.mark.slow
 def test_readme_val_table_command_runs_as_written(tmp_path, readme_commands):
   """The harness run of "Tracking real video out of the box" on the nine val sequences.
 
-  Run from a folder beside a link to ../shared, so its --out lands in the test's folder.
   The scores of the Re3 models are deterministic on one CPU; another CPU rounds differently
   and a tracker's box can flip on a sequence (car16 moved by ~0.14 between nearby weights),
   so the means are checked within 0.05 of the table's: re3 0.529, re3_squeeze 0.460.
@@ -28,16 +42,8 @@ def test_readme_val_table_command_runs_as_written(tmp_path, readme_commands):
   if not (SHARED / 'real_sequences' / 'val').is_dir() or not (
       SHARED / 'weights' / 'nanotrack_v2' / 'backbone.onnx').is_file():
     pytest.skip(f'real sequences or NanoTrack models not found in {SHARED}')
-  [command] = readme_commands('--out=val_eval')
-  assert command[:3] == ['python3', '-m', 're3_jax.evaluate']
-  (tmp_path / 'shared').symlink_to(SHARED)
-  (tmp_path / 'here').mkdir()
-  env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS='cpu')
-  run = subprocess.run([sys.executable] + command[1:] + ['--noprogress'],
-                       cwd=tmp_path / 'here', capture_output=True, text=True, timeout=1200,
-                       env=env)
-  assert run.returncode == 0, run.stderr[-3000:]
-  saved = json.loads((tmp_path / 'here' / 'val_eval' / 'results.json').read_text())
+  saved = json.loads((_run_readme_evaluate(tmp_path, readme_commands, 'val_eval')
+                      / 'results.json').read_text())
   means = {}
   for name, entry in saved['trackers'].items():
     assert len(entry['ope']['sequences']) == 9, name
@@ -56,16 +62,7 @@ def test_readme_score_command_runs_as_written(tmp_path, readme_commands):
   so they are checked within 0.05 (the AUC within 0.03)."""
   if not (SHARED / 'real_sequences' / 'val').is_dir():
     pytest.skip(f'real sequences not found in {SHARED}')
-  [command] = readme_commands('--out=val_scores')
-  assert command[:3] == ['python3', '-m', 're3_jax.evaluate']
-  (tmp_path / 'shared').symlink_to(SHARED)
-  (tmp_path / 'here').mkdir()
-  env = dict(os.environ, PYTHONPATH=str(REPO), JAX_PLATFORMS='cpu')
-  run = subprocess.run([sys.executable] + command[1:] + ['--noprogress'],
-                       cwd=tmp_path / 'here', capture_output=True, text=True, timeout=1200,
-                       env=env)
-  assert run.returncode == 0, run.stderr[-3000:]
-  out = tmp_path / 'here' / 'val_scores'
+  out = _run_readme_evaluate(tmp_path, readme_commands, 'val_scores')
   saved = json.loads((out / 'results.json').read_text())
   assert 'cosine of the first-frame target' in saved['info']['scores']['kinds']['re3']
   assert saved['info']['scores']['score_threshold'] == 0.35

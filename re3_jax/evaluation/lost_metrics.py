@@ -29,13 +29,14 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from re3_jax.evaluation import metrics
+from re3_jax.tracking import confidence
 
 # A frame whose box overlaps the truth less than this (IoU <) is lost.
 LOST_IOU = 0.1
-# The default --score_threshold: a frame is flagged lost when its score is below it. A
-# placeholder until a tracker's score is calibrated (Re3's confidence, issue 26); 0.5 splits
-# a binary score (OpenCV CSRT's ok flag: 1 or 0) and a predicted IoU in [0, 1] in the middle.
-DEFAULT_SCORE_THRESHOLD = 0.5
+# The default --score_threshold: a frame is flagged lost when its score is below it: Re3's
+# (`confidence.LOST_THRESHOLD`, chosen on val). Any value in (0, 1] splits a binary score
+# (OpenCV CSRT's ok flag: 1 or 0) the same way.
+DEFAULT_SCORE_THRESHOLD = confidence.LOST_THRESHOLD
 
 
 def absent(truth) -> np.ndarray:

@@ -23,6 +23,12 @@ from re3_jax.model import modules
 
 NO_SCORE = float('nan')  # models without the tower's last activation in their features
 EPS = 1e-6
+# A box scoring below this is most likely lost (drawn dashed by `track`, flagged lost by the
+# evaluation harness). Chosen on the shipped model's val runs (../shared/real_sequences/val,
+# 1736 frames, 382 lost: IoU < 0.1 or absent): a score under 0.35 is a lost frame 82% of the
+# time, 70% of the lost frames score under it, and the VOT-LT F-score peaks there
+# (WORKSPACE.md, "Results log", 2026-12-06).
+LOST_THRESHOLD = 0.35
 
 
 def available(config) -> bool:

@@ -32,15 +32,13 @@ from re3_jax.core import images as images_lib
 from re3_jax.core import progress as progress_lib
 from re3_jax.media import drawing
 from re3_jax.media import video
+from re3_jax.tracking import confidence
 from re3_jax.tracking import tracker as tracker_lib
 
 BOXES_OUTPUTS = ('.csv', '.json')
 CSV_HEADER = ('frame', 'object_id', 'x1', 'y1', 'x2', 'y2', 'score')
-# A box whose score is below this is drawn dashed: the target is most likely lost. Chosen on
-# the shipped model's val runs (../shared/real_sequences/val, 1736 frames, 382 lost: IoU < 0.1
-# or absent): a score under 0.35 is a lost frame 82% of the time, and 70% of the lost frames
-# score under it (WORKSPACE.md, "Results log", 2026-12-06).
-DEFAULT_SCORE_THRESHOLD = 0.35
+# A box whose score is below this is drawn dashed: the target is most likely lost.
+DEFAULT_SCORE_THRESHOLD = confidence.LOST_THRESHOLD
 BOX_FORMAT = 'x1,y1,x2,y2 float pixels, 0-based; the top-left pixel covers [0,1)x[0,1)'
 
 
