@@ -55,9 +55,9 @@ class Recovery:
     growth: added to the step each further frame lost.
     max_spacing: the step's limit.
   """
-  threshold: float = 0.5
-  patience: int = 3
-  resume: float = 0.7
+  threshold: float = 0.4
+  patience: int = 1
+  resume: float = 0.5
   grid: int = 3
   spacing: float = 1.0
   growth: float = 0.5
