@@ -58,7 +58,7 @@ class Recovery:
   threshold: float = 0.4
   patience: int = 1
   resume: float = 0.5
-  grid: int = 3
+  grid: int = 5
   spacing: float = 1.0
   growth: float = 0.5
   max_spacing: float = 3.0
@@ -82,14 +82,17 @@ DEFAULT = Recovery()
 
 def resolve(recovery, config) -> Recovery | None:
   """`recovery` as the step's static argument: None (off) for False/None, `DEFAULT` for
-  True, a `Recovery` as given. ValueError for anything else, or for recovery asked of a
-  model without a confidence (`confidence.available`)."""
+  True, a `Recovery` as given, and for 'auto' (every API's default) `DEFAULT` where the
+  model has a confidence (`confidence.available`), else None. ValueError for anything else,
+  or for recovery asked of a model without a confidence."""
+  if isinstance(recovery, str) and recovery == 'auto':
+    return DEFAULT if confidence.available(config) else None
   if recovery is None or recovery is False:
     return None
   if recovery is True:
     recovery = DEFAULT
   if not isinstance(recovery, Recovery):
-    raise ValueError(f'recovery must be True, False, None or a recovery.Recovery, got '
+    raise ValueError(f'recovery must be \'auto\', True, False, None or a recovery.Recovery, got '
                      f'{type(recovery).__name__} {recovery!r}')
   if not confidence.available(config):
     raise ValueError(f'recovery needs a confidence, which model {config.name!r} has not (its '

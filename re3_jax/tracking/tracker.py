@@ -247,13 +247,14 @@ def init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
 
 
 def step(params, state: TrackState, image, *, config: model.ModelConfig,
-         reset_interval: int = RESET_INTERVAL, recovery=None):
+         reset_interval: int = RESET_INTERVAL, recovery='auto'):
   """Tracks N objects into the next image: returns ((N, 4) float32 boxes, new state).
 
   `image` is checked as in `init`; the boxes are finite (a non-finite
-  prediction keeps the previous box, see the module docstring). `recovery` (static): None
-  or False (off), True (`recovery.DEFAULT`) or a `recovery.Recovery`: lost tracks search
-  again (`recovery`). The state `init` returns serves either way.
+  prediction keeps the previous box, see the module docstring). `recovery` (static): 'auto'
+  (`recovery.DEFAULT` where the model has a confidence, else off), None or False (off), True
+  (`recovery.DEFAULT`) or a `recovery.Recovery`: lost tracks search again (`recovery`). The
+  state `init` returns serves either way.
   """
   if not isinstance(state, TrackState):
     raise ValueError(f'state must be the TrackState that init or step returned, got '
@@ -276,7 +277,7 @@ def _track_video(params, frames, boxes, *, config, reset_interval, recovery=None
 
 
 def track_video(params, frames, boxes, *, config: model.ModelConfig,
-                reset_interval: int = RESET_INTERVAL, recovery=None) -> jax.Array:
+                reset_interval: int = RESET_INTERVAL, recovery='auto') -> jax.Array:
   """Tracks objects through a whole clip on the device in one `lax.scan`.
 
   Args:
@@ -361,9 +362,10 @@ class Re3Tracker:
   (`compilation_cache.enable`: the folder ``compilation_cache``, else
   ``~/.cache/re3_jax/xla`` unless JAX has a folder already; ``compilation_cache='off'``
   or ``RE3_JAX_COMPILATION_CACHE=off`` leaves it off), so the next process tracking
-  with the same model skips most of the compiling. ``recovery`` (True or a
-  `recovery.Recovery`) makes tracks whose confidence stays low search for their first-frame
-  target again and resume where it is found (`recovery`).
+  with the same model skips most of the compiling. ``recovery`` (default 'auto': on for
+  models with a confidence, as the shipped one; False: off; or a `recovery.Recovery`) makes
+  tracks whose confidence stays low search for their first-frame target again and resume
+  where it is found (`recovery`).
 
   Example::
 
@@ -375,12 +377,13 @@ class Re3Tracker:
 
   def __init__(self, params, config: model.ModelConfig, *, pack: str | bool = 'auto',
                reset_interval: int = RESET_INTERVAL, compilation_cache: str | None = None,
-               recovery=None):
+               recovery='auto'):
     # Before anything compiles: a second process starts fast.
     compilation_cache_lib.enable(compilation_cache)
     self.config = config
     self.reset_interval = check_reset_interval(reset_interval)
-    # None (off), True (the default layout) or a `recovery.Recovery`: see `recovery`.
+    # 'auto' (on where the model has a confidence), None/False (off), True (the default
+    # layout) or a `recovery.Recovery`: see `recovery`.
     self.recovery = recovery_lib.resolve(recovery, config)
     # Parameters of another config: a ValueError naming the leaf, not an error of XLA's.
     weight_shapes.check_params(params, config, 'the parameters given to Re3Tracker')

@@ -45,8 +45,9 @@ class TrackerConfig:
     compilation_cache: JAX's persistent compilation cache: a folder, or 'off'; None:
       $RE3_JAX_COMPILATION_CACHE, else ~/.cache/re3_jax/xla (`compilation_cache.enable`).
     recovery: a track whose confidence stays low searches for its first-frame target again
-      and resumes where found (`re3_jax.tracking.recovery`, its default layout); models
-      without a confidence (re3_squeeze) track without it.
+      and resumes where found (`re3_jax.tracking.recovery`, its default layout; on: +0.08
+      mean val success, WORKSPACE.md "Recovery (issue 26)"); models without a confidence
+      (re3_squeeze) track without it.
   """
   checkpoint: str | None = None
   random_model: str | None = None
@@ -54,7 +55,7 @@ class TrackerConfig:
   precision: str | None = None
   reset_interval: int = RESET_INTERVAL
   compilation_cache: str | None = None
-  recovery: bool = False
+  recovery: bool = True
 
   def __post_init__(self):
     from re3_jax import model  # pylint: disable=g-import-not-at-top  (JAX)
