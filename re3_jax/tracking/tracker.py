@@ -43,6 +43,7 @@ from re3_jax.model import lstm as lstm_lib
 from re3_jax.model import matmul
 from re3_jax.model import weight_shapes
 from re3_jax.tracking import confidence
+from re3_jax.tracking import recovery as recovery_lib
 # The models shipped inside the package, re-exported (`shipped` holds them).
 from re3_jax.tracking.shipped import (  # noqa: F401
     PRETRAINED, PRETRAINED_DESCRIPTION, PRETRAINED_DIR, SHIPPED, WEIGHTS_DIR, pretrained_dir,
@@ -65,6 +66,10 @@ class TrackState(NamedTuple):
       carry the tower's last activation (``correlation``); (N, 0) without.
     score: (N,) float32, the confidence of `box` (`confidence.appearance`; 1 at the start,
       NaN for a model without a score).
+    low: (N,) int32 consecutive frames scored below the recovery's threshold, up to and
+      including the last (0 without recovery; `recovery`).
+    anchor: (N, 4) float32 the box of the last frame scored at or above the recovery's
+      threshold (the start's without recovery): where a lost track is searched for.
   """
   box: jax.Array
   lstm: lstm_lib.LSTMState
@@ -73,6 +78,8 @@ class TrackState(NamedTuple):
   frame_count: jax.Array
   template: jax.Array
   score: jax.Array
+  low: jax.Array
+  anchor: jax.Array
 
 
 def _sanitize(pred, prev, image_hw):
@@ -103,12 +110,14 @@ def _lstm_pass(params, prev_feats, cur_feats, lstm_in, config, template):
 
 
 def _advance(params, state: TrackState, image, config, reset_interval, start_boxes=None,
-             start_mask=None):
+             start_mask=None, recovery: recovery_lib.Recovery | None = None):
   """One pass for N tracks on one image; tracks in `start_mask` start at `start_boxes`.
 
   `start_mask=None` with `start_boxes` given starts every track. The tower runs twice per
   track: on the current image at the window of the previous box, and on it at the window
-  of the new box (kept as the next step's previous crop and scored, `confidence`).
+  of the new box (kept as the next step's previous crop and scored, `confidence`). With a
+  `recovery` (static), tracks lost for its patience search again (`recovery`), under a
+  `lax.cond` that costs nothing while none is.
   """
   hw = image.shape[:2]
   n = state.box.shape[0]
@@ -147,7 +156,37 @@ def _advance(params, state: TrackState, image, config, reset_interval, start_box
     score = confidence.appearance(template, next_feats, config)
   else:
     score = jnp.full((n,), confidence.NO_SCORE, jnp.float32)
-  return box, TrackState(box, lstm_new, initial, next_feats, count + 1, template, score)
+  anchor = state.anchor if start_boxes is None else jnp.where(
+      start_mask[:, None], start_boxes, state.anchor)
+  low = jnp.where(start_mask, 0, state.low)
+  new = TrackState(box, lstm_new, initial, next_feats, count + 1, template, score, low, anchor)
+  if recovery is not None:
+    new = _recover(params, new, image, config, recovery)
+  return new.box, new
+
+
+def _recover(params, state: TrackState, image, config, recovery):
+  """The recovery after a step (`recovery`): the low-frame count and anchor updated, and
+  tracks lost for the patience searched, restarted where found."""
+  low = jnp.where(state.score < recovery.threshold, state.low + 1, 0)
+  lost = low >= recovery.patience
+
+  def search(state):
+    found_box, sim = recovery_lib.search(params, image, state.template, state.anchor,
+                                         low - recovery.patience + 1, config, recovery)
+    resume = lost & (sim >= recovery.resume)
+    crop = crops_lib.crop_many(image, boxes_lib.context_window(found_box),
+                               size=config.crop_size)
+    feats = model.conv_features(params, crop, config).astype(jnp.float32)
+    score = confidence.appearance(state.template, feats, config)
+    found = state._replace(box=found_box, lstm=state.initial_lstm, prev_features=feats,
+                           score=score)
+    return _where_rows(resume, found, state)
+
+  state = lax.cond(jnp.any(lost), search, lambda s: s, state._replace(low=low))
+  low = jnp.where(state.score < recovery.threshold, state.low, 0)
+  anchor = jnp.where((state.score >= recovery.threshold)[:, None], state.box, state.anchor)
+  return state._replace(low=low, anchor=anchor)
 
 
 def empty_state(n: int, config: model.ModelConfig) -> TrackState:
@@ -157,7 +196,8 @@ def empty_state(n: int, config: model.ModelConfig) -> TrackState:
                     jnp.zeros((n, config.features_per_crop), jnp.float32),
                     jnp.zeros((n,), jnp.int32),
                     jnp.zeros((n,) + config.template_shape, jnp.float32),
-                    jnp.zeros((n,), jnp.float32))
+                    jnp.zeros((n,), jnp.float32), jnp.zeros((n,), jnp.int32),
+                    jnp.zeros((n, 4), jnp.float32))
 
 
 def _init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
@@ -182,7 +222,7 @@ def _checked_boxes(boxes, hw) -> jax.Array:
 
 
 _init_jit = jax.jit(_init, static_argnames=('config',))
-_step_jit = jax.jit(_advance, static_argnames=('config', 'reset_interval'))
+_step_jit = jax.jit(_advance, static_argnames=('config', 'reset_interval', 'recovery'))
 
 
 def init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
@@ -207,25 +247,29 @@ def init(params, image, boxes, *, config: model.ModelConfig) -> TrackState:
 
 
 def step(params, state: TrackState, image, *, config: model.ModelConfig,
-         reset_interval: int = RESET_INTERVAL):
+         reset_interval: int = RESET_INTERVAL, recovery='auto'):
   """Tracks N objects into the next image: returns ((N, 4) float32 boxes, new state).
 
   `image` is checked as in `init`; the boxes are finite (a non-finite
-  prediction keeps the previous box, see the module docstring).
+  prediction keeps the previous box, see the module docstring). `recovery` (static): 'auto'
+  (`recovery.DEFAULT` where the model has a confidence, else off), None or False (off), True
+  (`recovery.DEFAULT`) or a `recovery.Recovery`: lost tracks search again (`recovery`). The
+  state `init` returns serves either way.
   """
   if not isinstance(state, TrackState):
     raise ValueError(f'state must be the TrackState that init or step returned, got '
                      f'{type(state).__name__}')
   return _step_jit(params, state, images_lib.to_rgb(image), config=config,
-                   reset_interval=check_reset_interval(reset_interval))
+                   reset_interval=check_reset_interval(reset_interval),
+                   recovery=recovery_lib.resolve(recovery, config))
 
 
-@functools.partial(jax.jit, static_argnames=('config', 'reset_interval'))
-def _track_video(params, frames, boxes, *, config, reset_interval):
+@functools.partial(jax.jit, static_argnames=('config', 'reset_interval', 'recovery'))
+def _track_video(params, frames, boxes, *, config, reset_interval, recovery=None):
   state = _init(params, frames[0], boxes, config=config)
 
   def body(state, frame):
-    box, state = _advance(params, state, frame, config, reset_interval)
+    box, state = _advance(params, state, frame, config, reset_interval, recovery=recovery)
     return state, (box, state.score)
 
   start_score = state.score
@@ -235,7 +279,8 @@ def _track_video(params, frames, boxes, *, config, reset_interval):
 
 
 def track_video(params, frames, boxes, *, config: model.ModelConfig,
-                reset_interval: int = RESET_INTERVAL, with_scores: bool = False):
+                reset_interval: int = RESET_INTERVAL, with_scores: bool = False,
+                recovery='auto'):
   """Tracks objects through a whole clip on the device in one `lax.scan`.
 
   Args:
@@ -248,6 +293,7 @@ def track_video(params, frames, boxes, *, config: model.ModelConfig,
     with_scores: also return each box's confidence (`TrackState.score`, as
       `Re3Tracker.track` with ``with_score``: 1 at the start, lower when the box holds
       something else; NaN for a model without a score).
+    recovery: lost tracks search again (as `step`'s).
 
   Returns:
     (T, 4) or (T, N, 4) float32 boxes; row 0 is the starting box. With `with_scores`,
@@ -262,21 +308,24 @@ def track_video(params, frames, boxes, *, config: model.ModelConfig,
   else:
     boxes_np = boxes_lib.validate_boxes(boxes, hw)
   out, scores = _track_video(params, frames, jnp.asarray(boxes_np), config=config,
-                             reset_interval=reset_interval)
+                             reset_interval=reset_interval,
+                             recovery=recovery_lib.resolve(recovery, config))
   if single:
     out, scores = out[:, 0], scores[:, 0]
   return (out, scores) if with_scores else out
 
 
 def _advance_slots(params, state, slots, image, start_boxes, start_mask, *, config,
-                   reset_interval):
+                   reset_interval, recovery):
   sub = jax.tree_util.tree_map(lambda x: jnp.take(x, slots, axis=0, mode='clip'), state)
-  box, sub = _advance(params, sub, image, config, reset_interval, start_boxes, start_mask)
+  box, sub = _advance(params, sub, image, config, reset_interval, start_boxes, start_mask,
+                      recovery)
   state = jax.tree_util.tree_map(lambda x, y: x.at[slots].set(y, mode='drop'), state, sub)
   return box, sub.score, state
 
 
-_advance_slots_jit = jax.jit(_advance_slots, static_argnames=('config', 'reset_interval'),
+_advance_slots_jit = jax.jit(_advance_slots,
+                             static_argnames=('config', 'reset_interval', 'recovery'),
                              donate_argnums=(1,))
 
 
@@ -322,7 +371,10 @@ class Re3Tracker:
   (`compilation_cache.enable`: the folder ``compilation_cache``, else
   ``~/.cache/re3_jax/xla`` unless JAX has a folder already; ``compilation_cache='off'``
   or ``RE3_JAX_COMPILATION_CACHE=off`` leaves it off), so the next process tracking
-  with the same model skips most of the compiling.
+  with the same model skips most of the compiling. ``recovery`` (default 'auto': on for
+  models with a confidence, as the shipped one; False: off; or a `recovery.Recovery`) makes
+  tracks whose confidence stays low search for their first-frame target again and resume
+  where it is found (`recovery`).
 
   Example::
 
@@ -333,11 +385,15 @@ class Re3Tracker:
   """
 
   def __init__(self, params, config: model.ModelConfig, *, pack: str | bool = 'auto',
-               reset_interval: int = RESET_INTERVAL, compilation_cache: str | None = None):
+               reset_interval: int = RESET_INTERVAL, compilation_cache: str | None = None,
+               recovery='auto'):
     # Before anything compiles: a second process starts fast.
     compilation_cache_lib.enable(compilation_cache)
     self.config = config
     self.reset_interval = check_reset_interval(reset_interval)
+    # 'auto' (on where the model has a confidence), None/False (off), True (the default
+    # layout) or a `recovery.Recovery`: see `recovery`.
+    self.recovery = recovery_lib.resolve(recovery, config)
     # Parameters of another config: a ValueError naming the leaf, not an error of XLA's.
     weight_shapes.check_params(params, config, 'the parameters given to Re3Tracker')
     self.params = prepare_params(params, config, pack)
@@ -462,7 +518,7 @@ class Re3Tracker:
         start_boxes[k] = starts[i]
     out, scores, self._state = _advance_slots_jit(
         self.params, self._state, slots, image, start_boxes, start_mask,
-        config=self.config, reset_interval=self.reset_interval)
+        config=self.config, reset_interval=self.reset_interval, recovery=self.recovery)
     if with_scores:
       return np.asarray(out)[:n], np.asarray(scores)[:n]
     return np.asarray(out)[:n]

@@ -44,6 +44,10 @@ class TrackerConfig:
     reset_interval: passes between LSTM resets (the original's: 32).
     compilation_cache: JAX's persistent compilation cache: a folder, or 'off'; None:
       $RE3_JAX_COMPILATION_CACHE, else ~/.cache/re3_jax/xla (`compilation_cache.enable`).
+    recovery: a track whose confidence stays low searches for its first-frame target again
+      and resumes where found (`re3_jax.tracking.recovery`, its default layout; on: +0.08
+      mean val success, WORKSPACE.md "Recovery (issue 26)"); models without a confidence
+      (re3_squeeze) track without it.
   """
   checkpoint: str | None = None
   random_model: str | None = None
@@ -51,6 +55,7 @@ class TrackerConfig:
   precision: str | None = None
   reset_interval: int = RESET_INTERVAL
   compilation_cache: str | None = None
+  recovery: bool = True
 
   def __post_init__(self):
     from re3_jax import model  # pylint: disable=g-import-not-at-top  (JAX)
@@ -113,5 +118,7 @@ def build_tracker(config: TrackerConfig | None = None):
   from re3_jax.tracking import tracker  # pylint: disable=g-import-not-at-top  (JAX)
   params, model_config = load_weights(config or TrackerConfig())
   config = config or TrackerConfig()
+  from re3_jax.tracking import confidence  # pylint: disable=g-import-not-at-top  (JAX)
+  recovery = config.recovery and confidence.available(model_config)
   return tracker.Re3Tracker(params, model_config, reset_interval=config.reset_interval,
-                            compilation_cache=config.compilation_cache)
+                            compilation_cache=config.compilation_cache, recovery=recovery)
