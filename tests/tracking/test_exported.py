@@ -197,7 +197,9 @@ def test_the_loader_names_bad_inputs(clip, artifact, tmp_path):
     tracker.init(frames[0], starts[0])
   with pytest.raises(ValueError, match=r'boxes\[1\] = \[.*\] is not a finite xyxy box'):
     tracker.init(frames[0], [[1, 2, 30, 40], [np.nan, 2, 30, 40]])
-  with pytest.raises(ValueError, match='state must be the tuple of 13 arrays'):
+  leaves = len(tracker.header['state'])
+  assert leaves == len(tracker_lib.TrackState._fields) + 6  # two LSTM states of 4 leaves each
+  with pytest.raises(ValueError, match=f'state must be the tuple of {leaves} arrays'):
     tracker.step({'box': starts}, frames[1])
   (tmp_path / 'not.re3x').write_bytes(b'not a zip')
   with pytest.raises(ValueError, match=f'{tmp_path / "not.re3x"} is not an exported re3_jax '
