@@ -57,5 +57,5 @@ def test_runs_headless_and_tracks(tmp_path, monkeypatch):
   assert (tmp_path / 'runs/colab_synthetic/checkpoints/2/params').is_dir()
   with open(tmp_path / 'tracked_boxes.csv', newline='') as f:
     rows = list(csv.reader(f))
-  assert rows[0] == ['frame', 'object_id', 'x1', 'y1', 'x2', 'y2']
+  assert rows[0] == ['frame', 'object_id', 'x1', 'y1', 'x2', 'y2', 'score']
   assert len(rows) == 1 + SMOKE_FRAMES and rows[-1][0] == str(SMOKE_FRAMES - 1)
