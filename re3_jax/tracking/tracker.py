@@ -99,6 +99,12 @@ def _where_rows(mask, a, b):
       lambda x, y: jnp.where(mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b)
 
 
+def _features(params, image, windows, config):
+  """The conv tower's (N, F) float32 features of `image` cropped at (N, 4) `windows`."""
+  crops = crops_lib.crop_many(image, windows, size=config.crop_size)
+  return model.conv_features(params, crops, config).astype(jnp.float32)
+
+
 def _lstm_pass(params, prev_feats, cur_feats, lstm_in, config, template):
   """fc6 on (N, F) previous and current crop features, then one LSTM step: ((N, 4) outputs
   in the crop frame, the LSTM state); `model.apply` on the crops, split where the tracker
@@ -129,8 +135,7 @@ def _advance(params, state: TrackState, image, config, reset_interval, start_box
       start_mask = jnp.ones((n,), bool)
     window_box = jnp.where(start_mask[:, None], start_boxes, state.box)
   windows = boxes_lib.context_window(window_box)
-  cur = crops_lib.crop_many(image, windows, size=config.crop_size)
-  cur_feats = model.conv_features(params, cur, config).astype(jnp.float32)
+  cur_feats = _features(params, image, windows, config)
   prev_feats = _where_rows(start_mask, cur_feats, state.prev_features)
   template = state.template
   if confidence.available(config) and start_boxes is not None:
@@ -143,8 +148,7 @@ def _advance(params, state: TrackState, image, config, reset_interval, start_box
   box = pred if start_boxes is None else jnp.where(start_mask[:, None], start_boxes, pred)
   initial = _where_rows(start_mask, lstm_out, state.initial_lstm)
   count = jnp.where(start_mask, 0, state.frame_count)
-  next_crop = crops_lib.crop_many(image, boxes_lib.context_window(box), size=config.crop_size)
-  next_feats = model.conv_features(params, next_crop, config).astype(jnp.float32)
+  next_feats = _features(params, image, boxes_lib.context_window(box), config)
   reset = (count > 0) & (count % reset_interval == 0)
 
   def do_reset(current):
@@ -175,9 +179,7 @@ def _recover(params, state: TrackState, image, config, recovery):
     found_box, sim = recovery_lib.search(params, image, state.template, state.anchor,
                                          low - recovery.patience + 1, config, recovery)
     resume = lost & (sim >= recovery.resume)
-    crop = crops_lib.crop_many(image, boxes_lib.context_window(found_box),
-                               size=config.crop_size)
-    feats = model.conv_features(params, crop, config).astype(jnp.float32)
+    feats = _features(params, image, boxes_lib.context_window(found_box), config)
     score = confidence.appearance(state.template, feats, config)
     found = state._replace(box=found_box, lstm=state.initial_lstm, prev_features=feats,
                            score=score)
