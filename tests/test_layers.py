@@ -1,4 +1,4 @@
-"""The package's layering: every import inside `re3_jax` points down (WORKSPACE.md's map)."""
+"""The package's layering: every import inside `re3_jax` points down (docs/ARCHITECTURE.md's map)."""
 
 import ast
 import pathlib
