@@ -49,6 +49,10 @@ CLAIMS = {
     'python3 -m re3_jax.evaluate --dataset=otb:my_val':
         'test_fine_tune.py::test_readme_fine_tune_command_runs_as_written',
     'python3 -m re3_jax.export --out=re3_nano.re3x': 'test_export_command_runs_as_written',
+    'python3 -m pip wheel --no-deps -w dist .':
+        'test_wheel.py::test_wheel_built_and_installed_as_readme_says_tracks_outside_the_checkout',
+    'python3 -m pip install dist/re3_jax-':
+        'test_wheel.py::test_wheel_built_and_installed_as_readme_says_tracks_outside_the_checkout',
 }
 
 
