@@ -90,8 +90,14 @@ def write_boxes_csv(path: str | os.PathLike, boxes: np.ndarray, object_ids: Sequ
     out = csv.writer(f)
     out.writerow(CSV_HEADER)
     for t, (frame_boxes, frame_scores) in enumerate(zip(boxes, scores)):
-      for object_id, box, score in zip(object_ids, frame_boxes, frame_scores):
-        out.writerow([t, object_id] + [f'{v:.3f}' for v in box] + [f'{score:.4f}'])
+      out.writerows(csv_rows(t, object_ids, frame_boxes, frame_scores))
+
+
+def csv_rows(frame: int, object_ids: Sequence, boxes: np.ndarray,
+             scores: np.ndarray) -> list[list]:
+  """One frame's rows of a boxes CSV file (`write_boxes_csv`): (N, 4) boxes, (N,) scores."""
+  return [[frame, object_id] + [f'{v:.3f}' for v in box] + [f'{score:.4f}']
+          for object_id, box, score in zip(object_ids, boxes, scores)]
 
 
 def write_boxes_json(path: str | os.PathLike, result: TrackResult, input_name: str) -> None:
