@@ -166,7 +166,8 @@ def test_a_source_that_does_not_open_is_named(clip, tmp_path):
                      r'can read at index 99 \(none there, in use by another program, or no '
                      r'permission; cameras count from 0\)$'):
     live.LiveSource(99)
-  with pytest.raises(video.VideoError, match=r'^cannot open stream rtsp://me:\*\*\*@127\.0\.0\.1:1/x: '
+  with pytest.raises(video.VideoError, match=r'^cannot open stream '
+                     r'rtsp://me:\*\*\*@127\.0\.0\.1:1/x: '
                      r'OpenCV could not connect to it within 2 s, or does not decode it$'):
     live.LiveSource('rtsp://me:secret@127.0.0.1:1/x', timeout_ms=2000)  # nothing listens there
   src = write_mp4(tmp_path / 'c.mp4', clip.frames[:2])
@@ -291,7 +292,10 @@ def test_readme_camera_command_runs_as_written(readme_commands, tmp_path):
   assert np.isfinite(boxes).all() and np.isfinite(scores).all()  # the shipped model has scores
 
 
-def test_cli_live_stream_stopped_by_ctrl_c(clip, tmp_path):
+@pytest.mark.parametrize('signum, status, said, why', [
+    (signal.SIGINT, 130, 'interrupted', 'interrupted (Ctrl-C)'),
+    (signal.SIGTERM, 143, 'terminated (SIGTERM)', 'terminated (SIGTERM)')])
+def test_cli_live_stream_stopped_by_a_signal(clip, tmp_path, signum, status, said, why):
   src = write_mp4(tmp_path / 'long.mp4', [clip.frames[t % N_FRAMES] for t in range(400)])
   proc = subprocess.Popen(
       CLI + ['--tracker.random_model=tiny', f'--input=file://{src}', '--box=20,15,70,60',
@@ -306,18 +310,18 @@ def test_cli_live_stream_stopped_by_ctrl_c(clip, tmp_path):
       assert proc.poll() is None, proc.communicate()
       assert time.monotonic() < deadline, 'no 5 frames tracked after 120 s'
       time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=120)
   finally:
     if proc.poll() is None:
       proc.kill()
       proc.communicate()
-  assert proc.returncode == 130, stderr[-3000:]
-  assert stderr.splitlines()[-1] == 're3_jax.track: interrupted' and 'Traceback' not in stderr
+  assert proc.returncode == status, stderr[-3000:]
+  assert stderr.splitlines()[-1] == f're3_jax.track: {said}' and 'Traceback' not in stderr
   n = int(stdout.split(' through ')[1].split()[0])
   assert 5 <= n < 400, stdout
-  assert (f'through {n} frames of stream file://{src} (128x96), stopped: interrupted (Ctrl-C): '
-          'tracker ') in stdout and 'wrote live.mp4, live.csv' in stdout
+  assert f'through {n} frames of stream file://{src} (128x96), stopped: {why}: tracker ' in stdout
+  assert 'wrote live.mp4, live.csv' in stdout
   assert mp4_frames(tmp_path / 'live.mp4') == n and csv_frames(tmp_path / 'live.csv') == n
 
 

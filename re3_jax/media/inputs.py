@@ -89,8 +89,9 @@ def resolve(text: str) -> Input:
     videos = _natural(p for p in path.iterdir()
                       if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
     if not videos:
-      raise video.VideoError(f'folder {path} holds no images ({", ".join(images_lib.IMAGE_SUFFIXES)})'
-                             f' and no videos ({", ".join(VIDEO_SUFFIXES)})')
+      raise video.VideoError(f'folder {path} holds no images '
+                             f'({", ".join(images_lib.IMAGE_SUFFIXES)}) and no videos '
+                             f'({", ".join(VIDEO_SUFFIXES)})')
     _check_names(videos, text)
     return Input(text, 'many', tuple(videos))
   if path.exists():
