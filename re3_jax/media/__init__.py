@@ -1,3 +1,4 @@
 """Frames on disk and on screen: sequence folders (OTB/VOT/GOT-10k layouts), video and
-image-folder readers, mp4/GIF writers, drawing (boxes, contact sheets), clips made from
+image-folder readers, cameras and streams (`live`), what an input names (`inputs`), mp4/GIF
+writers, drawing (boxes, contact sheets), clips made from
 nothing. Imports `re3_jax.core`."""
