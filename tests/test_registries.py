@@ -205,6 +205,9 @@ def test_a_layouts_dataset_is_of_its_kind(tmp_path):
     assert ds.kind == kind and len(ds.sequences) == 1
   some = dataset_layouts.open_root('vid', tmp_path / 'vid', names=['ILSVRC2015_val_00000000'])
   assert some.names == ['ILSVRC2015_val_00000000/0']
+  # ... and a training source, read by the same entry.
+  assert len(folder_sources.FolderSource(f'vid:{tmp_path / "vid"}')) == 1
+  assert len(folder_sources.FolderSource(f'vid_sim:{tmp_path / "vid"}')) == 3
 
 
 # ---------------------------------------------------------------------------
