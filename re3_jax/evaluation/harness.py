@@ -1,8 +1,9 @@
 """The evaluation harness: every tracker on every sequence under each protocol (`run`),
-writing the result files, ``results.json``, the plots and optional videos; trackers by
-name (`trackers.TRACKERS`, `make_tracker`). A sequence that cannot be evaluated is reported by name and left
-out; the others are scored. ``python -m re3_jax.evaluate`` is its command line, and its
-docstring lists the outputs."""
+scored by every metric family of the protocol (`metric_families.FAMILIES`), writing the
+result files, ``results.json``, the plots and optional videos; trackers by name
+(`trackers.TRACKERS`, `make_tracker`). A sequence that cannot be evaluated is reported by
+name and left out; the others are scored. ``python -m re3_jax.evaluate`` is its command
+line, and its docstring lists the outputs."""
 
 from __future__ import annotations
 
