@@ -29,7 +29,7 @@ class ModelConfig:
       from `squeezenet`) or 'nanotrack' (NanoTrack v2's backbone, trained for
       tracking, from `nanotrack`).
     crop_size: side of the square crops in pixels (caffenet: 227 only).
-    tower_cut: the squeezenet tower's last fire module (`towers.SQUEEZENET_CUTS`);
+    tower_cut: the squeezenet tower's last fire module (`tower_squeezenet.CUTS`);
       empty for the other towers.
     conv_channels: output channels of conv1..conv5 (caffenet only).
     skip_channels: channels of the three skip connections (caffenet: conv1,
@@ -100,8 +100,6 @@ class ModelConfig:
       value = getattr(self, field)
       if not (math.isfinite(value) and value > 0):
         raise ValueError(f'{field} must be finite and > 0, got {value}')
-    if self.feature_scale != 1.0 and self.tower == 'caffenet':
-      raise ValueError('feature_scale does not apply to the caffenet tower')
     for field in ('dtype', 'param_dtype'):
       if getattr(self, field) not in DTYPES:
         raise ValueError(f'{field} must be one of {DTYPES}, got {getattr(self, field)!r}')

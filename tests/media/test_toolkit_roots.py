@@ -15,6 +15,7 @@ import pytest
 
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.evaluation import datasets
+from re3_jax.input import dataset_layouts
 from re3_jax.media import dataset_roots
 from re3_jax.media import sequences
 from re3_jax.media import toolkit_roots
@@ -180,7 +181,7 @@ def test_toolkit_layouts_need_got10k(tmp_path, monkeypatch):
   monkeypatch.setitem(sys.modules, 'got10k', None)
   for kind in ('dtb70', 'tcolor128', 'nfs', 'uav123'):
     with pytest.raises(ImportError, match='pip install got10k'):
-      dataset_roots.open_root(kind, tmp_path)
+      dataset_layouts.open_root(kind, tmp_path)
 
 
 def test_a_module_got10k_imports_but_does_not_declare_is_the_one_named(tmp_path, monkeypatch):
@@ -190,14 +191,14 @@ def test_a_module_got10k_imports_but_does_not_declare_is_the_one_named(tmp_path,
     monkeypatch.delitem(sys.modules, name)
   monkeypatch.setitem(sys.modules, 'six', None)
   with pytest.raises(ImportError, match=r'\(import of six halted.*\): pip install six$'):
-    dataset_roots.open_root('dtb70', tmp_path)
+    dataset_layouts.open_root('dtb70', tmp_path)
   assert toolkit_roots.install_hint(ModuleNotFoundError('x', name='PIL')) == 'pip install Pillow'
 
 
 def test_empty_and_missing_roots(tmp_path):
-  for kind in dataset_roots.KINDS:
+  for kind in dataset_layouts.KINDS:
     with pytest.raises(FileNotFoundError, match='not a folder'):
-      dataset_roots.open_root(kind, tmp_path / 'none')
+      dataset_layouts.open_root(kind, tmp_path / 'none')
   for kind in ('dtb70', 'tcolor128', 'nfs'):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
-      dataset_roots.open_root(kind, tmp_path)
+      dataset_layouts.open_root(kind, tmp_path)
