@@ -101,14 +101,14 @@ from absl import flags
 
 from re3_jax import cli
 from re3_jax.core import progress
-from re3_jax.evaluation import datasets
+from re3_jax.datasets import layouts
 from re3_jax.evaluation import harness
 from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import submission
 from re3_jax.evaluation import trackers
 
 _DATASET = flags.DEFINE_multi_string(
-    'dataset', None, f'KIND:ROOT with KIND one of {", ".join(datasets.KINDS)} (repeatable).',
+    'dataset', None, f'KIND:ROOT with KIND one of {", ".join(layouts.KINDS)} (repeatable).',
     required=True)
 _TRACKER = flags.DEFINE_multi_enum(
     'tracker', ['re3'], tuple(trackers.TRACKERS), 'Trackers to run (repeatable): '
@@ -149,7 +149,7 @@ def _check_submission() -> pathlib.Path | None:
   """``--submission``'s path, after checking the flags it needs (before anything is read)."""
   if _SUBMISSION.value is None:
     return None
-  kinds = [datasets.parse_spec(spec)[0] for spec in _DATASET.value]
+  kinds = [layouts.parse_spec(spec)[0] for spec in _DATASET.value]
   if kinds != ['got10k']:
     raise ValueError('--submission needs exactly one --dataset=got10k:ROOT (the GOT-10k server '
                      f'scores GOT-10k results), got --dataset={" --dataset=".join(_DATASET.value)}')
@@ -173,9 +173,9 @@ def main(argv):
   # The sequences first: a bad dataset or name fails before the trackers' set-up.
   seqs = []
   for spec in _DATASET.value:  # a layout that can reads only the selected sequences (VID)
-    seqs.extend(datasets.read(spec, _SEQUENCES.value).sequences)
+    seqs.extend(layouts.read(spec, _SEQUENCES.value).sequences)
   if _SEQUENCES.value:
-    seqs = list(datasets.select(seqs, _SEQUENCES.value, ' + '.join(_DATASET.value)))
+    seqs = list(layouts.select(seqs, _SEQUENCES.value, ' + '.join(_DATASET.value)))
   names = [s.name for s in seqs]
   if len(set(names)) != len(names):
     raise ValueError(f'sequence names repeat across datasets: {names}')

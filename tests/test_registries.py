@@ -1,7 +1,7 @@
 """The four extension points are each one table (docs/EXTENDING.md): the conv towers
 (`model.towers.TOWERS`), the harness's trackers (`evaluation.trackers.TRACKERS`), the metric
 families of the report (`evaluation.metric_families.FAMILIES`) and the dataset layouts
-(`input.dataset_layouts.LAYOUTS`). Every entry works where it is looked up, the places that
+(`datasets.layouts.LAYOUTS`). Every entry works where it is looked up, the places that
 offer names derive them from the table, and no code chooses by a name outside the entries."""
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ import pytest
 
 from re3_jax import model
 from re3_jax.evaluation import baselines
-from re3_jax.evaluation import datasets
+from re3_jax.datasets import layouts
 from re3_jax.evaluation import harness
 from re3_jax.evaluation import metric_families
 from re3_jax.evaluation import metric_family
 from re3_jax.evaluation import trackers
-from re3_jax.input import dataset_layouts
+from re3_jax.datasets import layouts
 from re3_jax.input import folder_sources
-from re3_jax.media import dataset_roots
+from re3_jax.datasets import dataset_roots
 from re3_jax.model import network
 from re3_jax.model import towers
 from re3_jax.tracking import shipped
@@ -182,16 +182,16 @@ def test_a_new_family_is_one_entry(tmp_path, monkeypatch):
 
 
 def test_every_layout_is_an_evaluation_dataset_and_a_training_source(tmp_path):
-  assert datasets.KINDS == dataset_layouts.KINDS == tuple(dataset_layouts.LAYOUTS)
-  for kind, layout in dataset_layouts.LAYOUTS.items():
+  assert layouts.KINDS == layouts.KINDS == tuple(layouts.LAYOUTS)
+  for kind, layout in layouts.LAYOUTS.items():
     assert layout.name == kind and layout.about
-    assert datasets.parse_spec(f'{kind}:{tmp_path}') == (kind, tmp_path)
+    assert layouts.parse_spec(f'{kind}:{tmp_path}') == (kind, tmp_path)
     assert folder_sources.parse_name(f'{kind}:{tmp_path}')[:2] == (kind, 'track')
     assert folder_sources.parse_name(f'{kind}_sim:{tmp_path}')[:2] == (kind, 'image')
     with pytest.raises(FileNotFoundError, match='not a folder'):
-      dataset_layouts.open_root(kind, tmp_path / 'none')
-  with pytest.raises(ValueError, match='one of ' + ', '.join(dataset_layouts.KINDS)):
-    dataset_layouts.open_root('trackingnet', tmp_path)
+      layouts.open_root(kind, tmp_path / 'none')
+  with pytest.raises(ValueError, match='one of ' + ', '.join(layouts.KINDS)):
+    layouts.open_root('trackingnet', tmp_path)
   # The readers' module holds readers, not a second table.
   assert not any(hasattr(dataset_roots, n) for n in ('READERS', 'KINDS', 'open_root'))
 
@@ -201,9 +201,9 @@ def test_a_layouts_dataset_is_of_its_kind(tmp_path):
   fake_datasets.write_otb_sequence(tmp_path / 'otb', 'a', [[10.0, 10, 20, 20]] * 2)
   fake_datasets.write_vid(tmp_path / 'vid', split='val', videos=1, frames=3, tracks_per_video=1)
   for kind in ('otb', 'vid'):
-    ds = dataset_layouts.open_root(kind, tmp_path / kind)
+    ds = layouts.open_root(kind, tmp_path / kind)
     assert ds.kind == kind and len(ds.sequences) == 1
-  some = dataset_layouts.open_root('vid', tmp_path / 'vid', names=['ILSVRC2015_val_00000000'])
+  some = layouts.open_root('vid', tmp_path / 'vid', names=['ILSVRC2015_val_00000000'])
   assert some.names == ['ILSVRC2015_val_00000000/0']
   # ... and a training source, read by the same entry.
   assert len(folder_sources.FolderSource(f'vid:{tmp_path / "vid"}')) == 1
@@ -218,7 +218,7 @@ def test_the_guide_shows_each_table_with_real_names():
   text = DOC.read_text()
   for table, names in (('TOWERS', towers.TOWERS), ('TRACKERS', trackers.TRACKERS),
                        ('FAMILIES', metric_families.FAMILIES),
-                       ('LAYOUTS', dataset_layouts.LAYOUTS)):
+                       ('LAYOUTS', layouts.LAYOUTS)):
     assert table in text, table
     assert any(f'{n}' in text for n in names), table
   for path in re.findall(r'`(re3_jax/[\w/]+\.py)`', text):

@@ -30,7 +30,7 @@ from PIL import Image
 import pytest
 
 from re3_jax.evaluation import metrics
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.tracking import track_files
 from re3_jax.tracking import tracker as tracker_lib
@@ -49,7 +49,7 @@ TRACK_SCRIPT = textwrap.dedent('''\
     import numpy as np
     from PIL import Image
     import re3_jax
-    from re3_jax.media import sequences
+    from re3_jax.datasets import sequences
     from re3_jax.tracking import shipped, tracker
 
     frames = [np.asarray(Image.open(p).convert('RGB'))

@@ -29,7 +29,7 @@ from re3_jax.evaluation import report as report_lib
 from re3_jax.evaluation import results as results_lib
 from re3_jax.evaluation import trackers as trackers_lib
 from re3_jax.media import drawing
-from re3_jax.media import sequences as sequences_lib
+from re3_jax.datasets import sequences as sequences_lib
 from re3_jax.media import video
 from re3_jax.tracking import tracker_config
 

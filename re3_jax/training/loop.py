@@ -48,7 +48,7 @@ import numpy as np
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import progress
-from re3_jax.evaluation import datasets
+from re3_jax.datasets import layouts
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import protocols
 from re3_jax.input import pipeline
@@ -195,7 +195,7 @@ def make_validation(config: TrainConfig) -> Callable[[Any], dict[str, float]]:
   """
   model_config = config.model_config()
   if config.eval_dataset:
-    seqs = list(datasets.open_dataset(config.eval_dataset).sequences)
+    seqs = list(layouts.open_dataset(config.eval_dataset).sequences)
 
     def hook(params) -> dict[str, float]:
       single = protocols.Re3SingleTracker(tracker.Re3Tracker(params, model_config))

@@ -15,7 +15,7 @@ import pytest
 
 tfds = pytest.importorskip('tensorflow_datasets')
 
-from re3_jax.input import annotations  # noqa: E402
+from re3_jax.datasets import annotations  # noqa: E402
 from re3_jax.input.builders import common  # noqa: E402
 from re3_jax.input.builders.alov300 import alov300_dataset_builder  # noqa: E402
 from re3_jax.input.builders.imagenet_det import imagenet_det_dataset_builder  # noqa: E402

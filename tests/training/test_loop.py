@@ -96,9 +96,10 @@ def test_validation_on_a_dataset_scores_it_as_the_harness_does(tmp_path):
   scores = loop.make_validation(config)(params)
   assert set(scores) == {'val_success', 'val_precision'}
   # The same tracker through the evaluation harness's run gives the same mean.
-  from re3_jax.evaluation import datasets, metrics, protocols  # pylint: disable=g-import-not-at-top
+  from re3_jax.datasets import layouts  # pylint: disable=g-import-not-at-top
+  from re3_jax.evaluation import metrics, protocols  # pylint: disable=g-import-not-at-top
   from re3_jax.tracking import tracker  # pylint: disable=g-import-not-at-top
-  seqs = datasets.open_dataset(config.eval_dataset).sequences
+  seqs = layouts.open_dataset(config.eval_dataset).sequences
   runs = [protocols.run_ope(protocols.Re3SingleTracker(
       tracker.Re3Tracker(params, config.model_config())), s) for s in seqs]
   mean = metrics.ope_average([metrics.ope(r.boxes, s.boxes) for r, s in zip(runs, seqs)])

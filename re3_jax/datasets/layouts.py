@@ -1,12 +1,13 @@
-"""The dataset layouts, by name: `LAYOUTS`, the one table of ``KIND:ROOT`` readers.
+"""The dataset layouts, by name: `LAYOUTS`, the one table of ``KIND:ROOT`` readers, and the
+``KIND:ROOT`` specs over it (`parse_spec`, `open_dataset`).
 
 An entry makes a layout on disk both an evaluation dataset (``python -m re3_jax.evaluate
---dataset=KIND:ROOT``, `re3_jax.evaluation.datasets`, ``--config.eval_dataset``) and a
+--dataset=KIND:ROOT``, ``--config.eval_dataset``: `open_dataset`) and a
 training source (``--config.data.mixture=KIND:ROOT=...`` and ``KIND_sim:ROOT``,
 `folder_sources`): both look the kind up here. The readers themselves live beside the code
-they share: the benchmark roots in `re3_jax.media.dataset_roots` (the got10k-read ones through
-`re3_jax.media.toolkit_roots`), ImageNet VID validation in `vid_roots` (it assembles tracks
-by the training input's rules). Adding a layout is a reader (a function ``root ->
+they share: the benchmark roots in `re3_jax.datasets.dataset_roots` (the got10k-read ones through
+`re3_jax.datasets.toolkit_roots`), ImageNet VID validation in `vid_roots` (it assembles tracks
+by the training input's rules, `tracks`). Adding a layout is a reader (a function ``root ->
 dataset_roots.Dataset``) and one entry in `LAYOUTS` (docs/EXTENDING.md).
 """
 
@@ -15,10 +16,15 @@ from __future__ import annotations
 import pathlib
 from typing import Callable, NamedTuple, Sequence
 
-from re3_jax.input import vid_roots
-from re3_jax.media import dataset_roots
+from re3_jax.datasets import dataset_roots
+from re3_jax.datasets import sequences
+from re3_jax.datasets import vid_roots
 
 Dataset = dataset_roots.Dataset
+select = dataset_roots.select
+SequenceError = sequences.SequenceError
+VID_FRAME_SUFFIX = vid_roots.VID_FRAME_SUFFIX
+vid = vid_roots.vid
 
 
 class Layout(NamedTuple):
@@ -99,3 +105,22 @@ def parse_spec(spec: str) -> tuple[str, pathlib.Path]:
   if not sep or kind not in LAYOUTS or not root:
     raise ValueError(f'dataset {spec!r} must be KIND:ROOT with KIND one of {", ".join(KINDS)}')
   return kind, pathlib.Path(root).expanduser()
+
+
+def read(spec: str, names: Sequence[str] | None = None) -> Dataset:
+  """Opens ``KIND:ROOT``, reading only `names` where the layout can (`open_root`: a hint; the
+  result may hold other sequences and lack some names). For several datasets whose names are
+  selected together (`select`)."""
+  kind, root = parse_spec(spec)
+  return open_root(kind, root, names)
+
+
+def open_dataset(spec: str, names: Sequence[str] | None = None) -> Dataset:
+  """Opens ``KIND:ROOT`` and keeps the sequences `names` (all if None), in that order.
+
+  Raises:
+    ValueError: a bad spec; `sequences.SequenceError` for a damaged sequence;
+      FileNotFoundError for a root without sequences; ValueError for unknown names;
+      ImportError for a got10k-read layout without got10k installed.
+  """
+  return read(spec, names).select(names)

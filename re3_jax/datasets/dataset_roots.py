@@ -4,8 +4,8 @@ TColor-128 or NfS root, for the evaluation harness and the training sources.
 A dataset is a list of `sequences.SequenceFiles`: names, frame paths and
 ground truth; frames are read only when a tracker reaches them, so a whole
 dataset never sits in memory. Each reader is an entry of the one table of layouts,
-`re3_jax.input.dataset_layouts.LAYOUTS` (which also holds ImageNet VID's,
-`re3_jax.input.vid_roots`), whose `open_root(kind, root)` picks the reader for the
+`re3_jax.datasets.layouts.LAYOUTS` (which also holds ImageNet VID's,
+`re3_jax.datasets.vid_roots`), whose `open_root(kind, root)` picks the reader for the
 evaluation and the training sources:
 
 * ``otb``: one folder per sequence with ``groundtruth_rect.txt`` (or, for
@@ -32,7 +32,7 @@ evaluation and the training sources:
   category or one sequence folder; a ``list.txt`` of sequence names (e.g.
   the 280 test sequences) selects those.
 * ``uav123``, ``dtb70``, ``tcolor128``, ``nfs``: read through the got10k
-  toolkit, see `re3_jax.media.toolkit_roots`.
+  toolkit, see `re3_jax.datasets.toolkit_roots`.
 
 A root that is itself one sequence folder (it holds the ground-truth file) is
 a one-sequence dataset (``otb``, ``vot``, ``got10k``, ``lasot``).
@@ -54,8 +54,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from re3_jax.core import images as images_lib
-from re3_jax.media import sequences
-from re3_jax.media import toolkit_roots
+from re3_jax.datasets import sequences
+from re3_jax.datasets import toolkit_roots
 
 SequenceError = sequences.SequenceError
 
@@ -65,7 +65,7 @@ class Dataset:
   """The sequences of one dataset root.
 
   Attributes:
-    kind: what read it: a layout of `re3_jax.input.dataset_layouts.LAYOUTS`.
+    kind: what read it: a layout of `re3_jax.datasets.layouts.LAYOUTS`.
     root: the root the user gave.
     sequences: the sequences, in the dataset's order.
   """

@@ -1,9 +1,9 @@
-"""ImageNet VID validation as sequences: the ``vid`` layout of `dataset_layouts.LAYOUTS`.
+"""ImageNet VID validation as sequences: the ``vid`` layout of `layouts.LAYOUTS`.
 
 The raw layout ``ILSVRC2015/Data/VID/val/<video>/000000.JPEG`` with
 ``ILSVRC2015/Annotations/VID/val/<video>/000000.xml``; one sequence per track
 (``<video>/<trackid>``), from the object's first to its last visible frame, NaN truth where
-it is not visible (the track rules of `re3_jax.input.tracks.vid_tracks`, which is why this
+it is not visible (the track rules of `re3_jax.datasets.tracks.vid_tracks`, which is why this
 reader sits beside the training input's). got10k's `ImageNetVID` class is not used: it scans
 the whole split into a cache file before the first sequence.
 """
@@ -15,15 +15,15 @@ from typing import Sequence
 
 import numpy as np
 
-from re3_jax.input import annotations
-from re3_jax.input import layouts
-from re3_jax.input import tracks as tracks_lib
-from re3_jax.media import dataset_roots
-from re3_jax.media import sequences
-from re3_jax.media import toolkit_roots
+from re3_jax.datasets import annotations
+from re3_jax.datasets import downloads
+from re3_jax.datasets import tracks as tracks_lib
+from re3_jax.datasets import dataset_roots
+from re3_jax.datasets import sequences
+from re3_jax.datasets import toolkit_roots
 
 SequenceError = sequences.SequenceError
-VID_FRAME_SUFFIX = layouts.VID_FRAME_SUFFIX
+VID_FRAME_SUFFIX = downloads.VID_FRAME_SUFFIX
 
 
 def _vid_video_sequences(data_dir: pathlib.Path, ann_dir: pathlib.Path,
@@ -72,14 +72,14 @@ def vid(root: str | pathlib.Path, videos: Sequence[str] | None = None,
   """
   root = pathlib.Path(root)
   toolkit_roots.check_root(root, 'ImageNet VID')
-  base = layouts.resolve_root(root, ['ILSVRC2015'], ['Data/VID/val', 'Annotations/VID/val'],
+  base = downloads.resolve_root(root, ['ILSVRC2015'], ['Data/VID/val', 'Annotations/VID/val'],
                               'ImageNet VID')
   data_dir, ann_dir = base / 'Data/VID/val', base / 'Annotations/VID/val'
-  names = layouts.vid_videos(data_dir, ann_dir)
+  names = downloads.vid_videos(data_dir, ann_dir)
   if videos is not None:
     wanted = {v.split('/')[0] for v in videos}
     names = [n for n in names if n in wanted]
-  per_video = layouts.threaded_map(lambda v: _vid_video_sequences(data_dir, ann_dir, v), names,
+  per_video = downloads.threaded_map(lambda v: _vid_video_sequences(data_dir, ann_dir, v), names,
                                    workers=workers)
   return dataset_roots.Dataset('vid', root, dataset_roots.unique(
       [s for seqs in per_video for s in seqs], root))
