@@ -10,7 +10,8 @@ The input is a video file OpenCV can decode or a folder of images (``.jpg``,
 ``.jpeg``, ``.png``, ``.bmp``, sorted naturally). Each ``--box`` starts one
 object in the first frame (``x1,y1,x2,y2`` pixels, 0-based; ``--box_format=xywh``:
 ``x,y,w,h`` with a 0-based top-left corner, as OpenCV's ``cv2.selectROI`` returns;
-``--box_format=otb``: a line of an OTB or GOT-10k ground-truth file, 1-based); all objects are
+``--box_format=otb``: a line of an OTB or GOT-10k ground-truth file, 1-based; ``--box=select``:
+drawn on the first frame, `re3_jax.media.select_box`); all objects are
 tracked together, one batched network pass per frame
 (`tracker.Re3Tracker.multi_track`). Frames are decoded, tracked, drawn and
 written one at a time: the video is never held in memory. ``--max_frames=N`` tracks the first
@@ -84,6 +85,7 @@ from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import progress
 from re3_jax.media import inputs
 from re3_jax.media import live
+from re3_jax.media import select_box
 from re3_jax.media import video
 from re3_jax.tracking import track_files
 from re3_jax.tracking import track_live
@@ -97,7 +99,9 @@ _INPUT = flags.DEFINE_string(
     "glob ('clips/*.mp4'); a live source: a camera index (0) or a stream URL (rtsp://...).")
 _BOX = flags.DEFINE_multi_string('box', [], 'x1,y1,x2,y2 of an object in the first frame '
                                  '(pixels, 0-based; or as --box_format says); repeat for more '
-                                 'objects. With many inputs, the same boxes in each.')
+                                 'objects. With many inputs, the same boxes in each. '
+                                 '--box=select: draw them on the first frame (needs a display '
+                                 'and an OpenCV built with a GUI).')
 _BOXES_IN = flags.DEFINE_string(
     'boxes_in', None, "Instead of --box: a file of each input's first-frame boxes, one line "
     'NAME,box per object (NAME: the file name without its extension; the box as --box_format '
@@ -125,6 +129,9 @@ _MAX_FRAMES = flags.DEFINE_integer('max_frames', 0, 'Track only the first N fram
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Print a progress line on stderr.')
 
 
+SELECT = 'select'  # --box=select: the boxes drawn on the first frame (`select_box`)
+
+
 def _given_as() -> str:
   return '' if _BOX_FORMAT.value == 'xyxy' else f' (--box_format={_BOX_FORMAT.value})'
 
@@ -139,7 +146,16 @@ def _start_boxes(source: inputs.Input):
     return track_many.read_boxes_in(_BOXES_IN.value, _BOX_FORMAT.value)
   if not _BOX.value:
     raise ValueError('give at least one --box=x1,y1,x2,y2'
-                     + (' (or --boxes_in=FILE)' if source.kind != 'live' else ''))
+                     + (' (or --boxes_in=FILE)' if source.kind != 'live' else '')
+                     + ', or --box=select to draw them on the first frame')
+  if SELECT in _BOX.value:
+    if _BOX.value != [SELECT]:
+      raise ValueError(f'--box={SELECT} draws every box: give it alone')
+    if source.kind == 'many':
+      raise ValueError(f'--box={SELECT} draws the boxes of one input; many inputs take --box '
+                       'or --boxes_in')
+    select_box.require_window(_INPUT.value)  # before any decoding or set-up
+    return SELECT
   start_boxes = []
   for k, text in enumerate(_BOX.value):  # converted once, here: xyxy from now on
     try:
@@ -147,6 +163,13 @@ def _start_boxes(source: inputs.Input):
     except ValueError as e:
       raise ValueError(f'--box number {k + 1}{_given_as()}: {e}') from None
   return start_boxes
+
+
+def _selected(start_boxes, first_frame, name: str):
+  """`start_boxes`, or the boxes drawn on the first frame for --box=select."""
+  if start_boxes != SELECT:
+    return start_boxes
+  return select_box.select_boxes(first_frame, name)
 
 
 def _check_first_frame(start_boxes, height: int, width: int, name: str) -> None:
@@ -219,6 +242,7 @@ def _track_one(path: pathlib.Path, start_boxes, max_frames: int | None) -> int:
   track_files.check_outputs(output, boxes_out)
   # Check the input before the slow model set-up.
   with video.open_frames(path) as frames:
+    start_boxes = _selected(start_boxes, frames.first, _INPUT.value)
     _check_first_frame(start_boxes, frames.height, frames.width, _INPUT.value)
   tracker = _build_tracker()
   line, report = _status_line()
@@ -247,6 +271,7 @@ def _track_live(source: int | str, start_boxes, max_frames: int | None) -> int:
                        "give a live source's outputs names of their own")
   track_live.check_stream_outputs(_OUTPUT.value, _BOXES_OUT.value)
   with live.LiveSource(source) as stream:  # opened (and checked) before the model's set-up
+    start_boxes = _selected(start_boxes, stream.first, stream.name)
     _check_first_frame(start_boxes, stream.height, stream.width, stream.name)
     tracker = _build_tracker()
     line, report = _status_line()
