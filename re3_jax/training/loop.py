@@ -55,6 +55,7 @@ from re3_jax.input import pipeline
 from re3_jax.input import synthetic
 from re3_jax.model import checkpoints
 from re3_jax.model import towers
+from re3_jax.tracking import functional
 from re3_jax.tracking import tracker
 from re3_jax.tracking import tracker_config
 from re3_jax.training import curriculum as curriculum_lib
@@ -88,7 +89,7 @@ class TrainConfig:
     init_params: start every parameter from this parameters checkpoint
       (`checkpoints.load_params`: a training run's ``WORKDIR/checkpoints``, an
       export, ``shipped`` for the model shipped with the package, or a shipped
-      model's name, `tracker.SHIPPED`), e.g. to
+      model's name, `shipped.SHIPPED`), e.g. to
       fine-tune it on your own sequences; its architecture must be `model`'s.
       It holds the tower and the head, so it wins over `pretrained_tower`
       (then not read; a logged warning says so, e.g. when a flagfile such as
@@ -209,7 +210,7 @@ def make_validation(config: TrainConfig) -> Callable[[Any], dict[str, float]]:
   frames = jnp.asarray(frames)
 
   def hook(params) -> dict[str, float]:
-    boxes = [np.asarray(tracker.track_video(params, f, b[0], config=model_config))
+    boxes = [np.asarray(functional.track_video(params, f, b[0], config=model_config))
              for f, b in zip(frames, true)]
     scores = metrics.got10k_pooled(boxes, list(true))  # frames 1.. of every clip, pooled
     return {'val_mean_iou': scores.ao, 'val_sr50': scores.sr50}
