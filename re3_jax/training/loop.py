@@ -60,6 +60,7 @@ from re3_jax.tracking import tracker
 from re3_jax.tracking import tracker_config
 from re3_jax.training import curriculum as curriculum_lib
 from re3_jax.training import records
+from re3_jax.training import stages as stages_lib
 from re3_jax.training import train_step
 
 _VALIDATION_SEED = 1 << 30  # procedural validation clips never come from the training stream
@@ -136,7 +137,7 @@ class TrainConfig:
   seed: int = 0
   steps: int = 0
   optim: train_step.OptimConfig = train_step.OptimConfig()
-  curriculum: curriculum_lib.CurriculumConfig = curriculum_lib.CurriculumConfig()
+  curriculum: stages_lib.CurriculumConfig = stages_lib.CurriculumConfig()
   data: pipeline.PipelineConfig = pipeline.PipelineConfig()
   centred_head: bool = True
   scan_unroll: int = 0

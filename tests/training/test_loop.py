@@ -18,7 +18,6 @@ from re3_jax import model
 from re3_jax.core import digests
 from re3_jax.input import pipeline
 from re3_jax.model import checkpoints
-from re3_jax.training import curriculum
 from re3_jax.training import loop
 from re3_jax.training import records
 from re3_jax.training import stages as stages_lib
@@ -28,8 +27,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 CONFIG = loop.TrainConfig(
     model='tiny', seed=3, steps=0,
     optim=train_step.OptimConfig(learning_rate=1e-3),
-    curriculum=curriculum.CurriculumConfig(stages=stages_lib.parse_stages('2x4,3x2', '0.5,0.5'),
-                                           advance='steps', stage_steps=(3, 3)),
+    curriculum=stages_lib.CurriculumConfig(stages=stages_lib.parse_stages('2x4,3x2', '0.5,0.5'),
+                                          advance='steps', stage_steps=(3, 3)),
     data=pipeline.PipelineConfig(frame_size=(120, 160), sim_size=(96, 128), num_distractors=4,
                                  num_threads=1, prefetch=1),
     log_every=2, checkpoint_every=2, keep_checkpoints=5, eval_every=0)
@@ -208,7 +207,7 @@ def test_nonfinite_loss_stops_with_the_step_and_keeps_the_good_checkpoint(tmp_pa
 # at 4, 8 and the end (9): a run stopped at 5 or 6 resumes from 4, between two logs.
 PLATEAU = CONFIG.replace(
     steps=9, log_every=3, checkpoint_every=4,
-    curriculum=curriculum.CurriculumConfig(
+    curriculum=stages_lib.CurriculumConfig(
         stages=stages_lib.parse_stages('2x4,2x4', '0.5,0.25'), advance='plateau', window=3,
         patience=1, min_steps=3, ema_decay=0.5, min_rel_improvement=1.0))
 _TIMING = ('steps_per_s', 'frames_per_s')
@@ -508,8 +507,8 @@ PRE_LAYOUT = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'pre_layout'
 # The configuration tests/data/pre_layout/workdir_tiny was trained with (its README).
 PRE_LAYOUT_CONFIG = loop.TrainConfig(
     model='tiny', seed=3, steps=4, optim=train_step.OptimConfig(learning_rate=1e-3),
-    curriculum=curriculum.CurriculumConfig(stages=stages_lib.parse_stages('2x2', '0.5'),
-                                           advance='steps', stage_steps=(4,)),
+    curriculum=stages_lib.CurriculumConfig(stages=stages_lib.parse_stages('2x2', '0.5'),
+                                          advance='steps', stage_steps=(4,)),
     data=pipeline.PipelineConfig(frame_size=(96, 128), sim_size=(96, 128), num_distractors=2,
                                  num_threads=1, prefetch=1),
     log_every=1, checkpoint_every=2, keep_checkpoints=1, eval_every=0)
