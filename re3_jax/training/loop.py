@@ -237,7 +237,8 @@ def _centre_head(params):
 
 def train(config: TrainConfig, workdir: str | pathlib.Path, *,
           validation: Callable[[Any], dict[str, float]] | None = None,
-          stop_after: int | None = None, flagfile: str | None = None) -> dict[str, Any]:
+          should_stop: Callable[[int], bool] | None = None,
+          flagfile: str | None = None) -> dict[str, Any]:
   """Trains (or resumes training) in `workdir`.
 
   Args:
@@ -247,8 +248,13 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
       module docstring).
     validation: ``hook(params) -> metrics`` run every ``eval_every`` steps;
       default `make_validation`.
-    stop_after: stop (without a final checkpoint) after this step; for tests of
-      interrupted runs.
+    should_stop: ``should_stop(step) -> bool``, asked after every step (after that step's
+      log, validation and checkpoint); True ends the run there as an interruption would:
+      without a final validation or checkpoint (a checkpoint being written is finished),
+      so the next `train` in the workdir resumes from the newest checkpoint and goes on
+      exactly as an uninterrupted run, the steps after that checkpoint run again. E.g. a
+      budget of wall time, stopping at a checkpoint so that nothing is run twice:
+      ``lambda step: step % config.checkpoint_every == 0 and time.time() > deadline``.
     flagfile: the command line's flags as a flagfile; written to
       ``workdir/flags.txt`` beside ``train_config.json`` once the workdir is
       accepted, so a refused resume leaves the run's own flags in place.
@@ -270,13 +276,13 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
   workdir.mkdir(parents=True, exist_ok=True)
   # One run per workdir (process 0 holds the lock for the hosts of one run).
   with (records.lock_workdir(workdir) if jax.process_index() == 0 else contextlib.nullcontext()):
-    return _train(config, workdir, validation=validation, stop_after=stop_after,
+    return _train(config, workdir, validation=validation, should_stop=should_stop,
                   flagfile=flagfile)
 
 
 def _train(config: TrainConfig, workdir: pathlib.Path, *,
-           validation: Callable[[Any], dict[str, float]] | None, stop_after: int | None,
-           flagfile: str | None) -> dict[str, Any]:
+           validation: Callable[[Any], dict[str, float]] | None,
+           should_stop: Callable[[int], bool] | None, flagfile: str | None) -> dict[str, Any]:
   """`train` in a checked, made and locked workdir."""
   model_config = config.model_config()
   mesh = train_step.make_mesh()
@@ -416,7 +422,7 @@ def _train(config: TrainConfig, workdir: pathlib.Path, *,
         last.update(validate(step))
       if step % config.checkpoint_every == 0 and int(state.nonfinite_step) < 0:
         save(step)  # never after a bad step: the next log raises
-      if stop_after is not None and step >= stop_after:
+      if should_stop is not None and should_stop(step):
         ckpts.manager.wait_until_finished()
         return dict(last, step=step, stage=curriculum.stage_index)
     if validation is not None and config.eval_every and step % config.eval_every:

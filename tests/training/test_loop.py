@@ -79,7 +79,7 @@ _INTERRUPTED = textwrap.dedent('''
     import os, sys, pickle
     from re3_jax.training import loop
     config = pickle.loads(bytes.fromhex(sys.argv[2]))
-    loop.train(config, sys.argv[1], stop_after=4)
+    loop.train(config, sys.argv[1], should_stop=lambda step: step >= 4)
     os._exit(3)  # a hard stop: no cleanup, nothing flushed after the step-4 checkpoint
 ''')
 
@@ -248,7 +248,7 @@ def test_resume_between_logs_logs_what_an_uninterrupted_run_logs(tmp_path, plate
   (step 6, when the run stopped there) are dropped and logged again: no step twice."""
   rows = _logged(plateau_straight)
   assert [r['step'] for r in rows] == [3, 6, 9] and [r['stage'] for r in rows] == [0, 0, 1]
-  loop.train(PLATEAU, tmp_path, stop_after=stop)
+  loop.train(PLATEAU, tmp_path, should_stop=lambda step: step >= stop)
   assert checkpoints.resolve(tmp_path / 'checkpoints').name == '4'
   assert [r['step'] for r in _logged(tmp_path)] == [3, 6][:stop // 3]
   assert loop.train(PLATEAU, tmp_path)['step'] == 9
@@ -277,7 +277,7 @@ def _poison(step_dir, aside):
 def test_a_damaged_newest_checkpoint_resumes_from_the_previous_one(tmp_path, plateau_straight,
                                                                     caplog):
   ckpt = tmp_path / 'checkpoints'
-  loop.train(PLATEAU, tmp_path, stop_after=8)  # checkpoints 4 and 8, logs 3 and 6
+  loop.train(PLATEAU, tmp_path, should_stop=lambda step: step >= 8)  # checkpoints 4, 8; logs 3, 6
   _truncate_largest(ckpt / '8' / 'params')
   with caplog.at_level('WARNING'):
     assert loop.train(PLATEAU, tmp_path)['step'] == 9
