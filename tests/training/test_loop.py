@@ -84,27 +84,6 @@ _INTERRUPTED = textwrap.dedent('''
 ''')
 
 
-def test_validation_on_a_dataset_scores_it_as_the_harness_does(tmp_path):
-  """eval_dataset: one-pass OTB success and P@20 of the tracker, averaged over sequences."""
-  from re3_jax.testing import fake_datasets  # pylint: disable=g-import-not-at-top
-  for k in range(2):
-    rows = [(5.0 + 2 * t + k, 6.0 + t, 16.0, 12.0) for t in range(6)]
-    fake_datasets.write_otb_sequence(tmp_path / 'val', f's{k}', rows, seed=k)
-  config = CONFIG.replace(eval_dataset=f'otb:{tmp_path / "val"}')
-  params = model.init(jax.random.key(0), config.model_config())
-  scores = loop.make_validation(config)(params)
-  assert set(scores) == {'val_success', 'val_precision'}
-  # The same tracker through the evaluation harness's run gives the same mean.
-  from re3_jax.evaluation import datasets, metrics, protocols  # pylint: disable=g-import-not-at-top
-  from re3_jax.tracking import tracker  # pylint: disable=g-import-not-at-top
-  seqs = datasets.open_dataset(config.eval_dataset).sequences
-  runs = [protocols.run_ope(protocols.Re3SingleTracker(
-      tracker.Re3Tracker(params, config.model_config())), s) for s in seqs]
-  mean = metrics.ope_average([metrics.ope(r.boxes, s.boxes) for r, s in zip(runs, seqs)])
-  assert scores['val_success'] == pytest.approx(mean.success_score)
-  assert scores['val_precision'] == pytest.approx(mean.precision_score)
-
-
 def test_init_params_starts_from_a_checkpoint(tmp_path, tiny):
   params, config = tiny
   source = checkpoints.save_params(tmp_path / 'source', params, config)
