@@ -46,7 +46,8 @@ from re3_jax.tracking import confidence
 from re3_jax.tracking import recovery as recovery_lib
 from re3_jax.tracking.tracker_config import RESET_INTERVAL, check_reset_interval
 
-MIN_BOX_SIZE = 1.0
+MIN_BOX_SIZE = 1.0  # the guards' smallest width and height of a box, pixels
+
 
 class TrackState(NamedTuple):
   """State of N tracks; every leaf has leading axis N.
