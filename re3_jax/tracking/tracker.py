@@ -23,7 +23,7 @@ from re3_jax.model import weight_shapes
 from re3_jax.tracking import functional
 from re3_jax.tracking import recovery as recovery_lib
 from re3_jax.tracking import shipped
-from re3_jax.tracking.tracker_config import RESET_INTERVAL, check_reset_interval
+from re3_jax.tracking import tracker_config
 
 
 def _bucket(n: int) -> int:
@@ -50,7 +50,7 @@ class Re3Tracker:
   """
 
   def __init__(self, params, config: model.ModelConfig, *, pack: str | bool = 'auto',
-               reset_interval: int = RESET_INTERVAL,
+               reset_interval: int = tracker_config.RESET_INTERVAL,
                compilation_cache: str | os.PathLike | None = None, recovery='auto'):
     """A tracker of `config`'s network with `params`.
 
@@ -72,7 +72,7 @@ class Re3Tracker:
     """
     compilation_cache_lib.enable(compilation_cache)
     self.config = config
-    self.reset_interval = check_reset_interval(reset_interval)
+    self.reset_interval = tracker_config.check_reset_interval(reset_interval)
     self.recovery = recovery_lib.resolve(recovery, config)
     # Parameters of another config: a ValueError naming the leaf, not an error of XLA's.
     weight_shapes.check_params(params, config, 'the parameters given to Re3Tracker')
@@ -214,7 +214,6 @@ def load_tracker(checkpoint: str | os.PathLike | None = None, config: str | None
     ValueError: both `checkpoint` and `config` given.
     FileNotFoundError: no checkpoint at `checkpoint`.
   """
-  from re3_jax.tracking import tracker_config  # pylint: disable=g-import-not-at-top
   return tracker_config.build_tracker(tracker_config.TrackerConfig(
       checkpoint=None if checkpoint is None else os.fspath(checkpoint), random_model=config,
       seed=seed, precision=precision))
