@@ -25,7 +25,7 @@ from PIL import Image
 from re3_jax import cli
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.media import drawing
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.tracking import tracker as tracker_lib
 from re3_jax.tracking import tracker_config

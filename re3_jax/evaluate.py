@@ -3,7 +3,8 @@ r"""Evaluates trackers on OTB, VOT, GOT-10k or ImageNet VID sequences, all in on
   python -m re3_jax.evaluate --dataset=otb:ROOT \
       --tracker=re3 --tracker=opencv_csrt --protocol=ope,vot --out=DIR
 
-Trackers: ``re3`` (`re3_jax.tracking.tracker.Re3Tracker` as the ``--tracker.*`` flags of
+Trackers (the names of `re3_jax.evaluation.trackers.TRACKERS`): ``re3``
+(`re3_jax.tracking.tracker.Re3Tracker` as the ``--tracker.*`` flags of
 `re3_jax.tracking.tracker_config.TrackerConfig` say: the model shipped with the package,
 `shipped.PRETRAINED`, or ``--tracker.checkpoint=DIR``; ``--tracker.random_model=NAME`` gives
 random weights instead, with a warning: they do not track, the numbers only exercise the
@@ -15,7 +16,10 @@ by SHA-256, never downloaded). All run through the same two-method interface
 (`Tracker`) and the same loops:
 
 * ``ope`` (one-pass evaluation): start at the first frame's true box, track to
-  the end. Scored with OTB success/precision and GOT-10k AO/SR (`re3_jax.evaluation.metrics`).
+  the end. Scored with OTB success/precision and GOT-10k AO/SR (`re3_jax.evaluation.metrics`)
+  and LaSOT's normalised precision (`re3_jax.evaluation.norm_precision`): the metric families
+  of `re3_jax.evaluation.metric_families.FAMILIES`, each a column group of the table and an
+  entry of ``results.json``.
 * ``vot`` (reset-based, Re3's evaluation script, `run_vot`): after a failure
   (IoU 0) skip 5 frames and restart from the true box; accuracy leaves out
   the 10 frames after each (re)start; robustness ``exp(-30 failures/frames)``.
@@ -97,16 +101,18 @@ from absl import flags
 
 from re3_jax import cli
 from re3_jax.core import progress
-from re3_jax.evaluation import datasets
+from re3_jax.datasets import layouts
 from re3_jax.evaluation import harness
 from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import submission
+from re3_jax.evaluation import trackers
 
 _DATASET = flags.DEFINE_multi_string(
-    'dataset', None, f'KIND:ROOT with KIND one of {", ".join(datasets.KINDS)} (repeatable).',
+    'dataset', None, f'KIND:ROOT with KIND one of {", ".join(layouts.KINDS)} (repeatable).',
     required=True)
-_TRACKER = flags.DEFINE_multi_enum('tracker', ['re3'], harness.TRACKERS,
-                                   'Trackers to run (repeatable).')
+_TRACKER = flags.DEFINE_multi_enum(
+    'tracker', ['re3'], tuple(trackers.TRACKERS), 'Trackers to run (repeatable): '
+    + '; '.join(f'{e.name}: {e.about}' for e in trackers.TRACKERS.values()) + '.')
 _PROTOCOL = flags.DEFINE_list('protocol', ['ope'],
                               'ope (one pass) and/or vot (reset-based), e.g. ope,vot.')
 _OUT = flags.DEFINE_string('out', None, 'Output folder.', required=True)
@@ -143,13 +149,13 @@ def _check_submission() -> pathlib.Path | None:
   """``--submission``'s path, after checking the flags it needs (before anything is read)."""
   if _SUBMISSION.value is None:
     return None
-  kinds = [datasets.parse_spec(spec)[0] for spec in _DATASET.value]
+  kinds = [layouts.parse_spec(spec)[0] for spec in _DATASET.value]
   if kinds != ['got10k']:
     raise ValueError('--submission needs exactly one --dataset=got10k:ROOT (the GOT-10k server '
                      f'scores GOT-10k results), got --dataset={" --dataset=".join(_DATASET.value)}')
-  trackers = list(dict.fromkeys(_TRACKER.value))
-  if len(trackers) != 1:
-    raise ValueError(f'--submission takes one --tracker, got {", ".join(trackers)}')
+  names = list(dict.fromkeys(_TRACKER.value))
+  if len(names) != 1:
+    raise ValueError(f'--submission takes one --tracker, got {", ".join(names)}')
   if _PROTOCOL.value != ['ope']:
     raise ValueError('--submission needs --protocol=ope (the GOT-10k server scores one-pass runs), '
                      f'got --protocol={",".join(_PROTOCOL.value)}')
@@ -166,31 +172,26 @@ def main(argv):
   archive = _check_submission()
   # The sequences first: a bad dataset or name fails before the trackers' set-up.
   seqs = []
-  for spec in _DATASET.value:
-    kind, root = datasets.parse_spec(spec)
-    if kind == 'vid':  # parse only the selected videos' annotations
-      seqs.extend(datasets.vid(root, videos=_SEQUENCES.value).sequences)
-    else:
-      seqs.extend(datasets.open_dataset(spec).sequences)
+  for spec in _DATASET.value:  # a layout that can reads only the selected sequences (VID)
+    seqs.extend(layouts.read(spec, _SEQUENCES.value).sequences)
   if _SEQUENCES.value:
-    seqs = list(datasets.select(seqs, _SEQUENCES.value, ' + '.join(_DATASET.value)))
+    seqs = list(layouts.select(seqs, _SEQUENCES.value, ' + '.join(_DATASET.value)))
   names = [s.name for s in seqs]
   if len(set(names)) != len(names):
     raise ValueError(f'sequence names repeat across datasets: {names}')
-  trackers, described = {}, []
-  re3 = _RE3()
+  to_run, described = {}, []
+  options = trackers.Options(_RE3(), _NANOTRACK_DIR.value)
   for name in dict.fromkeys(_TRACKER.value):
-    tracker, what = harness.make_tracker(name, re3, _NANOTRACK_DIR.value)
-    trackers[name] = tracker
-    described.append(what)
-    if name == 're3' and re3.random_model:  # random, not the shipped model
-      print(f'WARNING: {what}: random weights do not track; these numbers only exercise the '
-            'harness.', file=sys.stderr)
+    m = trackers.make(name, options)
+    to_run[name] = m.tracker
+    described.append(m.description)
+    if m.warning:  # e.g. random weights, not the shipped model
+      print(f'WARNING: {m.warning}', file=sys.stderr)
   # Frames of the sequence being tracked, with an ETA: rewritten in place on a terminal,
   # a line every 30 s in a log.
   status = progress.StatusLine(interval=0.5, file_interval=30.0) if _PROGRESS.value else None
   try:
-    report = harness.run(trackers, seqs, _OUT.value, protocols=_PROTOCOL.value,
+    report = harness.run(to_run, seqs, _OUT.value, protocols=_PROTOCOL.value,
                          max_frames=_MAX_FRAMES.value, video=_VIDEO.value,
                          burn_in_at_start=_VOT_BURN_IN_AT_START.value, fail_fast=_FAIL_FAST.value,
                          score_threshold=_SCORE_THRESHOLD.value,
@@ -200,12 +201,10 @@ def main(argv):
     if status is not None:
       status.finish()
   print(report.table())
-  plots = 'success.png, precision.png'
-  if report.scored_trackers():
-    plots += ', lost_roc.png, lt_precision_recall.png'
-  print(f'wrote {pathlib.Path(_OUT.value) / "results.json"}, {plots} and the result files')
+  plots = ''.join(f', {name}' for name in report.plots)  # success.png, precision.png, ...
+  print(f'wrote {pathlib.Path(_OUT.value) / "results.json"}{plots} and the result files')
   if archive is not None:  # refuses (naming them) if any sequence failed: no partial archive
-    submission.write_got10k(archive, next(iter(trackers)), report, made=_OUT.value)
+    submission.write_got10k(archive, next(iter(to_run)), report, made=_OUT.value)
     print(f'wrote {archive}: the GOT-10k server submission ({len(seqs)} sequences)')
   if report.failed:
     print(f're3_jax.evaluate: error: {len(report.failed)} of {len(seqs)} sequences failed and are '

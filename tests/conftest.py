@@ -128,16 +128,17 @@ def nanotrack_backbone():
 
 @pytest.fixture(scope='session')
 def readme_commands():
-  """``commands(needle)``: README's ``python3 -m`` commands (from its bash blocks, continued
-  lines joined, split as a shell does) that contain `needle`: what tests run as written."""
+  """``commands(needle)``: the READMEs' ``python3 -m`` commands (from their bash blocks,
+  continued lines joined, split as a shell does) that contain `needle`: what tests run as
+  written."""
   import shlex  # pylint: disable=g-import-not-at-top
-  text = (pathlib.Path(__file__).resolve().parents[1] / 'README.md').read_text()
-  blocks = [part.split('```', 1)[0] for part in text.split('```bash\n')[1:]]
-  lines = [line for block in blocks for line in block.replace('\\\n', ' ').splitlines()]
+  # A command shown in two READMEs (the front door and its area's details) counts once.
+  import readme_lines  # pylint: disable=g-import-not-at-top
+  lines = list(dict.fromkeys(line for readme in readme_lines.READMES
+                             for line in readme_lines.readme_command_lines(readme)))
 
   def commands(needle: str) -> list[list[str]]:
-    return [shlex.split(line) for line in lines
-            if line.startswith('python3 -m ') and needle in line]
+    return [shlex.split(line) for line in lines if needle in line]
   return commands
 
 

@@ -29,8 +29,8 @@ from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.evaluation import got10k_tracker
 from re3_jax.input import folder_sources
-from re3_jax.media import dataset_roots
-from re3_jax.media import sequences
+from re3_jax.datasets import dataset_roots
+from re3_jax.datasets import sequences
 from re3_jax.model import checkpoints
 from re3_jax.testing import fake_benchmarks
 from re3_jax.testing import fake_datasets

@@ -1,4 +1,4 @@
-"""The package's layering: every import inside `re3_jax` points down (WORKSPACE.md's map)."""
+"""The package's layering: every import inside `re3_jax` points down (docs/ARCHITECTURE.md's map)."""
 
 import ast
 import pathlib
@@ -7,7 +7,7 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 're3_jax'
 # Lowest first; a sub-package may import its own modules and those of lower layers.
-LAYERS = ('core', 'model', 'media', 'tracking', 'input', 'evaluation', 'training', 'benchmarks')
+LAYERS = ('core', 'datasets', 'model', 'media', 'tracking', 'input', 'evaluation', 'training', 'benchmarks')
 TESTING = 'testing'  # test helpers: imported by tests, entry points and the benchmarks only
 MAY_IMPORT_TESTING = ('benchmarks',)  # the input benchmark measures a fake VID download
 

@@ -236,8 +236,8 @@ def test_cli_video_file_to_mp4_and_json(checkpoint, clip, tmp_path):
     (['--box=1,1,9,9', '--output_scale=0'], r'error: output_scale must be > 0, got 0$'),
     (['--box=1,1,9,9', '--output=o.gif', '--fps=0'],
      r"error: the output video's frames/s \(fps\) must be > 0, got 0$"),
-    (['--box=1,1,9,9', '--boxes_out=b.csv', '--max_frames=0'],
-     r'error: max_frames must be >= 1, got 0$'),
+    (['--box=1,1,9,9', '--boxes_out=b.csv', '--max_frames=-1'],
+     r'error: --max_frames must be >= 0 \(0: every frame\), got -1$'),
     (['--box=1,1,9,9', '--output=o.gif', '--score_threshold=nan'],
      r'error: score_threshold must be a finite number .*, got nan$'),
 ])

@@ -29,7 +29,7 @@ import numpy as np
 from re3_jax import model
 from re3_jax.benchmarks import timing
 from re3_jax.evaluation import baselines
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.tracking import functional
 from re3_jax.tracking import tracker as tracker_lib

@@ -7,12 +7,16 @@ command then went on, replaced its output and exited 0. So the handler (`install
 records the signal, then raises as before; `check` raises it again wherever it was recorded
 and not yet raised through: before an output replaces an old one (`media.video.atomic_output`)
 and when a command line's ``main`` returns (`re3_jax.cli.run`), which then ends with 130 or 143.
+`deferred` holds both signals over a block that must not be cut in two (a frame's video frame
+and its boxes, written together) and delivers them at its end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
-from typing import Callable
+import threading
+from typing import Callable, Iterator
 
 
 class Terminated(KeyboardInterrupt):
@@ -67,3 +71,26 @@ def check() -> None:
   arrived and was swallowed; a safe point's check."""
   if _received:
     raise _exception(_received[0])
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+  """Holds SIGINT and SIGTERM while the block runs, then delivers each that arrived (to the
+  handlers of before, as if it arrived at the block's end: it raises there).
+
+  For a few quick steps that belong together. In a thread other than the main one it does
+  nothing (Python runs signal handlers in the main thread only).
+  """
+  if threading.current_thread() is not threading.main_thread():
+    yield
+    return
+  held: list[int] = []
+  previous = {s: signal.signal(s, lambda signum, frame: held.append(signum))
+              for s in (signal.SIGINT, signal.SIGTERM)}
+  try:
+    yield
+  finally:
+    for s, handler in previous.items():
+      signal.signal(s, signal.SIG_DFL if handler is None else handler)
+    for signum in dict.fromkeys(held):
+      signal.raise_signal(signum)

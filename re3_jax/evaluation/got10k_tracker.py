@@ -32,7 +32,7 @@ import os
 import numpy as np
 
 from re3_jax.core import boxes as boxes_lib
-from re3_jax.media import toolkit_roots
+from re3_jax.datasets import toolkit_roots
 
 try:
   from got10k.trackers import Tracker as _Got10kTracker  # pylint: disable=g-import-not-at-top

@@ -1,8 +1,9 @@
 """The evaluation harness: every tracker on every sequence under each protocol (`run`),
-writing the result files, ``results.json``, the plots and optional videos; trackers by
-name (`make_tracker`). A sequence that cannot be evaluated is reported by name and left
-out; the others are scored. ``python -m re3_jax.evaluate`` is its command line, and its
-docstring lists the outputs."""
+scored by every metric family of the protocol (`metric_families.FAMILIES`), writing the
+result files, ``results.json``, the plots and optional videos; trackers by name
+(`trackers.TRACKERS`, `make_tracker`). A sequence that cannot be evaluated is reported by
+name and left out; the others are scored. ``python -m re3_jax.evaluate`` is its command
+line, and its docstring lists the outputs."""
 
 from __future__ import annotations
 
@@ -19,33 +20,29 @@ import numpy as np
 
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import progress
-from re3_jax.evaluation import baselines
 from re3_jax.evaluation import lost_metrics
-from re3_jax.evaluation import metrics
+from re3_jax.evaluation import metric_families
+from re3_jax.evaluation import metric_family as family_lib
 from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import protocols as protocols_lib
 from re3_jax.evaluation import report as report_lib
 from re3_jax.evaluation import results as results_lib
-from re3_jax.evaluation import score_report
+from re3_jax.evaluation import trackers as trackers_lib
 from re3_jax.media import drawing
-from re3_jax.media import sequences as sequences_lib
+from re3_jax.datasets import sequences as sequences_lib
 from re3_jax.media import video
-from re3_jax.tracking import shipped
 from re3_jax.tracking import tracker_config
 
-# 're3' runs --tracker.checkpoint (or --tracker.random_model, or the default shipped model); a
-# shipped model's name runs that model.
-TRACKERS = ('re3',) + tuple(shipped.SHIPPED) + tuple(baselines.OPENCV_TRACKERS)
-PROTOCOLS = ('ope', 'vot')
+PROTOCOLS = metric_families.PROTOCOLS
 
 
 def make_tracker(name: str, tracker: tracker_config.TrackerConfig | None = None,
                  nanotrack_dir: str | os.PathLike | None = None,
                  ) -> tuple[protocols_lib.Tracker, str]:
-  """A tracker by harness name, and a line describing it (weights, OpenCV version).
+  """A tracker of `trackers.TRACKERS` by name, and a line describing it (weights, versions).
 
   Args:
-    name: one of `TRACKERS`.
+    name: one of `trackers.TRACKERS`.
     tracker: Re3's weights and settings (`tracker_config.TrackerConfig`; None: the shipped
       model) for ``re3``; a name of `shipped.SHIPPED` as `name` runs that shipped model
       (whatever weights this names) with this precision and reset interval.
@@ -53,29 +50,12 @@ def make_tracker(name: str, tracker: tracker_config.TrackerConfig | None = None,
       ``head.onnx`` (`baselines.nanotrack_models`; nothing is downloaded).
 
   Raises:
-    ValueError: an unknown name, ``opencv_nano`` without `nanotrack_dir` or with a model
-      file whose SHA-256 is not the published one.
+    ValueError: an unknown name (listing the registered ones), ``opencv_nano`` without
+      `nanotrack_dir` or with a model file whose SHA-256 is not the published one.
     FileNotFoundError: ``opencv_nano``'s model files missing.
   """
-  if name == 're3' or name in shipped.SHIPPED:
-    import jax  # pylint: disable=g-import-not-at-top
-    tracker = tracker or tracker_config.TrackerConfig()
-    if name in shipped.SHIPPED:
-      tracker = tracker.replace(checkpoint=name, random_model=None)
-    re3 = tracker_config.build_tracker(tracker)
-    what = tracker.describe()
-    if tracker.shipped_name is None and not tracker.random_model:
-      what += f' (model {re3.config.name})'
-    label = name if name in shipped.SHIPPED else 're3'
-    return protocols_lib.Re3SingleTracker(re3), f'{label}: {what}, JAX {jax.default_backend()}'
-  if name in baselines.OPENCV_TRACKERS:
-    import cv2  # pylint: disable=g-import-not-at-top
-    tracker = baselines.OpenCVTracker(name, nanotrack_dir)
-    what = f'{name}: OpenCV {cv2.__version__}'
-    if name == 'opencv_nano':
-      what += f', models {pathlib.Path(nanotrack_dir).absolute()}'
-    return tracker, what
-  raise ValueError(f'unknown tracker {name!r}; known: {", ".join(TRACKERS)}')
+  made = trackers_lib.make(name, trackers_lib.Options(tracker, nanotrack_dir))
+  return made.tracker, made.description
 
 
 def write_video(seq: sequences_lib.SequenceFiles, boxes: Mapping[str, np.ndarray],
@@ -186,31 +166,22 @@ def _frame_progress(status: progress.StatusLine | None, label: str):
 
 
 def _score(name: str, protocol: str, tracker: protocols_lib.Tracker,
-           seq: sequences_lib.SequenceFiles, burn_in: int, restart_gap: int,
-           burn_in_at_start: bool, status: progress.StatusLine | None = None,
-           score_threshold: float = lost_metrics.DEFAULT_SCORE_THRESHOLD,
+           seq: sequences_lib.SequenceFiles, restart_gap: int, options: family_lib.Options,
+           status: progress.StatusLine | None = None,
            ) -> tuple[report_lib.SequenceResult, str]:
-  """One tracker on one sequence under one protocol: its result and a summary line."""
+  """One tracker on one sequence under one protocol, scored by every metric family of the
+  protocol (`metric_families.FAMILIES`): its result and a summary line."""
   on_frame = _frame_progress(status, f'{name} {protocol} {seq.name}')
   if protocol == 'ope':
     r = protocols_lib.run_ope(tracker, seq, on_frame)
-    scores = score_report.sequence_scores(r, seq.boxes, score_threshold)
-    result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
-                                       ope=metrics.ope(r.boxes, seq.boxes),
-                                       got10k=metrics.got10k(r.boxes, seq.boxes), scores=scores)
-    summary = (f'success {result.ope.success_score:.3f}, '
-               f'P@20 {result.ope.precision_score:.3f}, AO {result.got10k.ao:.3f}')
-    if scores.lost.has_score:
-      summary += (f', lost AUC {scores.lost.auc:.3f}, LT F {scores.longterm.f_score:.3f} '
-                  f'({scores.lost.lost} lost frames, {scores.lost.absent} absent)')
-    return result, summary
-  r = protocols_lib.run_vot(tracker, seq, burn_in=burn_in, restart_gap=restart_gap,
-                            burn_in_at_start=burn_in_at_start, on_frame=on_frame)
-  result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r,
-                                     vot=vot_metrics.vot(r.ious, r.kinds, burn_in,
-                                                         burn_in_at_start))
-  return result, (f'accuracy {result.vot.accuracy:.3f}, robustness '
-                  f'{result.vot.robustness:.3f}, {result.vot.failures} failures')
+  else:
+    r = protocols_lib.run_vot(tracker, seq, burn_in=options.burn_in, restart_gap=restart_gap,
+                              burn_in_at_start=options.burn_in_at_start, on_frame=on_frame)
+  values = report_lib.score(r, seq.boxes, protocol, options)
+  result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r, values)
+  parts = [f.summary(values[f.name]) for f in metric_families.for_protocol(protocol)
+           if f.summary is not None]
+  return result, ', '.join(p for p in parts if p)
 
 
 def _write_result(out: pathlib.Path, result: report_lib.SequenceResult) -> None:
@@ -283,6 +254,7 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
   for p in protocols:
     if p not in PROTOCOLS:
       raise ValueError(f'unknown protocol {p!r}; known: {", ".join(PROTOCOLS)}')
+  options = family_lib.Options(burn_in, burn_in_at_start, score_threshold)
   if not trackers:
     raise ValueError('no trackers to evaluate')
   if not seqs:
@@ -321,8 +293,7 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
         protocols_lib.warm_up(tracker, seq)
         for protocol in protocols:
           during = f'{name} {protocol}'
-          result, summary = _score(name, protocol, tracker, seq, burn_in, restart_gap,
-                                   burn_in_at_start, status, score_threshold)
+          result, summary = _score(name, protocol, tracker, seq, restart_gap, options, status)
           scored.append(result)
           tm = report_lib.timing([result.run])
           if status is not None:
@@ -357,7 +328,7 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
   info['scores']['kinds'] = {
       name: (getattr(tracker, 'score_kind', None) or 'a score') if name in scored else 'no score'
       for name, tracker in trackers.items()}
-  report = report_lib.Report(results, info, failed, score_threshold)
+  report = report_lib.Report(results, info, failed, options)
   _write_json(out / 'results.json', report.to_json())
   report_lib.plot_curves(report, out)
   return report

@@ -43,7 +43,7 @@ def absent(truth) -> np.ndarray:
   """(T,) bool: the frames whose target is absent: no true box (a NaN row, as OTB-layout
   and UAV123 files write an out-of-view frame, or a box of zero size; `metrics.valid_truth`).
 
-  Readers turn every benchmark's absence labels into NaN rows (`re3_jax.media.dataset_roots`:
+  Readers turn every benchmark's absence labels into NaN rows (`re3_jax.datasets.dataset_roots`:
   GOT-10k ``absence.label`` and ``cover.label``, LaSOT ``full_occlusion.txt`` and
   ``out_of_view.txt``), so this is the one mask for all of them.
   """

@@ -38,7 +38,7 @@ from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import results
-from re3_jax.media import sequences as sequences_lib
+from re3_jax.datasets import sequences as sequences_lib
 from re3_jax.tracking import confidence
 
 

@@ -1,7 +1,7 @@
 """Training sources over benchmark roots: ``KIND:ROOT`` and ``KIND_sim:ROOT``.
 
-KIND is any layout of `re3_jax.media.dataset_roots` (``otb``, ``got10k``,
-``lasot``, ``uav123``, ``dtb70``, ``tcolor128``, ``nfs``, ``vot``), read by the
+KIND is any layout of `layouts.LAYOUTS` (``otb``, ``got10k``,
+``lasot``, ``uav123``, ``dtb70``, ``tcolor128``, ``nfs``, ``vot``, ``vid``), read by the
 same code as the evaluation's ``KIND:ROOT`` (ground truth, frame lists, frames
 without a true box, the errors naming the sequence and file). So a LaSOT or
 GOT-10k train split on disk is a training source as it lies
@@ -58,15 +58,15 @@ import numpy as np
 from absl import logging
 
 from re3_jax.core import images as images_lib
+from re3_jax.datasets import layouts
 from re3_jax.input import synthetic
 from re3_jax.input import tfds_sources
-from re3_jax.media import dataset_roots
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 
 SIM_SUFFIX = '_sim'  # KIND_sim:ROOT: the simulator over a KIND root's frames
 # mixture prefix -> (layout, source kind)
-_PREFIXES = {**{k: (k, tfds_sources.TRACK) for k in dataset_roots.KINDS},
-             **{k + SIM_SUFFIX: (k, tfds_sources.IMAGE) for k in dataset_roots.KINDS}}
+_PREFIXES = {**{k: (k, tfds_sources.TRACK) for k in layouts.KINDS},
+             **{k + SIM_SUFFIX: (k, tfds_sources.IMAGE) for k in layouts.KINDS}}
 _MIXTURE_SEPARATORS = ',='  # `pipeline.parse_mixture` splits on these
 _SHOWN = 5  # files, and line numbers per file, named in a warning
 
@@ -180,7 +180,7 @@ def _line_numbers(path: pathlib.Path) -> list[int]:
 def _open_tracks(layout: str, root: pathlib.Path, name: str) -> list[_Track]:
   """Every sequence under a root, its ground truth checked against its frame size."""
   try:
-    dataset = dataset_roots.open_root(layout, root)
+    dataset = layouts.open_root(layout, root)
   except FileNotFoundError as e:
     raise FileNotFoundError(f'source {name!r}: {e}') from e
   out = []
@@ -245,7 +245,7 @@ class FolderSource:
   Args:
     name: ``KIND:ROOT`` (one example per sequence, `tfds_sources.TRACK`) or
       ``KIND_sim:ROOT`` (one per frame to simulate over, `tfds_sources.IMAGE`),
-      KIND one of `dataset_roots.KINDS`; a relative ROOT is taken from the
+      KIND one of `layouts.KINDS`; a relative ROOT is taken from the
       working directory.
 
   Attributes:
@@ -266,7 +266,7 @@ class FolderSource:
     parsed = parse_name(name)
     if parsed is None:
       raise ValueError(f'{name!r} is not KIND:ROOT or KIND{SIM_SUFFIX}:ROOT with KIND one of '
-                       f'{", ".join(dataset_roots.KINDS)}')
+                       f'{", ".join(layouts.KINDS)}')
     self.name = name
     self.layout, self.kind, root = parsed
     self.root = root.absolute()

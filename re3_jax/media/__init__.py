@@ -1,3 +1,3 @@
-"""Frames on disk and on screen: sequence folders (OTB/VOT/GOT-10k layouts), video and
-image-folder readers, mp4/GIF writers, drawing (boxes, contact sheets), clips made from
-nothing. Imports `re3_jax.core`."""
+"""Frames on disk and on screen: video and image-folder readers, cameras and streams
+(`live`), what an input names (`inputs`), mp4/GIF writers, drawing (boxes, contact sheets),
+clips made from nothing. Imports `re3_jax.core` and `re3_jax.datasets` (sequences)."""

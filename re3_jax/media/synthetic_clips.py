@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from re3_jax.core import noise
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 
 
 def draw_boxes(frame: np.ndarray, textures: Sequence[np.ndarray], boxes: np.ndarray) -> None:

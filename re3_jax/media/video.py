@@ -135,6 +135,13 @@ class FolderSource(FrameSource):
       yield self._read(index)
 
 
+def bgr_to_rgb(bgr: np.ndarray) -> np.ndarray:
+  """A frame OpenCV decoded (BGR, BGRA or gray) as RGB."""
+  if bgr.ndim == 2:
+    return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+  return cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB if bgr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+
 class VideoFileSource(FrameSource):
   """The frames of a video file decoded by OpenCV (FFmpeg), converted to RGB."""
 
@@ -164,9 +171,7 @@ class VideoFileSource(FrameSource):
     if not ok:
       return None
     self._index += 1
-    if bgr.ndim == 2:
-      return cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
-    return cv2.cvtColor(bgr, cv2.COLOR_BGRA2RGB if bgr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return bgr_to_rgb(bgr)
 
   def _rest(self) -> Iterator[np.ndarray]:
     while True:

@@ -3,8 +3,9 @@
 ``from re3_jax import model`` gives the network's API (`configs`: the configs and dtype
 policies; `network`: ``init``,
 ``apply`` = ``pair_features`` (tower, fc6) then ``recurrent`` (LSTMs, head),
-``conv_features``, ``template`` (the first-frame template), ``initial_state``, applying the Flax Linen modules of `modules`:
-``Re3``, ``PeepholeLSTMCell``; their layers and towers in `layers`); the modules beside it
+``conv_features``, ``template`` (the first-frame template), ``initial_state``, applying the
+Flax Linen modules of `modules`: ``Re3``, ``PeepholeLSTMCell``; their layers in `layers`, the
+conv towers by name in `towers`); the modules beside it
 hold the peephole LSTM cells' arithmetic (`lstm`), dense products under the dtype policy
 (`matmul`), parameter checkpoints (`checkpoints`) and the pretrained SqueezeNet tower
 (`squeezenet`). Imports `re3_jax.core` only (of this project's packages).

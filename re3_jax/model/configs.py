@@ -29,7 +29,7 @@ class ModelConfig:
       from `squeezenet`) or 'nanotrack' (NanoTrack v2's backbone, trained for
       tracking, from `nanotrack`).
     crop_size: side of the square crops in pixels (caffenet: 227 only).
-    tower_cut: the squeezenet tower's last fire module (`towers.SQUEEZENET_CUTS`);
+    tower_cut: the squeezenet tower's last fire module (`tower_squeezenet.CUTS`);
       empty for the other towers.
     conv_channels: output channels of conv1..conv5 (caffenet only).
     skip_channels: channels of the three skip connections (caffenet: conv1,
@@ -55,7 +55,7 @@ class ModelConfig:
       and its activations are in the hundreds (pool4 and fire5 average ~100 on
       real crops); unscaled, fc6 sums thousands of them and saturates the
       LSTMs' gates, and the network learns to output the centred box
-      (WORKSPACE.md, "The squeeze model"). 1/64 brings them to ~1.
+      (docs/ARCHITECTURE.md, "The squeeze model"). 1/64 brings them to ~1.
     correlation: also give fc6 the depthwise cross-correlation of the tower's
       last activation over the current crop with the central half of the
       previous crop's (where the target sits: the crop is twice its box),
@@ -100,8 +100,6 @@ class ModelConfig:
       value = getattr(self, field)
       if not (math.isfinite(value) and value > 0):
         raise ValueError(f'{field} must be finite and > 0, got {value}')
-    if self.feature_scale != 1.0 and self.tower == 'caffenet':
-      raise ValueError('feature_scale does not apply to the caffenet tower')
     for field in ('dtype', 'param_dtype'):
       if getattr(self, field) not in DTYPES:
         raise ValueError(f'{field} must be one of {DTYPES}, got {getattr(self, field)!r}')
@@ -202,7 +200,7 @@ CONFIGS = {
                         fc6_units=32, lstm_units=16),
     # The first shipped real-video model (weights/re3_squeeze/): SqueezeNet to fire5 at 95x95,
     # sized for >= 100 frames/s on a 2-core CPU (~130) and a checkpoint under 25 MB
-    # (WORKSPACE.md, "The squeeze model").
+    # (docs/ARCHITECTURE.md, "The squeeze model").
     'squeeze': ModelConfig(name='squeeze', tower='squeezenet', crop_size=95, tower_cut='fire5',
                            skip_channels=(8, 16, 32), fc6_units=512, lstm_units=256,
                            peepholes='diagonal', forget_bias=1.0, forget_bias_init=0.0,
@@ -210,12 +208,12 @@ CONFIGS = {
     # Re3 on NanoTrack v2's tracking-trained backbone (`nanotrack`) at 127x127: skips from
     # block1 (pooled to 16x16), block3 (16x16) and block8 (8x8), with the pair's correlation;
     # 8.9M parameters, 17.9 MB in bfloat16
-    # (WORKSPACE.md, "The nano model"); the shipped model (weights/re3_nano/).
+    # (docs/ARCHITECTURE.md, "The nano model"); the shipped model (weights/re3_nano/).
     'nano': ModelConfig(name='nano', tower='nanotrack', crop_size=127, skip_channels=(8, 8, 32),
                         fc6_units=512, lstm_units=256, peepholes='diagonal', forget_bias=1.0,
                         forget_bias_init=0.0, correlation=True),
     # `nano` with the first frame's target as a second template (issue 24's recipe table,
-    # WORKSPACE.md, "The nano model: the recipe's choices").
+    # WORKSPACE.md, "The nano model: training and scores").
     'nano_template': ModelConfig(name='nano_template', tower='nanotrack', crop_size=127,
                                  skip_channels=(8, 8, 32), fc6_units=512, lstm_units=256,
                                  peepholes='diagonal', forget_bias=1.0, forget_bias_init=0.0,

@@ -1,11 +1,13 @@
-"""Flax Linen layers and towers of Re3: convolutions, skips, dense layers, the conv towers.
+"""Flax Linen layers of Re3: convolutions, skips, dense layers, SqueezeNet, NanoTrack's blocks.
 
-The building blocks of `modules.Re3`, each usable on its own in a Flax model. Parameter
+The building blocks of `modules.Re3` and of its towers (`towers.TOWERS`: the Flax module of
+each is in its own module, `tower_caffenet.CaffeNetTower`, ...), each usable on its own in a
+Flax model. Parameter
 names are the project's (``w``, ``b``, ``prelu``; the towers' layer names), so a tower's
 ``init(...)['params']`` is the subtree `network.init` gives it and its pretrained weights
 (`squeezenet.pretrained_tower`, `nanotrack.pretrained_tower`) load as they are. The
-arithmetic is the layer functions of `towers`, `squeezenet` and `nanotrack`
-(`towers.conv`, `towers.skip`, `nanotrack.depthwise`, the pools), called on the module's
+arithmetic is the layer functions of `tower_base`, `squeezenet` and `nanotrack`
+(`tower_base.conv`, `tower_base.skip`, `nanotrack.depthwise`, the pools), called on the module's
 parameters, so the numbers are those of the functions the project had before the modules.
 
 Initialisers follow `network.init`'s schemes (Xavier-uniform convolutions and dense layers,
@@ -26,15 +28,15 @@ import jax.numpy as jnp
 from re3_jax.model import matmul
 from re3_jax.model import nanotrack
 from re3_jax.model import squeezenet
-from re3_jax.model import towers
+from re3_jax.model import tower_base
 
 Dtype = Any
 
 
 def xavier_init(fan_in: int, fan_out: int, param_dtype: Dtype = jnp.float32) -> Callable:
-  """A Flax initialiser: Xavier-uniform for the given fans (`towers.xavier`), in param_dtype."""
+  """A Flax initialiser: Xavier-uniform for the given fans (`tower_base.xavier`), in param_dtype."""
   def init(key, shape, dtype=None):
-    return towers.xavier(key, shape, fan_in, fan_out).astype(dtype or param_dtype)
+    return tower_base.xavier(key, shape, fan_in, fan_out).astype(dtype or param_dtype)
   return init
 
 
@@ -52,7 +54,7 @@ def _zeros(key, shape, dtype=jnp.float32):
 
 
 class Conv(nn.Module):
-  """A convolution, NHWC / HWIO, parameters ``w`` and ``b`` (`towers.conv`).
+  """A convolution, NHWC / HWIO, parameters ``w`` and ``b`` (`tower_base.conv`).
 
   `groups` > 1 runs one convolution per group (faster on XLA's CPU backend);
   `kernel_init`: 'xavier' (fans from the kernel's shape, as TF) or 'he_uniform' (NanoTrack).
@@ -75,11 +77,11 @@ class Conv(nn.Module):
       w_init = he_uniform_init(self.param_dtype)
     w = self.param('w', w_init, shape)
     b = self.param('b', _zeros, (cout,))
-    return towers.conv(x, {'w': w, 'b': b}, self.stride, self.padding, self.groups)
+    return tower_base.conv(x, {'w': w, 'b': b}, self.stride, self.padding, self.groups)
 
 
 class Skip(nn.Module):
-  """A skip connection: 1x1 convolution and PReLU (``w``, ``b``, ``prelu``; `towers.skip`)."""
+  """A skip connection: 1x1 convolution and PReLU (``w``, ``b``, ``prelu``; `tower_base.skip`)."""
   features: int
   param_dtype: Dtype = jnp.float32
 
@@ -89,7 +91,7 @@ class Skip(nn.Module):
     w = self.param('w', xavier_init(cin, cout, self.param_dtype), (1, 1, cin, cout))
     b = self.param('b', _zeros, (cout,))
     prelu = self.param('prelu', lambda key, shape: jnp.full(shape, 0.25, jnp.float32), (cout,))
-    return towers.skip(x, {'w': w, 'b': b, 'prelu': prelu})
+    return tower_base.skip(x, {'w': w, 'b': b, 'prelu': prelu})
 
 
 class Dense(nn.Module):
@@ -250,37 +252,12 @@ class NanoTrack(nn.Module):
 
 
 # ----------------------------------------------------------------------------
-# Re3's towers: crops (N, S, S, 3), 0..255 -> (features (N, features_per_crop), last NHWC).
+# The skips of the squeezenet and nanotrack towers.
 
-class CaffeNetTower(nn.Module):
-  """The paper's conv1..conv5 and skips from conv1, conv2, conv5 beside pool5 (`towers`)."""
-  config: Any  # ModelConfig
-
-  @nn.compact
-  def __call__(self, crops):
-    cfg = self.config
-    pd, dtype = jnp.dtype(cfg.param_dtype), jnp.dtype(cfg.dtype)
-    c1, c2, c3, c4, c5 = cfg.conv_channels
-    s1, s2, s5 = cfg.skip_channels
-    x = crops.astype(jnp.float32) - jnp.asarray(towers.MEAN_RGB, jnp.float32)
-    if cfg.input_scale != 1.0:
-      x = x * cfg.input_scale
-    x = x.astype(dtype)
-    x = Conv(c1, 11, 4, 'VALID', param_dtype=pd, name='conv1')(x)
-    x = towers._lrn(towers._max_pool(jax.nn.relu(x)))
-    skip1 = Skip(s1, pd, name='conv1_skip')(x)
-    x = towers._lrn(towers._max_pool(jax.nn.relu(
-        Conv(c2, 5, groups=2, param_dtype=pd, name='conv2')(x))))
-    skip2 = Skip(s2, pd, name='conv2_skip')(x)
-    x = jax.nn.relu(Conv(c3, 3, param_dtype=pd, name='conv3')(x))
-    x = jax.nn.relu(Conv(c4, 3, groups=2, param_dtype=pd, name='conv4')(x))
-    x = jax.nn.relu(Conv(c5, 3, groups=2, param_dtype=pd, name='conv5')(x))
-    skip5 = Skip(s5, pd, name='conv5_skip')(x)
-    return towers._flat((skip1, skip2, skip5, towers._max_pool(x)), x, cfg)
-
-
-def _skips(cfg, early, middle, last):
-  """Early (max-pooled to the middle grid), middle and last skips, as `towers`."""
+def three_skips(cfg, early, middle, last):
+  """Skips from an early (max-pooled to the middle grid), a middle and the last activation
+  ('early_skip', 'middle_skip', 'last_skip'), scaled by ``cfg.feature_scale`` first; returns
+  (features, last) (`tower_base.flat`). Called inside a tower's ``nn.compact`` method."""
   pd = jnp.dtype(cfg.param_dtype)
   if cfg.feature_scale != 1.0:
     last = last * cfg.feature_scale
@@ -288,35 +265,4 @@ def _skips(cfg, early, middle, last):
   s1, s2, s3 = cfg.skip_channels
   skips = (squeezenet.max_pool_ceil(Skip(s1, pd, name='early_skip')(early)),
            Skip(s2, pd, name='middle_skip')(middle), Skip(s3, pd, name='last_skip')(last))
-  return towers._flat(skips, last, cfg)
-
-
-class SqueezeNetTower(nn.Module):
-  """SqueezeNet v1.0 to ``config.tower_cut`` ('squeezenet') and skips from pool1, pool4 and
-  the cut ('early_skip', 'middle_skip', 'last_skip')."""
-  config: Any
-
-  @nn.compact
-  def __call__(self, crops):
-    cfg = self.config
-    x = (squeezenet.preprocess(crops) * cfg.input_scale).astype(jnp.dtype(cfg.dtype))
-    last, taps = SqueezeNet(cfg.tower_cut, ('pool1', 'pool4'), jnp.dtype(cfg.param_dtype),
-                            name='squeezenet')(x)
-    return _skips(cfg, taps['pool1'], taps['pool4'], last)
-
-
-class NanoTrackTower(nn.Module):
-  """NanoTrack v2's backbone ('nanotrack') and skips from block1, block3 and block8."""
-  config: Any
-
-  @nn.compact
-  def __call__(self, crops):
-    cfg = self.config
-    x = (crops.astype(jnp.float32) * cfg.input_scale).astype(jnp.dtype(cfg.dtype))
-    last, taps = NanoTrack(towers.NANOTRACK_TAPS[:2], jnp.dtype(cfg.param_dtype),
-                           name='nanotrack')(x)
-    return _skips(cfg, taps['block1'], taps['block3'], last)
-
-
-TOWER_MODULES = {'caffenet': CaffeNetTower, 'squeezenet': SqueezeNetTower,
-                 'nanotrack': NanoTrackTower}
+  return tower_base.flat(skips, last, cfg)

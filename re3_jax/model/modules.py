@@ -1,6 +1,6 @@
 """The Re3 network as Flax Linen modules: the peephole LSTM cell and `Re3`.
 
-`Re3(config)` is the whole network: the config's tower (`layers.TOWER_MODULES`) over both
+`Re3(config)` is the whole network: the config's tower (`towers.TOWERS`) over both
 crops of every pair, fc6 (with the pair's `correlation` under ``config.correlation``), two
 stacked peephole LSTMs (`PeepholeLSTMCell`) in a scan over time, and the head.
 ``Re3(config).init(key, crop_pairs, state)['params']`` has the tree of `network.init` (the
@@ -27,17 +27,20 @@ import jax.numpy as jnp
 import numpy as np
 
 from re3_jax.model import lstm
+from re3_jax.model import tower_base
 from re3_jax.model import towers
 from re3_jax.model.layers import (  # noqa: F401  (re-exported)
-    TOWER_MODULES, CaffeNetTower, Conv, Dense, Depthwise, Fire, GateDense, NanoTrack,
-    NanoTrackBlock, NanoTrackTower, Skip, SqueezeNet, SqueezeNetTower, he_uniform_init,
-    xavier_init)
+    Conv, Dense, Depthwise, Fire, GateDense, NanoTrack, NanoTrackBlock, Skip, SqueezeNet,
+    he_uniform_init, xavier_init)
+from re3_jax.model.tower_caffenet import CaffeNetTower  # noqa: F401  (re-exported)
+from re3_jax.model.tower_nanotrack import NanoTrackTower  # noqa: F401  (re-exported)
+from re3_jax.model.tower_squeezenet import SqueezeNetTower  # noqa: F401  (re-exported)
 
 Dtype = Any
 
 __all__ = ['CaffeNetTower', 'Conv', 'Dense', 'Depthwise', 'Fire', 'GateDense', 'NanoTrack',
            'NanoTrackBlock', 'NanoTrackTower', 'PeepholeLSTMCell', 'Re3', 'Skip', 'SqueezeNet',
-           'SqueezeNetTower', 'TOWER_MODULES', 'central', 'correlation', 'cross_correlation',
+           'SqueezeNetTower', 'central', 'correlation', 'cross_correlation',
            'he_uniform_init', 'init_inputs', 'last_maps', 'target_template', 'xavier_init']
 
 
@@ -164,7 +167,7 @@ class Re3(nn.Module):
   def setup(self):
     cfg = self.config
     pd, dtype = jnp.dtype(cfg.param_dtype), jnp.dtype(cfg.dtype)
-    self.tower = TOWER_MODULES[cfg.tower](cfg)
+    self.tower = towers.module(cfg)
     nn.share_scope(self, self.tower)  # the tower's layers at the top of the tree
     self.fc6 = Dense(cfg.fc6_units, pd)
     cell = dict(features=cfg.lstm_units, peepholes=cfg.peepholes,
@@ -220,10 +223,10 @@ class Re3(nn.Module):
       crops = pair_feats.reshape(n, 2, f)
       maps = last_maps(crops, cfg)
       parts = [crops[:, :, :f - c * g * g].reshape(n, -1),
-               towers.flatten_chw(correlation(maps[:, 0], maps[:, 1]))]
+               tower_base.flatten_chw(correlation(maps[:, 0], maps[:, 1]))]
       if cfg.first_template:
         first = cross_correlation(template.astype(maps.dtype), maps[:, 1])
-        parts.append(towers.flatten_chw(first))
+        parts.append(tower_base.flatten_chw(first))
       pair_feats = jnp.concatenate(parts, axis=-1)
     return jax.nn.relu(self.fc6(pair_feats.astype(dtype))).astype(dtype)
 

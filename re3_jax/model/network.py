@@ -39,10 +39,11 @@ import numpy as np
 
 from re3_jax.model import lstm
 from re3_jax.model import modules
+from re3_jax.model import tower_base
 from re3_jax.model import towers
 from re3_jax.model.configs import ModelConfig
 from re3_jax.model.modules import correlation  # noqa: F401  (re-exported)
-from re3_jax.model.towers import MEAN_RGB  # noqa: F401  (re-exported)
+from re3_jax.model.tower_caffenet import MEAN_RGB  # noqa: F401  (re-exported)
 
 Params = dict[str, Any]
 
@@ -60,27 +61,28 @@ def init(key, config: ModelConfig) -> Params:
   keys = iter(jax.random.split(key, 48))
   p = towers.get(config.tower).init(keys, config)
   fc6_in = config.fc6_inputs
-  p['fc6'] = {'w': towers.xavier(next(keys), (fc6_in, config.fc6_units), fc6_in, config.fc6_units),
+  p['fc6'] = {'w': tower_base.xavier(next(keys), (fc6_in, config.fc6_units), fc6_in,
+                                     config.fc6_units),
               'b': jnp.zeros((config.fc6_units,), jnp.float32)}
   units = config.lstm_units
   p['lstm1'] = lstm.init_cell(next(keys), config.fc6_units, units, config.peepholes,
                               forget_bias_init=config.forget_bias_init)
   p['lstm2'] = lstm.init_cell(next(keys), config.fc6_units + units, units, config.peepholes,
                               forget_bias_init=config.forget_bias_init)
-  p['fc_output'] = {'w': towers.xavier(next(keys), (units, 4), units, 4),
+  p['fc_output'] = {'w': tower_base.xavier(next(keys), (units, 4), units, 4),
                     'b': jnp.zeros((4,), jnp.float32)}
   return cast_params(p, config.param_dtype)
 
 
 def with_pretrained_tower(params: Params, config: ModelConfig,
                           path: str | os.PathLike | None = None) -> Params:
-  """`params` with the conv tower replaced by its pretrained weights (`towers.Tower.pretrained`).
+  """`params` with the conv tower replaced by its pretrained weights (`towers.pretrained`).
 
   `path`: the tower's weights file (squeezenet: the Deep Compression file, None
   downloads and caches the release, checked by SHA-256; nanotrack: NanoTrack v2's
   `backbone.onnx`, checked by SHA-256).
   """
-  tower = towers.get(config.tower).pretrained(config, path)
+  tower = towers.pretrained(config, path)
   return dict(params, **cast_params(jax.tree_util.tree_map(jnp.asarray, tower),
                                     config.param_dtype))
 

@@ -2,7 +2,7 @@
 and NfS (OTB folders: `fake_datasets.write_otb_sequence`).
 
 Each writer puts one sequence into a root as the real download lays it out
-(`re3_jax.media.dataset_roots`, `re3_jax.media.toolkit_roots`): noise JPEG
+(`re3_jax.datasets.dataset_roots`, `re3_jax.datasets.toolkit_roots`): noise JPEG
 frames with a red box where ``rows`` say, and the ground truth in the
 layout's own file format. ``rows`` are ``(T, 4)`` ``x, y, w, h`` boxes,
 1-based pixels as the benchmarks write them; NaN rows are frames without a

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from re3_jax.core import noise
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.media import synthetic_clips
 
 PathLike = str | os.PathLike

@@ -11,8 +11,8 @@ and falls when the box holds something else (occlusion, a distractor, the target
 view). No parameters: any model whose features carry the tower's last activation
 (``ModelConfig.correlation``) has it; others score NaN.
 
-Measured against lost frames (IoU below 0.1 or target absent) in WORKSPACE.md, "A
-confidence per box" (issue 26), where the alternatives tried are listed.
+Measured against lost frames (IoU below 0.1 or target absent) in WORKSPACE.md's results log;
+the design and the alternatives tried are in docs/ARCHITECTURE.md, "A confidence per box".
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ confidence score (`re3_jax.tracking.confidence`; NaN for a model without one). O
 annotated ``.mp4``/``.gif``, each box's score beside its id and the box dashed under
 `score_threshold`; boxes and scores as ``.csv`` or ``.json``, see `write_boxes_csv` and
 `write_boxes_json`) are written under temporary names and renamed when the whole video
-is done, so an output file is always complete. ``python -m re3_jax.track`` is the
+is done, so an output file is always complete. The frame loop is `frame_loop`'s (shared with
+`track_live`, whose outputs are written as frames arrive). ``python -m re3_jax.track`` is the
 command line.
 """
 
@@ -27,12 +28,10 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from re3_jax.core import boxes as boxes_lib
-from re3_jax.core import images as images_lib
-from re3_jax.core import progress as progress_lib
 from re3_jax.media import drawing
 from re3_jax.media import video
 from re3_jax.tracking import confidence
+from re3_jax.tracking import frame_loop
 from re3_jax.tracking import tracker as tracker_lib
 
 BOXES_OUTPUTS = ('.csv', '.json')
@@ -40,35 +39,7 @@ CSV_HEADER = ('frame', 'object_id', 'x1', 'y1', 'x2', 'y2', 'score')
 # A box whose score is below this is drawn dashed: the target is most likely lost.
 DEFAULT_SCORE_THRESHOLD = confidence.LOST_THRESHOLD
 BOX_FORMAT = 'x1,y1,x2,y2 float pixels, 0-based; the top-left pixel covers [0,1)x[0,1)'
-
-
-@dataclasses.dataclass
-class Progress:
-  """Where a tracking run is, passed to a progress callback after each frame.
-
-  Attributes:
-    frame: frames done.
-    total: frames expected (None when unknown).
-    tracker_fps: frames/s of the tracker calls after the first (None before
-      the second frame).
-    decode_fps: frames/s of reading and decoding the input.
-    write_fps: frames/s of drawing and encoding the output video (None
-      without one).
-  """
-  frame: int
-  total: int | None
-  tracker_fps: float | None
-  decode_fps: float | None
-  write_fps: float | None
-
-  def line(self) -> str:
-    """One line of text, e.g. ``frame 40/120: tracker 85.2 frames/s, decode 410.0 ...``."""
-    rate = lambda v: '-' if v is None else f'{v:.1f}'
-    text = f'frame {self.frame}' + (f'/{self.total}' if self.total else '')
-    text += f': tracker {rate(self.tracker_fps)} frames/s, decode {rate(self.decode_fps)} frames/s'
-    if self.write_fps is not None:
-      text += f', draw+write {rate(self.write_fps)} frames/s'
-    return text
+Progress = frame_loop.Progress  # what a progress callback gets after each frame
 
 
 @dataclasses.dataclass
@@ -119,8 +90,14 @@ def write_boxes_csv(path: str | os.PathLike, boxes: np.ndarray, object_ids: Sequ
     out = csv.writer(f)
     out.writerow(CSV_HEADER)
     for t, (frame_boxes, frame_scores) in enumerate(zip(boxes, scores)):
-      for object_id, box, score in zip(object_ids, frame_boxes, frame_scores):
-        out.writerow([t, object_id] + [f'{v:.3f}' for v in box] + [f'{score:.4f}'])
+      out.writerows(csv_rows(t, object_ids, frame_boxes, frame_scores))
+
+
+def csv_rows(frame: int, object_ids: Sequence, boxes: np.ndarray,
+             scores: np.ndarray) -> list[list]:
+  """One frame's rows of a boxes CSV file (`write_boxes_csv`): (N, 4) boxes, (N,) scores."""
+  return [[frame, object_id] + [f'{v:.3f}' for v in box] + [f'{score:.4f}']
+          for object_id, box, score in zip(object_ids, boxes, scores)]
 
 
 def write_boxes_json(path: str | os.PathLike, result: TrackResult, input_name: str) -> None:
@@ -239,14 +216,6 @@ def output_size(output: str | os.PathLike, input_size: tuple[int, int],
   return size
 
 
-def _host_rgb(frame, name: str) -> np.ndarray:
-  """`frame` as a host uint8 (H, W, 3) array (other layouts checked by `images.to_rgb`)."""
-  if isinstance(frame, np.ndarray) and frame.dtype == np.uint8 and frame.ndim == 3 and \
-      frame.shape[2] == 3 and frame.size:
-    return frame
-  return np.asarray(images_lib.to_rgb(frame, name))
-
-
 def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
                  start_boxes: Sequence, *, object_ids: Sequence | None = None,
                  output: str | os.PathLike | None = None,
@@ -291,74 +260,38 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
       or `output_fps` or `score_threshold` (`check_settings`, `output_size`), or a frame of another
       size (`video.VideoError`, naming the frame).
   """
-  start_boxes = [np.asarray(b, np.float32) for b in start_boxes]
-  if not start_boxes:
-    raise ValueError('no boxes to track: give at least one starting box')
-  object_ids = list(range(len(start_boxes))) if object_ids is None else list(object_ids)
-  if len(object_ids) != len(start_boxes):
-    raise ValueError(f'{len(object_ids)} object ids for {len(start_boxes)} boxes')
+  start_boxes, object_ids = frame_loop.check_boxes_and_ids(start_boxes, object_ids)
   check_outputs(output, boxes_out)
   output = None if output is None else pathlib.Path(output)
   boxes_out = None if boxes_out is None else pathlib.Path(boxes_out)
   check_settings(output_scale=output_scale, output_fps=output_fps,
                  score_threshold=score_threshold)
-  frames = iter(frames)
-  t0 = time.perf_counter()
-  first = next(frames, None)
-  decode_time = time.perf_counter() - t0
-  if first is None:
-    raise ValueError(f'{input_name} has no frames')
-  first = _host_rgb(first, f'{input_name} frame 0')
-  height, width = first.shape[:2]
-  for k, box in enumerate(start_boxes):
-    boxes_lib.validate_box(box, (height, width),
-                           f'box {k} (object {object_ids[k]!r}) in the first frame of '
-                           f'{input_name}:')
   labels = [str(i) for i in object_ids]
   colors = [drawing.color(k) for k in range(len(object_ids))]
   out_fps = output_fps or fps or video.DEFAULT_FPS
-  out_size = output_size(output, (height, width), output_scale) if output else None
-
+  timing = frame_loop.Timing()
   results, scores = [], []
-  track_time, track_frames_timed, write_time = 0.0, 0, 0.0
   with contextlib.ExitStack() as outputs:  # temporary files, renamed when all went well
     video_tmp = outputs.enter_context(video.atomic_output(output)) if output else None
     boxes_tmp = outputs.enter_context(video.atomic_output(boxes_out)) if boxes_out else None
-    writer = (video.open_video_writer(video_tmp, out_fps, out_size, suffix=output.suffix,
-                                      name=output)
-              if output else None)
+    writer = None
     try:
-      frame, index = first, 0
-      while frame is not None:
-        if index:
-          frame = _host_rgb(frame, f'{input_name} frame {index}')
-          if frame.shape[:2] != (height, width):
-            raise video.VideoError(f'{input_name}: frame {index} is {frame.shape[1]}x'
-                                   f'{frame.shape[0]}, frame 0 {width}x{height}')
-        t = time.perf_counter()
-        if index == 0:
-          boxes, frame_scores = tracker.multi_track(
-              object_ids, frame, dict(zip(object_ids, start_boxes)), with_scores=True)
-        else:
-          boxes, frame_scores = tracker.multi_track(object_ids, frame, with_scores=True)
-          track_time += time.perf_counter() - t  # the first call (compiling) is not counted
-          track_frames_timed += 1
+      for frame, boxes, frame_scores in frame_loop.tracked_frames(
+          tracker, frames, start_boxes, object_ids, input_name, timing):
         results.append(boxes)
         scores.append(frame_scores)
-        if writer is not None:
+        if output is not None:
           t = time.perf_counter()
+          if writer is None:  # the first frame, its boxes checked: the video's size is known
+            writer = video.open_video_writer(
+                video_tmp, out_fps, output_size(output, frame.shape[:2], output_scale),
+                suffix=output.suffix, name=output)
           drawn = drawing.annotate(frame, boxes, labels, colors, scores=frame_scores,
                                    score_threshold=score_threshold)
           writer.write(drawing.resize(drawn, output_scale))
-          write_time += time.perf_counter() - t
-        index += 1
+          timing.write_time += time.perf_counter() - t
         if progress is not None:
-          progress(Progress(index, num_frames, progress_lib.rate(track_frames_timed, track_time),
-                            progress_lib.rate(index, decode_time),
-                            progress_lib.rate(index, write_time) if writer is not None else None))
-        t = time.perf_counter()
-        frame = next(frames, None)
-        decode_time += time.perf_counter() - t
+          progress(timing.progress(num_frames, output is not None))
     except BaseException:
       if writer is not None:
         writer.abort()
@@ -366,9 +299,9 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
     if writer is not None:
       writer.close()  # checks the file (a full disk: VideoError) before it replaces `output`
     result = TrackResult(np.stack(results).astype(np.float32),
-                         np.stack(scores).astype(np.float32), object_ids, height, width, fps,
-                         progress_lib.rate(track_frames_timed, track_time),
-                         progress_lib.rate(index, decode_time), output, boxes_out)
+                         np.stack(scores).astype(np.float32), object_ids, frame.shape[0],
+                         frame.shape[1], fps, timing.tracker_fps, timing.decode_fps, output,
+                         boxes_out)
     if boxes_out is not None:
       if boxes_out.suffix.lower() == '.csv':
         write_boxes_csv(boxes_tmp, result.boxes, object_ids, result.scores)

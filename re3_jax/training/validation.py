@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import jax.numpy as jnp
 import numpy as np
 
-from re3_jax.evaluation import datasets
+from re3_jax.datasets import layouts
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import protocols
 from re3_jax.input import synthetic
@@ -41,7 +41,7 @@ def make_validation(config: loop.TrainConfig) -> Callable[[Any], dict[str, float
   """
   model_config = config.model_config()
   if config.eval_dataset:
-    seqs = list(datasets.open_dataset(config.eval_dataset).sequences)
+    seqs = list(layouts.open_dataset(config.eval_dataset).sequences)
 
     def hook(params) -> dict[str, float]:
       single = protocols.Re3SingleTracker(tracker.Re3Tracker(params, model_config))

@@ -19,7 +19,7 @@ from re3_jax.core import boxes as boxes_lib
 from re3_jax.evaluation import got10k_tracker
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import protocols
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.testing import fake_datasets
 from re3_jax.tracking import tracker as tracker_lib
 

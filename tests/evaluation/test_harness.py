@@ -25,13 +25,13 @@ from PIL import Image
 
 from re3_jax.core import progress
 from re3_jax.evaluation import baselines
-from re3_jax.evaluation import datasets
+from re3_jax.datasets import layouts
 from re3_jax.evaluation import harness
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import protocols
 from re3_jax.evaluation import results
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.testing import fake_benchmarks
 from re3_jax.testing import fake_datasets
@@ -229,7 +229,7 @@ class FailingTracker(ScriptedTracker):
 
 
 def test_a_sequence_that_fails_is_named_and_left_out(tmp_path):
-  seqs = datasets.open_dataset(f"otb:{write_otb_with_a_bad_start(tmp_path / 'otb')}").sequences
+  seqs = layouts.open_dataset(f"otb:{write_otb_with_a_bad_start(tmp_path / 'otb')}").sequences
   lines = []
   report = harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'out',
                        protocols=('ope', 'vot'), log=lines.append)
@@ -272,7 +272,7 @@ def test_an_empty_or_oversized_frame_fails_its_sequence_only(tmp_path, monkeypat
   fake_datasets.write_otb_sequence(root, 'c_empty', good)
   (root / 'c_empty/img/0002.jpg').write_bytes(b'')
   monkeypatch.setattr(Image, 'MAX_IMAGE_PIXELS', 5000)  # over 64x48, under 100x100
-  seqs = datasets.open_dataset(f'otb:{root}').sequences
+  seqs = layouts.open_dataset(f'otb:{root}').sequences
   report = harness.run({'t': ScriptedTracker()}, seqs, tmp_path / 'out', log=lambda _: None)
   assert [r.sequence for r in report.results[('t', 'ope')]] == ['a_good']
   assert [(f.sequence, f.message) for f in report.failed] == [

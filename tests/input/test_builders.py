@@ -15,7 +15,7 @@ import pytest
 
 tfds = pytest.importorskip('tensorflow_datasets')
 
-from re3_jax.input import annotations  # noqa: E402
+from re3_jax.datasets import annotations  # noqa: E402
 from re3_jax.input.builders import common  # noqa: E402
 from re3_jax.input.builders.alov300 import alov300_dataset_builder  # noqa: E402
 from re3_jax.input.builders.imagenet_det import imagenet_det_dataset_builder  # noqa: E402
@@ -484,3 +484,19 @@ def test_data_build_command(tmp_path):
   bad = subprocess.run(command[:3] + ['no_such_set'] + command[4:], cwd=REPO, capture_output=True,
                        text=True, timeout=300)
   assert bad.returncode != 0 and "unknown dataset 'no_such_set'" in bad.stderr
+
+
+def test_data_build_command_defaults_to_the_data_folder(tmp_path):
+  # Without flags the command reads data/manual and writes data/tfds under the working
+  # directory (data/README.md): the layout of the repository's data/ folder.
+  fake_datasets.write_alov(tmp_path / 'data/manual', videos=2, frames=11)
+  env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+      p for p in (str(REPO), os.environ.get('PYTHONPATH')) if p))
+  result = subprocess.run([sys.executable, '-m', 're3_jax.input.builders.build', 'alov300'],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert list((tmp_path / 'data/tfds/alov300/1.0.0').glob('alov300-train.array_record-*'))
+  missing = subprocess.run([sys.executable, '-m', 're3_jax.input.builders.build', 'imagenet_vid'],
+                           cwd=tmp_path / 'data', env=env, capture_output=True, text=True,
+                           timeout=300)
+  assert missing.returncode != 0 and 'data/manual' in missing.stderr

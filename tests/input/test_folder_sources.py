@@ -16,7 +16,7 @@ import pytest
 from re3_jax.input import folder_sources
 from re3_jax.input import pipeline
 from re3_jax.input import tfds_sources
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.testing import fake_benchmarks
 from re3_jax.testing import fake_datasets
 

@@ -15,7 +15,7 @@ from re3_jax import model
 from re3_jax.model import checkpoints, lstm, matmul, modules
 from re3_jax.tracking import shipped
 
-README = pathlib.Path(__file__).resolve().parents[2] / 'README.md'
+README = pathlib.Path(__file__).resolve().parents[2] / 're3_jax/model/README.md'
 
 
 def _readme_snippet() -> str:
@@ -26,7 +26,7 @@ def _readme_snippet() -> str:
 
 def test_readme_snippet_runs():
   scope = {}
-  exec(compile(_readme_snippet(), 'README.md', 'exec'), scope)  # noqa: S102
+  exec(compile(_readme_snippet(), 're3_jax/model/README.md', 'exec'), scope)  # noqa: S102
   assert scope['y'].shape == (2, 5, 4)
   assert scope['outputs'].shape == (1, 3, 4)
   assert np.all(np.isfinite(np.asarray(scope['outputs'])))

@@ -179,7 +179,7 @@ def test_correlation_reaches_fc6():
 
 
 def test_tracks_real_frames_with_the_pretrained_tower(nanotrack_backbone, sequences_dir):
-  from re3_jax.media import sequences  # pylint: disable=g-import-not-at-top
+  from re3_jax.datasets import sequences  # pylint: disable=g-import-not-at-top
   from re3_jax.tracking import tracker  # pylint: disable=g-import-not-at-top
   seq = sequences.load_sequence(sequences_dir / 'otb_crossing', max_frames=6)
   params = model.with_pretrained_tower(model.init(jax.random.key(0), MINI), MINI,

@@ -31,7 +31,7 @@ import re3_references as refs
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import crops as crops_lib
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.model import checkpoints
 from re3_jax.model import lstm
 from re3_jax.model import official_weights

@@ -23,7 +23,7 @@ import pytest
 
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.tracking import export
 from re3_jax.tracking import exported
 from re3_jax.tracking import functional

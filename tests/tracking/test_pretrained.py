@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from re3_jax.evaluation import metrics
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.tracking import shipped
 from re3_jax.tracking import tracker as tracker_lib
 

@@ -11,7 +11,7 @@ import pytest
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import crops
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.model import checkpoints
 from re3_jax.tracking import functional

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from re3_jax import model
-from re3_jax.evaluation import datasets
+from re3_jax.datasets import layouts
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import protocols
 from re3_jax.testing import fake_datasets
@@ -41,7 +41,7 @@ def test_validation_on_a_dataset_scores_it_as_the_harness_does(tmp_path):
   scores = validation.make_validation(config)(params)
   assert set(scores) == {'val_success', 'val_precision'}
   # The same tracker through the evaluation harness's run gives the same mean.
-  seqs = datasets.open_dataset(config.eval_dataset).sequences
+  seqs = layouts.open_dataset(config.eval_dataset).sequences
   runs = [protocols.run_ope(protocols.Re3SingleTracker(
       tracker.Re3Tracker(params, config.model_config())), s) for s in seqs]
   mean = metrics.ope_average([metrics.ope(r.boxes, s.boxes) for r, s in zip(runs, seqs)])

@@ -1,7 +1,6 @@
 r"""Builds one of the training datasets, without TensorFlow or the ``tfds`` command.
 
-  python -m re3_jax.input.builders.build imagenet_vid --manual_dir=~/data/re3/manual \
-      --data_dir=~/data/re3/tfds
+  python -m re3_jax.input.builders.build imagenet_vid   # --manual_dir=data/manual --data_dir=data/tfds
 
 does what ``tfds build re3_jax/input/builders/imagenet_vid --manual_dir=... --data_dir=...``
 does (ArrayRecord files, the skip counts in the dataset's metadata). The ``tfds`` command
@@ -55,7 +54,7 @@ def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
   if len(argv) != 2:
     raise app.UsageError(f'usage: python -m re3_jax.input.builders.build {"|".join(NAMES)} '
-                         '--manual_dir=M --data_dir=D')
+                         '[--manual_dir=M] [--data_dir=D]')
   fl = flags.FLAGS
   builder = build(argv[1], fl.manual_dir, fl.data_dir, fl.file_format)
   print(f'built {builder.data_dir}')
@@ -71,8 +70,10 @@ if __name__ == '__main__':
   # Flags are defined only when run as a command, so importing `build` defines none.
   from absl import flags  # pylint: disable=g-import-not-at-top
   from re3_jax import cli  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string('manual_dir', None, 'Where the downloaded dataset lies.', required=True)
-  flags.DEFINE_string('data_dir', None, 'Where to write the built dataset.', required=True)
+  # The defaults are the repository's data/ folder (data/README.md), relative to the working
+  # directory.
+  flags.DEFINE_string('manual_dir', 'data/manual', 'Where the downloaded dataset lies.')
+  flags.DEFINE_string('data_dir', 'data/tfds', 'Where to write the built dataset.')
   flags.DEFINE_enum('file_format', 'array_record', ['array_record', 'tfrecord'],
                     'File format of the built dataset.')
   cli.run(main, takes_arguments=True)

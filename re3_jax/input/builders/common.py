@@ -14,9 +14,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from re3_jax.input import annotations
-from re3_jax.input import layouts
-from re3_jax.input import tracks as tracks_lib
+from re3_jax.datasets import annotations
+from re3_jax.datasets import downloads
+from re3_jax.datasets import tracks as tracks_lib
 
 DEFAULT_FILE_FORMAT = 'array_record'
 
@@ -54,7 +54,7 @@ def track_features() -> tfds.features.FeaturesDict:
   })
 
 
-def track_example(video: layouts.Video, track: tracks_lib.Track) -> dict[str, Any]:
+def track_example(video: downloads.Video, track: tracks_lib.Track) -> dict[str, Any]:
   """The example of `track` of `video`; frames are the original JPEG bytes."""
   return {
       'video': video.name,
@@ -103,14 +103,14 @@ def split_generators(builder, data_root: pathlib.Path, ann_root: pathlib.Path,
 
 
 def generate_tracks(builder: tfds.core.DatasetBuilder, split: str,
-                    load: Callable[[str], layouts.Video], videos: Sequence[str]):
+                    load: Callable[[str], downloads.Video], videos: Sequence[str]):
   """Yields ``(key, example)`` for every track of `videos` (loaded by `load` in threads).
 
   Records the split's skip counts when done (`record_skips`).
   """
   skips = annotations.SkipCounter()
   count = 0
-  for video in layouts.threaded_map(load, videos, workers=4, lookahead=8):
+  for video in downloads.threaded_map(load, videos, workers=4, lookahead=8):
     skips.update(video.skips)
     for track in video.tracks:
       count += 1

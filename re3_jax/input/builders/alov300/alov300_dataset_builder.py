@@ -7,7 +7,7 @@ import pathlib
 
 import tensorflow_datasets as tfds
 
-from re3_jax.input import layouts
+from re3_jax.datasets import downloads
 from re3_jax.input.builders import common
 
 FRAMES_FOLDER = 'imagedata++'
@@ -43,11 +43,11 @@ class Builder(common.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    root = layouts.resolve_root(dl_manager.manual_dir, [],
+    root = downloads.resolve_root(dl_manager.manual_dir, [],
                                 [FRAMES_FOLDER, ANNOTATIONS_FOLDER], 'ALOV300++')
     return {'train': self._generate_examples(root / FRAMES_FOLDER, root / ANNOTATIONS_FOLDER)}
 
   def _generate_examples(self, frames_root: pathlib.Path, ann_root: pathlib.Path):
-    load = functools.partial(layouts.load_alov_video, frames_root, ann_root)
-    videos = layouts.alov_videos(frames_root, ann_root)
+    load = functools.partial(downloads.load_alov_video, frames_root, ann_root)
+    videos = downloads.alov_videos(frames_root, ann_root)
     yield from common.generate_tracks(self, 'train', load, videos)

@@ -8,8 +8,8 @@ import pathlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from re3_jax.input import annotations
-from re3_jax.input import layouts
+from re3_jax.datasets import annotations
+from re3_jax.datasets import downloads
 from re3_jax.input.builders import common
 
 SPLITS = ('train', 'val')
@@ -48,7 +48,7 @@ class Builder(common.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    root = layouts.resolve_root(dl_manager.manual_dir, ['ILSVRC', 'ILSVRC2015'],
+    root = downloads.resolve_root(dl_manager.manual_dir, ['ILSVRC', 'ILSVRC2015'],
                                 ['Data/DET', 'Annotations/DET'], 'ImageNet DET')
     return common.split_generators(
         self, root / 'Data/DET', root / 'Annotations/DET', SPLITS, 'ImageNet DET')
@@ -56,9 +56,9 @@ class Builder(common.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, data_dir: pathlib.Path, ann_dir: pathlib.Path, split: str):
     skips = annotations.SkipCounter()
     count = 0
-    load = functools.partial(layouts.load_det_image, data_dir, ann_dir)
-    for image, image_skips in layouts.threaded_map(
-        load, layouts.det_images(data_dir), workers=8, lookahead=32):
+    load = functools.partial(downloads.load_det_image, data_dir, ann_dir)
+    for image, image_skips in downloads.threaded_map(
+        load, downloads.det_images(data_dir), workers=8, lookahead=32):
       skips.update(image_skips)
       if image is None:
         continue

@@ -7,7 +7,7 @@ import pathlib
 
 import tensorflow_datasets as tfds
 
-from re3_jax.input import layouts
+from re3_jax.datasets import downloads
 from re3_jax.input.builders import common
 
 SPLITS = ('train', 'val')
@@ -39,11 +39,11 @@ class Builder(common.ArrayRecordByDefault, tfds.core.GeneratorBasedBuilder):
     )
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    root = layouts.resolve_root(dl_manager.manual_dir, ['ILSVRC2015'],
+    root = downloads.resolve_root(dl_manager.manual_dir, ['ILSVRC2015'],
                                 ['Data/VID', 'Annotations/VID'], 'ImageNet VID')
     return common.split_generators(
         self, root / 'Data/VID', root / 'Annotations/VID', SPLITS, 'ImageNet VID')
 
   def _generate_examples(self, data_dir: pathlib.Path, ann_dir: pathlib.Path, split: str):
-    load = functools.partial(layouts.load_vid_video, data_dir, ann_dir)
-    yield from common.generate_tracks(self, split, load, layouts.vid_videos(data_dir, ann_dir))
+    load = functools.partial(downloads.load_vid_video, data_dir, ann_dir)
+    yield from common.generate_tracks(self, split, load, downloads.vid_videos(data_dir, ann_dir))

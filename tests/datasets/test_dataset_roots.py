@@ -1,6 +1,6 @@
-"""Tests of `re3_jax.media.dataset_roots`: OTB, VOT and GOT-10k roots (fake roots written here,
+"""Tests of `re3_jax.datasets.dataset_roots`: OTB, VOT and GOT-10k roots (fake roots written here,
 frames tiny JPEGs); LaSOT and the toolkit-read layouts are in `test_toolkit_roots.py`, ImageNet
-VID and the ``KIND:ROOT`` specs in ``tests/evaluation/test_datasets.py``.
+VID and the ``KIND:ROOT`` specs in ``tests/datasets/test_layouts.py``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from re3_jax.media import dataset_roots
-from re3_jax.media import sequences
+from re3_jax.datasets import layouts
+from re3_jax.datasets import dataset_roots
+from re3_jax.datasets import sequences
 
 
 def write_frames(folder: pathlib.Path, numbers, digits: int = 4):
@@ -36,7 +37,7 @@ def test_otb_root(tmp_path):
   write_frames(tmp_path / 'vot_seq', range(1, 3), digits=8)  # VOT layout: not an OTB sequence
   (tmp_path / 'vot_seq/groundtruth.txt').write_text(otb_lines(2))
   (tmp_path / 'notes').mkdir()
-  ds = dataset_roots.open_root('otb', tmp_path)
+  ds = layouts.open_root('otb', tmp_path)
   assert ds.kind == 'otb' and ds.names == ['Basketball', 'Crossing', 'Jogging.1', 'Jogging.2']
   assert ds.select(['Jogging', 'Crossing']).names == ['Jogging.1', 'Jogging.2', 'Crossing']
   with pytest.raises(ValueError, match='no sequence Nope .*it has Basketball'):
@@ -53,7 +54,7 @@ def test_vot_root_with_and_without_list(tmp_path):
     (tmp_path / name / 'groundtruth.txt').write_text('1,1,5,1,5,4,1,4\n' * 2)
   assert dataset_roots.vot(tmp_path).names == ['bag', 'ball', 'car']
   (tmp_path / 'list.txt').write_text('car\nball\n')
-  ds = dataset_roots.open_root('vot', tmp_path)
+  ds = layouts.open_root('vot', tmp_path)
   assert ds.names == ['car', 'ball'] and len(ds) == 2
   np.testing.assert_array_equal(ds.sequences[0].boxes[1], [0, 0, 4, 3])
   (tmp_path / 'list.txt').write_text('car\ngone\n')
@@ -76,7 +77,7 @@ def test_got10k_root(tmp_path):
   (tmp_path / names[0] / 'cover.label').write_text('8\n0\n0\n3\n')
   (tmp_path / names[1] / 'groundtruth.txt').write_text(otb_lines(4))
   (tmp_path / names[2] / 'groundtruth.txt').write_text('1,2,4,3\n')  # test split: first box only
-  ds = dataset_roots.open_root('got10k', tmp_path)
+  ds = layouts.open_root('got10k', tmp_path)
   assert ds.names == names
   first, second, test = ds.sequences
   # Absent or fully covered frames have no true box.

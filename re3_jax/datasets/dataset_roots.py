@@ -3,8 +3,10 @@ TColor-128 or NfS root, for the evaluation harness and the training sources.
 
 A dataset is a list of `sequences.SequenceFiles`: names, frame paths and
 ground truth; frames are read only when a tracker reaches them, so a whole
-dataset never sits in memory. `open_root(kind, root)` picks the reader (the
-evaluation adds ImageNet VID, `re3_jax.evaluation.datasets`):
+dataset never sits in memory. Each reader is an entry of the one table of layouts,
+`re3_jax.datasets.layouts.LAYOUTS` (which also holds ImageNet VID's,
+`re3_jax.datasets.vid_roots`), whose `open_root(kind, root)` picks the reader for the
+evaluation and the training sources:
 
 * ``otb``: one folder per sequence with ``groundtruth_rect.txt`` (or, for
   multi-target sequences like ``Jogging``, ``groundtruth_rect.1.txt``,
@@ -30,7 +32,7 @@ evaluation adds ImageNet VID, `re3_jax.evaluation.datasets`):
   category or one sequence folder; a ``list.txt`` of sequence names (e.g.
   the 280 test sequences) selects those.
 * ``uav123``, ``dtb70``, ``tcolor128``, ``nfs``: read through the got10k
-  toolkit, see `re3_jax.media.toolkit_roots`.
+  toolkit, see `re3_jax.datasets.toolkit_roots`.
 
 A root that is itself one sequence folder (it holds the ground-truth file) is
 a one-sequence dataset (``otb``, ``vot``, ``got10k``, ``lasot``).
@@ -52,8 +54,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from re3_jax.core import images as images_lib
-from re3_jax.media import sequences
-from re3_jax.media import toolkit_roots
+from re3_jax.datasets import sequences
+from re3_jax.datasets import toolkit_roots
 
 SequenceError = sequences.SequenceError
 
@@ -63,7 +65,7 @@ class Dataset:
   """The sequences of one dataset root.
 
   Attributes:
-    kind: what read it: one of `KINDS` (or ``vid``, `re3_jax.evaluation.datasets`).
+    kind: what read it: a layout of `re3_jax.datasets.layouts.LAYOUTS`.
     root: the root the user gave.
     sequences: the sequences, in the dataset's order.
   """
@@ -297,20 +299,3 @@ uav123 = _toolkit_reader('uav123', toolkit_roots.uav123)
 dtb70 = _toolkit_reader('dtb70', toolkit_roots.dtb70)
 tcolor128 = _toolkit_reader('tcolor128', toolkit_roots.tcolor128)
 nfs = _toolkit_reader('nfs', toolkit_roots.nfs)
-
-READERS = {'otb': otb, 'vot': vot, 'got10k': got10k, 'lasot': lasot, 'uav123': uav123,
-           'dtb70': dtb70, 'tcolor128': tcolor128, 'nfs': nfs}
-KINDS = tuple(READERS)
-
-
-def open_root(kind: str, root: str | pathlib.Path) -> Dataset:
-  """The sequences of a ``kind`` root (one of `KINDS`).
-
-  Raises:
-    ValueError: an unknown kind; `sequences.SequenceError` for a damaged
-      sequence (named, with its file); FileNotFoundError for a root without
-      sequences; ImportError for a toolkit layout without got10k installed.
-  """
-  if kind not in READERS:
-    raise ValueError(f'unknown dataset kind {kind!r}: one of {", ".join(KINDS)}')
-  return READERS[kind](pathlib.Path(root).expanduser())

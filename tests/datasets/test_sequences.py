@@ -1,4 +1,4 @@
-"""Tests of `re3_jax.media.sequences`: single sequence folders (OTB, VOT, GOT-10k layouts),
+"""Tests of `re3_jax.datasets.sequences`: single sequence folders (OTB, VOT, GOT-10k layouts),
 frames read on demand, and the errors for damaged folders.
 
 Fakes are a few 16x12 JPEGs written here; the real OTB and VOT sequences of
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 
 H, W = 12, 16
 

@@ -2,7 +2,7 @@
 
 Each reader returns the root's sequences as `sequences.SequenceFiles` (frames
 read on demand; boxes xyxy, from the files' 1-based ``x, y, w, h`` as for
-OTB, `boxes.from_otb`); `re3_jax.media.dataset_roots` wraps them into a
+OTB, `boxes.from_otb`); `re3_jax.datasets.dataset_roots` wraps them into a
 `dataset_roots.Dataset` for the evaluation harness and the training sources.
 
 What comes from the toolkit (``pip install got10k``; the readers raise an
@@ -46,7 +46,7 @@ import numpy as np
 
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import images as images_lib
-from re3_jax.media import sequences
+from re3_jax.datasets import sequences
 
 SequenceError = sequences.SequenceError
 NFS_FPS = 30

@@ -1,8 +1,8 @@
 """Annotation file parsers for the ImageNet VID, ALOV300++ and ImageNet DET dataset
 builders (``re3_jax/input/builders/``), the JPEG header check and the error/skip rule
 they all follow. Pure Python and NumPy: no TensorFlow, no tfds. Turning per-frame
-annotations into tracks is in `re3_jax.input.tracks`; walking the download layouts
-(finding and loading the videos and images) is in `re3_jax.input.layouts`. Both follow
+annotations into tracks is in `re3_jax.datasets.tracks`; walking the download layouts
+(finding and loading the videos and images) is in `re3_jax.datasets.downloads`. Both follow
 the rule below.
 
 Boxes are re3_jax's ``xyxy`` float32 pixels (see `re3_jax.core.boxes`); the values

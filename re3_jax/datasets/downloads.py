@@ -6,8 +6,8 @@ TensorFlow, no tfds.
 
 What counts as damage (raised as `annotations.AnnotationError`, naming the
 file) and what is skipped and counted (in an `annotations.SkipCounter`) is the
-error/skip rule in the module docstring of `re3_jax.input.annotations`, which holds
-the parsers used here; `re3_jax.input.tracks` assembles the tracks.
+error/skip rule in the module docstring of `re3_jax.datasets.annotations`, which holds
+the parsers used here; `re3_jax.datasets.tracks` assembles the tracks.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 
-from re3_jax.input import annotations
-from re3_jax.input import tracks as tracks_lib
+from re3_jax.datasets import annotations
+from re3_jax.datasets import tracks as tracks_lib
 
 PathLike = annotations.PathLike
 
@@ -148,7 +148,7 @@ def load_vid_video(data_split_dir: PathLike, ann_split_dir: PathLike, video: str
     video: the video folder relative to both.
 
   Raises:
-    annotations.AnnotationError: for damage (see the rule in `re3_jax.input.annotations`), naming the
+    annotations.AnnotationError: for damage (see the rule in `re3_jax.datasets.annotations`), naming the
       file.
   """
   skips = annotations.SkipCounter()
@@ -234,7 +234,7 @@ def load_alov_video(frames_root: PathLike, ann_root: PathLike, video: str) -> Vi
   """Reads one ALOV video (``<category>/<video>``): its .ann and the frames it covers.
 
   Raises:
-    annotations.AnnotationError: for damage (see the rule in `re3_jax.input.annotations`), naming the
+    annotations.AnnotationError: for damage (see the rule in `re3_jax.datasets.annotations`), naming the
       file.
   """
   skips = annotations.SkipCounter()

@@ -1,15 +1,11 @@
-"""Evaluation datasets: ``KIND:ROOT`` specs over the benchmark roots of
-`re3_jax.media.dataset_roots` (OTB, VOT, GOT-10k, LaSOT, UAV123, DTB70,
-TColor-128, NfS), plus ImageNet VID validation, read here because its tracks
-are assembled by the training input's rules.
+"""ImageNet VID validation as sequences: the ``vid`` layout of `layouts.LAYOUTS`.
 
-* ``vid``: ImageNet VID validation, the raw layout
-  ``ILSVRC2015/Data/VID/val/<video>/000000.JPEG`` with
-  ``ILSVRC2015/Annotations/VID/val/<video>/000000.xml``; one sequence per
-  track (``<video>/<trackid>``), from the object's first to its last visible
-  frame, NaN truth where it is not visible (the track rules of
-  `re3_jax.input.tracks.vid_tracks`). got10k's `ImageNetVID` class is not
-  used: it scans the whole split into a cache file before the first sequence.
+The raw layout ``ILSVRC2015/Data/VID/val/<video>/000000.JPEG`` with
+``ILSVRC2015/Annotations/VID/val/<video>/000000.xml``; one sequence per track
+(``<video>/<trackid>``), from the object's first to its last visible frame, NaN truth where
+it is not visible (the track rules of `re3_jax.datasets.tracks.vid_tracks`, which is why this
+reader sits beside the training input's). got10k's `ImageNetVID` class is not used: it scans
+the whole split into a cache file before the first sequence.
 """
 
 from __future__ import annotations
@@ -19,17 +15,15 @@ from typing import Sequence
 
 import numpy as np
 
-from re3_jax.input import annotations
-from re3_jax.input import layouts
-from re3_jax.input import tracks as tracks_lib
-from re3_jax.media import dataset_roots
-from re3_jax.media import sequences
+from re3_jax.datasets import annotations
+from re3_jax.datasets import downloads
+from re3_jax.datasets import tracks as tracks_lib
+from re3_jax.datasets import dataset_roots
+from re3_jax.datasets import sequences
+from re3_jax.datasets import toolkit_roots
 
-Dataset = dataset_roots.Dataset
-select = dataset_roots.select
 SequenceError = sequences.SequenceError
-KINDS = dataset_roots.KINDS + ('vid',)
-VID_FRAME_SUFFIX = layouts.VID_FRAME_SUFFIX
+VID_FRAME_SUFFIX = downloads.VID_FRAME_SUFFIX
 
 
 def _vid_video_sequences(data_dir: pathlib.Path, ann_dir: pathlib.Path,
@@ -67,7 +61,7 @@ def _vid_video_sequences(data_dir: pathlib.Path, ann_dir: pathlib.Path,
 
 
 def vid(root: str | pathlib.Path, videos: Sequence[str] | None = None,
-        workers: int = 8) -> Dataset:
+        workers: int = 8) -> dataset_roots.Dataset:
   """ImageNet VID validation tracks (see the module docstring).
 
   Args:
@@ -77,35 +71,15 @@ def vid(root: str | pathlib.Path, videos: Sequence[str] | None = None,
     workers: threads reading xmls.
   """
   root = pathlib.Path(root)
-  base = layouts.resolve_root(root, ['ILSVRC2015'], ['Data/VID/val', 'Annotations/VID/val'],
+  toolkit_roots.check_root(root, 'ImageNet VID')
+  base = downloads.resolve_root(root, ['ILSVRC2015'], ['Data/VID/val', 'Annotations/VID/val'],
                               'ImageNet VID')
   data_dir, ann_dir = base / 'Data/VID/val', base / 'Annotations/VID/val'
-  names = layouts.vid_videos(data_dir, ann_dir)
+  names = downloads.vid_videos(data_dir, ann_dir)
   if videos is not None:
     wanted = {v.split('/')[0] for v in videos}
     names = [n for n in names if n in wanted]
-  per_video = layouts.threaded_map(lambda v: _vid_video_sequences(data_dir, ann_dir, v), names,
+  per_video = downloads.threaded_map(lambda v: _vid_video_sequences(data_dir, ann_dir, v), names,
                                    workers=workers)
-  return Dataset('vid', root, dataset_roots.unique([s for seqs in per_video for s in seqs], root))
-
-
-def parse_spec(spec: str) -> tuple[str, pathlib.Path]:
-  """``'otb:ROOT'`` -> ('otb', Path(ROOT)); raises ValueError naming the known kinds."""
-  kind, sep, root = spec.partition(':')
-  if not sep or kind not in KINDS or not root:
-    raise ValueError(f'dataset {spec!r} must be KIND:ROOT with KIND one of {", ".join(KINDS)}')
-  return kind, pathlib.Path(root).expanduser()
-
-
-def open_dataset(spec: str, names: Sequence[str] | None = None) -> Dataset:
-  """Opens ``KIND:ROOT`` and keeps the sequences `names` (all if None), in that order.
-
-  Raises:
-    ValueError: a bad spec; `sequences.SequenceError` for a damaged sequence;
-      FileNotFoundError for a root without sequences; ValueError for unknown names;
-      ImportError for a got10k-read layout without got10k installed.
-  """
-  kind, root = parse_spec(spec)
-  if kind == 'vid':
-    return vid(root, videos=names).select(names)
-  return dataset_roots.open_root(kind, root).select(names)
+  return dataset_roots.Dataset('vid', root, dataset_roots.unique(
+      [s for seqs in per_video for s in seqs], root))

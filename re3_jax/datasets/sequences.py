@@ -2,7 +2,7 @@
 with frames read on demand (a clip that needs no files: `synthetic_clips.synthetic_clip`).
 
 One sequence folder in the benchmarks' layouts (`open_sequence`; whole dataset
-roots are `re3_jax.media.dataset_roots`):
+roots are `re3_jax.datasets.dataset_roots`):
 
 * OTB: ``groundtruth_rect.txt`` (``x,y,w,h`` per line, 1-based; comma, tab or
   space separated; multi-target folders such as ``Jogging`` hold

@@ -1,11 +1,11 @@
-"""Tests of re3_jax.input.tracks: VID and ALOV track assembly, clipping, skip counts."""
+"""Tests of re3_jax.datasets.tracks: VID and ALOV track assembly, clipping, skip counts."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from re3_jax.input import annotations as an
-from re3_jax.input import tracks as tracks_lib
+from re3_jax.datasets import annotations as an
+from re3_jax.datasets import tracks as tracks_lib
 
 
 def _obj(trackid, box, name='n1', occluded=False, generated=False):

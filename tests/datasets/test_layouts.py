@@ -1,4 +1,4 @@
-"""Tests of `re3_jax.evaluation.datasets`: ``KIND:ROOT`` specs and ImageNet VID val roots.
+"""Tests of `re3_jax.datasets.layouts`: ``KIND:ROOT`` specs and ImageNet VID val roots.
 
 The fake VID root is written by `re3_jax.testing.fake_datasets.write_vid`; the
 real ``../shared/sequences`` folder (an OTB and a VOT sequence side by side) is
@@ -13,14 +13,14 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from re3_jax.evaluation import datasets
-from re3_jax.media import sequences
+from re3_jax.datasets import layouts
+from re3_jax.datasets import sequences
 from re3_jax.testing import fake_datasets
 
 
 def test_vid_val_root(tmp_path):
   fake_datasets.write_vid(tmp_path, split='val', videos=2, frames=5, tracks_per_video=2)
-  ds = datasets.open_dataset(f'vid:{tmp_path}')
+  ds = layouts.open_dataset(f'vid:{tmp_path}')
   video = 'ILSVRC2015_val_00000000'
   assert ds.names == [f'{video}/0', f'{video}/1', 'ILSVRC2015_val_00000001/0',
                       'ILSVRC2015_val_00000001/1']
@@ -32,12 +32,12 @@ def test_vid_val_root(tmp_path):
   np.testing.assert_allclose(seq.boxes[3], expected)
   assert seq.read(3).shape == (72, 96, 3)
   # Only the selected videos are parsed; a video name selects its tracks.
-  only = datasets.open_dataset(f'vid:{tmp_path / "ILSVRC2015"}', names=[video])
+  only = layouts.open_dataset(f'vid:{tmp_path / "ILSVRC2015"}', names=[video])
   assert only.names == [f'{video}/0', f'{video}/1']
   xml.unlink()
   with pytest.raises(sequences.SequenceError, match=rf'sequence {video}: frame .*000003.JPEG has '
                      'no annotation'):
-    datasets.vid(tmp_path)
+    layouts.vid(tmp_path)
 
 
 def test_vid_invisible_frames_have_no_truth(tmp_path):
@@ -47,20 +47,20 @@ def test_vid_invisible_frames_have_no_truth(tmp_path):
   for obj in list(root.iter('object')):
     root.remove(obj)
   ET.ElementTree(root).write(xml)
-  (seq,) = datasets.vid(tmp_path).sequences
+  (seq,) = layouts.vid(tmp_path).sequences
   assert np.isnan(seq.boxes[:, 0]).tolist() == [False, True, False, False]
 
 
 def test_specs():
-  assert datasets.parse_spec('otb:/data/OTB') == ('otb', pathlib.Path('/data/OTB'))
+  assert layouts.parse_spec('otb:/data/OTB') == ('otb', pathlib.Path('/data/OTB'))
   for bad in ('otb', 'trackingnet:/x', 'otb:', '/data/OTB'):
     with pytest.raises(ValueError, match='KIND:ROOT'):
-      datasets.parse_spec(bad)
+      layouts.parse_spec(bad)
   with pytest.raises(FileNotFoundError, match='not a folder'):
-    datasets.open_dataset('vot:/no/such/folder')
+    layouts.open_dataset('vot:/no/such/folder')
 
 
 def test_shared_folder_holds_one_otb_and_one_vot_sequence(sequences_dir):
-  assert datasets.open_dataset(f'otb:{sequences_dir}').names == ['otb_crossing']
-  assert datasets.open_dataset(f'vot:{sequences_dir}').names == ['vot15_bag']
-  assert len(datasets.open_dataset(f'vot:{sequences_dir / "vot15_bag"}').sequences[0]) == 196
+  assert layouts.open_dataset(f'otb:{sequences_dir}').names == ['otb_crossing']
+  assert layouts.open_dataset(f'vot:{sequences_dir}').names == ['vot15_bag']
+  assert len(layouts.open_dataset(f'vot:{sequences_dir / "vot15_bag"}').sequences[0]) == 196

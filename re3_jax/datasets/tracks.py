@@ -1,10 +1,10 @@
-"""Track assembly: the per-frame annotations of one video (`re3_jax.input.annotations`)
+"""Track assembly: the per-frame annotations of one video (`re3_jax.datasets.annotations`)
 become `Track`s, one object through consecutive frames, the examples of the track datasets.
 
 VID videos give one track per trackid (`vid_tracks`); an ALOV video gives one track,
 interpolated between its annotated frames (`alov_track`). Boxes are clipped to the image
 (`clip_boxes`); what is skipped (degenerate boxes, short tracks, duplicate objects) is
-counted in an `annotations.SkipCounter` under the rule of `re3_jax.input.annotations`.
+counted in an `annotations.SkipCounter` under the rule of `re3_jax.datasets.annotations`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from re3_jax.input import annotations
+from re3_jax.datasets import annotations
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Tests of `re3_jax.media.toolkit_roots` and the LaSOT reader of `dataset_roots`: each layout
+"""Tests of `re3_jax.datasets.toolkit_roots` and the LaSOT reader of `dataset_roots`: each layout
 on a tiny fake written in its real format (`re3_jax.testing.fake_benchmarks`).
 
 The independent check is the boxes the fake wrote: every reader must give
@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 
 from re3_jax.core import boxes as boxes_lib
-from re3_jax.evaluation import datasets
-from re3_jax.media import dataset_roots
-from re3_jax.media import sequences
-from re3_jax.media import toolkit_roots
+from re3_jax.datasets import layouts
+from re3_jax.datasets import layouts
+from re3_jax.datasets import dataset_roots
+from re3_jax.datasets import sequences
+from re3_jax.datasets import toolkit_roots
 from re3_jax.testing import fake_benchmarks
 
 pytest.importorskip('got10k')
@@ -42,7 +43,7 @@ def test_lasot_root_layout_absence_and_list(tmp_path):
   fake_benchmarks.write_lasot(tmp_path, 'airplane-1', rows(), occluded=[2], out_of_view=[4])
   fake_benchmarks.write_lasot(tmp_path, 'airplane-13', rows(shift=1))
   fake_benchmarks.write_lasot(tmp_path, 'bear-2', rows(3))
-  ds = datasets.open_dataset(f'lasot:{tmp_path}')
+  ds = layouts.open_dataset(f'lasot:{tmp_path}')
   assert ds.kind == 'lasot' and ds.names == ['airplane-1', 'airplane-13', 'bear-2']
   seq = ds.sequences[0]
   expected = boxes_lib.from_otb(rows().astype(np.float32))
@@ -90,7 +91,7 @@ def test_uav123_uses_the_toolkit_table(tmp_path):
   uav6[[7, 8]] = np.nan  # UAV123 writes NaN,NaN,NaN,NaN where the target is out of view
   fake_benchmarks.write_uav123(tmp_path, 'uav6', uav6, size=(24, 64))
   fake_benchmarks.write_uav123(tmp_path, 'mine', rows())
-  ds = datasets.open_dataset(f'uav123:{tmp_path}')
+  ds = layouts.open_dataset(f'uav123:{tmp_path}')
   assert ds.names == ['mine', 'uav6']
   mine, seq = ds.sequences
   assert len(seq) == 109 and seq.frame_paths[-1].name == '000109.jpg'
@@ -120,7 +121,7 @@ def test_uav123_uses_the_toolkit_table(tmp_path):
 def test_dtb70(tmp_path):
   fake_benchmarks.write_dtb70(tmp_path, 'Animal1', rows())
   fake_benchmarks.write_dtb70(tmp_path, 'Car2', rows(4, shift=2))
-  ds = datasets.open_dataset(f'dtb70:{tmp_path}')
+  ds = layouts.open_dataset(f'dtb70:{tmp_path}')
   assert ds.names == ['Animal1', 'Car2'] and len(ds.sequences[1]) == 4
   np.testing.assert_array_equal(ds.sequences[1].boxes,
                                 boxes_lib.from_otb(rows(4, shift=2).astype(np.float32)))
@@ -142,7 +143,7 @@ def test_dtb70(tmp_path):
 
 def test_tcolor128_frame_range(tmp_path):
   fake_benchmarks.write_tcolor128(tmp_path, 'Airport_ce', rows(), first=3)
-  (seq,) = datasets.open_dataset(f'tcolor128:{tmp_path}').sequences
+  (seq,) = layouts.open_dataset(f'tcolor128:{tmp_path}').sequences
   assert [p.name for p in seq.frame_paths] == ['0003.jpg', '0004.jpg', '0005.jpg', '0006.jpg',
                                                '0007.jpg']
   np.testing.assert_array_equal(seq.boxes, boxes_lib.from_otb(rows().astype(np.float32)))
@@ -159,7 +160,7 @@ def test_tcolor128_frame_range(tmp_path):
 def test_nfs_30fps_and_240fps_line_counts(tmp_path):
   fake_benchmarks.write_nfs(tmp_path, 'airboard_1', rows())
   fake_benchmarks.write_nfs(tmp_path, 'basketball_2', rows(4, shift=1), lines_per_frame=8)
-  ds = datasets.open_dataset(f'nfs:{tmp_path}')
+  ds = layouts.open_dataset(f'nfs:{tmp_path}')
   assert ds.names == ['airboard_1', 'basketball_2']
   for seq, expected in zip(ds.sequences, (rows(), rows(4, shift=1))):
     np.testing.assert_array_equal(seq.boxes, boxes_lib.from_otb(expected.astype(np.float32)))
@@ -180,7 +181,7 @@ def test_toolkit_layouts_need_got10k(tmp_path, monkeypatch):
   monkeypatch.setitem(sys.modules, 'got10k', None)
   for kind in ('dtb70', 'tcolor128', 'nfs', 'uav123'):
     with pytest.raises(ImportError, match='pip install got10k'):
-      dataset_roots.open_root(kind, tmp_path)
+      layouts.open_root(kind, tmp_path)
 
 
 def test_a_module_got10k_imports_but_does_not_declare_is_the_one_named(tmp_path, monkeypatch):
@@ -190,14 +191,14 @@ def test_a_module_got10k_imports_but_does_not_declare_is_the_one_named(tmp_path,
     monkeypatch.delitem(sys.modules, name)
   monkeypatch.setitem(sys.modules, 'six', None)
   with pytest.raises(ImportError, match=r'\(import of six halted.*\): pip install six$'):
-    dataset_roots.open_root('dtb70', tmp_path)
+    layouts.open_root('dtb70', tmp_path)
   assert toolkit_roots.install_hint(ModuleNotFoundError('x', name='PIL')) == 'pip install Pillow'
 
 
 def test_empty_and_missing_roots(tmp_path):
-  for kind in dataset_roots.KINDS:
+  for kind in layouts.KINDS:
     with pytest.raises(FileNotFoundError, match='not a folder'):
-      dataset_roots.open_root(kind, tmp_path / 'none')
+      layouts.open_root(kind, tmp_path / 'none')
   for kind in ('dtb70', 'tcolor128', 'nfs'):
     with pytest.raises(FileNotFoundError, match=str(tmp_path)):
-      dataset_roots.open_root(kind, tmp_path)
+      layouts.open_root(kind, tmp_path)

@@ -1,4 +1,4 @@
-"""Tests of re3_jax.input.annotations (parsers, JPEG checks, skip counts) and the fakes."""
+"""Tests of re3_jax.datasets.annotations (parsers, JPEG checks, skip counts) and the fakes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from re3_jax.input import annotations as an
-from re3_jax.input import layouts
-from re3_jax.input import tracks as tracks_lib
+from re3_jax.datasets import annotations as an
+from re3_jax.datasets import downloads
+from re3_jax.datasets import tracks as tracks_lib
 from re3_jax.testing import fake_datasets
 
 VID_XML = """<annotation>
@@ -232,7 +232,7 @@ def test_fake_vid_frames_show_the_objects_at_their_boxes(tmp_path):
                                  tracks_per_video=1)
   rel = 'ILSVRC2015_VID_train_0000/ILSVRC2015_train_00000000'
   data_dir = root / 'ILSVRC2015/Data/VID/train' / rel
-  video = layouts.load_vid_video(root / 'ILSVRC2015/Data/VID/train',
+  video = downloads.load_vid_video(root / 'ILSVRC2015/Data/VID/train',
                                  root / 'ILSVRC2015/Annotations/VID/train', rel)
   assert (video.height, video.width) == (720, 1280)
   (track,) = video.tracks
