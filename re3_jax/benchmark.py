@@ -7,7 +7,7 @@ measurements are in `re3_jax.benchmarks`:
 weights; or the one model of ``--tracker.checkpoint``) and precision (``--precisions``), the
 other ``--tracker.*`` settings (`tracker_config.TrackerConfig`) for all, frames/s
 of one object through `Re3Tracker.track`, object-frames/s of N objects through
-`Re3Tracker.multi_track`, and frames/s of `tracker.track_video` over a clip on the device,
+`Re3Tracker.multi_track`, and frames/s of `functional.track_video` over a clip on the device,
 each next to a reference product timed in the same process (and, with ``--nanotrack_dir``,
 OpenCV's NanoTrack on the same frames).
 

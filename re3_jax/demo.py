@@ -1,7 +1,7 @@
 r"""Tracks a clip end to end: ``python -m re3_jax.demo [--flags]``.
 
 By default it makes a procedural synthetic clip (no download), loads the
-model shipped with the package (`tracker.PRETRAINED`; or what the ``--tracker.*`` flags
+model shipped with the package (`shipped.PRETRAINED`; or what the ``--tracker.*`` flags
 of `tracker_config.TrackerConfig` name: ``--tracker.checkpoint``, random weights of
 ``--tracker.random_model``), tracks the object frame
 by frame through `Re3Tracker`, prints frames/s and the mean IoU with the

@@ -6,7 +6,7 @@ r"""Evaluates trackers on OTB, VOT, GOT-10k or ImageNet VID sequences, all in on
 Trackers (the names of `re3_jax.evaluation.trackers.TRACKERS`): ``re3``
 (`re3_jax.tracking.tracker.Re3Tracker` as the ``--tracker.*`` flags of
 `re3_jax.tracking.tracker_config.TrackerConfig` say: the model shipped with the package,
-`tracker.PRETRAINED`, or ``--tracker.checkpoint=DIR``; ``--tracker.random_model=NAME`` gives
+`shipped.PRETRAINED`, or ``--tracker.checkpoint=DIR``; ``--tracker.random_model=NAME`` gives
 random weights instead, with a warning: they do not track, the numbers only exercise the
 harness), a shipped model by its name (``--tracker=re3_squeeze``), and the OpenCV baselines of
 `re3_jax.evaluation.baselines` (``opencv_csrt``, ``opencv_kcf``, ``opencv_mil``, and NanoTrack

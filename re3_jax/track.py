@@ -45,8 +45,8 @@ Outputs:
 * ``--boxes_out``: ``.csv`` with a header line and one row per frame and
   object, ``frame,object_id,x1,y1,x2,y2,score`` (frame: 0-based index into the
   input's frames; object_id: 0-based position of its ``--box``; score ``nan`` for a
-  model without one, such as ``re3_squeeze``), or ``.json`` (see `write_boxes_json`;
-  null scores there).
+  model without one, such as ``re3_squeeze``), or ``.json`` (see
+  `track_files.write_boxes_json`; null scores there).
 
 Outputs of a file input are written under temporary names beside them and renamed when the
 whole video is done; an error, Ctrl-C or SIGTERM deletes them (exit status 1,
@@ -63,9 +63,11 @@ output folders are checked before).
 
 The tracker: the ``--tracker.*`` flags of `re3_jax.tracking.tracker_config.TrackerConfig`
 (``--tracker.checkpoint=DIR`` or a shipped model's name, by default the model shipped
-with the package, `tracker.PRETRAINED`, named on stderr; ``--tracker.random_model=NAME``
+with the package, `shipped.PRETRAINED`, named on stderr; ``--tracker.random_model=NAME``
 tracks with random weights instead (a warning says so: such boxes mean nothing; for
-tests and timing); ``--tracker.precision``, ``--tracker.reset_interval``).
+tests and timing); ``--tracker.precision``, ``--tracker.reset_interval``,
+``--tracker.recovery``), with JAX's persistent compilation cache (``--compilation_cache``,
+every program's: a folder, or ``off``).
 
 The work is in `re3_jax.tracking.track_files` (`track_video_file`, `track_frames`),
 `track_live` (`track_stream`) and `track_many` (`track_many`), whose functions take plain

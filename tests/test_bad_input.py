@@ -36,6 +36,8 @@ from re3_jax.testing import fake_benchmarks
 from re3_jax.testing import fake_datasets
 from re3_jax.tracking import export
 from re3_jax.tracking import exported
+from re3_jax.tracking import functional
+from re3_jax.tracking import shipped
 from re3_jax.tracking import tracker as tracker_lib
 from re3_jax.training import loop
 from re3_jax.training import stages as stages_lib
@@ -200,32 +202,32 @@ CATALOGUE = [
     Case('all-black frames', lambda c: c.second_frame(FRAME * 0, FRAME * 0), check=_finite_box),
     # --- The functional API (init / step / track_video).
     Case('init with one (4,) box',
-         lambda c: tracker_lib.init(c.params, FRAME, BOX, config=c.config),
+         lambda c: functional.init(c.params, FRAME, BOX, config=c.config),
          r'\(N, 4\).*one box: give \[box\]'),
     Case('init with no boxes',
-         lambda c: tracker_lib.init(c.params, FRAME, np.zeros((0, 4)), config=c.config), 'N >= 1'),
+         lambda c: functional.init(c.params, FRAME, np.zeros((0, 4)), config=c.config), 'N >= 1'),
     Case('init with a nan box',
-         lambda c: tracker_lib.init(c.params, FRAME, [[NAN, 0, 5, 5]], config=c.config),
+         lambda c: functional.init(c.params, FRAME, [[NAN, 0, 5, 5]], config=c.config),
          r'starting boxes\[0\].*NaN'),
     Case('init on a float frame',
-         lambda c: tracker_lib.init(c.params, FRAME / 255, [BOX], config=c.config), 'float64'),
+         lambda c: functional.init(c.params, FRAME / 255, [BOX], config=c.config), 'float64'),
     Case('step with a foreign state',
-         lambda c: tracker_lib.step(c.params, {'box': BOX}, FRAME, config=c.config), 'TrackState'),
+         lambda c: functional.step(c.params, {'box': BOX}, FRAME, config=c.config), 'TrackState'),
     Case('step on an RGBA frame',
-         lambda c: tracker_lib.step(c.params, tracker_lib.init(c.params, FRAME, [BOX],
-                                                               config=c.config),
-                                    _rgba(FRAME), config=c.config)[0],
+         lambda c: functional.step(c.params, functional.init(c.params, FRAME, [BOX],
+                                                             config=c.config),
+                                   _rgba(FRAME), config=c.config)[0],
          check=lambda out, c: np.testing.assert_array_equal(
              out[0], c.second_frame(FRAME, FRAME))),
     Case('track_video on one frame',
-         lambda c: tracker_lib.track_video(c.params, FRAME, BOX, config=c.config),
+         lambda c: functional.track_video(c.params, FRAME, BOX, config=c.config),
          r'\(T, H, W, C\).*frames\[None\]'),
     Case('track_video on no frames',
-         lambda c: tracker_lib.track_video(c.params, FRAME[None][:0], BOX, config=c.config),
+         lambda c: functional.track_video(c.params, FRAME[None][:0], BOX, config=c.config),
          'no frames'),
     Case('track_video with reset_interval 0',
-         lambda c: tracker_lib.track_video(c.params, FRAME[None], BOX, config=c.config,
-                                           reset_interval=0), 'reset_interval'),
+         lambda c: functional.track_video(c.params, FRAME[None], BOX, config=c.config,
+                                          reset_interval=0), 'reset_interval'),
     Case('tracker with reset_interval 1.5',
          lambda c: tracker_lib.Re3Tracker(c.params, c.config, reset_interval=1.5),
          'reset_interval'),
@@ -487,7 +489,7 @@ def _damaged_shipped_copy(ctx) -> pathlib.Path:
   """A copy of the package's shipped model with 64 bytes of its largest shard overwritten
   (the bytes of a parameter: orbax would read them without noticing)."""
   copy = ctx.tmp / 're3_nano'
-  shutil.copytree(tracker_lib.pretrained_dir('re3_nano'), copy)
+  shutil.copytree(shipped.pretrained_dir('re3_nano'), copy)
   shard = max(copy.rglob('*'), key=lambda f: f.stat().st_size if f.is_file() else 0)
   with open(shard, 'r+b') as f:
     f.seek(shard.stat().st_size // 2)

@@ -14,7 +14,7 @@ import pytest
 from re3_jax import model
 from re3_jax.model import checkpoints
 from re3_jax.tracking import exported
-from re3_jax.tracking import tracker as tracker_lib
+from re3_jax.tracking import functional
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -44,11 +44,11 @@ def test_the_command_line_writes_a_tracker_the_loader_runs(tiny, tiny_checkpoint
   frames = np.random.default_rng(0).integers(0, 256, (5, 48, 64, 3), np.uint8)
   starts = np.array([[5, 5, 40, 30], [20, 10, 60, 45]], np.float32)
   state = tracker.init(frames[0], starts)
-  expected_state = tracker_lib.init(params, frames[0], starts, config=config)
+  expected_state = functional.init(params, frames[0], starts, config=config)
   for frame in frames[1:]:
     box, state = tracker.step(state, frame)
-    expected, expected_state = tracker_lib.step(params, expected_state, frame, config=config,
-                                                reset_interval=3)
+    expected, expected_state = functional.step(params, expected_state, frame, config=config,
+                                               reset_interval=3)
     np.testing.assert_allclose(np.asarray(box), np.asarray(expected), rtol=0, atol=1e-3)
 
 

@@ -68,7 +68,7 @@ def test_imports_point_down(name, path):
 
 @pytest.mark.parametrize('name, path', list(_modules()), ids=lambda x: str(x))
 def test_a_modules_command_line_block_imports_only_the_cli_helpers(name, path):
-  # `python -m re3_jax.input.synthetic`: a library module's own command line runs the way
+  # `python -m re3_jax.input.builders.build`: a library module's own command line runs the way
   # every command line runs (`cli.run`), and imports nothing else above its layer.
   mine = _layer(name)
   for imported in _imports(path, main_block=True):

@@ -32,6 +32,7 @@ import pytest
 from re3_jax.evaluation import metrics
 from re3_jax.datasets import sequences
 from re3_jax.media import synthetic_clips
+from re3_jax.tracking import shipped
 from re3_jax.tracking import track_files
 from re3_jax.tracking import tracker as tracker_lib
 
@@ -116,7 +117,7 @@ def _check_wheel_contents(wheel: pathlib.Path, source: pathlib.Path) -> None:
     want_modules = {p.relative_to(source).as_posix() for p in (source / 're3_jax').rglob('*.py')}
     assert want_modules - set(infos) == set(), sorted(want_modules - set(infos))
     shipped_files = set()
-    for name in tracker_lib.SHIPPED:
+    for name in shipped.SHIPPED:
       folder = f're3_jax/weights/{name}'
       assert {f'{folder}/config.json', f'{folder}/README.md', f'{folder}/SHA256SUMS'} <= set(infos)
       assert any(n.startswith(f'{folder}/LICENCE_') for n in infos), f'{name}: no licence notice'

@@ -6,7 +6,7 @@ weights of a model config or a checkpoint, in a precision, with its reset interv
 * ``per_frame_fps``: one object through `Re3Tracker.track` (host uint8 frames
   in, host box out: crops, transfer and Python included);
 * ``object_frames_per_s_N`` for N objects through `Re3Tracker.multi_track`;
-* ``track_video_fps``: `tracker.track_video` over a clip already on the device.
+* ``track_video_fps``: `functional.track_video` over a clip already on the device.
 
 Each figure is the median over `runs` timed runs after one warm-up run. Each
 result also carries a reference measured in the same process next to it (the
@@ -31,6 +31,7 @@ from re3_jax.benchmarks import timing
 from re3_jax.evaluation import baselines
 from re3_jax.datasets import sequences
 from re3_jax.media import synthetic_clips
+from re3_jax.tracking import functional
 from re3_jax.tracking import tracker as tracker_lib
 from re3_jax.tracking import tracker_config
 
@@ -87,7 +88,7 @@ def bench_tracker(tracker: tracker_config.TrackerConfig, frames, box, objects: S
 
   device_frames = jnp.asarray(frames)
   prepared = tr.params
-  run_video = lambda: tracker_lib.track_video(
+  run_video = lambda: functional.track_video(
       prepared, device_frames, box, config=config,
       reset_interval=tracker.reset_interval).block_until_ready()
   result['track_video_fps'] = timing.median_rate(run_video, len(frames), runs)

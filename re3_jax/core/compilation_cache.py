@@ -1,5 +1,11 @@
 """JAX's persistent compilation cache, on by default for the tracker and the command lines.
 
+`enable` changes a setting of the whole process (``jax_compilation_cache_dir``): every later
+compilation of every library in it is cached. The command lines call it first thing
+(`re3_jax.cli.run`), a `tracking.tracker.Re3Tracker` when it is made (its
+``compilation_cache`` argument, `tracking.tracker_config.TrackerConfig.compilation_cache`);
+turning the cache on is logged once (INFO).
+
 A tracker's first frame compiles its jitted step: seconds on a CPU, most of the time to
 the first tracked frame. With the cache on, XLA's compiled executables are written to a
 folder and a later process with the same model, shapes and machine reads them back
@@ -21,6 +27,7 @@ from __future__ import annotations
 import os
 import pathlib
 
+from absl import logging
 import jax
 
 ENV = 'RE3_JAX_COMPILATION_CACHE'
@@ -35,7 +42,8 @@ def default_dir() -> pathlib.Path:
 
 
 def enable(setting: str | os.PathLike | None = None) -> str | None:
-  """Turns the persistent compilation cache on (see the module docstring); idempotent.
+  """Turns the persistent compilation cache on for the whole process (see the module
+  docstring); idempotent.
 
   Args:
     setting: a folder, or ``off``; None: ``$RE3_JAX_COMPILATION_CACHE``, else
@@ -53,6 +61,9 @@ def enable(setting: str | os.PathLike | None = None) -> str | None:
     return None
   folder = str(pathlib.Path(setting).expanduser().absolute())
   jax.config.update('jax_compilation_cache_dir', folder)
+  # Once: a later call finds the folder above and returns.
+  logging.info("JAX's persistent compilation cache is on for this process: %s (%s=off or "
+               "compilation_cache='off' leaves it off)", folder, ENV)
   if MIN_TIME_ENV not in os.environ:
     jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)
   return folder

@@ -223,7 +223,8 @@ class SequenceMaker:
     return image
 
   def __call__(self, index: int) -> dict[str, Any]:
-    """Sequence ``index``: frames (list of T RGB uint8 arrays), boxes (T, 4), source."""
+    """Sequence ``index``: frames (list of T RGB uint8 arrays), boxes (T, 4), source (its
+    index in ``config.mixture``; `batch.collate` leaves it out of the `Batch`)."""
     rng = self.rng(index)
     k = int(rng.choice(len(self.weights), p=self.weights))
     source = self.sources[k]

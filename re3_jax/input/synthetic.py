@@ -44,21 +44,19 @@ All randomness comes from the ``rng`` argument: the same seed gives the same
 sequence. The module needs only NumPy and OpenCV (no JAX), so it is cheap to
 import in data-loading workers.
 
-``python -m re3_jax.input.synthetic --out=sheet.png`` writes a contact sheet of
-procedural sequences to look at.
+``python -m re3_jax.simulate --out=sheet.png`` writes a contact sheet of procedural
+sequences to look at.
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 import cv2
 import numpy as np
 
 from re3_jax.input import motion
 from re3_jax.input import procedural
-from re3_jax.media import drawing
 
 SIM_SIZE = (400, 400)  # (height, width) of simulated frames
 
@@ -363,56 +361,3 @@ def procedural_sequence(rng: np.random.Generator, length: int, *,
   """
   image, boxes = procedural.procedural_image(rng)
   return simulate(rng, image, boxes, length, size=size, **kwargs)
-
-
-def _main(argv):
-  """The contact sheet; a bad ``--image`` or setting is a ValueError (`re3_jax.cli.run`)."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  from re3_jax.core import boxes as boxes_lib  # pylint: disable=g-import-not-at-top
-  from re3_jax.core import images as images_lib  # pylint: disable=g-import-not-at-top
-  del argv
-  fl = flags.FLAGS
-  if fl.sequences < 0 or fl.length < 1 or fl.frames_per_row < 1:
-    raise ValueError('--sequences must be >= 0, --length and --frames_per_row >= 1')
-  if not fl.sequences and not fl.image:
-    raise ValueError('nothing to show: --sequences=0 and no --image')
-  real = []
-  for spec in fl.image:  # read and check before the (slow) procedural sequences
-    path, at, box_text = spec.rpartition('@')
-    if not at or not path:
-      raise ValueError(f'--image={spec}: expected PATH@x1,y1,x2,y2')
-    image = images_lib.read_frame(path)
-    try:
-      box = boxes_lib.validate_box(boxes_lib.parse_box(box_text), image.shape[:2])
-    except ValueError as e:
-      raise ValueError(f'--image={spec}: {e}') from None
-    real.append((image, box))
-  rng = np.random.default_rng(fl.seed)
-  sequences = []
-  start = time.perf_counter()
-  for _ in range(fl.sequences):
-    sequences.append(procedural_sequence(rng, fl.length))
-  elapsed = time.perf_counter() - start
-  if fl.sequences:
-    print(f'{fl.sequences} procedural sequences of {fl.length} frames: {elapsed:.2f} s '
-          f'({elapsed / (fl.sequences * fl.length) * 1e3:.2f} ms per frame incl. images)')
-  for image, box in real:
-    sequences.append(simulate(rng, image, box[None], fl.length, target=0))
-  sheet = drawing.contact_sheet(sequences, frames_per_row=fl.frames_per_row)
-  Image.fromarray(sheet).save(fl.out)
-  print(f'wrote {fl.out} ({sheet.shape[1]}x{sheet.shape[0]})')
-
-
-if __name__ == '__main__':
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from re3_jax import cli  # pylint: disable=g-import-not-at-top
-
-  flags.DEFINE_string('out', None, 'Where to write the contact sheet (PNG).', required=True)
-  flags.DEFINE_integer('sequences', 8, 'Procedural sequences to show.')
-  flags.DEFINE_integer('length', 32, 'Frames per sequence.')
-  flags.DEFINE_integer('seed', 0, 'Random seed.')
-  flags.DEFINE_integer('frames_per_row', 8, 'Frames shown per sequence.')
-  flags.DEFINE_multi_string('image', [], 'Also simulate over a real image: PATH@x1,y1,x2,y2 '
-                            '(the target box, pixels). Repeatable.')
-  cli.run(_main)

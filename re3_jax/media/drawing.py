@@ -2,7 +2,7 @@
 
 `annotate` draws the boxes of one frame (the tracking outputs' videos); `contact_sheet`
 lays out evenly spaced frames of sequences in a grid with their boxes drawn (the
-demo's output, the simulator's sheet: ``python -m re3_jax.input.synthetic --out=F``).
+demo's output, the simulator's sheet: ``python -m re3_jax.simulate --out=F``).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ TF scope names: ``params['conv1']['w']``, ``params['fc6']['w']``, ``params['lstm
 ``params['squeezenet']['fire2']['squeeze']['w']``, ...), so the project's checkpoints and
 the shipped weights apply as they are::
 
-  params, config = checkpoints.load_params(tracker.pretrained_dir())
+  params, config = checkpoints.load_params(shipped.pretrained_dir())
   outputs, state = Re3(config).apply({'params': params}, crop_pairs, state)
 
 The tower's layers sit at the top of the tree (`nn.share_scope`), not under a 'tower' key.

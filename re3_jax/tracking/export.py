@@ -5,12 +5,12 @@ single file importing only JAX and NumPy) runs it where re3_jax is not
 installed. The file's layout is in that module's docstring (a zip file; the parameters
 deflated: the shipped model's 17.9 MB of bfloat16 take 14.8 MB).
 
-What is exported: `tracker.init` and `tracker.step` (their jitted bodies; the
+What is exported: `functional.init` and `functional.step` (their jitted bodies; the
 host-side input checks stay in the loader, lighter), with
 
 * the parameters as the functions' first argument, stored once in the file
   (not baked into both functions as constants, which would store them twice),
-  in the dtype of the config's policy (`prepare_params` with ``pack=False``:
+  in the dtype of the config's policy (`functional.prepare_params` with ``pack=False``:
   no CPU-specific packing of large matrices, so one file serves CPUs and GPUs);
   under float32 compute, bfloat16 weights are widened to float32 when loaded
   and passed so (the same values: what the tracker does on CPUs, where XLA
@@ -41,7 +41,7 @@ from re3_jax import model
 from re3_jax.model import weight_shapes
 from re3_jax.media import video
 from re3_jax.tracking import exported
-from re3_jax.tracking import tracker as tracker_lib
+from re3_jax.tracking import functional
 from re3_jax.tracking import tracker_config
 
 PLATFORMS = ('cpu', 'cuda')
@@ -54,7 +54,7 @@ def _leaf_names(tree) -> list[str]:
 
 
 def export_tracker(params, config: model.ModelConfig, *,
-                   reset_interval: int = tracker_lib.RESET_INTERVAL,
+                   reset_interval: int = tracker_config.RESET_INTERVAL,
                    frame_size: tuple[int, int] | None = None, objects: int | None = None,
                    platforms: Sequence[str] = PLATFORMS) -> bytes:
   """The tracker of (`params`, `config`) as an exported-tracker file's bytes.
@@ -63,7 +63,7 @@ def export_tracker(params, config: model.ModelConfig, *,
     params: the network's parameters (any float dtypes: cast to
       `config.param_dtype`).
     config: the model config.
-    reset_interval: passes between LSTM resets (see `tracker`).
+    reset_interval: passes between LSTM resets (see `functional`).
     frame_size: (H, W) of the frames, or None for any size (symbolic).
     objects: the number of tracks N, or None for any number (symbolic).
     platforms: `jax.export` platform names to lower for ('cpu', 'cuda', 'rocm', 'tpu').
@@ -75,7 +75,7 @@ def export_tracker(params, config: model.ModelConfig, *,
     ValueError: parameters not those of `config`, a bad frame size, number of
       objects, reset interval or platform.
   """
-  reset_interval = tracker_lib.check_reset_interval(reset_interval)
+  reset_interval = tracker_config.check_reset_interval(reset_interval)
   if frame_size is not None:
     frame_size = tuple(int(s) for s in frame_size)
     if len(frame_size) != 2 or min(frame_size) < 1:
@@ -87,18 +87,18 @@ def export_tracker(params, config: model.ModelConfig, *,
   if not platforms or unknown:
     raise ValueError(f'platforms must be some of cpu, cuda, rocm, tpu, got {platforms}')
   weight_shapes.check_params(params, config, 'the parameters')
-  params = tracker_lib.prepare_params(params, config, pack=False)
+  params = functional.prepare_params(params, config, pack=False)
   leaves, treedef = jax.tree_util.tree_flatten(params)
-  state_def = jax.tree_util.tree_structure(tracker_lib.empty_state(1, config))
+  state_def = jax.tree_util.tree_structure(functional.empty_state(1, config))
 
   def init(param_leaves, image, boxes):
     p = jax.tree_util.tree_unflatten(treedef, param_leaves)
-    return tuple(jax.tree_util.tree_leaves(tracker_lib._init(p, image, boxes, config=config)))  # pylint: disable=protected-access
+    return tuple(jax.tree_util.tree_leaves(functional._init(p, image, boxes, config=config)))  # pylint: disable=protected-access
 
   def step(param_leaves, state_leaves, image):
     p = jax.tree_util.tree_unflatten(treedef, param_leaves)
     state = jax.tree_util.tree_unflatten(state_def, state_leaves)
-    box, state = tracker_lib._advance(p, state, image, config, reset_interval)  # pylint: disable=protected-access
+    box, state = functional._advance(p, state, image, config, reset_interval)  # pylint: disable=protected-access
     return box, tuple(jax.tree_util.tree_leaves(state))
 
   scope = jax_export.SymbolicScope()
@@ -126,7 +126,7 @@ def export_tracker(params, config: model.ModelConfig, *,
                        'offset': blob.tell(), 'size': len(data),
                        'argument_dtype': str(jnp.dtype(arg_dtype))})
     blob.write(data)
-  state_names = _leaf_names(tracker_lib.empty_state(1, config))
+  state_names = _leaf_names(functional.empty_state(1, config))
   header = {
       'format': exported.FORMAT, 'version': exported.VERSION,
       'model_config': json.loads(config.to_json()), 'crop_size': config.crop_size,

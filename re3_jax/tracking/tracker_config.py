@@ -42,8 +42,10 @@ class TrackerConfig:
     precision: run in this dtype policy (float32, bf16_weights, bfloat16, mixed_bfloat16);
       None: the checkpoint's (float32 for random weights).
     reset_interval: passes between LSTM resets (the original's: 32).
-    compilation_cache: JAX's persistent compilation cache: a folder, or 'off'; None:
-      $RE3_JAX_COMPILATION_CACHE, else ~/.cache/re3_jax/xla (`compilation_cache.enable`).
+    compilation_cache: JAX's persistent compilation cache, a setting of the whole process
+      that `build_tracker` turns on (the `Re3Tracker` argument; `compilation_cache.enable`,
+      logged once): a folder, or 'off' (JAX's settings left as they are); None (the
+      command lines' default): $RE3_JAX_COMPILATION_CACHE, else ~/.cache/re3_jax/xla.
     recovery: a track whose confidence stays low searches for its first-frame target again
       and resumes where found (`re3_jax.tracking.recovery`, its default layout; on: +0.08
       mean val success, WORKSPACE.md "Recovery (issue 26)"); models without a confidence

@@ -1,7 +1,8 @@
-"""The unroll curriculum: the rule that moves training from one stage to the next.
+"""The unroll curriculum as it runs: `Curriculum`, the rule that moves training from one
+stage to the next, and its state.
 
-The stages themselves (`stages.Stage`, the paper's `stages.CURRICULUM`) are in
-`re3_jax.training.stages`.
+What it runs, the stages (`stages.Stage`, the paper's `stages.CURRICULUM`) and the
+settings of the rule (`stages.CurriculumConfig`), is in `re3_jax.training.stages`.
 
 `Curriculum` is a host-side state machine that the training loop calls with
 the loss (`Curriculum.update`); it says which stage is current and when it
@@ -17,7 +18,7 @@ measured in step numbers, not in calls. The steps must increase strictly from
 call to call. When `update` returns True, the steps after ``step`` belong to
 the new stage.
 
-Advance modes (`CurriculumConfig.advance`):
+Advance modes (`stages.CurriculumConfig.advance`):
 
 * ``'steps'``: stage ``k`` lasts ``stage_steps[k]`` steps, so it ends at step
   ``start_step + sum(stage_steps[:k + 1])`` whatever the call pattern (the next
@@ -56,90 +57,13 @@ Advance modes (`CurriculumConfig.advance`):
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import numbers
 from typing import Any
 
 from re3_jax.training import stages as stages_lib
 
-ADVANCE_MODES = ('plateau', 'steps')
 STATE_VERSION = 1
-
-
-@dataclasses.dataclass(frozen=True)
-class CurriculumConfig:
-  """The stages and the rule that moves from one to the next.
-
-  See the module docstring for the exact rules.
-
-  Attributes:
-    stages: the stages in order (default: the paper's five, `stages.PAPER_STAGES`).
-    advance: ``'plateau'`` (advance when the smoothed loss stops improving) or
-      ``'steps'`` (fixed numbers of steps).
-    stage_steps: with ``advance='steps'``, the steps to spend in each stage,
-      one per stage, each >= 1 except the last, which may be 0 (run until the
-      end of training). Must be empty with ``'plateau'``.
-    ema_decay: plateau: the per-step decay of the loss's moving average, in
-      [0, 1).
-    window: plateau: steps between examinations of the smoothed loss.
-    patience: plateau: windows without improvement before advancing.
-    min_rel_improvement: plateau: the relative decrease of the smoothed loss
-      below the best so far that counts as an improvement.
-    min_steps: plateau: steps a stage runs at least.
-    max_steps: plateau: steps after which a stage (not the last) advances in
-      any case; 0 for no limit.
-  """
-  stages: tuple[stages_lib.Stage, ...] = dataclasses.field(
-      default=stages_lib.PAPER_STAGES,
-      metadata={'parse': stages_lib.parse_stages, 'format': stages_lib.format_stages})
-  advance: str = 'plateau'
-  stage_steps: tuple[int, ...] = ()
-  ema_decay: float = 0.99
-  window: int = 500
-  patience: int = 3
-  min_rel_improvement: float = 0.01
-  min_steps: int = 1000
-  max_steps: int = 0
-
-  def __post_init__(self):
-    # Lists are accepted and stored as tuples (the config stays hashable).
-    object.__setattr__(self, 'stages', tuple(self.stages))
-    object.__setattr__(self, 'stage_steps', tuple(self.stage_steps))
-    if not self.stages:
-      raise ValueError('stages is empty')
-    for i, stage in enumerate(self.stages):
-      if not isinstance(stage, stages_lib.Stage):
-        raise ValueError(f'stages[{i}] is not a Stage: {stage!r}')
-    if self.advance not in ADVANCE_MODES:
-      raise ValueError(f'advance must be one of {ADVANCE_MODES}, got {self.advance!r}')
-    if self.advance == 'steps':
-      if len(self.stage_steps) != len(self.stages):
-        raise ValueError(f"advance='steps' needs one stage_steps value per stage: "
-                         f'{len(self.stages)} stages, stage_steps={self.stage_steps}')
-      for i, steps in enumerate(self.stage_steps):
-        last = i == len(self.stages) - 1
-        stages_lib.check_int(f'stage_steps[{i}]' + (' (the last stage)' if last else ''),
-                   steps, 0 if last else 1)
-    elif self.stage_steps:
-      raise ValueError(f"stage_steps is only used with advance='steps', got "
-                       f'{self.stage_steps} with advance={self.advance!r}')
-    decay = stages_lib.check_float('ema_decay', self.ema_decay)
-    if not 0.0 <= decay < 1.0:
-      raise ValueError(f'ema_decay must be in [0, 1), got {decay}')
-    stages_lib.check_int('window', self.window, 1)
-    stages_lib.check_int('patience', self.patience, 1)
-    if stages_lib.check_float('min_rel_improvement', self.min_rel_improvement) < 0:
-      raise ValueError(f'min_rel_improvement must be >= 0, got {self.min_rel_improvement}')
-    stages_lib.check_int('min_steps', self.min_steps, 0)
-    stages_lib.check_int('max_steps', self.max_steps, 0)
-
-  @property
-  def total_steps(self) -> int | None:
-    """With ``'steps'`` and a finite last stage, the curriculum's length; else None."""
-    if self.advance != 'steps' or self.stage_steps[-1] == 0:
-      return None
-    return sum(self.stage_steps)
 
 
 _STATE_KEYS = ('version', 'num_stages', 'stage_index', 'stage_start_step', 'last_step',
@@ -151,7 +75,7 @@ class Curriculum:
 
   Usage::
 
-    curriculum = curriculum_lib.Curriculum(config)
+    curriculum = curriculum_lib.Curriculum(config)  # a stages.CurriculumConfig
     for step in range(1, num_steps + 1):
       stage = curriculum.stage   # build / switch the pipeline on a change
       loss = train_step(...)     # with stage.unrolls, stage.batch, ...
@@ -163,7 +87,7 @@ class Curriculum:
   ``update`` may equally be called only at logged steps.
   """
 
-  def __init__(self, config: CurriculumConfig, state: dict[str, Any] | None = None,
+  def __init__(self, config: stages_lib.CurriculumConfig, state: dict[str, Any] | None = None,
                *, start_step: int = 0):
     """Creates a curriculum at its first stage, or restores one.
 
@@ -185,12 +109,12 @@ class Curriculum:
       self.load_state_dict(state)
 
   @classmethod
-  def from_state(cls, config: CurriculumConfig, state: dict[str, Any]) -> Curriculum:
+  def from_state(cls, config: stages_lib.CurriculumConfig, state: dict[str, Any]) -> Curriculum:
     """A curriculum restored from a `state_dict`."""
     return cls(config, state)
 
   @property
-  def config(self) -> CurriculumConfig:
+  def config(self) -> stages_lib.CurriculumConfig:
     return self._config
 
   @property

@@ -48,20 +48,16 @@ import numpy as np
 from re3_jax import model
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import progress
-from re3_jax.datasets import layouts
-from re3_jax.evaluation import metrics
-from re3_jax.evaluation import protocols
 from re3_jax.input import pipeline
-from re3_jax.input import synthetic
 from re3_jax.model import checkpoints
 from re3_jax.model import towers
-from re3_jax.tracking import tracker
 from re3_jax.tracking import tracker_config
 from re3_jax.training import curriculum as curriculum_lib
 from re3_jax.training import records
+from re3_jax.training import stages as stages_lib
 from re3_jax.training import train_step
+from re3_jax.training import validation as validation_lib
 
-_VALIDATION_SEED = 1 << 30  # procedural validation clips never come from the training stream
 _NAMED_CONFIG = model.ModelOverrides()  # no changes: the named config as it is
 
 
@@ -88,7 +84,7 @@ class TrainConfig:
     init_params: start every parameter from this parameters checkpoint
       (`checkpoints.load_params`: a training run's ``WORKDIR/checkpoints``, an
       export, ``shipped`` for the model shipped with the package, or a shipped
-      model's name, `tracker.SHIPPED`), e.g. to
+      model's name, `shipped.SHIPPED`), e.g. to
       fine-tune it on your own sequences; its architecture must be `model`'s.
       It holds the tower and the head, so it wins over `pretrained_tower`
       (then not read; a logged warning says so, e.g. when a flagfile such as
@@ -135,7 +131,7 @@ class TrainConfig:
   seed: int = 0
   steps: int = 0
   optim: train_step.OptimConfig = train_step.OptimConfig()
-  curriculum: curriculum_lib.CurriculumConfig = curriculum_lib.CurriculumConfig()
+  curriculum: stages_lib.CurriculumConfig = stages_lib.CurriculumConfig()
   data: pipeline.PipelineConfig = pipeline.PipelineConfig()
   centred_head: bool = True
   scan_unroll: int = 0
@@ -177,45 +173,6 @@ MOVED_FIELDS = {'input_scale': ('arch.input_scale', lambda scale: scale),
                 'crop_size': ('arch.crop_size', lambda size: size or None)}
 
 
-def validation_clips(n: int, frames: int, size=(240, 320)):
-  """Held-out procedural clips: (frames uint8 (n, T, H, W, 3), boxes (n, T, 4))."""
-  clips = [synthetic.procedural_sequence(np.random.default_rng([_VALIDATION_SEED, i]), frames,
-                                         size=size) for i in range(n)]
-  return np.stack([c[0] for c in clips]), np.stack([c[1] for c in clips])
-
-
-def make_validation(config: TrainConfig) -> Callable[[Any], dict[str, float]]:
-  """The default validation hook: `config.eval_dataset`'s sequences, or procedural clips.
-
-  A dataset is tracked one object at a time through the per-frame tracker and
-  scored by the evaluation harness's code (`protocols.run_ope`, `metrics.ope`):
-  ``val_success`` (OTB success, 21 thresholds) and ``val_precision`` (at 20
-  px), averaged over sequences. Without one, held-out procedural clips give
-  ``val_mean_iou`` and ``val_sr50``.
-  """
-  model_config = config.model_config()
-  if config.eval_dataset:
-    seqs = list(layouts.open_dataset(config.eval_dataset).sequences)
-
-    def hook(params) -> dict[str, float]:
-      single = protocols.Re3SingleTracker(tracker.Re3Tracker(params, model_config))
-      runs = [protocols.run_ope(single, seq) for seq in seqs]
-      score = metrics.ope_average([metrics.ope(r.boxes, s.boxes) for r, s in zip(runs, seqs)])
-      return {'val_success': float(score.success_score),
-              'val_precision': float(score.precision_score)}
-    return hook
-
-  frames, true = validation_clips(config.eval_clips, config.eval_frames)
-  frames = jnp.asarray(frames)
-
-  def hook(params) -> dict[str, float]:
-    boxes = [np.asarray(tracker.track_video(params, f, b[0], config=model_config))
-             for f, b in zip(frames, true)]
-    scores = metrics.got10k_pooled(boxes, list(true))  # frames 1.. of every clip, pooled
-    return {'val_mean_iou': scores.ao, 'val_sr50': scores.sr50}
-  return hook
-
-
 def _initial_params(source: str, model_config: model.ModelConfig):
   """`TrainConfig.init_params`: a checkpoint's parameters, cast to the run's weight dtype."""
   weights = tracker_config.TrackerConfig(checkpoint=None if source == 'shipped' else source)
@@ -235,7 +192,8 @@ def _centre_head(params):
 
 def train(config: TrainConfig, workdir: str | pathlib.Path, *,
           validation: Callable[[Any], dict[str, float]] | None = None,
-          stop_after: int | None = None, flagfile: str | None = None) -> dict[str, Any]:
+          should_stop: Callable[[int], bool] | None = None,
+          flagfile: str | None = None) -> dict[str, Any]:
   """Trains (or resumes training) in `workdir`.
 
   Args:
@@ -244,9 +202,14 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
       with checkpoints is resumed from its newest one that restores (see the
       module docstring).
     validation: ``hook(params) -> metrics`` run every ``eval_every`` steps;
-      default `make_validation`.
-    stop_after: stop (without a final checkpoint) after this step; for tests of
-      interrupted runs.
+      default `validation.make_validation`.
+    should_stop: ``should_stop(step) -> bool``, asked after every step (after that step's
+      log, validation and checkpoint); True ends the run there as an interruption would:
+      without a final validation or checkpoint (a checkpoint being written is finished),
+      so the next `train` in the workdir resumes from the newest checkpoint and goes on
+      exactly as an uninterrupted run, the steps after that checkpoint run again. E.g. a
+      budget of wall time, stopping at a checkpoint so that nothing is run twice:
+      ``lambda step: step % config.checkpoint_every == 0 and time.time() > deadline``.
     flagfile: the command line's flags as a flagfile; written to
       ``workdir/flags.txt`` beside ``train_config.json`` once the workdir is
       accepted, so a refused resume leaves the run's own flags in place.
@@ -268,13 +231,13 @@ def train(config: TrainConfig, workdir: str | pathlib.Path, *,
   workdir.mkdir(parents=True, exist_ok=True)
   # One run per workdir (process 0 holds the lock for the hosts of one run).
   with (records.lock_workdir(workdir) if jax.process_index() == 0 else contextlib.nullcontext()):
-    return _train(config, workdir, validation=validation, stop_after=stop_after,
+    return _train(config, workdir, validation=validation, should_stop=should_stop,
                   flagfile=flagfile)
 
 
 def _train(config: TrainConfig, workdir: pathlib.Path, *,
-           validation: Callable[[Any], dict[str, float]] | None, stop_after: int | None,
-           flagfile: str | None) -> dict[str, Any]:
+           validation: Callable[[Any], dict[str, float]] | None,
+           should_stop: Callable[[int], bool] | None, flagfile: str | None) -> dict[str, Any]:
   """`train` in a checked, made and locked workdir."""
   model_config = config.model_config()
   mesh = train_step.make_mesh()
@@ -343,7 +306,8 @@ def _train(config: TrainConfig, workdir: pathlib.Path, *,
       if flagfile is not None:
         records.write_atomic(workdir / 'flags.txt', flagfile)
     writer = records.MetricsWriter(workdir / 'tb', workdir / 'metrics.jsonl', logged_through)
-    validation = validation or (make_validation(config) if config.eval_every else None)
+    validation = validation or (validation_lib.make_validation(config) if config.eval_every
+                                else None)
 
     def validate(step):
       values = validation(state.params)
@@ -414,7 +378,7 @@ def _train(config: TrainConfig, workdir: pathlib.Path, *,
         last.update(validate(step))
       if step % config.checkpoint_every == 0 and int(state.nonfinite_step) < 0:
         save(step)  # never after a bad step: the next log raises
-      if stop_after is not None and step >= stop_after:
+      if should_stop is not None and should_stop(step):
         ckpts.manager.wait_until_finished()
         return dict(last, step=step, stage=curriculum.stage_index)
     if validation is not None and config.eval_every and step % config.eval_every:

@@ -1,4 +1,6 @@
-"""The curriculum's stages: (unrolls, batch, self-training probability), and their text form.
+"""What the curriculum runs: its stages (unrolls, batch, self-training probability), their
+text form, and `CurriculumConfig` (the stages and the settings of the rule that advances
+them; `re3_jax.training.curriculum` runs it).
 
 Re3 trains with short unrolls first and longer ones later (reference section
 6): start with 2 unrolls and batch 64, and each time the loss plateaus double
@@ -196,3 +198,82 @@ def _parse_prob(text: str, index: int, context: str) -> float:
   if not 0.0 <= prob <= 1.0:  # Also rejects NaN.
     raise ValueError(f'{where} is not in [0, 1]')
   return prob
+
+
+ADVANCE_MODES = ('plateau', 'steps')
+
+
+@dataclasses.dataclass(frozen=True)
+class CurriculumConfig:
+  """The curriculum: its stages and the settings of the rule that moves from one to the next.
+
+  `re3_jax.training.curriculum` runs it (`curriculum.Curriculum`); its module docstring
+  gives the exact rules.
+
+  Attributes:
+    stages: the stages in order (default: the paper's five, `PAPER_STAGES`).
+    advance: ``'plateau'`` (advance when the smoothed loss stops improving) or
+      ``'steps'`` (fixed numbers of steps).
+    stage_steps: with ``advance='steps'``, the steps to spend in each stage,
+      one per stage, each >= 1 except the last, which may be 0 (run until the
+      end of training). Must be empty with ``'plateau'``.
+    ema_decay: plateau: the per-step decay of the loss's moving average, in
+      [0, 1).
+    window: plateau: steps between examinations of the smoothed loss.
+    patience: plateau: windows without improvement before advancing.
+    min_rel_improvement: plateau: the relative decrease of the smoothed loss
+      below the best so far that counts as an improvement.
+    min_steps: plateau: steps a stage runs at least.
+    max_steps: plateau: steps after which a stage (not the last) advances in
+      any case; 0 for no limit.
+  """
+  stages: tuple[Stage, ...] = dataclasses.field(
+      default=PAPER_STAGES,
+      metadata={'parse': parse_stages, 'format': format_stages})
+  advance: str = 'plateau'
+  stage_steps: tuple[int, ...] = ()
+  ema_decay: float = 0.99
+  window: int = 500
+  patience: int = 3
+  min_rel_improvement: float = 0.01
+  min_steps: int = 1000
+  max_steps: int = 0
+
+  def __post_init__(self):
+    # Lists are accepted and stored as tuples (the config stays hashable).
+    object.__setattr__(self, 'stages', tuple(self.stages))
+    object.__setattr__(self, 'stage_steps', tuple(self.stage_steps))
+    if not self.stages:
+      raise ValueError('stages is empty')
+    for i, stage in enumerate(self.stages):
+      if not isinstance(stage, Stage):
+        raise ValueError(f'stages[{i}] is not a Stage: {stage!r}')
+    if self.advance not in ADVANCE_MODES:
+      raise ValueError(f'advance must be one of {ADVANCE_MODES}, got {self.advance!r}')
+    if self.advance == 'steps':
+      if len(self.stage_steps) != len(self.stages):
+        raise ValueError(f"advance='steps' needs one stage_steps value per stage: "
+                         f'{len(self.stages)} stages, stage_steps={self.stage_steps}')
+      for i, steps in enumerate(self.stage_steps):
+        last = i == len(self.stages) - 1
+        check_int(f'stage_steps[{i}]' + (' (the last stage)' if last else ''),
+                  steps, 0 if last else 1)
+    elif self.stage_steps:
+      raise ValueError(f"stage_steps is only used with advance='steps', got "
+                       f'{self.stage_steps} with advance={self.advance!r}')
+    decay = check_float('ema_decay', self.ema_decay)
+    if not 0.0 <= decay < 1.0:
+      raise ValueError(f'ema_decay must be in [0, 1), got {decay}')
+    check_int('window', self.window, 1)
+    check_int('patience', self.patience, 1)
+    if check_float('min_rel_improvement', self.min_rel_improvement) < 0:
+      raise ValueError(f'min_rel_improvement must be >= 0, got {self.min_rel_improvement}')
+    check_int('min_steps', self.min_steps, 0)
+    check_int('max_steps', self.max_steps, 0)
+
+  @property
+  def total_steps(self) -> int | None:
+    """With ``'steps'`` and a finite last stage, the curriculum's length; else None."""
+    if self.advance != 'steps' or self.stage_steps[-1] == 0:
+      return None
+    return sum(self.stage_steps)

@@ -276,7 +276,7 @@ def make_train_step(mesh: jax.sharding.Mesh, *, model_config: model.ModelConfig,
 
 
 def shard_batch(mesh: jax.sharding.Mesh, host_batch) -> batch_lib.Batch:
-  """Global device arrays of a `batch_lib.Batch` from this host's part (``source`` dropped).
+  """Global device arrays of a `batch_lib.Batch` from this host's part.
 
   Each host passes its own ``B / process_count`` sequences; the global batch
   size must divide by the number of devices.
@@ -286,10 +286,10 @@ def shard_batch(mesh: jax.sharding.Mesh, host_batch) -> batch_lib.Batch:
   """
   sharding = batch_sharding(mesh)
   local = batch_lib.Batch(np.asarray(host_batch.frames), np.asarray(host_batch.valid_sizes),
-                          np.asarray(host_batch.boxes, np.float32))  # source: not used
+                          np.asarray(host_batch.boxes, np.float32))
   global_b = local.boxes.shape[0] * jax.process_count()
   if global_b % mesh.size:
     raise ValueError(f'the global batch size {global_b} does not divide by the number of '
                      f'devices ({mesh.size}): choose a batch size that is a multiple of it')
   return batch_lib.Batch(*(jax.make_array_from_process_local_data(sharding, x)
-                           for x in local[:3]))
+                           for x in local))

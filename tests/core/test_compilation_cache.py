@@ -78,3 +78,28 @@ def test_the_command_lines_flag(tmp_path, flag, sequences_dir):
   assert not (tmp_path / 'xdg').exists()
   if flag == 'folder':
     assert len(list((tmp_path / 'flagged').iterdir())) > 0
+
+
+def test_turning_it_on_is_logged_once(tmp_path):
+  # A process-global JAX setting: making a tracker says so (INFO), once per process.
+  script = textwrap.dedent('''
+      import jax
+      from absl import logging
+      logging.set_verbosity(logging.INFO)
+      from re3_jax import model
+      from re3_jax.tracking import tracker
+      config = model.get_config('tiny')
+      params = model.init(jax.random.key(0), config)
+      tracker.Re3Tracker(params, config); tracker.Re3Tracker(params, config)
+      print(jax.config.jax_compilation_cache_dir)
+  ''')
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('JAX_COMPILATION_CACHE_DIR', 'JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS')}
+  env.update(XDG_CACHE_HOME=str(tmp_path / 'xdg'), JAX_PLATFORMS='cpu')
+  run = subprocess.run([sys.executable, '-c', script], cwd=REPO, env=env, capture_output=True,
+                       text=True, timeout=300)
+  assert run.returncode == 0, run.stderr[-3000:]
+  folder = str(tmp_path / 'xdg' / 're3_jax' / 'xla')
+  assert run.stdout.split() == [folder]
+  logged = [l for l in run.stderr.splitlines() if 'persistent compilation cache is on' in l]
+  assert len(logged) == 1 and folder in logged[0], run.stderr[-3000:]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -182,13 +178,3 @@ def test_grayscale_and_rgba_images_are_accepted():
   for image in (grey, rgba):
     frames, _ = synthetic.simulate(np.random.default_rng(0), image, RECT, 2, num_distractors=2)
     assert frames.shape == (2, 400, 400, 3)
-
-
-def test_command_line(tmp_path: pathlib.Path):
-  out = tmp_path / 'sheet.png'
-  root = pathlib.Path(__file__).resolve().parents[2]
-  subprocess.run([sys.executable, '-m', 're3_jax.input.synthetic', f'--out={out}', '--sequences=2',
-                  '--length=3', '--seed=1'], check=True, cwd=root, capture_output=True)
-  from PIL import Image
-  with Image.open(out) as im:
-    assert im.size == (8 * 130 + 2, 2 * 130 + 2)

@@ -11,6 +11,7 @@ from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import crops as crops_lib
 from re3_jax.input import batch as batch_lib
 from re3_jax.model import towers
+from re3_jax.tracking import functional
 from re3_jax.tracking import tracker as tracker_lib
 from re3_jax.training import train_step
 from re3_jax.training import unroll as unroll_lib
@@ -143,5 +144,5 @@ def test_tracker_keeps_each_tracks_starting_template(params):
   np.testing.assert_array_equal(np.asarray(state().template[0]), np.asarray(first_a))
   np.testing.assert_allclose(np.asarray(state().template[1]), want_b, **tol(want_b))
   # The per-frame calls and the whole-clip scan compute the same boxes.
-  clip = tracker_lib.track_video(params, frames[:3], box_a, config=CONFIG)
+  clip = functional.track_video(params, frames[:3], box_a, config=CONFIG)
   np.testing.assert_allclose(np.asarray(clip[1:]), np.stack(boxes), atol=1e-2)

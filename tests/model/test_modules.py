@@ -13,7 +13,7 @@ import pytest
 
 from re3_jax import model
 from re3_jax.model import checkpoints, lstm, matmul, modules
-from re3_jax.tracking import tracker
+from re3_jax.tracking import shipped
 
 README = pathlib.Path(__file__).resolve().parents[2] / 're3_jax/model/README.md'
 
@@ -35,7 +35,7 @@ def test_readme_snippet_runs():
 
 
 def test_shipped_model_equals_network_apply():
-  params, config = checkpoints.load_params(tracker.pretrained_dir())
+  params, config = checkpoints.load_params(shipped.pretrained_dir())
   s = config.crop_size
   crops = jax.random.randint(jax.random.key(0), (2, 3, 2, s, s, 3), 0, 256).astype(jnp.uint8)
   state = lstm.LSTMState(*(jax.random.normal(k, (2, config.lstm_units))

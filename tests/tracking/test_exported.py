@@ -26,6 +26,7 @@ from re3_jax.core import boxes as boxes_lib
 from re3_jax.datasets import sequences
 from re3_jax.tracking import export
 from re3_jax.tracking import exported
+from re3_jax.tracking import functional
 from re3_jax.tracking import tracker as tracker_lib
 from re3_jax.tracking import tracker_config
 
@@ -51,12 +52,12 @@ def artifact(steady, tmp_path_factory):
 
 
 def library_track(params, config, frames, starts, reset_interval=RESET_INTERVAL):
-  params = tracker_lib.prepare_params(params, config)
-  state = tracker_lib.init(params, frames[0], starts, config=config)
+  params = functional.prepare_params(params, config)
+  state = functional.init(params, frames[0], starts, config=config)
   out = []
   for frame in frames[1:]:
-    box, state = tracker_lib.step(params, state, frame, config=config,
-                                  reset_interval=reset_interval)
+    box, state = functional.step(params, state, frame, config=config,
+                                 reset_interval=reset_interval)
     out.append(np.asarray(box))
   return np.stack(out), state
 
@@ -198,7 +199,7 @@ def test_the_loader_names_bad_inputs(clip, artifact, tmp_path):
   with pytest.raises(ValueError, match=r'boxes\[1\] = \[.*\] is not a finite xyxy box'):
     tracker.init(frames[0], [[1, 2, 30, 40], [np.nan, 2, 30, 40]])
   leaves = len(tracker.header['state'])
-  assert leaves == len(tracker_lib.TrackState._fields) + 6  # two LSTM states of 4 leaves each
+  assert leaves == len(functional.TrackState._fields) + 6  # two LSTM states of 4 leaves each
   with pytest.raises(ValueError, match=f'state must be the tuple of {leaves} arrays'):
     tracker.step({'box': starts}, frames[1])
   (tmp_path / 'not.re3x').write_bytes(b'not a zip')
@@ -269,8 +270,8 @@ def test_the_shipped_model_exported_tracks_a_whole_sequence_as_the_library(seque
     box, state = tracker.step(state, frame)
     exported_boxes.append(np.asarray(box)[0])
     library.append(reference.track('a', frame))
-  video = np.asarray(tracker_lib.track_video(reference.params, seq.frames, seq.boxes[0],
-                                             config=reference.config, recovery=False))
+  video = np.asarray(functional.track_video(reference.params, seq.frames, seq.boxes[0],
+                                            config=reference.config, recovery=False))
   library, exported_boxes = np.asarray(library), np.asarray(exported_boxes)
   success = {}
   for name, boxes in (('library', library), ('exported', exported_boxes), ('video', video)):

@@ -1,4 +1,4 @@
-"""The model shipped with the package (`tracker.PRETRAINED`): present, small, and tracking."""
+"""The model shipped with the package (`shipped.PRETRAINED`): present, small, and tracking."""
 
 import numpy as np
 import pytest
@@ -10,7 +10,7 @@ from re3_jax.tracking import tracker as tracker_lib
 
 
 def test_shipped_model_is_the_nano_model_in_bfloat16_under_25_mb():
-  directory = tracker_lib.pretrained_dir()
+  directory = shipped.pretrained_dir()
   assert directory.name == 're3_nano'
   size = sum(f.stat().st_size for f in directory.rglob('*') if f.is_file())
   assert size < 25e6, size
@@ -22,7 +22,7 @@ def test_shipped_model_is_the_nano_model_in_bfloat16_under_25_mb():
   default = tracker_lib.load_tracker()
   assert default.config == tr.config
   # The model shipped before it stays, by name, with its tower's licence.
-  squeeze = tracker_lib.pretrained_dir('re3_squeeze')
+  squeeze = shipped.pretrained_dir('re3_squeeze')
   assert (squeeze / 'LICENCE_SqueezeNet').read_text().count('BSD') >= 1
 
 
@@ -36,11 +36,11 @@ def test_a_missing_shipped_model_is_named(tmp_path, monkeypatch):
 def test_shipped_models_load_by_name(tmp_path, monkeypatch):
   """Every model of `SHIPPED` loads by name: `pretrained(name)`, a ``--checkpoint`` of that name
   (`load_tracker`), while a folder of that name in the working directory is a path."""
-  for name in tracker_lib.SHIPPED:
-    directory = tracker_lib.pretrained_dir(name)
+  for name in shipped.SHIPPED:
+    directory = shipped.pretrained_dir(name)
     assert directory.name == name and (directory / 'config.json').is_file()
-    assert tracker_lib.resolve_checkpoint(name) == directory
-  assert tracker_lib.resolve_checkpoint(None) == tracker_lib.pretrained_dir()
+    assert shipped.resolve_checkpoint(name) == directory
+  assert shipped.resolve_checkpoint(None) == shipped.pretrained_dir()
   squeeze = tracker_lib.Re3Tracker.pretrained('re3_squeeze')
   assert squeeze.config.name == 'squeeze'
   assert tracker_lib.load_tracker('re3_squeeze').config == squeeze.config
@@ -48,7 +48,7 @@ def test_shipped_models_load_by_name(tmp_path, monkeypatch):
     tracker_lib.Re3Tracker.pretrained('re3_huge')
   monkeypatch.chdir(tmp_path)
   (tmp_path / 're3_squeeze').mkdir()
-  assert tracker_lib.resolve_checkpoint('re3_squeeze') == 're3_squeeze'
+  assert shipped.resolve_checkpoint('re3_squeeze') == 're3_squeeze'
 
 
 @pytest.mark.slow

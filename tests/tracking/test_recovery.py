@@ -10,6 +10,7 @@ from re3_jax import model
 from re3_jax.core import noise
 from re3_jax.evaluation import metrics
 from re3_jax.media import synthetic_clips
+from re3_jax.tracking import functional
 from re3_jax.tracking import recovery as recovery_lib
 from re3_jax.tracking import tracker as tracker_lib
 from re3_jax.tracking import tracker_config
@@ -125,12 +126,12 @@ def test_never_nan_while_searching(shipped):
   frames[3:] = 0
   rec = recovery_lib.Recovery(threshold=2.0, patience=1, resume=-2.0)  # search, resume always
   for box in (truth[0], np.array([0, 0, 2, 2], np.float32)):
-    state = tracker_lib.init(params, frames[0], [box], config=config)
+    state = functional.init(params, frames[0], [box], config=config)
     for frame in frames[1:]:
-      boxes, state = tracker_lib.step(params, state, frame, config=config, recovery=rec)
+      boxes, state = functional.step(params, state, frame, config=config, recovery=rec)
       b = np.asarray(boxes)
       assert np.all(np.isfinite(b)) and np.all(np.isfinite(np.asarray(state.score)))
-      assert np.all(b[:, 2:] - b[:, :2] >= tracker_lib.MIN_BOX_SIZE)
+      assert np.all(b[:, 2:] - b[:, :2] >= functional.MIN_BOX_SIZE)
       assert int(state.low[0]) >= 1   # it did search (every score is below 2)
 
 
@@ -139,7 +140,7 @@ def test_track_video_takes_recovery(shipped):
   step: float rounding may differ, but a found target is found by both)."""
   params, config = shipped
   frames, truth = _jump_clip()
-  out = tracker_lib.track_video(params, frames, truth[0], config=config, recovery=True)
+  out = functional.track_video(params, frames, truth[0], config=config, recovery=True)
   iou = metrics.iou(np.asarray(out), truth)
   assert np.all(iou[JUMP_AT + recovery_lib.DEFAULT.patience + 2:] > 0.5), iou
 

@@ -1,4 +1,5 @@
-"""Tests of the tracker: the test-time procedure, batching, bad inputs, real clips."""
+"""Tests of `Re3Tracker`: the test-time procedure, batching, bad inputs, real clips; the pure
+functions (`functional`) against it."""
 
 import logging
 
@@ -13,6 +14,7 @@ from re3_jax.core import crops
 from re3_jax.datasets import sequences
 from re3_jax.media import synthetic_clips
 from re3_jax.model import checkpoints
+from re3_jax.tracking import functional
 from re3_jax.tracking import tracker as tracker_lib
 
 
@@ -72,27 +74,10 @@ def test_squeeze_tower_matches_reference_procedure():
   np.testing.assert_allclose(np.stack(got), expected, atol=2e-3)
 
 
-def test_reset_schedule_frames_32_and_64(steady):
-  params, config = steady
-  clip = _clip(70, seed=1)
-  box = clip.boxes[0]
-  with_reset = tracker_lib.track_video(params, clip.frames, box, config=config)
-  no_reset = tracker_lib.track_video(params, clip.frames, box, config=config,
-                                     reset_interval=10**6)
-  late_reset = tracker_lib.track_video(params, clip.frames, box, config=config,
-                                       reset_interval=64)
-  diff = np.abs(np.asarray(with_reset) - np.asarray(no_reset)).max(axis=1)
-  # The first reset follows the prediction of frame 32: frames 0..32 agree, 33 differs.
-  assert np.all(diff[:33] == 0)
-  assert diff[33] > 0
-  late = np.abs(np.asarray(late_reset) - np.asarray(no_reset)).max(axis=1)
-  assert np.all(late[:65] == 0) and late[65:].max() > 0
-
-
 def test_track_video_equals_per_frame_api(tiny):
   params, config = tiny
   clip = _clip(40, seed=2)
-  video = np.asarray(tracker_lib.track_video(params, clip.frames, clip.boxes[0], config=config))
+  video = np.asarray(functional.track_video(params, clip.frames, clip.boxes[0], config=config))
   tr = tracker_lib.Re3Tracker(params, config)
   per_frame = [tr.track(7, clip.frames[0], clip.boxes[0])]
   per_frame += [tr.track(7, f) for f in clip.frames[1:]]
@@ -104,10 +89,10 @@ def test_track_video_scores_equal_the_per_frame_api(scored, n):
   params, config = scored
   clip = _clip(12, seed=4)
   starts = clip.boxes[0] if n is None else np.stack([clip.boxes[0], [10, 10, 60, 50]])
-  boxes, scores = tracker_lib.track_video(params, clip.frames, starts, config=config,
-                                          with_scores=True)
-  np.testing.assert_array_equal(boxes, tracker_lib.track_video(params, clip.frames, starts,
-                                                               config=config))
+  boxes, scores = functional.track_video(params, clip.frames, starts, config=config,
+                                         with_scores=True)
+  np.testing.assert_array_equal(boxes, functional.track_video(params, clip.frames, starts,
+                                                              config=config))
   assert scores.shape == ((12,) if n is None else (12, n))
   ids = [0] if n is None else list(range(n))
   tr = tracker_lib.Re3Tracker(params, config)
@@ -120,22 +105,14 @@ def test_track_video_scores_equal_the_per_frame_api(scored, n):
   assert np.all(np.abs(scores) <= 1 + 1e-5) and np.ptp(scores) > 1e-3
 
 
-def test_track_video_scores_nan_without_a_score(tiny):
-  params, config = tiny  # no correlation: its features lack the tower's last activation
-  clip = _clip(4, seed=4)
-  boxes, scores = tracker_lib.track_video(params, clip.frames, clip.boxes[0], config=config,
-                                          with_scores=True)
-  assert boxes.shape == (4, 4) and scores.shape == (4,) and np.isnan(scores).all()
-
-
 def test_pure_init_step_match_tracker(tiny):
   params, config = tiny
   clip = _clip(5, seed=3)
-  state = tracker_lib.init(params, jnp.asarray(clip.frames[0]), clip.boxes[:1], config=config)
+  state = functional.init(params, jnp.asarray(clip.frames[0]), clip.boxes[:1], config=config)
   tr = tracker_lib.Re3Tracker(params, config)
   tr.track('x', clip.frames[0], clip.boxes[0])
   for frame in clip.frames[1:]:
-    box, state = tracker_lib.step(params, state, jnp.asarray(frame), config=config)
+    box, state = functional.step(params, state, jnp.asarray(frame), config=config)
     np.testing.assert_allclose(np.asarray(box)[0], tr.track('x', frame), atol=1e-4)
 
 
@@ -209,7 +186,7 @@ def test_bad_boxes_are_named(tiny, box, match):
   assert "starting box of track 'obj'" in str(e.value)
   assert tr.track_ids == []
   with pytest.raises(ValueError, match=match):
-    tracker_lib.track_video(params, image[None], box, config=config)
+    functional.track_video(params, image[None], box, config=config)
 
 
 def test_box_partly_outside_is_accepted(tiny):
@@ -253,56 +230,6 @@ def test_bad_images(tiny, image, match):
     tr.track(0, image, [1, 1, 20, 20])
 
 
-def test_pure_init_and_step_check_their_inputs(tiny):
-  """The functional API refuses what `Re3Tracker` refuses (issue 16: a NaN box gave NaN
-  boxes forever, a (4,) box became 4 tracks, float images were accepted)."""
-  params, config = tiny
-  image = np.full((96, 128, 3), 90, np.uint8)
-  for boxes, match in [([[np.nan, 1, 20, 20]], r'starting boxes\[0\].*NaN'),
-                       ([1, 1, 20, 20], r'\(N, 4\).*one box: give \[box\]'),
-                       (np.zeros((0, 4)), 'N >= 1'),
-                       ([[1, 1, 20, 20], [200, 1, 220, 20]], r'\[1\].*entirely outside')]:
-    with pytest.raises(ValueError, match=match):
-      tracker_lib.init(params, image, boxes, config=config)
-  with pytest.raises(ValueError, match='float32.*ambiguous'):
-    tracker_lib.init(params, image.astype(np.float32), [[1, 1, 20, 20]], config=config)
-  state = tracker_lib.init(params, image, [[1, 1, 20, 20]], config=config)
-  with pytest.raises(ValueError, match='float64.*ambiguous'):
-    tracker_lib.step(params, state, image / 255.0, config=config)  # float64
-  with pytest.raises(ValueError, match='reset_interval'):
-    tracker_lib.step(params, state, image, config=config, reset_interval=0)
-  with pytest.raises(ValueError, match='TrackState'):
-    tracker_lib.step(params, state._asdict(), image, config=config)
-  # Grayscale and RGBA frames are converted, as Re3Tracker converts them.
-  rgb_box, _ = tracker_lib.step(params, state, image, config=config)
-  for frame in (image[..., 0], np.concatenate([image, image[..., :1]], axis=-1)):
-    box, _ = tracker_lib.step(params, state, frame, config=config)
-    np.testing.assert_array_equal(box, rgb_box)
-  # Inside another jitted function the values are traced: shapes are still checked.
-  boxes_in_jit = jax.jit(lambda b: tracker_lib.init(params, image, b, config=config).box)
-  np.testing.assert_array_equal(boxes_in_jit(jnp.float32([[1, 1, 20, 20]])), [[1, 1, 20, 20]])
-  with pytest.raises(ValueError, match=r'\(N, 4\)'):
-    boxes_in_jit(jnp.float32([1, 1, 20, 20]))
-
-
-def test_track_video_shape_holes(tiny):
-  """Issue 16: one (H, W, 3) frame was read as H grayscale frames; T = 0, no boxes and
-  reset_interval=0 gave internal errors or were accepted."""
-  params, config = tiny
-  frame = np.zeros((48, 64, 3), np.uint8)
-  for frames, boxes, kwargs, match in [
-      (frame, [0, 0, 2, 2], {}, r'\(T, H, W, C\).*frames\[None\]'),
-      (frame[None, ..., 0], [0, 0, 2, 2], {}, r'\(T, H, W, C\)'),
-      (frame[:0][None][:0], [0, 0, 2, 2], {}, 'no frames'),
-      (frame[None], np.zeros((0, 4)), {}, 'N >= 1'),
-      (frame[None], [0, 0, 2, 2], {'reset_interval': 0}, 'reset_interval'),
-      (frame[None], [0, 0, 2, 2], {'reset_interval': 2.5}, 'reset_interval')]:
-    with pytest.raises(ValueError, match=match):
-      tracker_lib.track_video(params, frames, boxes, config=config, **kwargs)
-  assert tracker_lib.track_video(params, frame[None, ..., :1], [0, 0, 2, 2],
-                                 config=config).shape == (1, 4)
-
-
 def test_bad_calls(tiny):
   params, config = tiny
   tr = tracker_lib.Re3Tracker(params, config)
@@ -331,7 +258,7 @@ def test_never_nan_nor_inverted(tiny):
     for frame in clip.frames[1:]:
       b = tr.track(0, frame)
       assert np.all(np.isfinite(b)), b
-      assert b[2] - b[0] >= tracker_lib.MIN_BOX_SIZE and b[3] - b[1] >= tracker_lib.MIN_BOX_SIZE
+      assert b[2] - b[0] >= functional.MIN_BOX_SIZE and b[3] - b[1] >= functional.MIN_BOX_SIZE
 
 
 @pytest.mark.parametrize('name', ['otb_crossing', 'vot15_bag'])
@@ -342,8 +269,8 @@ def test_real_sequences_end_to_end_without_recompiling(tiny, sequences_dir, name
   # it runs compiled: counting their calls counts traces.
   traces = []
   for fn in ('_init', '_advance'):
-    real = getattr(tracker_lib, fn)
-    monkeypatch.setattr(tracker_lib, fn,
+    real = getattr(functional, fn)
+    monkeypatch.setattr(functional, fn,
                         lambda *a, _real=real, _fn=fn, **k: traces.append(_fn) or _real(*a, **k))
   tr = tracker_lib.Re3Tracker(params, config)
   out = [tr.track(name, seq.frames[0], seq.boxes[0]), tr.track(name, seq.frames[1])]
@@ -380,7 +307,7 @@ def test_the_first_two_frames_compile_the_step_once(tiny, tmp_path, restored):
     tr = tracker_lib.Re3Tracker(params, config)
   clip = _clip(4, seed=11)
   jax.clear_caches()  # earlier tests compiled these shapes: compile them afresh here
-  counter = _Compiles('_advance_slots')
+  counter = _Compiles('advance_slots')
   logger = logging.getLogger('jax')
   logger.addHandler(counter)
   try:
@@ -403,12 +330,3 @@ def test_checkpoint_round_trip(tiny, tmp_path):
     tr.track(0, clip.frames[0], clip.boxes[0])
   for frame in clip.frames[1:]:
     np.testing.assert_array_equal(restored.track(0, frame), direct.track(0, frame))
-
-
-def test_deterministic(tiny):
-  params, config = tiny
-  clip = _clip(6, seed=10)
-  again = model.init(jax.random.key(0), config)
-  a = tracker_lib.track_video(params, clip.frames, clip.boxes[0], config=config)
-  b = tracker_lib.track_video(again, clip.frames, clip.boxes[0], config=config)
-  np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -1,4 +1,5 @@
-"""Tests of `re3_jax.training.curriculum`: config validation, advance rules, state round trips."""
+"""Tests of `re3_jax.training.curriculum`: the advance rules, state round trips (the config's
+validation: test_stages.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from re3_jax.training import curriculum
 from re3_jax.training import stages as stages_lib
 
 Stage = stages_lib.Stage
-Config = curriculum.CurriculumConfig
+Config = stages_lib.CurriculumConfig
 
 
 def three_stages():
@@ -28,36 +29,6 @@ def plateau_config(**kwargs):
 def run(cur, losses, start=1):
   """Feeds ``losses`` at consecutive steps; returns the steps at which it advanced."""
   return [step for step, loss in enumerate(losses, start) if cur.update(step, loss)]
-
-
-def test_defaults_are_the_paper_schedule():
-  assert Config().stages == stages_lib.PAPER_STAGES and Config().advance == 'plateau'
-
-
-@pytest.mark.parametrize('kwargs, match', [
-    (dict(stages=()), 'stages is empty'),
-    (dict(advance='loss'), 'advance must be one of'),
-    (dict(advance='steps'), 'one stage_steps value per stage'),
-    (dict(advance='steps', stage_steps=(10, 10)), 'one stage_steps value per stage'),
-    (dict(advance='steps', stage_steps=(10, 0, 10)), r'stage_steps\[1\] must be >= 1'),
-    (dict(advance='steps', stage_steps=(10, 10, -1)), r'stage_steps\[2\] \(the last stage\)'),
-    (dict(stage_steps=(10, 10, 10)), "only used with advance='steps'"),
-    (dict(ema_decay=1.0), 'ema_decay'),
-    (dict(window=0), 'window must be >= 1'),
-    (dict(patience=0), 'patience must be >= 1'),
-    (dict(min_rel_improvement=-0.1), 'min_rel_improvement'),
-    (dict(min_steps=-1), 'min_steps'),
-    (dict(max_steps=-1), 'max_steps'),
-])
-def test_config_validation(kwargs, match):
-  with pytest.raises(ValueError, match=match):
-    Config(**dict(dict(stages=three_stages()), **kwargs))
-
-
-def test_config_accepts_lists():
-  config = Config(stages=list(three_stages()), advance='steps', stage_steps=[1, 2, 0])
-  assert isinstance(config.stages, tuple) and config.stage_steps == (1, 2, 0)
-  hash(config)
 
 
 # update() arguments.

@@ -18,7 +18,6 @@ from re3_jax import model
 from re3_jax.core import digests
 from re3_jax.input import pipeline
 from re3_jax.model import checkpoints
-from re3_jax.training import curriculum
 from re3_jax.training import loop
 from re3_jax.training import records
 from re3_jax.training import stages as stages_lib
@@ -28,8 +27,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 CONFIG = loop.TrainConfig(
     model='tiny', seed=3, steps=0,
     optim=train_step.OptimConfig(learning_rate=1e-3),
-    curriculum=curriculum.CurriculumConfig(stages=stages_lib.parse_stages('2x4,3x2', '0.5,0.5'),
-                                           advance='steps', stage_steps=(3, 3)),
+    curriculum=stages_lib.CurriculumConfig(stages=stages_lib.parse_stages('2x4,3x2', '0.5,0.5'),
+                                          advance='steps', stage_steps=(3, 3)),
     data=pipeline.PipelineConfig(frame_size=(120, 160), sim_size=(96, 128), num_distractors=4,
                                  num_threads=1, prefetch=1),
     log_every=2, checkpoint_every=2, keep_checkpoints=5, eval_every=0)
@@ -80,31 +79,9 @@ _INTERRUPTED = textwrap.dedent('''
     import os, sys, pickle
     from re3_jax.training import loop
     config = pickle.loads(bytes.fromhex(sys.argv[2]))
-    loop.train(config, sys.argv[1], stop_after=4)
+    loop.train(config, sys.argv[1], should_stop=lambda step: step >= 4)
     os._exit(3)  # a hard stop: no cleanup, nothing flushed after the step-4 checkpoint
 ''')
-
-
-def test_validation_on_a_dataset_scores_it_as_the_harness_does(tmp_path):
-  """eval_dataset: one-pass OTB success and P@20 of the tracker, averaged over sequences."""
-  from re3_jax.testing import fake_datasets  # pylint: disable=g-import-not-at-top
-  for k in range(2):
-    rows = [(5.0 + 2 * t + k, 6.0 + t, 16.0, 12.0) for t in range(6)]
-    fake_datasets.write_otb_sequence(tmp_path / 'val', f's{k}', rows, seed=k)
-  config = CONFIG.replace(eval_dataset=f'otb:{tmp_path / "val"}')
-  params = model.init(jax.random.key(0), config.model_config())
-  scores = loop.make_validation(config)(params)
-  assert set(scores) == {'val_success', 'val_precision'}
-  # The same tracker through the evaluation harness's run gives the same mean.
-  from re3_jax.datasets import layouts  # pylint: disable=g-import-not-at-top
-  from re3_jax.evaluation import metrics, protocols  # pylint: disable=g-import-not-at-top
-  from re3_jax.tracking import tracker  # pylint: disable=g-import-not-at-top
-  seqs = layouts.open_dataset(config.eval_dataset).sequences
-  runs = [protocols.run_ope(protocols.Re3SingleTracker(
-      tracker.Re3Tracker(params, config.model_config())), s) for s in seqs]
-  mean = metrics.ope_average([metrics.ope(r.boxes, s.boxes) for r, s in zip(runs, seqs)])
-  assert scores['val_success'] == pytest.approx(mean.success_score)
-  assert scores['val_precision'] == pytest.approx(mean.precision_score)
 
 
 def test_init_params_starts_from_a_checkpoint(tmp_path, tiny):
@@ -209,7 +186,7 @@ def test_nonfinite_loss_stops_with_the_step_and_keeps_the_good_checkpoint(tmp_pa
 # at 4, 8 and the end (9): a run stopped at 5 or 6 resumes from 4, between two logs.
 PLATEAU = CONFIG.replace(
     steps=9, log_every=3, checkpoint_every=4,
-    curriculum=curriculum.CurriculumConfig(
+    curriculum=stages_lib.CurriculumConfig(
         stages=stages_lib.parse_stages('2x4,2x4', '0.5,0.25'), advance='plateau', window=3,
         patience=1, min_steps=3, ema_decay=0.5, min_rel_improvement=1.0))
 _TIMING = ('steps_per_s', 'frames_per_s')
@@ -250,7 +227,7 @@ def test_resume_between_logs_logs_what_an_uninterrupted_run_logs(tmp_path, plate
   (step 6, when the run stopped there) are dropped and logged again: no step twice."""
   rows = _logged(plateau_straight)
   assert [r['step'] for r in rows] == [3, 6, 9] and [r['stage'] for r in rows] == [0, 0, 1]
-  loop.train(PLATEAU, tmp_path, stop_after=stop)
+  loop.train(PLATEAU, tmp_path, should_stop=lambda step: step >= stop)
   assert checkpoints.resolve(tmp_path / 'checkpoints').name == '4'
   assert [r['step'] for r in _logged(tmp_path)] == [3, 6][:stop // 3]
   assert loop.train(PLATEAU, tmp_path)['step'] == 9
@@ -279,7 +256,7 @@ def _poison(step_dir, aside):
 def test_a_damaged_newest_checkpoint_resumes_from_the_previous_one(tmp_path, plateau_straight,
                                                                     caplog):
   ckpt = tmp_path / 'checkpoints'
-  loop.train(PLATEAU, tmp_path, stop_after=8)  # checkpoints 4 and 8, logs 3 and 6
+  loop.train(PLATEAU, tmp_path, should_stop=lambda step: step >= 8)  # checkpoints 4, 8; logs 3, 6
   _truncate_largest(ckpt / '8' / 'params')
   with caplog.at_level('WARNING'):
     assert loop.train(PLATEAU, tmp_path)['step'] == 9
@@ -509,8 +486,8 @@ PRE_LAYOUT = pathlib.Path(__file__).resolve().parents[1] / 'data' / 'pre_layout'
 # The configuration tests/data/pre_layout/workdir_tiny was trained with (its README).
 PRE_LAYOUT_CONFIG = loop.TrainConfig(
     model='tiny', seed=3, steps=4, optim=train_step.OptimConfig(learning_rate=1e-3),
-    curriculum=curriculum.CurriculumConfig(stages=stages_lib.parse_stages('2x2', '0.5'),
-                                           advance='steps', stage_steps=(4,)),
+    curriculum=stages_lib.CurriculumConfig(stages=stages_lib.parse_stages('2x2', '0.5'),
+                                          advance='steps', stage_steps=(4,)),
     data=pipeline.PipelineConfig(frame_size=(96, 128), sim_size=(96, 128), num_distractors=2,
                                  num_threads=1, prefetch=1),
     log_every=1, checkpoint_every=2, keep_checkpoints=1, eval_every=0)

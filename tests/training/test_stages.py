@@ -1,4 +1,5 @@
-"""Tests of `re3_jax.training.stages`: the paper's stages, their validation and text form."""
+"""Tests of `re3_jax.training.stages`: the paper's stages, their validation and text form, the
+curriculum's config."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from re3_jax.training import stages as stages_lib
 
 Stage = stages_lib.Stage
+Config = stages_lib.CurriculumConfig
 
 
 def test_the_paper_stages():
@@ -82,3 +84,40 @@ def test_parse_stages_bad(text, self_train, match):
 def test_stage_validation(args, match):
   with pytest.raises(ValueError, match=match):
     Stage(*args)
+
+
+# CurriculumConfig.
+
+
+def _three_stages():
+  return stages_lib.parse_stages('2x8,4x4,8x2', '0.1,0.2,0.3')
+
+
+def test_defaults_are_the_paper_schedule():
+  assert Config().stages == stages_lib.PAPER_STAGES and Config().advance == 'plateau'
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(stages=()), 'stages is empty'),
+    (dict(advance='loss'), 'advance must be one of'),
+    (dict(advance='steps'), 'one stage_steps value per stage'),
+    (dict(advance='steps', stage_steps=(10, 10)), 'one stage_steps value per stage'),
+    (dict(advance='steps', stage_steps=(10, 0, 10)), r'stage_steps\[1\] must be >= 1'),
+    (dict(advance='steps', stage_steps=(10, 10, -1)), r'stage_steps\[2\] \(the last stage\)'),
+    (dict(stage_steps=(10, 10, 10)), "only used with advance='steps'"),
+    (dict(ema_decay=1.0), 'ema_decay'),
+    (dict(window=0), 'window must be >= 1'),
+    (dict(patience=0), 'patience must be >= 1'),
+    (dict(min_rel_improvement=-0.1), 'min_rel_improvement'),
+    (dict(min_steps=-1), 'min_steps'),
+    (dict(max_steps=-1), 'max_steps'),
+])
+def test_config_validation(kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    Config(**dict(dict(stages=_three_stages()), **kwargs))
+
+
+def test_config_accepts_lists():
+  config = Config(stages=list(_three_stages()), advance='steps', stage_steps=[1, 2, 0])
+  assert isinstance(config.stages, tuple) and config.stage_steps == (1, 2, 0)
+  hash(config)

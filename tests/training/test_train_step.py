@@ -165,7 +165,7 @@ def test_learning_rate_decay():
 def test_batch_not_dividing_the_devices_is_refused():
   mesh = train_step.make_mesh()
   b = batch_lib.Batch(np.zeros((3, 2, 8, 8, 3), np.uint8), np.full((3, 2, 2), 8, np.int32),
-                     np.zeros((3, 2, 4), np.float32), np.zeros(3, np.int32))
+                     np.zeros((3, 2, 4), np.float32))
   if mesh.size == 1:
     train_step.shard_batch(mesh, b)  # anything divides by one device
   else:
