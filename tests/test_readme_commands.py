@@ -208,3 +208,20 @@ def test_export_command_runs_as_written(tmp_path):
   boxes = np.array(json.loads(check.stdout.strip().splitlines()[-1]))
   assert boxes.shape == (1, 4) and np.isfinite(boxes).all()
   assert np.abs(boxes[0] - [284, 162, 324, 222]).max() < 10
+
+
+@pytest.mark.slow
+def test_track_a_video_snippet_runs(tmp_path):
+  # README's Python example under "Track a video", with `frames` the clip the track command's
+  # test writes (its first box is the snippet's [280, 160, 320, 220]).
+  text = (REPO / 'README.md').read_text()
+  section = text[text.index('## Track a video'):text.index('## Results')]
+  snippet = section.split('```python\n', 1)[1].split('```', 1)[0]
+  truth = _write_video(tmp_path / 'video.mp4', (280, 160, 40, 60), n_frames=20)
+  capture = cv2.VideoCapture(str(tmp_path / 'video.mp4'))
+  frames = [cv2.cvtColor(capture.read()[1], cv2.COLOR_BGR2RGB) for _ in range(20)]
+  scope = {'frames': frames}
+  exec(compile(snippet, 'README.md', 'exec'), scope)  # noqa: S102
+  assert np.isfinite(scope['box']).all() and -1 <= scope['score'] <= 1
+  # The last box against the drawn patch: the same bound as the command's test.
+  assert float(boxes_lib.iou(np.asarray(scope['box'], np.float64), truth[-1])) > 0.5

@@ -392,8 +392,9 @@ _PARSE_FLAGFILES = textwrap.dedent('''
 
 def test_experiment_flagfiles_parse():
   # In a fresh process: an entry point's flags must not meet another's (absl flags are global).
-  names = ['smoke', 'synthetic', 'paper', 'paper_no_alov', 'small', 'real_cpu', 'real_gpu',
-           'real_nano_cpu', 'real_nano_gpu']
+  # Every flagfile of experiments/ (a new one is checked as soon as it lands).
+  names = sorted(p.stem for p in (REPO / 'experiments').glob('*.flags'))
+  assert {'smoke', 'synthetic', 'paper', 'real_nano_cpu', 'real_nano_ft_cpu'} <= set(names)
   run = subprocess.run([sys.executable, '-c', _PARSE_FLAGFILES] + names, cwd=REPO,
                        capture_output=True, text=True, timeout=300)
   assert run.returncode == 0, run.stderr[-3000:]
@@ -408,7 +409,7 @@ def test_experiment_flagfiles_parse():
       sources = dict(config['mixture'])
       assert ('alov300' in sources) == (name != 'paper_no_alov'), name
       assert config['model'] == ('small' if name == 'small' else 'paper'), name
-    elif name.startswith('real'):
+    elif name.startswith(('real', 'ablate')):
       # The squeeze model from ImageNet, the nano model from NanoTrack's backbone, on the real
       # sequences, validated on the val split.
       tower = 'backbone.onnx' if 'nano' in name else '.net'
@@ -419,7 +420,8 @@ def test_experiment_flagfiles_parse():
                                          'procedural': 0.2}, name
       assert config['eval'] == f'otb:{root}val', name
       cpu = name.endswith('_cpu')
-      assert config['tower_lr'] == (0.0 if cpu else 0.1), name
+      # Frozen on a CPU, fine-tuned at a tenth of the rate on a GPU and in the _ft_ recipe.
+      assert config['tower_lr'] == (0.0 if cpu and '_ft_' not in name else 0.1), name
       assert config['precision'] == ('float32' if cpu else 'mixed_bfloat16'), name
       # The learning rate decays to 0 at the run's last step, not before.
       assert config['decay_end'] == config['steps'], name
