@@ -16,6 +16,7 @@ from __future__ import annotations
 import pathlib
 from typing import Callable, NamedTuple, Sequence
 
+from re3_jax.core import tables
 from re3_jax.datasets import dataset_roots
 from re3_jax.datasets import sequences
 from re3_jax.datasets import vid_roots
@@ -46,10 +47,7 @@ class Layout(NamedTuple):
 
 
 def _table(*entries: Layout) -> dict[str, Layout]:
-  table = {e.name: e for e in entries}
-  if len(table) != len(entries):
-    raise ValueError(f'two layouts share a name: {[e.name for e in entries]}')
-  return table
+  return dict(tables.by_name(entries, 'layouts'))
 
 
 LAYOUTS = _table(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import pathlib
 
+from re3_jax.core import tables
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import norm_precision
 from re3_jax.evaluation import score_report
@@ -144,9 +145,7 @@ SCORES = MetricFamily(
 # The table.
 
 def _table(*entries: MetricFamily) -> dict[str, MetricFamily]:
-  table = {f.name: f for f in entries}
-  if len(table) != len(entries):
-    raise ValueError(f'two metric families share a name: {[f.name for f in entries]}')
+  table = dict(tables.by_name(entries, 'metric families'))
   for f in entries:
     if f.protocol not in PROTOCOLS:
       raise ValueError(f'metric family {f.name}: protocol {f.protocol!r} is not one of '

@@ -18,6 +18,7 @@ import os
 import pathlib
 from typing import Callable, NamedTuple
 
+from re3_jax.core import tables
 from re3_jax.evaluation import baselines
 from re3_jax.evaluation import protocols
 from re3_jax.tracking import shipped
@@ -92,10 +93,7 @@ def _opencv_nano(options: Options) -> Made:
 
 
 def _table(*entries: TrackerEntry) -> dict[str, TrackerEntry]:
-  table = {e.name: e for e in entries}
-  if len(table) != len(entries):
-    raise ValueError(f'two trackers share a name: {[e.name for e in entries]}')
-  return table
+  return dict(tables.by_name(entries, 'trackers'))
 
 
 TRACKERS = _table(

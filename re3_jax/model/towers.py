@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from re3_jax.core import tables
 from re3_jax.model import tower_caffenet
 from re3_jax.model import tower_nanotrack
 from re3_jax.model import tower_squeezenet
@@ -28,10 +29,7 @@ if TYPE_CHECKING:
 
 
 def _table(*entries: Tower) -> dict[str, Tower]:
-  table = {t.name: t for t in entries}
-  if len(table) != len(entries):
-    raise ValueError(f'two towers share a name: {[t.name for t in entries]}')
-  return table
+  return dict(tables.by_name(entries, 'towers'))
 
 
 TOWERS = _table(
