@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import logging as std_logging
 import os
 import pathlib
 import re
@@ -412,9 +413,21 @@ def newest_that_restores(candidates: Sequence[T], restore: Callable[[T], R],
                                + '; '.join(map(str, failures)))
 
 
+class _NoMissingMetadataWarning(std_logging.Filter):
+  """Drops orbax's "Metadata file does not exist" warning. A training run's step folder
+  (`records`) keeps orbax's metadata file beside its items, not inside `params/`, so
+  restoring `params/` alone warns about a file that is not missing, only elsewhere."""
+
+  def filter(self, record: std_logging.LogRecord) -> bool:
+    return not str(record.getMessage()).startswith('Metadata file does not exist')
+
+
 def _restore(path: pathlib.Path, config: model.ModelConfig):
   """The parameters of the checkpoint `path`, checked against `config` and to be finite."""
   checkpointer = ocp.StandardCheckpointer()
+  quiet = _NoMissingMetadataWarning()
+  absl_logger = std_logging.getLogger('absl')
+  absl_logger.addFilter(quiet)
   try:
     metadata = checkpointer.metadata(path / PARAMS_DIR).item_metadata
     weight_shapes.check_params(metadata, config, 'its parameters')
@@ -425,5 +438,6 @@ def _restore(path: pathlib.Path, config: model.ModelConfig):
     params = checkpointer.restore(path / PARAMS_DIR, target)
   finally:
     checkpointer.close()
+    absl_logger.removeFilter(quiet)
   check_finite(params, 'its parameters')
   return params
