@@ -210,6 +210,15 @@ def _written(*paths) -> str:
   return f'; wrote {", ".join(written)}' if written else ''
 
 
+def _report(result, name: str, width: int, height: int, how: str = '') -> None:
+  """The run's last line: objects, frames, the input and its size, `how` it stopped, the
+  tracker's rate and the files written."""
+  tracker_fps = 'n/a' if result.tracker_fps is None else f'{result.tracker_fps:.1f}'
+  print(f'tracked {len(result.object_ids)} object(s) through {result.num_frames} frames of '
+        f'{name} ({width}x{height}){how}: tracker {tracker_fps} frames/s'
+        + _written(result.output, result.boxes_out))
+
+
 def main(argv: Sequence[str]) -> int:
   """Tracks; a user's mistake is a ValueError or OSError (`cli.run` prints it in one line).
 
@@ -257,10 +266,7 @@ def _track_one(path: pathlib.Path, start_boxes, max_frames: int | None) -> int:
   finally:
     if line is not None:
       line.finish()
-  tracker_fps = 'n/a' if result.tracker_fps is None else f'{result.tracker_fps:.1f}'
-  print(f'tracked {len(result.object_ids)} object(s) through {result.num_frames} frames of '
-        f'{_INPUT.value} ({result.width}x{result.height}): tracker {tracker_fps} frames/s'
-        + _written(result.output, result.boxes_out))
+  _report(result, _INPUT.value, result.width, result.height)
   if result.output is None and result.boxes_out is None:
     print('(no --output or --boxes_out given: nothing written)')
   return 0
@@ -286,11 +292,8 @@ def _track_live(source: int | str, start_boxes, max_frames: int | None) -> int:
     finally:
       if line is not None:
         line.finish()
-  tracker_fps = 'n/a' if result.tracker_fps is None else f'{result.tracker_fps:.1f}'
-  print(f'tracked {len(result.object_ids)} object(s) through {result.num_frames} frames of '
-        f'{stream.name} ({stream.width}x{stream.height}), stopped: '
-        f'{track_live.STOPPED[result.stopped]}: tracker {tracker_fps} frames/s'
-        + _written(result.output, result.boxes_out))
+  _report(result, stream.name, stream.width, stream.height,
+          f', stopped: {track_live.STOPPED[result.stopped]}')
   return 0  # after Ctrl-C or SIGTERM, `cli.run` ends with 130 or 143 (the signal was recorded)
 
 
