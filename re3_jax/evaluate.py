@@ -101,6 +101,7 @@ from absl import flags
 
 from re3_jax import cli
 from re3_jax.core import progress
+from re3_jax.datasets import dataset_roots
 from re3_jax.datasets import layouts
 from re3_jax.evaluation import harness
 from re3_jax.evaluation import lost_metrics
@@ -175,7 +176,7 @@ def main(argv):
   for spec in _DATASET.value:  # a layout that can reads only the selected sequences (VID)
     seqs.extend(layouts.read(spec, _SEQUENCES.value).sequences)
   if _SEQUENCES.value:
-    seqs = list(layouts.select(seqs, _SEQUENCES.value, ' + '.join(_DATASET.value)))
+    seqs = list(dataset_roots.select(seqs, _SEQUENCES.value, ' + '.join(_DATASET.value)))
   names = [s.name for s in seqs]
   if len(set(names)) != len(names):
     raise ValueError(f'sequence names repeat across datasets: {names}')

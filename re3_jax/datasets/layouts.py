@@ -18,14 +18,9 @@ from typing import Callable, NamedTuple, Sequence
 
 from re3_jax.core import tables
 from re3_jax.datasets import dataset_roots
-from re3_jax.datasets import sequences
 from re3_jax.datasets import vid_roots
 
 Dataset = dataset_roots.Dataset
-select = dataset_roots.select
-SequenceError = sequences.SequenceError
-VID_FRAME_SUFFIX = vid_roots.VID_FRAME_SUFFIX
-vid = vid_roots.vid
 
 
 class Layout(NamedTuple):

@@ -15,6 +15,7 @@ import pytest
 
 from re3_jax.datasets import layouts
 from re3_jax.datasets import sequences
+from re3_jax.datasets import vid_roots
 from re3_jax.testing import fake_datasets
 
 
@@ -37,7 +38,7 @@ def test_vid_val_root(tmp_path):
   xml.unlink()
   with pytest.raises(sequences.SequenceError, match=rf'sequence {video}: frame .*000003.JPEG has '
                      'no annotation'):
-    layouts.vid(tmp_path)
+    vid_roots.vid(tmp_path)
 
 
 def test_vid_invisible_frames_have_no_truth(tmp_path):
@@ -47,7 +48,7 @@ def test_vid_invisible_frames_have_no_truth(tmp_path):
   for obj in list(root.iter('object')):
     root.remove(obj)
   ET.ElementTree(root).write(xml)
-  (seq,) = layouts.vid(tmp_path).sequences
+  (seq,) = vid_roots.vid(tmp_path).sequences
   assert np.isnan(seq.boxes[:, 0]).tolist() == [False, True, False, False]
 
 

@@ -15,8 +15,9 @@ import sys
 import numpy as np
 import pytest
 
-from re3_jax.evaluation import baselines
+from re3_jax.datasets import dataset_roots
 from re3_jax.datasets import layouts
+from re3_jax.evaluation import baselines
 from re3_jax.evaluation import harness
 from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import protocols
@@ -146,7 +147,7 @@ def test_absent_frames_of_the_shared_sequences(where):
   lines = (folder / 'groundtruth_rect.txt').read_text().splitlines()
   nan_rows = [i for i, l in enumerate(lines) if 'nan' in l.lower()]
   assert len(nan_rows) == ABSENT_SEQUENCES[where]
-  [seq] = layouts.select(layouts.open_dataset(f'otb:{folder.parent}').sequences,
+  [seq] = dataset_roots.select(layouts.open_dataset(f'otb:{folder.parent}').sequences,
                           [folder.name], 'shared')
   np.testing.assert_array_equal(np.flatnonzero(lost_metrics.absent(seq.boxes)), nan_rows)
 
