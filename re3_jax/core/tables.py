@@ -4,12 +4,12 @@ share one (docs/EXTENDING.md)."""
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence, TypeVar
+from typing import TypeVar
 
 Entry = TypeVar('Entry')
 
 
-def by_name(entries: Sequence[Entry], what: str) -> Mapping[str, Entry]:
+def by_name(what: str, *entries: Entry) -> dict[str, Entry]:
   """``{entry.name: entry}`` in the entries' order; ValueError naming the `what` (e.g.
   'layouts') and every name where two entries share a name."""
   table = {entry.name: entry for entry in entries}

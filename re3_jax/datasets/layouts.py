@@ -41,11 +41,8 @@ class Layout(NamedTuple):
   read_some: Callable[[pathlib.Path, Sequence[str]], Dataset] | None = None
 
 
-def _table(*entries: Layout) -> dict[str, Layout]:
-  return dict(tables.by_name(entries, 'layouts'))
-
-
-LAYOUTS = _table(
+LAYOUTS = tables.by_name(
+    'layouts',
     Layout('otb', dataset_roots.otb, 'NAME/img/0001.jpg and NAME/groundtruth_rect.txt'),
     Layout('vot', dataset_roots.vot, 'NAME/groundtruth.txt and NAME/color/00000001.jpg'),
     Layout('got10k', dataset_roots.got10k, 'a split: list.txt, NAME/groundtruth.txt, '

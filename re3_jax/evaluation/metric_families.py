@@ -145,7 +145,7 @@ SCORES = MetricFamily(
 # The table.
 
 def _table(*entries: MetricFamily) -> dict[str, MetricFamily]:
-  table = dict(tables.by_name(entries, 'metric families'))
+  table = tables.by_name('metric families', *entries)
   for f in entries:
     if f.protocol not in PROTOCOLS:
       raise ValueError(f'metric family {f.name}: protocol {f.protocol!r} is not one of '

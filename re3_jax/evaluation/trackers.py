@@ -92,11 +92,8 @@ def _opencv_nano(options: Options) -> Made:
                                    f'{pathlib.Path(options.nanotrack_dir).absolute()}')
 
 
-def _table(*entries: TrackerEntry) -> dict[str, TrackerEntry]:
-  return dict(tables.by_name(entries, 'trackers'))
-
-
-TRACKERS = _table(
+TRACKERS = tables.by_name(
+    'trackers',
     TrackerEntry('re3', _re3(None), 'Re3 as --tracker.* says (default: the shipped model '
                  f'{shipped.PRETRAINED})'),
     *(TrackerEntry(name, _re3(name), f'the shipped model {name}: {about}')

@@ -28,11 +28,8 @@ if TYPE_CHECKING:
   from re3_jax.model.configs import ModelConfig
 
 
-def _table(*entries: Tower) -> dict[str, Tower]:
-  return dict(tables.by_name(entries, 'towers'))
-
-
-TOWERS = _table(
+TOWERS = tables.by_name(
+    'towers',
     tower_caffenet.TOWER,
     tower_squeezenet.TOWER,
     tower_nanotrack.TOWER,
