@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
@@ -21,6 +20,8 @@ from re3_jax.model import checkpoints
 from re3_jax.tracking import shipped
 from re3_jax.tracking import track_files
 from re3_jax.tracking import tracker as tracker_lib
+
+import cli_signals  # tests/cli_signals.py
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 N_FRAMES = 10
@@ -411,25 +412,11 @@ def test_cli_stopped_by_a_signal_leaves_no_output(clip, tmp_path, signum, status
   write_mp4(src, [clip.frames[t % N_FRAMES] for t in range(300)])  # still tracking at the signal
   out = tmp_path / 'out'
   out.mkdir()
-  proc = subprocess.Popen(
+  returncode, _, stderr = cli_signals.signal_when(
       [sys.executable, '-m', 're3_jax.track', '--tracker.random_model=tiny', f'--input={src}',
        '--box=20,15,70,60', f'--output={out}/tracked.mp4', f'--boxes_out={out}/boxes.csv'],
-      cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV,
-      # SIGINT as a terminal sends it: a pytest-xdist worker ignores SIGINT, and a child
-      # started with SIGINT ignored keeps ignoring it (Python installs no handler then).
-      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-  try:
-    deadline = time.monotonic() + 120
-    while not list(out.glob('.tracked.partial-*.mp4')):  # the video is being written
-      assert proc.poll() is None, proc.communicate()
-      assert time.monotonic() < deadline, 'no partial video after 120 s'
-      time.sleep(0.01)
-    proc.send_signal(signum)
-    _, stderr = proc.communicate(timeout=120)
-  finally:
-    if proc.poll() is None:
-      proc.kill()
-      proc.communicate()
-  assert proc.returncode == status, stderr[-3000:]
+      lambda: bool(list(out.glob('.tracked.partial-*.mp4'))),  # the video is being written
+      signum, what='partial video', cwd=tmp_path, env=CLI_ENV)
+  assert returncode == status, stderr[-3000:]
   assert stderr.splitlines()[-1] == f're3_jax.track: {said}' and 'Traceback' not in stderr
   assert not list(out.iterdir())  # neither partial files nor a half-written output

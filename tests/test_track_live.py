@@ -28,6 +28,8 @@ from re3_jax.tracking import track_live
 from re3_jax.tracking import track_many
 from re3_jax.tracking import tracker as tracker_lib
 
+import cli_signals  # tests/cli_signals.py
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CLI_ENV = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS='cpu')
 BOXES = ([20.0, 15.0, 70.0, 60.0], [60.0, 30.0, 120.0, 90.0])
@@ -297,26 +299,13 @@ def test_readme_camera_command_runs_as_written(readme_commands, tmp_path):
     (signal.SIGTERM, 143, 'terminated (SIGTERM)', 'terminated (SIGTERM)')])
 def test_cli_live_stream_stopped_by_a_signal(clip, tmp_path, signum, status, said, why):
   src = write_mp4(tmp_path / 'long.mp4', [clip.frames[t % N_FRAMES] for t in range(400)])
-  proc = subprocess.Popen(
+  csv = tmp_path / 'live.csv'
+  returncode, stdout, stderr = cli_signals.signal_when(
       CLI + ['--tracker.random_model=tiny', f'--input=file://{src}', '--box=20,15,70,60',
              '--output=live.mp4', '--boxes_out=live.csv'],
-      cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=CLI_ENV,
-      # SIGINT as a terminal sends it (a pytest-xdist worker ignores SIGINT; its child would too).
-      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-  try:
-    deadline = time.monotonic() + 120
-    while not ((tmp_path / 'live.csv').exists() and
-               len((tmp_path / 'live.csv').read_text().splitlines()) > 5):
-      assert proc.poll() is None, proc.communicate()
-      assert time.monotonic() < deadline, 'no 5 frames tracked after 120 s'
-      time.sleep(0.01)
-    proc.send_signal(signum)
-    stdout, stderr = proc.communicate(timeout=120)
-  finally:
-    if proc.poll() is None:
-      proc.kill()
-      proc.communicate()
-  assert proc.returncode == status, stderr[-3000:]
+      lambda: csv.exists() and len(csv.read_text().splitlines()) > 5,
+      signum, what='5 frames tracked', cwd=tmp_path, env=CLI_ENV)
+  assert returncode == status, stderr[-3000:]
   assert stderr.splitlines()[-1] == f're3_jax.track: {said}' and 'Traceback' not in stderr
   n = int(stdout.split(' through ')[1].split()[0])
   assert 5 <= n < 400, stdout
