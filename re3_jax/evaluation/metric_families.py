@@ -10,6 +10,8 @@ entry in `FAMILIES` (docs/EXTENDING.md). The families, in the table's column ord
   over sequences; ``success.png`` and ``precision.png``.
 * ``got10k``: GOT-10k AO and SR at 0.5 and 0.75, `metrics.got10k`, pooled over frames.
 * ``norm_precision``: LaSOT's normalised precision, `norm_precision`.
+* ``losses``: the losses of the target, and those at which the target itself jumped beyond
+  a window twice its size (Re3's search window), `loss_causes`.
 * ``vot``: Re3's reset-based accuracy, robustness and failures, `vot_metrics.vot`.
 * ``scores``: for trackers with a confidence score, lost-frame detection and the VOT-LT
   measures (`score_report`), with a table and two plots of their own.
@@ -20,6 +22,7 @@ from __future__ import annotations
 import pathlib
 
 from re3_jax.core import tables
+from re3_jax.evaluation import loss_causes
 from re3_jax.evaluation import metrics
 from re3_jax.evaluation import norm_precision
 from re3_jax.evaluation import score_report
@@ -157,6 +160,7 @@ FAMILIES = _table(
     OPE,
     GOT10K,
     norm_precision.FAMILY,
+    loss_causes.FAMILY,
     VOT,
     SCORES,
 )
