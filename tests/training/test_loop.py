@@ -399,7 +399,8 @@ def test_experiment_flagfiles_parse():
   # In a fresh process: an entry point's flags must not meet another's (absl flags are global).
   # Every flagfile of experiments/ (a new one is checked as soon as it lands).
   names = sorted(p.stem for p in (REPO / 'experiments').glob('*.flags'))
-  assert {'smoke', 'synthetic', 'paper', 'real_nano_cpu', 'real_nano_ft_cpu'} <= set(names)
+  assert {'smoke', 'synthetic', 'paper', 'real_nano_cpu', 'real_nano_ft_cpu',
+          'real_nano_template_cpu'} <= set(names)
   run = subprocess.run([sys.executable, '-c', _PARSE_FLAGFILES] + names, cwd=REPO,
                        capture_output=True, text=True, timeout=300)
   assert run.returncode == 0, run.stderr[-3000:]
@@ -418,7 +419,8 @@ def test_experiment_flagfiles_parse():
       # The squeeze model from ImageNet, the nano model from NanoTrack's backbone, on the real
       # sequences, validated on the val split.
       tower = 'backbone.onnx' if 'nano' in name else '.net'
-      assert config['model'] == ('nano' if 'nano' in name else 'squeeze'), name
+      assert config['model'] == ('squeeze' if 'nano' not in name else
+                                 'nano_template' if '_template_' in name else 'nano'), name
       assert config['pretrained'].endswith(tower), name
       root = '../shared/real_sequences/'
       assert dict(config['mixture']) == {f'otb:{root}train': 0.5, f'otb_sim:{root}train': 0.3,
