@@ -3,14 +3,16 @@ the report (`FAMILY`, in `metric_families.FAMILIES`): what limits a tracker that
 regresses the next box from a window around the last one.
 
 * A **loss** is a frame whose IoU with the true box falls under `lost_metrics.LOST_IOU` (0.1)
-  after a frame at or above it, both frames with a true box (a target that leaves the view and
+  after a frame at or above it, both frames with a true box: a lost frame of
+  `lost_metrics.lost_frames` after one that is not (a target that leaves the view and
   comes back is not a loss of the tracker's). A tracker that finds the target again and loses
   it later has lost it twice.
 * At a loss the target **jumped** when its true centre moved from the previous frame's true
   centre by more than the previous true box's width across or its height down: out of a window
-  `CONTEXT` (2) times that box around it, the crop Re3 regresses from (`boxes.context_window`). A jump takes the target out of the crop even around a perfect previous
-  box; a loss without one happened with the target within reach of a tracker that was on it,
-  so the box went to something else (a distractor, the background) or drifted off.
+  `CONTEXT` (2) times that box around it, the crop Re3 regresses from
+  (`boxes.context_window`). A jump takes the target out of the crop even around a perfect
+  previous box; a loss without one happened with the target within reach of a tracker that
+  was on it, so the box went to something else (a distractor, the background) or drifted off.
 * The video's own jumps (every frame with a true box whose centre jumped so from the previous
   frame's, whatever the tracker did) are counted beside them: the same for every tracker.
 
@@ -67,10 +69,10 @@ def jumps(truth, context: float = CONTEXT) -> np.ndarray:
 def loss_frames(pred, truth) -> np.ndarray:
   """(T,) bool: the tracker lost the target at frame t (IoU under 0.1 after one at or above
   0.1 at frame t-1, both with a true box)."""
-  ious = metrics.iou(pred, truth)  # NaN where the truth is absent
-  out = np.zeros(len(ious), bool)
-  with np.errstate(invalid='ignore'):
-    out[1:] = (ious[1:] < lost_metrics.LOST_IOU) & (ious[:-1] >= lost_metrics.LOST_IOU)
+  absent = lost_metrics.absent(truth)
+  lost = lost_metrics.lost_frames(metrics.iou(pred, truth), absent)
+  out = np.zeros(len(lost), bool)
+  out[1:] = lost[1:] & ~absent[1:] & ~lost[:-1]  # not lost at t-1: a true box there too
   return out
 
 
