@@ -5,7 +5,7 @@ r"""Imports the official Re3 weights, or exports a trained model: ``python -m re
 docstring says what is read and checked). ``re3``: a re3_jax checkpoint (a training
 run's ``WORKDIR/checkpoints``: its latest step) re-saved as parameters alone under
 ``--precision`` (default ``bf16_weights``, half the size; how the shipped model was
-made, `checkpoints.export_params`); ``--average=N`` exports the mean of the run's N
+made, `checkpoint_exports.export_params`); ``--average=N`` exports the mean of the run's N
 newest checkpoints instead (the shipped model: N=3). The output is a parameters checkpoint that
 ``Re3Tracker.from_checkpoint(DIR)`` and ``checkpoints.load_params(DIR)`` restore.
 """
@@ -40,9 +40,9 @@ def main(argv):
   if _AVERAGE.value != 1 and _FORMAT.value != 're3':
     raise ValueError(f'--average={_AVERAGE.value} applies to --format=re3 only')
   if _FORMAT.value == 're3':
-    from re3_jax.model import checkpoints  # pylint: disable=g-import-not-at-top  (orbax)
-    out, config = checkpoints.export_params(_SOURCE.value, _OUT.value, _PRECISION.value,
-                                            average=_AVERAGE.value)
+    from re3_jax.model import checkpoint_exports  # pylint: disable=g-import-not-at-top  (orbax)
+    out, config = checkpoint_exports.export_params(_SOURCE.value, _OUT.value, _PRECISION.value,
+                                                   average=_AVERAGE.value)
   else:
     out, config = official_weights.convert(_SOURCE.value, _FORMAT.value, _OUT.value)
   averaged = f', the mean of its {_AVERAGE.value} newest' if _AVERAGE.value > 1 else ''

@@ -7,7 +7,8 @@ policies; `network`: ``init``,
 Flax Linen modules of `modules`: ``Re3``, ``PeepholeLSTMCell``; their layers in `layers`, the
 conv towers by name in `towers`); the modules beside it
 hold the peephole LSTM cells' arithmetic (`lstm`), dense products under the dtype policy
-(`matmul`), parameter checkpoints (`checkpoints`) and the pretrained SqueezeNet tower
+(`matmul`), parameter checkpoints (`checkpoints`; a run's
+averaged and exported by `checkpoint_exports`) and the pretrained SqueezeNet tower
 (`squeezenet`). Imports `re3_jax.core` only (of this project's packages).
 """
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from re3_jax.core import digests
+from re3_jax.model import checkpoint_exports
 from re3_jax.model import checkpoints
 
 
@@ -24,7 +25,7 @@ def _size(path):
 def test_export_stores_bfloat16_weights_and_float32_vectors(tiny, tmp_path):
   params, config = tiny
   src = checkpoints.save_params(tmp_path / 'f32', params, config)
-  out, exported = checkpoints.export_params(src, tmp_path / 'bf16')
+  out, exported = checkpoint_exports.export_params(src, tmp_path / 'bf16')
   assert (exported.param_dtype, exported.dtype) == ('bfloat16', 'float32')
   loaded, stored = checkpoints.load_params(out)
   assert stored == exported
@@ -39,9 +40,9 @@ def test_export_stores_bfloat16_weights_and_float32_vectors(tiny, tmp_path):
   # The kernels and matrices are nearly all of the tiny model's bytes: about half the size.
   assert _size(out) < 0.7 * _size(src)
   with pytest.raises(FileExistsError, match='already holds a checkpoint'):
-    checkpoints.export_params(src, out)
+    checkpoint_exports.export_params(src, out)
   with pytest.raises(ValueError, match='unknown precision'):
-    checkpoints.export_params(src, tmp_path / 'x', precision='float8')
+    checkpoint_exports.export_params(src, tmp_path / 'x', precision='float8')
 
 
 def _full_disk_save(path, params):
@@ -71,7 +72,7 @@ def test_a_failed_save_is_one_error_and_leaves_nothing(tiny, tmp_path, monkeypat
   out = tmp_path / 'full' / 'out'  # neither folder there before: both removed
   with pytest.raises(checkpoints.CheckpointWriteError,
                      match=rf'^cannot write the checkpoint {out}: No space left on device$'):
-    checkpoints.export_params(src, out)  # what `python -m re3_jax.convert --format=re3` runs
+    checkpoint_exports.export_params(src, out)  # what `python -m re3_jax.convert --format=re3` runs
   time.sleep(0.3)  # the late write's time has passed
   assert sorted(p.name for p in tmp_path.iterdir()) == ['src']
   assert capfd.readouterr().err == ''  # orbax's tracebacks held back: the error says it
@@ -146,7 +147,7 @@ def test_nonfinite_parameters_are_refused_naming_the_variable(tiny, tmp_path):
   with pytest.raises(ValueError, match=f'{tmp_path / "nan"} is damaged.*fc6/w is not finite'):
     checkpoints.load_params(tmp_path / 'nan')
   with pytest.raises(ValueError, match='fc6/w is not finite'):
-    checkpoints.export_params(tmp_path / 'nan', tmp_path / 'out')
+    checkpoint_exports.export_params(tmp_path / 'nan', tmp_path / 'out')
   assert not (tmp_path / 'out').exists()
   from re3_jax.tracking import tracker  # pylint: disable=g-import-not-at-top
   with pytest.raises(ValueError, match='fc6/w is not finite'):
@@ -160,26 +161,26 @@ def test_average_of_the_newest_checkpoints(tiny, tmp_path):
   for step, shift in ((100, 0.0), (200, 1.0), (300, 3.0)):  # the newest is 300
     checkpoints.save_params(run / str(step), jax.tree.map(lambda x, s=shift: x + s, params),
                             config)
-  averaged, stored, paths = checkpoints.average_params(run, 2)
+  averaged, stored, paths = checkpoint_exports.average_params(run, 2)
   assert stored == config and [p.name for p in paths] == ['300', '200']
   for a, b in zip(jax.tree.leaves(averaged), jax.tree.leaves(params)):
     assert a.dtype == b.dtype
     # (b + 3 + b + 1) / 2 = b + 2, exact up to float32 rounding of b + 1 and b + 3.
     b = np.asarray(b, np.float64)
     assert np.all(np.abs(a - (b + 2.0)) <= 4 * np.finfo(np.float32).eps * (np.abs(b) + 3))
-  one, _, _ = checkpoints.average_params(run, 1)
+  one, _, _ = checkpoint_exports.average_params(run, 1)
   assert all(np.array_equal(a, np.asarray(b) + 3.0)
              for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(params)))
-  out, exported = checkpoints.export_params(run, tmp_path / 'avg3', average=3)
+  out, exported = checkpoint_exports.export_params(run, tmp_path / 'avg3', average=3)
   loaded, _ = checkpoints.load_params(out)
   mean3 = [((np.asarray(b, np.float64) * 3 + 4) / 3) for b in jax.tree.leaves(params)]
   for a, m in zip(jax.tree.leaves(loaded), mean3):
     # bfloat16 storage of the matrices: within half a bfloat16 step (8 mantissa bits).
     np.testing.assert_allclose(np.asarray(a, np.float64), m, rtol=2.0 ** -8, atol=1e-6)
   with pytest.raises(ValueError, match=r'holds 3 checkpoints \(300, 200, 100\), fewer than the 4'):
-    checkpoints.average_params(run, 4)
+    checkpoint_exports.average_params(run, 4)
   with pytest.raises(ValueError, match='must be >= 1'):
-    checkpoints.average_params(run, 0)
+    checkpoint_exports.average_params(run, 0)
 
 
 def test_average_refuses_checkpoints_of_different_models(tiny, tmp_path):
@@ -190,7 +191,7 @@ def test_average_refuses_checkpoints_of_different_models(tiny, tmp_path):
   checkpoints.save_params(tmp_path / '2', params, config)
   with pytest.raises(ValueError, match=r'checkpoint .*/1 holds another model than .*/2: '
                      r'lstm_units 8 \(not 16\)'):
-    checkpoints.average_params(tmp_path, 2)
+    checkpoint_exports.average_params(tmp_path, 2)
 
 
 def test_a_save_writes_a_manifest_that_sha256sum_checks(tiny, tmp_path):
