@@ -222,7 +222,7 @@ def _report(result, name: str, width: int, height: int, how: str = '') -> None:
 def main(argv: Sequence[str]) -> int:
   """Tracks; a user's mistake is a ValueError or OSError (`cli.run` prints it in one line).
 
-  Ctrl-C or SIGTERM (`cli.run`) unwinds through `video.atomic_output`: no output is left
+  Ctrl-C or SIGTERM (`cli.run`) unwinds through `core.outputs.atomic_output`: no output is left
   (a live source's outputs are finished instead; many inputs' finished ones stay).
   """
   del argv

@@ -5,7 +5,7 @@ inside JAX's garbage-collection callback (``_xla_gc_callback``) too, where the
 `KeyboardInterrupt` the handler raises is printed as "Exception ignored" and dropped; the
 command then went on, replaced its output and exited 0. So the handler (`install`) first
 records the signal, then raises as before; `check` raises it again wherever it was recorded
-and not yet raised through: before an output replaces an old one (`media.video.atomic_output`)
+and not yet raised through: before an output replaces an old one (`core.outputs.atomic_output`)
 and when a command line's ``main`` returns (`re3_jax.cli.run`), which then ends with 130 or 143.
 `deferred` holds both signals over a block that must not be cut in two (a frame's video frame
 and its boxes, written together) and delivers them at its end.
@@ -23,7 +23,7 @@ class Terminated(KeyboardInterrupt):
   """SIGTERM, raised in the main thread wherever it is.
 
   A `KeyboardInterrupt`, so the program unwinds as for Ctrl-C: ``finally``
-  blocks and context managers run (`re3_jax.media.video.atomic_output` deletes
+  blocks and context managers run (`re3_jax.core.outputs.atomic_output` deletes
   its temporary file).
   """
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from re3_jax.core import boxes as boxes_lib
 from re3_jax.core import progress
+from re3_jax.core import outputs
 from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import metric_families
 from re3_jax.evaluation import metric_family as family_lib
@@ -99,8 +100,8 @@ class SequenceFailed(ValueError):
 
 
 def _write_json(path: pathlib.Path, doc) -> None:
-  """`doc` as JSON at `path`, atomically (`video.atomic_output`): never half a file."""
-  with video.atomic_output(path) as tmp:
+  """`doc` as JSON at `path`, atomically (`outputs.atomic_output`): never half a file."""
+  with outputs.atomic_output(path) as tmp:
     tmp.write_text(json.dumps(doc, indent=1))
 
 

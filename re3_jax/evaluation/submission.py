@@ -26,9 +26,9 @@ import shutil
 import tempfile
 from typing import Sequence
 
+from re3_jax.core import outputs
 from re3_jax.evaluation import report as report_lib
 from re3_jax.evaluation import results as results_lib
-from re3_jax.media import video
 
 SUFFIX = '.zip'
 
@@ -94,7 +94,7 @@ def write_got10k(path: str | os.PathLike, tracker: str, report: report_lib.Repor
     for name in sequences:
       r = done[name].run
       results_lib.write_got10k(pathlib.Path(staging), name, r.boxes, r.frame_times)
-    with video.atomic_output(path) as tmp:
+    with outputs.atomic_output(path) as tmp:
       # The toolkit's own call (got10k.utils.ioutils.compress): the same entries, in the same order.
       shutil.make_archive(str(tmp)[:-len(SUFFIX)], 'zip', staging)
   return path

@@ -14,10 +14,8 @@ its own 256-colour palette with Pillow and appended to the file at once). Closin
 writer reads the file back (`check_mp4`: it opens, counts the frames written, its last frame
 decodes), since OpenCV's writer reports no error: on a full disk it leaves a truncated file.
 
-`atomic_output` gives a hidden temporary name beside an output file and moves
-it into place only when the work succeeded; on an error or Ctrl-C the
-temporary file is deleted, so a file at the output's name is always complete
-(the command lines turn SIGTERM into the same unwinding: `re3_jax.cli.run`).
+Outputs are written under a temporary name and moved into place when complete
+(`re3_jax.core.outputs.atomic_output`).
 
 Errors name the file (and frame): `VideoError`, a `ValueError`. A writer refuses
 frames its format cannot hold (`FRAME_SIDES`) and a frame rate that is not > 0.
@@ -25,10 +23,8 @@ frames its format cannot hold (`FRAME_SIDES`) and a frame rate that is not > 0.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pathlib
-import secrets
 from typing import Iterator, Sequence
 
 import cv2
@@ -36,7 +32,6 @@ import numpy as np
 from PIL import GifImagePlugin, Image
 
 from re3_jax.core import images as images_lib
-from re3_jax.core import signals
 
 VIDEO_OUTPUTS = ('.mp4', '.gif')
 MP4_FOURCC = 'mp4v'
@@ -390,32 +385,3 @@ def open_video_writer(path: str | os.PathLike, fps: float, size: tuple[int, int]
   """
   suffix = check_output_suffix(path if suffix is None else f'x{suffix}', VIDEO_OUTPUTS, 'video')
   return (GifWriter if suffix == '.gif' else Mp4Writer)(path, fps, size, name)
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[pathlib.Path]:
-  """Yields a temporary path beside `path`, moved to `path` if the block succeeds.
-
-  The temporary name is hidden and keeps the extension (OpenCV picks the
-  container by it): ``.NAME.partial-XXXXXXXX.EXT``. If the block raises
-  (Ctrl-C included), or a SIGINT/SIGTERM arrived and was swallowed on the way
-  (`core.signals.check`), the temporary file is deleted and an existing file at
-  `path` is left as it was.
-  """
-  path = pathlib.Path(path)
-  if not path.parent.is_dir():
-    raise VideoError(f'cannot write {path}: folder {path.parent} does not exist')
-  tmp = path.with_name(f'.{path.stem}.partial-{secrets.token_hex(4)}{path.suffix}')
-  try:
-    yield tmp
-  except BaseException:
-    tmp.unlink(missing_ok=True)
-    raise
-  if not tmp.exists():
-    raise VideoError(f'{path} was not written')
-  try:
-    signals.check()  # a SIGINT/SIGTERM swallowed while writing: the old file stays
-  except BaseException:
-    tmp.unlink(missing_ok=True)
-    raise
-  os.replace(tmp, path)

@@ -38,8 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from re3_jax import model
+from re3_jax.core import outputs
 from re3_jax.model import weight_shapes
-from re3_jax.media import video
 from re3_jax.tracking import exported
 from re3_jax.tracking import functional
 from re3_jax.tracking import tracker_config
@@ -164,10 +164,10 @@ def check_output(path: str | os.PathLike) -> pathlib.Path:
 
 
 def write(path: str | os.PathLike, data: bytes) -> pathlib.Path:
-  """Writes `data` to `path` whole or not at all (`video.atomic_output`)."""
+  """Writes `data` to `path` whole or not at all (`outputs.atomic_output`)."""
   path = check_output(path)
   try:
-    with video.atomic_output(path) as tmp:
+    with outputs.atomic_output(path) as tmp:
       tmp.write_bytes(data)
   except OSError as e:
     raise type(e)(f'output {path} cannot be written: {e.strerror or e}') from e

@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from re3_jax.core import outputs as outputs_lib
 from re3_jax.media import drawing
 from re3_jax.media import video
 from re3_jax.tracking import confidence
@@ -228,7 +229,7 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
 
   Frames are taken from `frames` one at a time, tracked in one batched pass
   per frame, drawn and written at once. Outputs are written to temporary
-  files renamed at the end (`video.atomic_output`): if anything fails (or
+  files renamed at the end (`core.outputs.atomic_output`): if anything fails (or
   Ctrl-C), no output file appears and existing ones are left as they were.
 
   Args:
@@ -272,8 +273,8 @@ def track_frames(tracker: tracker_lib.Re3Tracker, frames: Iterable[np.ndarray],
   timing = frame_loop.Timing()
   results, scores = [], []
   with contextlib.ExitStack() as outputs:  # temporary files, renamed when all went well
-    video_tmp = outputs.enter_context(video.atomic_output(output)) if output else None
-    boxes_tmp = outputs.enter_context(video.atomic_output(boxes_out)) if boxes_out else None
+    video_tmp = outputs.enter_context(outputs_lib.atomic_output(output)) if output else None
+    boxes_tmp = outputs.enter_context(outputs_lib.atomic_output(boxes_out)) if boxes_out else None
     writer = None
     try:
       for frame, boxes, frame_scores in frame_loop.tracked_frames(

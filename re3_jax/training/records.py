@@ -30,7 +30,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from re3_jax.core import digests
-from re3_jax.media import video
+from re3_jax.core import outputs
 from re3_jax.model import checkpoints
 from re3_jax.training import train_step
 
@@ -179,7 +179,7 @@ def to_global(tree, sharding):
 
 
 def write_atomic(path: pathlib.Path, text: str) -> None:
-  with video.atomic_output(path) as tmp:
+  with outputs.atomic_output(path) as tmp:
     tmp.write_text(text)
 
 

@@ -156,26 +156,3 @@ def test_writer_errors(tmp_path):
   # The GIF delay is in 10 ms units and at least 20 ms.
   assert video.GifWriter(tmp_path / 'a.gif', 30, (H, W)).delay_ms == 30
   assert video.GifWriter(tmp_path / 'b.gif', 100, (H, W)).delay_ms == 20
-
-
-def test_atomic_output(tmp_path):
-  target = tmp_path / 'boxes.csv'
-  with video.atomic_output(target) as tmp:
-    assert tmp.parent == tmp_path and tmp.name.startswith('.boxes.partial-')
-    assert tmp.suffix == '.csv'
-    tmp.write_text('complete')
-    assert not target.exists()
-  assert target.read_text() == 'complete'
-  for error in (RuntimeError('boom'), KeyboardInterrupt()):
-    with pytest.raises(type(error)):
-      with video.atomic_output(target) as tmp:
-        tmp.write_text('half')
-        raise error
-    assert target.read_text() == 'complete'  # the old file is untouched
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['boxes.csv']
-  with pytest.raises(video.VideoError, match='was not written'):
-    with video.atomic_output(tmp_path / 'never.csv'):
-      pass
-  with pytest.raises(video.VideoError, match=r'folder .*nope does not exist'):
-    with video.atomic_output(tmp_path / 'nope' / 'x.csv'):
-      pass
