@@ -20,9 +20,9 @@ the same numbers as our xyxy ``[x, y, x + w, y + h]``.
 A failed update (OpenCV's ``ok`` is False: the tracker reports the target
 lost) keeps the previous box, and is counted in `OpenCVTracker.lost_frames`.
 
-Scores (`SCORE_KINDS`): NanoTrack's is ``getTrackingScore()``, the classification score of
-the box it chose (a sigmoid output in [0, 1]; it varies from frame to frame in OpenCV 5.0,
-0.81-0.94 on uav_group2). CSRT, KCF and MIL give no confidence (their ``getTrackingScore()``,
+Scores (each `OpenCVKind.score_kind`): NanoTrack's is ``getTrackingScore()``, the
+classification score of the box it chose (a sigmoid output in [0, 1]; it varies from frame to
+frame in OpenCV 5.0, 0.81-0.94 on uav_group2). CSRT, KCF and MIL give no confidence (their ``getTrackingScore()``,
 which OpenCV 5 declares on every tracker, returns -1); what they do give is ``update``'s
 ``ok`` flag, recorded as the score 1.0 (ok) or 0.0 (lost): a binary confidence, a single
 operating point of the long-term measures. OpenCV's ``TrackerVit`` also has
@@ -50,22 +50,28 @@ from __future__ import annotations
 
 import functools
 import pathlib
+from typing import NamedTuple
 
 import numpy as np
 
 from re3_jax.core import digests
 from re3_jax.evaluation import protocols
 
-# Tracker names of the harness -> OpenCV tracker class names.
-OPENCV_TRACKERS = {'opencv_csrt': 'CSRT', 'opencv_kcf': 'KCF', 'opencv_mil': 'MIL',
-                   'opencv_nano': 'Nano'}
 
-# What each tracker's score is (the report shows it beside the tracker).
-SCORE_KINDS = {
-    'opencv_nano': 'NanoTrack getTrackingScore(): the chosen box\'s classification score',
-    'opencv_csrt': 'update\'s ok flag: 1 tracked, 0 lost (CSRT has no confidence)',
-    'opencv_kcf': 'update\'s ok flag: 1 tracked, 0 lost (KCF has no confidence)',
-    'opencv_mil': 'update\'s ok flag: 1 tracked, 0 lost (MIL has no confidence)',
+class OpenCVKind(NamedTuple):
+  """One OpenCV tracker of the harness: its OpenCV class name (``CSRT`` for
+  ``cv2.TrackerCSRT``) and what its score is (the report shows it beside the tracker)."""
+  cv_name: str
+  score_kind: str
+
+
+# Tracker names of the harness -> their OpenCV class and score: the one list of them.
+OPENCV_TRACKERS = {
+    **{f'opencv_{cv_name.lower()}': OpenCVKind(
+        cv_name, f"update's ok flag: 1 tracked, 0 lost ({cv_name} has no confidence)")
+       for cv_name in ('CSRT', 'KCF', 'MIL')},
+    'opencv_nano': OpenCVKind(
+        'Nano', "NanoTrack getTrackingScore(): the chosen box's classification score"),
 }
 
 # NanoTrack v2's model files (as named in ``nanotrack_dir``) -> their published SHA-256.
@@ -170,7 +176,7 @@ class OpenCVTracker:
 
   Attributes:
     name: the harness name (e.g. ``'opencv_csrt'``).
-    score_kind: what `update`'s score is (`SCORE_KINDS`).
+    score_kind: what `update`'s score is (`OpenCVKind.score_kind`).
     lost_frames: updates where OpenCV reported failure (previous box kept),
       since the last `init`.
   """
@@ -179,8 +185,8 @@ class OpenCVTracker:
     if name not in OPENCV_TRACKERS:
       raise ValueError(f'unknown OpenCV tracker {name!r}; known: {sorted(OPENCV_TRACKERS)}')
     self.name = name
-    self.score_kind = SCORE_KINDS[name]
-    self._make, self._int_boxes = _factory(OPENCV_TRACKERS[name])
+    self.score_kind = OPENCV_TRACKERS[name].score_kind
+    self._make, self._int_boxes = _factory(OPENCV_TRACKERS[name].cv_name)
     if name == 'opencv_nano':
       import cv2  # pylint: disable=g-import-not-at-top
       backbone, head = nanotrack_models(nanotrack_dir)
@@ -212,7 +218,7 @@ class OpenCVTracker:
 
   def update(self, frame) -> protocols.Scored:
     """The (4,) float32 xyxy box in `frame` (the previous box if OpenCV lost the target) and
-    its score (`SCORE_KINDS`)."""
+    its score (`OpenCVKind.score_kind`)."""
     if self._tracker is None:
       raise RuntimeError(f'{self.name}: update before init')
     ok, rect = self._tracker.update(self._bgr(frame))
@@ -232,7 +238,7 @@ def available(name: str) -> bool:
   """Whether this OpenCV build has the tracker `name` (e.g. ``'opencv_csrt'``; for
   ``'opencv_nano'`` its models are a separate matter, `nanotrack_models`)."""
   try:
-    _factory(OPENCV_TRACKERS[name])
+    _factory(OPENCV_TRACKERS[name].cv_name)
   except (ImportError, RuntimeError):
     return False
   return True
