@@ -21,13 +21,13 @@ A failed update (OpenCV's ``ok`` is False: the tracker reports the target
 lost) keeps the previous box, and is counted in `OpenCVTracker.lost_frames`.
 
 Scores (each `OpenCVKind.score_kind`): NanoTrack's is ``getTrackingScore()``, the
-classification score of the box it chose (a sigmoid output in [0, 1]; it varies from frame to
-frame in OpenCV 5.0, 0.81-0.94 on uav_group2). CSRT, KCF and MIL give no confidence (their ``getTrackingScore()``,
-which OpenCV 5 declares on every tracker, returns -1); what they do give is ``update``'s
-``ok`` flag, recorded as the score 1.0 (ok) or 0.0 (lost): a binary confidence, a single
-operating point of the long-term measures. OpenCV's ``TrackerVit`` also has
-``getTrackingScore()``, but needs a model file this project does not have; it is not a
-baseline here.
+classification score of the box it chose (a sigmoid output in [0, 1]; it varies from frame
+to frame in OpenCV 5.0, 0.81-0.94 on uav_group2). CSRT, KCF and MIL give no confidence
+(their ``getTrackingScore()``, which OpenCV 5 declares on every tracker, returns -1); what
+they do give is ``update``'s ``ok`` flag, recorded as the score 1.0 (ok) or 0.0 (lost): a
+binary confidence, a single operating point of the long-term measures. OpenCV's
+``TrackerVit`` also has ``getTrackingScore()``, but needs a model file this project does
+not have; it is not a baseline here.
 
 CSRT and KCF live in OpenCV's contrib modules: install
 ``opencv-contrib-python-headless`` (a superset of ``opencv-python-headless``;
