@@ -14,8 +14,9 @@ import pathlib
 
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parents[1] / 'weights'
 SHIPPED = {
-    're3_nano': 'Re3 over NanoTrack v2\'s tracking-trained backbone, trained on 37 real '
-                'OTB/UAV123/DTB70/UAVDT/DAVIS sequences',
+    're3_nano': 'Re3 over NanoTrack v2\'s tracking-trained backbone with the first frame\'s '
+                'target as a template, trained on 37 real OTB/UAV123/DTB70/UAVDT/DAVIS '
+                'sequences',
     're3_squeeze': 'Re3 over an ImageNet SqueezeNet tower, trained on 16 real OTB/UAV123 '
                    'sequences',
 }

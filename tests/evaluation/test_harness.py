@@ -362,7 +362,7 @@ def test_result_lines_round_trip():
 def test_make_tracker(tmp_path):
   tracker, what = harness.make_tracker('re3')
   assert what.startswith(f're3: the shipped model {shipped.PRETRAINED}')
-  assert tracker.tracker.config.name == 'nano'
+  assert tracker.tracker.config.name == 'nano_template'
   # Every shipped model is a tracker of its own name, whatever --tracker.checkpoint says; the
   # other settings apply to it.
   tracker, what = harness.make_tracker('re3_squeeze', tracker_config.TrackerConfig(

@@ -240,8 +240,9 @@ def test_an_output_that_cannot_be_written_is_named_before_exporting(tmp_path):
   assert not list(tmp_path.iterdir())
 
 
-# The shipped model over the whole of VOT2015 bag (196 frames), measured on the 2-core
-# development machine (2026-12-06, WORKSPACE.md "The exported tracker over whole sequences"):
+# The model shipped until 2026-12-07 (`nano`) over the whole of VOT2015 bag (196 frames),
+# measured on the 2-core development machine (2026-12-06, WORKSPACE.md "The exported tracker
+# over whole sequences"):
 # the per-frame library, the exported tracker and `track_video` stay within 0.061 px of each
 # other on every frame, the same OTB success (0.610). They are not the same computation (the
 # library packs fc6 for the CPU, the export widens bfloat16 weights to float32, `track_video`
@@ -250,8 +251,16 @@ def test_an_output_that_cannot_be_written_is_named_before_exporting(tmp_path):
 # on UAV car16 by 124 px (success 0.489 against 0.354, issue 28). Bag is a sequence where the
 # tracker holds its target, so the differences stay at rounding's scale; the bound below
 # allows 16x the measured 0.061 px for another CPU's rounding, and 0.01 of success.
+# The shipped `nano_template` model (2026-12-07, the same machine): the exported tracker equals
+# the library to the bit on all 196 frames (0.0 px), success 0.691; `track_video` parts from
+# them at frame 139 and by up to 3.9 px from frame 154 (its unpacked bfloat16 fc6, amplified
+# by the LSTM), on the target all along: its boxes overlap the library's with IoU >= 0.926,
+# success 0.6912 against 0.6914. So the exported tracker keeps the pixel bound, and
+# `track_video` is held to the same target on every frame (IoU >= 0.5 against the measured
+# 0.926: room for another CPU's rounding to part them further) and to the same success.
 WHOLE_SEQUENCE_PX = 1.0
 WHOLE_SEQUENCE_SUCCESS = 0.01
+SAME_TARGET_IOU = 0.5
 
 
 @pytest.mark.slow
@@ -261,7 +270,7 @@ def test_the_shipped_model_exported_tracks_a_whole_sequence_as_the_library(seque
   seq = sequences.load_sequence(sequences_dir / 'vot15_bag')
   path, config = export.export_checkpoint(tracker_config.TrackerConfig(),
                                           tmp_path / 'shipped.re3x', platforms=('cpu',))
-  assert config.name == 'nano'
+  assert config.name == 'nano_template'
   tracker = exported.load(path)
   reference = tracker_lib.Re3Tracker.pretrained(recovery=False)  # the export has none
   state = tracker.init(seq.frames[0], seq.boxes[:1])
@@ -274,7 +283,9 @@ def test_the_shipped_model_exported_tracks_a_whole_sequence_as_the_library(seque
                                             config=reference.config, recovery=False))
   library, exported_boxes = np.asarray(library), np.asarray(exported_boxes)
   success = {}
+  np.testing.assert_allclose(exported_boxes, library, rtol=0, atol=WHOLE_SEQUENCE_PX)
+  overlap = metrics.iou(video, library)
+  assert overlap.min() >= SAME_TARGET_IOU, (overlap.min(), overlap.argmin())
   for name, boxes in (('library', library), ('exported', exported_boxes), ('video', video)):
-    np.testing.assert_allclose(boxes, library, rtol=0, atol=WHOLE_SEQUENCE_PX, err_msg=name)
     success[name] = metrics.ope(boxes, seq.boxes).success_score
   assert max(success.values()) - min(success.values()) <= WHOLE_SEQUENCE_SUCCESS, success

@@ -419,8 +419,10 @@ def test_experiment_flagfiles_parse():
       # The squeeze model from ImageNet, the nano model from NanoTrack's backbone, on the real
       # sequences, validated on the val split.
       tower = 'backbone.onnx' if 'nano' in name else '.net'
+      # The shipped recipe's model (nano_template) in its CPU flagfile and the GPU one.
+      template = '_template_' in name or name == 'real_nano_gpu'
       assert config['model'] == ('squeeze' if 'nano' not in name else
-                                 'nano_template' if '_template_' in name else 'nano'), name
+                                 'nano_template' if template else 'nano'), name
       assert config['pretrained'].endswith(tower), name
       root = '../shared/real_sequences/'
       assert dict(config['mixture']) == {f'otb:{root}train': 0.5, f'otb_sim:{root}train': 0.3,
