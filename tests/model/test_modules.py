@@ -40,15 +40,17 @@ def test_shipped_model_equals_network_apply():
   crops = jax.random.randint(jax.random.key(0), (2, 3, 2, s, s, 3), 0, 256).astype(jnp.uint8)
   state = lstm.LSTMState(*(jax.random.normal(k, (2, config.lstm_units))
                            for k in jax.random.split(jax.random.key(1), 4)))
-  want = jax.jit(lambda p, c, st: model.apply(p, c, st, config))(params, crops, state)
-  got = jax.jit(lambda p, c, st: modules.Re3(config).apply({'params': p}, c, st))(
+  # The shipped nano_template model takes each sequence's first-frame template.
+  template = model.template(params, crops[:, 0, 0], config) if config.first_template else None
+  want = jax.jit(lambda p, c, st: model.apply(p, c, st, config, template))(params, crops, state)
+  got = jax.jit(lambda p, c, st: modules.Re3(config).apply({'params': p}, c, st, template))(
       params, crops, state)
   for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
     np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
   # The tracker's CPU layout (fc6 packed bfloat16) through the same module.
   packed = matmul.pack_params(params, min_size=1)
   assert matmul.is_packed(packed['fc6']['w'])
-  out, _ = modules.Re3(config).apply({'params': packed}, crops, state)
+  out, _ = modules.Re3(config).apply({'params': packed}, crops, state, template)
   # The shipped weights are bfloat16, so packing is exact; the packed product sums fc6 in
   # chunks (another order): 9.5e-7 apart on outputs up to 8.7 here.
   np.testing.assert_allclose(np.asarray(out), np.asarray(want[0]), atol=1e-4)
