@@ -9,7 +9,11 @@ TF scope names: ``params['conv1']['w']``, ``params['fc6']['w']``, ``params['lstm
 the shipped weights apply as they are::
 
   params, config = checkpoints.load_params(shipped.pretrained_dir())
-  outputs, state = Re3(config).apply({'params': params}, crop_pairs, state)
+  template = Re3(config).apply({'params': params}, first_crops, method=Re3.template)
+  outputs, state = Re3(config).apply({'params': params}, crop_pairs, state, template)
+
+(``template``: the first frame's target under ``config.first_template``, as the shipped
+``nano_template``; None for the other models.)
 
 The tower's layers sit at the top of the tree (`nn.share_scope`), not under a 'tower' key.
 `network`'s functions (`init` aside) are these modules' methods applied to a parameter
