@@ -23,6 +23,13 @@ by SHA-256, never downloaded). All run through the same two-method interface
 * ``vot`` (reset-based, Re3's evaluation script, `run_vot`): after a failure
   (IoU 0) skip 5 frames and restart from the true box; accuracy leaves out
   the 10 frames after each (re)start; robustness ``exp(-30 failures/frames)``.
+* ``sre`` (OTB's spatial robustness evaluation, `re3_jax.evaluation.sre`): 12 one-pass runs
+  per sequence, from the first true box shifted by 10% of its size in eight directions and
+  scaled by 0.8, 0.9, 1.1 and 1.2, as OTB's toolkit makes them; scored as one-pass runs and
+  averaged over every run (the table's and ``results.json``'s rows are ``NAME START``). A
+  one-pass score that hangs on a coin flip (a neighbour taking the box or not) counts here in
+  proportion to how often it happens: ``--protocol=ope,sre`` to rank two models whose
+  one-pass scores are close.
 
 Speed is measured the same way for every tracker: the wall time of its
 ``update`` calls only (frames are decoded before the clock starts), the first
@@ -44,6 +51,7 @@ Outputs in ``--out``:
   in one run to compare them in one file.
 * ``TRACKER/otb/NAME.txt``: the OPE boxes, one ``x,y,w,h`` line per frame
   (OTB's 1-based convention, 3 decimals).
+* ``TRACKER/sre/START/NAME.txt`` (and ``NAME_scores.txt``): the SRE runs, as the OPE ones.
 * ``TRACKER/got10k/NAME/NAME_001.txt`` (the same boxes) and
   ``NAME_time.txt`` (seconds per frame: the init, then each update), GOT-10k's
   result layout.
@@ -54,7 +62,7 @@ Outputs in ``--out``:
   that gives a confidence score with each box (`protocols.Scored`: NanoTrack's
   ``getTrackingScore()``; CSRT, KCF and MIL their ``ok`` flag as 1 or 0): one score per
   frame, ``nan`` at the start frame.
-* ``success.png`` and ``precision.png``: the overall OPE curves, one per tracker.
+* ``success.png`` and ``precision.png``: the overall OPE curves, one per tracker (not SRE's).
 * ``lost_roc.png`` and ``lt_precision_recall.png``, when a tracker gives a score: the ROC
   curve of "low score = lost" over the frames where the target is absent or the box's IoU
   is below 0.1 (`lost_metrics`), and the VOT-LT tracking precision against recall over the
@@ -114,8 +122,9 @@ _DATASET = flags.DEFINE_multi_string(
 _TRACKER = flags.DEFINE_multi_enum(
     'tracker', ['re3'], tuple(trackers.TRACKERS), 'Trackers to run (repeatable): '
     + '; '.join(f'{e.name}: {e.about}' for e in trackers.TRACKERS.values()) + '.')
-_PROTOCOL = flags.DEFINE_list('protocol', ['ope'],
-                              'ope (one pass) and/or vot (reset-based), e.g. ope,vot.')
+_PROTOCOL = flags.DEFINE_list(
+    'protocol', ['ope'], "Any of ope (one pass), vot (reset-based) and sre (one pass from 12 "
+    "shifted and scaled starts, OTB's SRE), e.g. ope,sre.")
 _OUT = flags.DEFINE_string('out', None, 'Output folder.', required=True)
 _RE3 = cli.define_tracker_flags()  # --tracker.*: Re3's weights and settings
 _NANOTRACK_DIR = flags.DEFINE_string(

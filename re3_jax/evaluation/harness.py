@@ -23,11 +23,13 @@ from re3_jax.core import progress
 from re3_jax.core import outputs
 from re3_jax.evaluation import lost_metrics
 from re3_jax.evaluation import metric_families
+from re3_jax.evaluation import metrics
 from re3_jax.evaluation import metric_family as family_lib
 from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation import protocols as protocols_lib
 from re3_jax.evaluation import report as report_lib
 from re3_jax.evaluation import results as results_lib
+from re3_jax.evaluation import sre
 from re3_jax.evaluation import trackers as trackers_lib
 from re3_jax.media import drawing
 from re3_jax.datasets import sequences as sequences_lib
@@ -166,34 +168,61 @@ def _frame_progress(status: progress.StatusLine | None, label: str):
   return on_frame
 
 
+def _runs(name: str, protocol: str, tracker: protocols_lib.Tracker,
+          seq: sequences_lib.SequenceFiles, restart_gap: int, options: family_lib.Options,
+          status: progress.StatusLine | None = None):
+  """One tracker on one sequence under one protocol: ``(start, run)`` for each run (start:
+  SRE's, None for the others' single run)."""
+  if protocol == 'ope':
+    yield None, protocols_lib.run_ope(tracker, seq, _frame_progress(
+        status, f'{name} ope {seq.name}'))
+  elif protocol == 'sre':
+    start = protocols_lib.first_truth(seq)
+    size = seq.read(start).shape[:2]
+    for shift in sre.SHIFTS:
+      box = sre.start_box(seq.boxes[start], shift, size)
+      on_frame = _frame_progress(status, f'{name} sre {seq.name} {shift}')
+      yield shift, protocols_lib.run_ope(tracker, seq, on_frame, start_box=box)
+  else:
+    yield None, protocols_lib.run_vot(
+        tracker, seq, burn_in=options.burn_in, restart_gap=restart_gap,
+        burn_in_at_start=options.burn_in_at_start,
+        on_frame=_frame_progress(status, f'{name} vot {seq.name}'))
+
+
 def _score(name: str, protocol: str, tracker: protocols_lib.Tracker,
            seq: sequences_lib.SequenceFiles, restart_gap: int, options: family_lib.Options,
            status: progress.StatusLine | None = None,
-           ) -> tuple[report_lib.SequenceResult, str]:
+           ) -> tuple[list[report_lib.SequenceResult], str]:
   """One tracker on one sequence under one protocol, scored by every metric family of the
-  protocol (`metric_families.FAMILIES`): its result and a summary line."""
-  on_frame = _frame_progress(status, f'{name} {protocol} {seq.name}')
-  if protocol == 'ope':
-    r = protocols_lib.run_ope(tracker, seq, on_frame)
-  else:
-    r = protocols_lib.run_vot(tracker, seq, burn_in=options.burn_in, restart_gap=restart_gap,
-                              burn_in_at_start=options.burn_in_at_start, on_frame=on_frame)
-  values = report_lib.score(r, seq.boxes, protocol, options)
-  result = report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r, values)
+  protocol (`metric_families.FAMILIES`): its results (SRE: one per start) and a summary line
+  (SRE: of the mean over its starts' success and P@20)."""
+  results = []
+  for start, r in _runs(name, protocol, tracker, seq, restart_gap, options, status):
+    values = report_lib.score(r, seq.boxes, protocol, options)
+    results.append(report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r, values,
+                                             start))
+  if protocol == 'sre':
+    ope = metrics.ope_average([r.ope for r in results])
+    return results, (f'{len(results)} starts, mean success {ope.success_score:.3f}, '
+                     f'P@20 {ope.precision_score:.3f}')
+  values = results[0].metrics
   parts = [f.summary(values[f.name]) for f in metric_families.for_protocol(protocol)
            if f.summary is not None]
-  return result, ', '.join(p for p in parts if p)
+  return results, ', '.join(p for p in parts if p)
 
 
 def _write_result(out: pathlib.Path, result: report_lib.SequenceResult) -> None:
   """The result files of one tracker on one sequence under one protocol."""
   r, name = result.run, result.tracker
   stem = results_lib.file_name(result.sequence)
-  if result.protocol == 'ope':
-    results_lib.write_boxes(out / name / 'otb' / f'{stem}.txt', r.boxes)
+  if result.protocol in ('ope', 'sre'):
+    folder = out / name / ('otb' if result.protocol == 'ope' else f'sre/{result.start}')
+    results_lib.write_boxes(folder / f'{stem}.txt', r.boxes)
     if r.has_score:
-      results_lib.write_scores(out / name / 'otb' / f'{stem}_scores.txt', r.scores)
-    results_lib.write_got10k(out / name / 'got10k', result.sequence, r.boxes, r.frame_times)
+      results_lib.write_scores(folder / f'{stem}_scores.txt', r.scores)
+    if result.protocol == 'ope':
+      results_lib.write_got10k(out / name / 'got10k', result.sequence, r.boxes, r.frame_times)
   else:
     vot_dir = out / name / 'vot' / stem
     vot_dir.mkdir(parents=True, exist_ok=True)
@@ -230,7 +259,8 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
       already there (an earlier run's) is replaced by this run's, which holds this run's
       trackers only: `log` gets a warning naming the file and the trackers it held
       (`replaced_results_warning`); the earlier trackers' result files stay.
-    protocols: 'ope' and/or 'vot'.
+    protocols: any of 'ope', 'vot' and 'sre' (`protocols`; SRE's 12 runs per sequence are
+      scored as one-pass runs, written under ``TRACKER/sre/START/``, and drawn in no plot).
     max_frames: track only the first frames of each sequence.
     video: also write a video per sequence (``videos/NAME.mp4``).
     burn_in: see `protocols.run_vot`.
@@ -286,7 +316,7 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
   per_seq = len(trackers) * len(protocols)
   total, done = len(seqs) * per_seq, 0
   for seq in seqs:
-    scored, during = [], None
+    scored, during, units = [], None, 0
     try:
       check_sequence(seq)
       for name, tracker in trackers.items():
@@ -294,12 +324,14 @@ def run(trackers: Mapping[str, protocols_lib.Tracker],
         protocols_lib.warm_up(tracker, seq)
         for protocol in protocols:
           during = f'{name} {protocol}'
-          result, summary = _score(name, protocol, tracker, seq, restart_gap, options, status)
-          scored.append(result)
-          tm = report_lib.timing([result.run])
+          seq_results, summary = _score(name, protocol, tracker, seq, restart_gap, options,
+                                        status)
+          scored += seq_results
+          units += 1
+          tm = report_lib.timing(r.run for r in seq_results)
           if status is not None:
             status.clear()
-          log(f'[{done + len(scored)}/{total}] {name} {protocol} {seq.name}: {len(seq)} frames, '
+          log(f'[{done + units}/{total}] {name} {protocol} {seq.name}: {len(seq)} frames, '
               f'{tm.fps:.1f} frames/s, {summary}')
     except (ValueError, OSError) as e:
       if status is not None:

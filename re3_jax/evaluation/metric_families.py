@@ -29,7 +29,10 @@ from re3_jax.evaluation import score_report
 from re3_jax.evaluation import vot_metrics
 from re3_jax.evaluation.metric_family import Column, MetricFamily, Options
 
-PROTOCOLS = ('ope', 'vot')
+PROTOCOLS = ('ope', 'vot', 'sre')
+# The protocols whose runs are scored by another's families: SRE's runs are one-pass runs
+# from shifted starts (`sre`).
+SCORED_AS = {'sre': 'ope'}
 
 
 # ----------------------------------------------------------------------------
@@ -150,9 +153,9 @@ SCORES = MetricFamily(
 def _table(*entries: MetricFamily) -> dict[str, MetricFamily]:
   table = tables.by_name('metric families', *entries)
   for f in entries:
-    if f.protocol not in PROTOCOLS:
+    if f.protocol not in PROTOCOLS or f.protocol in SCORED_AS:
       raise ValueError(f'metric family {f.name}: protocol {f.protocol!r} is not one of '
-                       f'{PROTOCOLS}')
+                       f'{[p for p in PROTOCOLS if p not in SCORED_AS]}')
   return table
 
 
@@ -167,7 +170,8 @@ FAMILIES = _table(
 
 
 def for_protocol(protocol: str) -> list[MetricFamily]:
-  """The families that score `protocol`'s runs, in table order."""
+  """The families that score `protocol`'s runs, in table order (SRE's: one-pass's)."""
+  protocol = SCORED_AS.get(protocol, protocol)
   return [f for f in FAMILIES.values() if f.protocol == protocol]
 
 

@@ -5,6 +5,8 @@
 * ``vot`` (reset-based, Re3's evaluation script, `run_vot`): after a failure
   (IoU 0) skip 5 frames and restart from the true box; accuracy leaves out the
   10 frames after each (re)start; robustness ``exp(-30 failures/frames)``.
+* ``sre`` (OTB's spatial robustness evaluation, `sre`): 12 one-pass runs per sequence, each
+  from a shifted or scaled first box (`run_ope` with ``start_box``), scored as one-pass runs.
 
 Every tracker runs through the same two-method interface (`Tracker`) and is
 timed the same way: the wall time of its ``update`` calls only (frames are
@@ -180,11 +182,14 @@ def warm_up(tracker: Tracker, seq: sequences_lib.SequenceFiles) -> None:
 
 
 def run_ope(tracker: Tracker, seq: sequences_lib.SequenceFiles,
-            on_frame: Callable[[int, int], None] | None = None) -> Run:
+            on_frame: Callable[[int, int], None] | None = None,
+            start_box: np.ndarray | None = None) -> Run:
   """One-pass evaluation: start at the first true box, then one update per frame.
 
   Frames before the first frame with a true box are skipped (NaN boxes).
   `on_frame(done, total)`, if given, is called after each frame (progress).
+  `start_box`, if given, is the xyxy box the tracker starts from instead of the true one
+  (an SRE start, `sre.start_box`), and the box written at the start frame.
   """
   start = first_truth(seq)
   n = len(seq)
@@ -196,9 +201,10 @@ def run_ope(tracker: Tracker, seq: sequences_lib.SequenceFiles,
     frame = seq.read(t)
     if t == start:
       t0 = time.perf_counter()
-      tracker.init(frame, seq.boxes[t])
+      first = seq.boxes[t] if start_box is None else start_box
+      tracker.init(frame, first)
       times[t] = time.perf_counter() - t0
-      box, kinds[t] = seq.boxes[t], vot_metrics.FrameKind.START
+      box, kinds[t] = first, vot_metrics.FrameKind.START
     else:
       t0 = time.perf_counter()
       out = tracker.update(frame)

@@ -24,13 +24,14 @@ class SequenceResult:
 
   Attributes:
     tracker: the tracker's name.
-    protocol: 'ope' or 'vot'.
+    protocol: 'ope', 'vot' or 'sre'.
     sequence: the sequence's name.
     truth: (T, 4) the true boxes.
     run: the loop's output.
     metrics: family name -> the family's value for this run (`metric_families.for_protocol`);
       ``result.NAME`` reads it too (``result.ope``, ``result.got10k``, ``result.vot``,
       ``result.scores``, ...: None for a family of the other protocol).
+    start: SRE's start (one of `sre.SHIFTS`); None for the other protocols.
   """
   tracker: str
   protocol: str
@@ -38,6 +39,13 @@ class SequenceResult:
   truth: np.ndarray
   run: protocols.Run
   metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+  start: str | None = None
+
+  @property
+  def label(self) -> str:
+    """The sequence's name, and SRE's start after it (``car1 scale_8``): the run's name in
+    the table and ``results.json``."""
+    return self.sequence if self.start is None else f'{self.sequence} {self.start}'
 
   def __getattr__(self, name: str):
     if name in metric_families.FAMILIES:
@@ -140,7 +148,8 @@ class Report:
   def overall(self, tracker: str, protocol: str) -> dict:
     """The overall value of every family of `protocol`, by name, and the timing."""
     rs = self.results[(tracker, protocol)]
-    out = {'sequences': len(rs), 'frames': int(sum(len(r.truth) for r in rs))}
+    out = {'sequences': len({r.sequence for r in rs}), 'runs': len(rs),
+           'frames': int(sum(len(r.truth) for r in rs))}
     for f in metric_families.for_protocol(protocol):
       out[f.name] = f.overall([(r.run, r.truth, r.value(f, self.options)) for r in rs],
                               self.options)
@@ -158,7 +167,7 @@ class Report:
              'absent': score_report.absent_ranges(r.run.absent)}
         for f in families:
           d[f.name] = metric_families.json_value(f, r.value(f, self.options))
-        per_seq[r.sequence] = d
+        per_seq[r.label] = d
       overall = self.overall(tracker, protocol)
       for f in families:
         overall[f.name] = metric_families.json_value(f, overall[f.name])
@@ -183,16 +192,17 @@ class Report:
     for (tracker, protocol), rs in self.results.items():
       families = metric_families.for_protocol(protocol)
       for r in rs:
-        row(tracker, protocol, r.sequence, len(r.truth),
+        row(tracker, protocol, r.label, len(r.truth),
             {f.name: r.value(f, self.options) for f in families}, timing([r.run]))
       o = self.overall(tracker, protocol)
-      row(tracker, protocol, f'OVERALL ({o["sequences"]})', o['frames'], o, o['timing'])
+      runs = '' if o['runs'] == o['sequences'] else f', {o["runs"]} runs'
+      row(tracker, protocol, f'OVERALL ({o["sequences"]}{runs})', o['frames'], o, o['timing'])
     widths = [max(len(x) for x in col) for col in zip(head, *rows)]
     lines = ['  '.join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in [head] + rows]
     for f in metric_families.FAMILIES.values():
       if f.section is None:
         continue
-      section_rows = [(tracker, [(r.sequence, r.value(f, self.options)) for r in rs],
+      section_rows = [(tracker, [(r.label, r.value(f, self.options)) for r in rs],
                        self.overall(tracker, protocol)[f.name])
                       for (tracker, protocol), rs in self.results.items()
                       if protocol == f.protocol]
