@@ -24,9 +24,10 @@ by SHA-256, never downloaded). All run through the same two-method interface
   (IoU 0) skip 5 frames and restart from the true box; accuracy leaves out
   the 10 frames after each (re)start; robustness ``exp(-30 failures/frames)``.
 * ``sre`` (OTB's spatial robustness evaluation, `re3_jax.evaluation.sre`): 12 one-pass runs
-  per sequence, from the first true box shifted by 10% of its size in eight directions and
-  scaled by 0.8, 0.9, 1.1 and 1.2, as OTB's toolkit makes them; scored as one-pass runs and
-  averaged over every run (the table's and ``results.json``'s rows are ``NAME START``). A
+  per sequence, from the first true box moved by 10% of its size (4), grown by 10% at a
+  corner (4) and scaled by 0.8, 0.9, 1.1 and 1.2, as OTB's toolkit makes them; scored as
+  one-pass runs and averaged over every run (the table's and ``results.json``'s rows are
+  ``NAME START``). A
   one-pass score that hangs on a coin flip (a neighbour taking the box or not) counts here in
   proportion to how often it happens: ``--protocol=ope,sre`` to rank two models whose
   one-pass scores are close.

@@ -26,7 +26,7 @@ def test_readme_fine_tune_command_runs_as_written(tmp_path, readme_commands):
   assert train[:3] == ['python3', '-m', 're3_jax.train'] and '--config.init_params=shipped' in train
   assert evaluate[:3] == ['python3', '-m', 're3_jax.evaluate']
   # A user's folder: my_data and my_val beside the flagfile, nothing of ../shared (the
-  # pretrained_tower path that real_nano_template_cpu.flags takes from real_nano_cpu.flags is
+  # pretrained_tower path the shipped recipe's flagfile takes from real_nano_cpu.flags is
   # then missing: init_params wins and it is not read).
   (tmp_path / 'experiments').symlink_to(REPO / 'experiments')
   rows = [[20.0 + 2 * t, 16.0 + t, 24, 20] for t in range(6)]

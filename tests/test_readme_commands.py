@@ -42,9 +42,9 @@ CLAIMS = {
     '--tracker=re3_squeeze': 'test_readme_results.py::test_readme_val_table_command_runs_as_written',
     'python3 -m re3_jax.evaluate --dataset=otb:../shared/real_sequences/val --tracker=re3 '
     '--score_threshold=0.35': 'test_readme_results.py::test_readme_score_command_runs_as_written',
-    'python3 -m re3_jax.train --flagfile=experiments/real_nano_template_cpu.flags '
-    '--workdir=runs/real_nano_template_cpu': 'test_shipped_recipe_command_starts_as_written',
-    'python3 -m re3_jax.train --flagfile=experiments/real_nano_template_cpu.flags '
+    'python3 -m re3_jax.train --flagfile=experiments/real_nano_template_long_cpu.flags '
+    '--workdir=runs/real_nano_template_long_cpu': 'test_shipped_recipe_command_starts_as_written',
+    'python3 -m re3_jax.train --flagfile=experiments/real_nano_template_long_cpu.flags '
     '--workdir=runs/mine':
         'test_fine_tune.py::test_readme_fine_tune_command_runs_as_written',
     'python3 -m re3_jax.evaluate --dataset=otb:my_val':
@@ -129,12 +129,13 @@ def test_shipped_recipe_command_starts_as_written(tmp_path):
   (tmp_path / 'shared').symlink_to(SHARED)
   (tmp_path / 'here').mkdir()
   (tmp_path / 'here/experiments').symlink_to(REPO / 'experiments')
-  argv = _argv(_line('python3 -m re3_jax.train --flagfile=experiments/real_nano_template_cpu.flags '
-                     '--workdir=runs/real_nano_template_cpu'))
+  argv = _argv(_line('python3 -m re3_jax.train '
+                     '--flagfile=experiments/real_nano_template_long_cpu.flags '
+                     '--workdir=runs/real_nano_template_long_cpu'))
   status, output = _start_and_stop(argv, tmp_path / 'here', ready='step 0: validation')
   assert status == 130, output[-3000:]
   assert 'training nano_template' in output
-  flags = (tmp_path / 'here/runs/real_nano_template_cpu/flags.txt').read_text()
+  flags = (tmp_path / 'here/runs/real_nano_template_long_cpu/flags.txt').read_text()
   assert '--config.model=nano_template' in flags and 'backbone.onnx' in flags
 
 

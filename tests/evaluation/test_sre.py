@@ -87,6 +87,7 @@ def test_the_harness_runs_twelve_starts_per_sequence(tmp_path):
   assert len(inits) == 2 * 14
   assert lines[1].startswith('[2/4] t sre a: 8 frames') and '12 starts' in lines[1]
   saved = json.loads((tmp_path / 'out/results.json').read_text())
+  assert saved['info']['sre']['starts'] == list(sre.SHIFTS)
   sre_runs = saved['trackers']['t']['sre']
   assert len(sre_runs['sequences']) == 24 and 'a scale_8' in sre_runs['sequences']
   assert sre_runs['overall']['sequences'] == 2 and sre_runs['overall']['runs'] == 24

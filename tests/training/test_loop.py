@@ -400,7 +400,7 @@ def test_experiment_flagfiles_parse():
   # Every flagfile of experiments/ (a new one is checked as soon as it lands).
   names = sorted(p.stem for p in (REPO / 'experiments').glob('*.flags'))
   assert {'smoke', 'synthetic', 'paper', 'real_nano_cpu', 'real_nano_ft_cpu',
-          'real_nano_template_cpu'} <= set(names)
+          'real_nano_template_cpu', 'real_nano_template_long_cpu'} <= set(names)
   run = subprocess.run([sys.executable, '-c', _PARSE_FLAGFILES] + names, cwd=REPO,
                        capture_output=True, text=True, timeout=300)
   assert run.returncode == 0, run.stderr[-3000:]
