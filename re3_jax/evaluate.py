@@ -27,10 +27,9 @@ by SHA-256, never downloaded). All run through the same two-method interface
   per sequence, from the first true box moved by 10% of its size (4), grown by 10% at a
   corner (4) and scaled by 0.8, 0.9, 1.1 and 1.2, as OTB's toolkit makes them; scored as
   one-pass runs and averaged over every run (the table's and ``results.json``'s rows are
-  ``NAME START``). A
-  one-pass score that hangs on a coin flip (a neighbour taking the box or not) counts here in
-  proportion to how often it happens: ``--protocol=ope,sre`` to rank two models whose
-  one-pass scores are close.
+  ``NAME START``). A one-pass score that hangs on a coin flip (a neighbour taking the box or
+  not) counts here in proportion to how often it happens: ``--protocol=ope,sre`` to rank two
+  models whose one-pass scores are close.
 
 Speed is measured the same way for every tracker: the wall time of its
 ``update`` calls only (frames are decoded before the clock starts), the first

@@ -203,9 +203,8 @@ def _score(name: str, protocol: str, tracker: protocols_lib.Tracker,
     results.append(report_lib.SequenceResult(name, protocol, seq.name, seq.boxes, r, values,
                                              start))
   if protocol == 'sre':
-    ope = metrics.ope_average([r.ope for r in results])
-    return results, (f'{len(results)} starts, mean success {ope.success_score:.3f}, '
-                     f'P@20 {ope.precision_score:.3f}')
+    mean = metrics.ope_average([r.ope for r in results])
+    return results, f'{len(results)} starts, mean {metric_families.OPE.summary(mean)}'
   values = results[0].metrics
   parts = [f.summary(values[f.name]) for f in metric_families.for_protocol(protocol)
            if f.summary is not None]
